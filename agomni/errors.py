@@ -1,0 +1,114 @@
+"""Every error agomni raises on purpose. The CLI prints these as one clear line, never a traceback.
+
+Each error says what was wrong, with the item id or path where there is one, and what to do.
+`exit_code` is what the CLI exits with: 2 for bad input (a manifest, arguments, media), 3 for a
+feature whose backing issue has not landed yet, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class AgomniError(Exception):
+    """Base of all deliberate agomni errors."""
+
+    exit_code = 1
+
+
+class UsageError(AgomniError):
+    """The user asked for something that cannot be done as asked (bad argument, unknown name)."""
+
+    exit_code = 2
+
+
+class NotAvailableYet(AgomniError):
+    """A public command or function whose implementation has not landed yet."""
+
+    exit_code = 3
+
+
+# --- media (audio / video) -------------------------------------------------------------------
+
+
+class MediaError(AgomniError):
+    """A media file that cannot be used. Always names the file and the problem."""
+
+    exit_code = 2
+
+    def __init__(self, path: str | Path, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class UnreadableMediaError(MediaError):
+    """The file is missing, truncated, corrupt, or not a media container at all."""
+
+
+class UnsupportedCodecError(MediaError):
+    """The container opened but holds no decodable stream of the requested kind."""
+
+
+class EmptyMediaError(MediaError):
+    """Zero-length file, or a stream that decodes to no samples/frames."""
+
+
+class NonFiniteAudioError(MediaError):
+    """The decoded audio contains NaN or infinite samples."""
+
+
+class SilentAudioError(MediaError):
+    """Every decoded sample is exactly zero."""
+
+
+class TooShortError(MediaError):
+    """Shorter than the minimum duration a metric or model needs."""
+
+
+# --- manifests and pairing -------------------------------------------------------------------
+
+
+class ManifestError(AgomniError):
+    """A manifest with one or more problems; `problems` holds one line per problem."""
+
+    exit_code = 2
+
+    def __init__(self, path: str | Path, problems: list[str]):
+        self.path = str(path)
+        self.problems = list(problems)
+        head = f"{self.path}: {len(self.problems)} problem(s)"
+        super().__init__("\n".join([head, *self.problems]))
+
+
+class PairingError(AgomniError):
+    """Generated outputs that do not pair one-to-one with the manifest's items."""
+
+    exit_code = 2
+
+
+# --- weights -------------------------------------------------------------------------------
+
+
+class WeightsError(AgomniError):
+    """A checkpoint that cannot be fetched, verified or loaded."""
+
+
+class UnknownWeightsError(WeightsError, UsageError):
+    exit_code = 2
+
+
+class ChecksumMismatchError(WeightsError):
+    """A file whose SHA-256 differs from the pinned (or first-use recorded) one."""
+
+
+class OfflineError(WeightsError):
+    """Offline mode forbids the download that was needed; says which file to place where."""
+
+
+class DownloadError(WeightsError):
+    """The transfer failed (HTTP error, connection broken, size mismatch)."""
+
+
+class UnsafeCheckpointError(WeightsError):
+    """A checkpoint that can only be loaded by executing pickled code, refused by default."""
