@@ -20,7 +20,9 @@ def agomni_home() -> Path:
 
 def offline() -> bool:
     """True when `AGOMNI_OFFLINE` or `HF_HUB_OFFLINE` is set to 1/true/yes/on: never touch the network."""
-    return any(os.environ.get(var, "").strip().lower() in _TRUE for var in ("AGOMNI_OFFLINE", "HF_HUB_OFFLINE"))
+    return any(
+        os.environ.get(var, "").strip().lower() in _TRUE for var in ("AGOMNI_OFFLINE", "HF_HUB_OFFLINE")
+    )
 
 
 def evaluation_dir() -> Path:

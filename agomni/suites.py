@@ -1,0 +1,165 @@
+"""Suites: the standardized benchmarks as data (evaluation/suites/*.json, evaluation/metrics.json).
+
+A suite names its task, test set, protocol (the reference recipe, e.g. `av-benchmark`), the metrics it
+reports and, where one exists, a CSV of published numbers (evaluation/published/) with a source column.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import UsageError
+from .paths import evaluation_dir
+
+TASKS = ("t2a", "v2a", "tts", "v2s", "t2song", "v2song")
+PUBLISHED_COLUMNS = ("system", "metric", "value", "unit", "higher_is_better", "source")
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    title: str
+    unit: str
+    higher_is_better: bool
+    recipe: str
+    weights: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    task: str
+    title: str
+    test_set: str
+    test_set_size: int
+    test_set_source: str
+    protocol: str
+    comparable_with_published: bool
+    metrics: tuple[MetricSpec, ...]
+    published: Path | None
+    notes: str
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise UsageError(f"{path}: cannot read protocol data: {err}") from err
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: expected a JSON object")
+    return data
+
+
+def load_metric_specs(root: Path | None = None) -> dict[str, MetricSpec]:
+    """Every metric a suite may name, from evaluation/metrics.json."""
+    path = (root or evaluation_dir()) / "metrics.json"
+    specs = {}
+    for name, entry in _read_json(path).items():
+        try:
+            specs[name] = MetricSpec(
+                name=name,
+                title=entry["title"],
+                unit=entry["unit"],
+                higher_is_better=bool(entry["higher_is_better"]),
+                recipe=entry["recipe"],
+                weights=tuple(entry["weights"]),
+            )
+        except KeyError as err:
+            raise UsageError(f"{path}: metric {name!r} lacks the field {err}") from err
+    return specs
+
+
+def _parse_suite(path: Path, metrics: dict[str, MetricSpec]) -> Suite:
+    data = _read_json(path)
+    try:
+        name, task, metric_names = data["name"], data["task"], data["metrics"]
+        test_set = data["test_set"]
+        published = data["published"]
+        suite = Suite(
+            name=name,
+            task=task,
+            title=data["title"],
+            test_set=test_set["name"],
+            test_set_size=int(test_set["size"]),
+            test_set_source=test_set["source"],
+            protocol=data["protocol"],
+            comparable_with_published=bool(data["comparable_with_published"]),
+            metrics=tuple(metrics[m] for m in metric_names if m in metrics),
+            published=path.parent.parent / "published" / published if published else None,
+            notes=data.get("notes", ""),
+        )
+    except KeyError as err:
+        raise UsageError(f"{path}: suite lacks the field {err}") from err
+    problems = []
+    if name != path.stem:
+        problems.append(f"name {name!r} differs from the file name {path.stem!r}")
+    if task not in TASKS:
+        problems.append(f"unknown task {task!r} (known: {', '.join(TASKS)})")
+    problems += [f"unknown metric {m!r} (not in metrics.json)" for m in metric_names if m not in metrics]
+    if suite.published is not None and not suite.published.is_file():
+        problems.append(f"published table {suite.published} not found")
+    if problems:
+        raise UsageError(f"{path}: " + "; ".join(problems))
+    return suite
+
+
+def load_suites(root: Path | None = None) -> dict[str, Suite]:
+    """All suites, by name, validated against the metric catalogue."""
+    root = root or evaluation_dir()
+    metrics = load_metric_specs(root)
+    suites = [_parse_suite(p, metrics) for p in sorted((root / "suites").glob("*.json"))]
+    return {s.name: s for s in suites}
+
+
+def get_suite(name: str) -> Suite:
+    suites = load_suites()
+    if name not in suites:
+        raise UsageError(f"unknown suite {name!r}; known suites: {', '.join(suites)}")
+    return suites[name]
+
+
+def read_published(suite: Suite) -> list[dict[str, str]]:
+    """The suite's published reference rows (every row has a source); [] when none are published."""
+    if suite.published is None:
+        return []
+    with suite.published.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        if tuple(reader.fieldnames or ()) != PUBLISHED_COLUMNS:
+            raise UsageError(f"{suite.published}: columns must be {', '.join(PUBLISHED_COLUMNS)}")
+        rows = list(reader)
+    bad = [i for i, row in enumerate(rows, start=2) if not row["source"] or not row["value"]]
+    if bad:
+        raise UsageError(f"{suite.published}: rows without a value or source on lines {bad}")
+    return rows
+
+
+def format_suites(suites: dict[str, Suite]) -> str:
+    lines = []
+    for suite in suites.values():
+        comparable = (
+            "comparable with published numbers" if suite.comparable_with_published else "NOT comparable"
+        )
+        lines.append(f"{suite.name}  [{suite.task}]  {suite.title}")
+        lines.append(
+            f"    test set : {suite.test_set} ({suite.test_set_size} items; {suite.test_set_source})"
+        )
+        lines.append(f"    protocol : {suite.protocol} ({comparable})")
+        metric_text = ", ".join(
+            f"{m.name} ({m.unit}, {'higher' if m.higher_is_better else 'lower'} is better)"
+            for m in suite.metrics
+        )
+        lines.append(f"    metrics  : {metric_text}")
+        published = (
+            f"{len(read_published(suite))} rows in {suite.published.name}" if suite.published else "none"
+        )
+        lines.append(f"    published: {published}")
+    return "\n".join(lines)
+
+
+def cli_suites(args: argparse.Namespace) -> int:
+    print(format_suites(load_suites()))
+    return 0

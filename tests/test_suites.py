@@ -1,0 +1,79 @@
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from agomni.cli import main
+from agomni.errors import UsageError
+from agomni.suites import get_suite, load_metric_specs, load_suites, read_published
+
+EVALUATION = Path(__file__).resolve().parents[1] / "evaluation"
+
+
+def test_every_suite_file_loads_with_its_metrics():
+    suites = load_suites(EVALUATION)
+    files = sorted(p.stem for p in (EVALUATION / "suites").glob("*.json"))
+    assert sorted(suites) == files
+    for name in files:
+        raw = json.loads((EVALUATION / "suites" / f"{name}.json").read_text())
+        assert [m.name for m in suites[name].metrics] == raw["metrics"]
+
+
+def test_metric_directions_match_the_catalogue():
+    raw = json.loads((EVALUATION / "metrics.json").read_text())
+    specs = load_metric_specs(EVALUATION)
+    assert {n: s.higher_is_better for n, s in specs.items()} == {
+        n: e["higher_is_better"] for n, e in raw.items()
+    }
+    # Direction sanity for the well-known ones (a flipped sign here would invert every comparison).
+    assert not specs["fd_passt"].higher_is_better and specs["lse_c"].higher_is_better
+    assert not specs["lse_d"].higher_is_better and specs["sim_o"].higher_is_better
+
+
+def test_published_rows_all_carry_a_source_and_known_metric():
+    specs = load_metric_specs(EVALUATION)
+    for suite in load_suites(EVALUATION).values():
+        rows = read_published(suite)
+        with_file = suite.published is not None
+        assert bool(rows) == with_file
+        for row in rows:
+            assert row["source"].strip()
+            float(row["value"])
+            if row["metric"] in specs:
+                assert (row["higher_is_better"] == "true") == specs[row["metric"]].higher_is_better
+
+
+def test_published_table_missing_a_source_is_rejected(tmp_path):
+    root = tmp_path / "evaluation"
+    shutil.copytree(EVALUATION, root)
+    table = root / "published" / "lipsync-lrs2.csv"
+    with table.open("a", newline="") as fh:
+        csv.writer(fh).writerow(["someone", "lse_c", "7.0", "SyncNet confidence", "true", ""])
+    with pytest.raises(UsageError, match="source"):
+        read_published(load_suites(root)["v2s-lrs2"])
+
+
+def test_suite_with_unknown_metric_is_an_error(tmp_path):
+    root = tmp_path / "evaluation"
+    shutil.copytree(EVALUATION, root)
+    path = root / "suites" / "smoke.json"
+    data = json.loads(path.read_text())
+    data["metrics"].append("fd_nonexistent")
+    path.write_text(json.dumps(data))
+    with pytest.raises(UsageError, match="fd_nonexistent"):
+        load_suites(root)
+
+
+def test_unknown_suite_names_the_known_ones():
+    with pytest.raises(UsageError, match="v2a-vggsound"):
+        get_suite("v2a-vggsund")
+
+
+def test_cli_suites_lists_every_suite(capsys):
+    assert main(["suites"]) == 0
+    out = capsys.readouterr().out
+    for name in load_suites(EVALUATION):
+        assert f"{name}  [" in out
+    assert "lower is better" in out and "higher is better" in out
