@@ -112,3 +112,30 @@ class DownloadError(WeightsError):
 
 class UnsafeCheckpointError(WeightsError):
     """A checkpoint that can only be loaded by executing pickled code, refused by default."""
+
+
+# --- metrics -------------------------------------------------------------------------------
+
+
+class MetricInputError(AgomniError):
+    """Embeddings, logits or statistics a metric cannot score (non-finite values, wrong shape, too few
+    samples, mismatched dimensions, a covariance that is not positive semi-definite). Names the set
+    or item and the problem."""
+
+    exit_code = 2
+
+
+# --- results files -------------------------------------------------------------------------
+
+
+class ResultsError(AgomniError):
+    """A results file (or results object) that breaks the results schema: wrong or missing
+    schema_version, a field missing or of the wrong type, inconsistent coverage. Names the file and
+    lists every problem."""
+
+    exit_code = 2
+
+    def __init__(self, path: str | Path, problems: list[str]):
+        self.path = str(path)
+        self.problems = list(problems)
+        super().__init__("\n".join([f"{self.path}: {len(self.problems)} problem(s)", *self.problems]))

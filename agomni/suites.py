@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UsageError
+from .manifest.fields import TASKS
 from .paths import evaluation_dir
 
-TASKS = ("t2a", "v2a", "tts", "v2s", "t2song", "v2song")
 PUBLISHED_COLUMNS = ("system", "metric", "value", "unit", "higher_is_better", "source")
 
 

@@ -1,0 +1,43 @@
+"""Results of a run (schema_version "1"): scores, set metrics, coverage and provenance, as dataclasses
+and as JSON files checked against results.schema.json."""
+
+from .provenance import (
+    CHECKPOINT_TRUST,
+    PROVENANCE_PACKAGES,
+    CheckpointRecord,
+    GitInfo,
+    Provenance,
+    collect_provenance,
+)
+from .schema import (
+    COVERAGE_STATUSES,
+    SCHEMA_VERSION,
+    ConfidenceInterval,
+    CoverageEntry,
+    Results,
+    RunInfo,
+    SetMetric,
+    Spread,
+)
+from .store import read_results, results_schema, validate_results_dict, write_results
+
+__all__ = [
+    "CHECKPOINT_TRUST",
+    "COVERAGE_STATUSES",
+    "PROVENANCE_PACKAGES",
+    "SCHEMA_VERSION",
+    "CheckpointRecord",
+    "ConfidenceInterval",
+    "CoverageEntry",
+    "GitInfo",
+    "Provenance",
+    "Results",
+    "RunInfo",
+    "SetMetric",
+    "Spread",
+    "collect_provenance",
+    "read_results",
+    "results_schema",
+    "validate_results_dict",
+    "write_results",
+]

@@ -1,0 +1,181 @@
+"""The results of one evaluation run as dataclasses (schema_version "1"), and their JSON form.
+
+The JSON form is described by `results.schema.json` beside this file; `to_dict` writes every key
+(null where a value is absent) and `from_dict` reads exactly that form. Checking a dict against the
+schema is `agomni.results.store.validate_results_dict`; `from_dict` assumes a checked dict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .provenance import Provenance
+
+SCHEMA_VERSION = "1"
+COVERAGE_STATUSES: tuple[str, ...] = ("ok", "missing", "error")
+
+
+@dataclass(frozen=True)
+class CoverageEntry:
+    """What happened to one item: status "ok", "missing" (no output) or "error" (unusable output);
+    `reason` says why for every status but "ok" (where it is "")."""
+
+    id: str
+    status: str
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "status": self.status, "reason": self.reason}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CoverageEntry:
+        return cls(data["id"], data["status"], data["reason"])
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Dispersion of a set-level metric: `kind` ("std", "sem", ...) and `value` in the metric's unit."""
+
+    kind: str
+    value: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "value": self.value}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Spread:
+        return cls(data["kind"], data["value"])
+
+
+@dataclass(frozen=True)
+class ConfidenceInterval:
+    """[low, high] in the metric's unit at coverage probability `level` (e.g. 0.95), by `method`
+    (e.g. "bootstrap-percentile")."""
+
+    low: float
+    high: float
+    level: float
+    method: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"low": self.low, "high": self.high, "level": self.level, "method": self.method}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ConfidenceInterval:
+        return cls(data["low"], data["high"], data["level"], data["method"])
+
+
+@dataclass(frozen=True)
+class SetMetric:
+    """One set-level number: `value` in `unit` ("1" when dimensionless), its direction, the reference
+    recipe (`profile`) it followed, how many items/samples it came from (`n`) and optional spread/CI."""
+
+    name: str
+    value: float
+    unit: str
+    higher_is_better: bool
+    profile: str
+    n: int | None = None
+    spread: Spread | None = None
+    ci: ConfidenceInterval | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "value": self.value,
+            "unit": self.unit,
+            "higher_is_better": self.higher_is_better,
+            "profile": self.profile,
+            "n": self.n,
+            "spread": None if self.spread is None else self.spread.to_dict(),
+            "ci": None if self.ci is None else self.ci.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SetMetric:
+        return cls(
+            name=data["name"],
+            value=data["value"],
+            unit=data["unit"],
+            higher_is_better=data["higher_is_better"],
+            profile=data["profile"],
+            n=data["n"],
+            spread=None if data["spread"] is None else Spread.from_dict(data["spread"]),
+            ci=None if data["ci"] is None else ConfidenceInterval.from_dict(data["ci"]),
+        )
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What ran: an id, the UTC start time (ISO 8601), the argv, the suite (if any), the folders of
+    generated and reference audio, and the samples generated per item."""
+
+    run_id: str
+    created_utc: str
+    command: tuple[str, ...] = ()
+    suite: str | None = None
+    pred_dir: str | None = None
+    ref_dir: str | None = None
+    num_samples: int = 1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "command", tuple(self.command))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "created_utc": self.created_utc,
+            "command": list(self.command),
+            "suite": self.suite,
+            "pred_dir": self.pred_dir,
+            "ref_dir": self.ref_dir,
+            "num_samples": self.num_samples,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunInfo:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Results:
+    """One run's results: `item_scores` (item id -> metric name -> value), set-level `metrics`,
+    `coverage` (every item), and `provenance`."""
+
+    run: RunInfo
+    provenance: Provenance
+    item_scores: dict[str, dict[str, float]] = field(default_factory=dict)
+    metrics: tuple[SetMetric, ...] = ()
+    coverage: tuple[CoverageEntry, ...] = ()
+    schema_version: str = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "metrics", tuple(self.metrics))
+        object.__setattr__(self, "coverage", tuple(self.coverage))
+
+    @property
+    def random_weights(self) -> bool:
+        """True when any network with random weights was involved: every output must say so."""
+        return self.provenance.random_weights
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": self.schema_version,
+            "run": self.run.to_dict(),
+            "item_scores": {item: dict(scores) for item, scores in self.item_scores.items()},
+            "metrics": [metric.to_dict() for metric in self.metrics],
+            "coverage": [entry.to_dict() for entry in self.coverage],
+            "provenance": self.provenance.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Results:
+        return cls(
+            run=RunInfo.from_dict(data["run"]),
+            provenance=Provenance.from_dict(data["provenance"]),
+            item_scores={item: dict(scores) for item, scores in data["item_scores"].items()},
+            metrics=tuple(SetMetric.from_dict(m) for m in data["metrics"]),
+            coverage=tuple(CoverageEntry.from_dict(c) for c in data["coverage"]),
+            schema_version=data["schema_version"],
+        )
