@@ -77,3 +77,11 @@ def test_cli_suites_lists_every_suite(capsys):
     for name in load_suites(EVALUATION):
         assert f"{name}  [" in out
     assert "lower is better" in out and "higher is better" in out
+
+
+def test_every_metric_names_registered_weights():
+    from agomni.weights import entries
+
+    registered = {e.name for e in entries()}
+    for spec in load_metric_specs(EVALUATION).values():
+        assert set(spec.weights) <= registered, (spec.name, set(spec.weights) - registered)
