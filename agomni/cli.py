@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check a manifest; exit 2 with one line per problem")
     p.add_argument("manifest", metavar="MANIFEST")
 
-    sub.add_parser("selfcheck", help="check the installation end to end on embedded data")
+    p = sub.add_parser("selfcheck", help="check the installation end to end on embedded data")
+    p.add_argument("--out", help="keep the generated files and results JSON in this (new or empty) folder")
     return parser
 
 
