@@ -1,0 +1,48 @@
+"""agomni metrics: each metric as a function on arrays and as an accumulator (update / compute / reset).
+
+Every result carries its name, unit, direction (``higher_is_better``) and the reference recipe it
+reproduces (see /work/shared/design/PROTOCOLS.md). Embedding networks live in ``agomni.metrics.embedders``.
+"""
+
+from agomni.metrics.base import Metric, MetricResult, all_reduce_sum, distributed_ready
+from agomni.metrics.embedders import Embedder
+from agomni.metrics.embedders.offline import SpectralStatsEmbedder, offline_embedder
+from agomni.metrics.frechet import (
+    FrechetDistance,
+    FrechetDistanceInf,
+    GaussianStats,
+    InfiniteNFit,
+    extrapolate_to_infinite_n,
+    fad_inf,
+    fad_inf_sizes,
+    frechet_distance,
+)
+from agomni.metrics.inception_score import InceptionScore, inception_score
+from agomni.metrics.kad import KernelAudioDistance, kernel_audio_distance, median_pairwise_distance
+from agomni.metrics.kl import KLDivergence, PairedKL, kl_divergence
+
+__all__ = [
+    "Embedder",
+    "FrechetDistance",
+    "FrechetDistanceInf",
+    "GaussianStats",
+    "InceptionScore",
+    "InfiniteNFit",
+    "KLDivergence",
+    "KernelAudioDistance",
+    "Metric",
+    "MetricResult",
+    "PairedKL",
+    "SpectralStatsEmbedder",
+    "all_reduce_sum",
+    "distributed_ready",
+    "extrapolate_to_infinite_n",
+    "fad_inf",
+    "fad_inf_sizes",
+    "frechet_distance",
+    "inception_score",
+    "kernel_audio_distance",
+    "kl_divergence",
+    "median_pairwise_distance",
+    "offline_embedder",
+]

@@ -1,0 +1,222 @@
+"""The accumulator protocol every agomni metric follows, and the helpers they share.
+
+A metric exists twice: as a plain function on arrays (``frechet_distance``, ``kl_divergence`` ...)
+and as a stateful accumulator (torchmetrics style) with ``update`` / ``compute`` / ``reset``.
+Accumulators carry four labels that every printed number must show: ``name``, ``unit``,
+``higher_is_better`` and ``recipe`` (the reference toolkit whose numerics it reproduces).
+
+Scaling out (torchrun): each rank updates its own accumulator on its shard, then calls ``sync()``.
+Accumulators whose ``reduction`` is ``"sum"`` hold sufficient statistics (counts, sums, sums of outer
+products) that are summed element-wise with ``torch.distributed.all_reduce``; memory does not grow with
+the number of clips. Accumulators whose ``reduction`` is ``"gather"`` need item-level state (KL pairs
+items by id, IS shuffles the whole set, KAD needs every embedding); their state is gathered with
+``all_gather_object`` and merged in rank order.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from agomni.errors import MetricInputError
+
+ArrayLike = np.ndarray | torch.Tensor
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    """One computed metric value with the labels it must be printed with.
+
+    ``details`` holds the secondary numbers (standard deviation, the other KL direction, sample
+    counts, seeds, extrapolation points ...), each documented by the metric that fills it.
+    """
+
+    name: str
+    value: float
+    unit: str
+    higher_is_better: bool
+    recipe: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "value": self.value,
+            "unit": self.unit,
+            "higher_is_better": self.higher_is_better,
+            "recipe": self.recipe,
+            "details": dict(self.details),
+        }
+
+    def __str__(self) -> str:
+        arrow = "higher is better" if self.higher_is_better else "lower is better"
+        return f"{self.name} = {self.value:.6g} [{self.unit}; {arrow}; recipe {self.recipe}]"
+
+
+class Metric(ABC):
+    """Base of all accumulators: ``update`` on batches, ``compute`` once, ``reset`` to start over.
+
+    Subclasses set the class labels and implement ``update``, ``compute``, ``reset``, ``state`` (the
+    sufficient statistics) and ``merge_state`` (add a state, as returned by ``state``, to this one, as if
+    this accumulator had also seen those inputs).
+    """
+
+    name: str
+    unit: str
+    higher_is_better: bool
+    recipe: str
+    reduction: ClassVar[Literal["sum", "gather"]]
+
+    @abstractmethod
+    def update(self, *args: Any, **kwargs: Any) -> None: ...
+
+    @abstractmethod
+    def compute(self) -> MetricResult: ...
+
+    @abstractmethod
+    def reset(self) -> None: ...
+
+    @abstractmethod
+    def state(self) -> dict[str, Any]:
+        """Sufficient statistics. For ``reduction == "sum"`` a dict of float64 tensors that may be summed
+        element-wise across processes; for ``"gather"`` a picklable dict accepted by ``merge_state``."""
+
+    @abstractmethod
+    def merge_state(self, state: dict[str, Any]) -> None:
+        """Add another accumulator's ``state()`` to this one, in place."""
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Replace this accumulator's state by ``state``."""
+        self.reset()
+        self.merge_state(state)
+
+    def merge(self, other: Metric) -> Metric:
+        """Add ``other``'s inputs to this accumulator (in place) and return ``self``."""
+        if type(other) is not type(self):
+            raise TypeError(f"cannot merge {type(other).__name__} into {type(self).__name__}")
+        self.merge_state(other.state())
+        return self
+
+    def sync(self, group: dist.ProcessGroup | None = None) -> None:
+        """Combine the states of all ranks in ``group`` so that every rank holds the global state.
+
+        ``"sum"`` states go through ``all_reduce`` (SUM); ``"gather"`` states through
+        ``all_gather_object`` and are merged in rank order. A no-op without an initialised process group.
+        """
+        if not distributed_ready():
+            return
+        if self.reduction == "sum":
+            self.load_state(all_reduce_sum(self.state(), group=group))
+            return
+        gathered: list[Any] = [None] * dist.get_world_size(group)
+        dist.all_gather_object(gathered, self.state(), group=group)
+        self.reset()
+        for rank_state in gathered:
+            self.merge_state(rank_state)
+
+    def result_for(self, value: float, **details: Any) -> MetricResult:
+        """A ``MetricResult`` carrying this accumulator's labels."""
+        return MetricResult(
+            name=self.name,
+            value=float(value),
+            unit=self.unit,
+            higher_is_better=self.higher_is_better,
+            recipe=self.recipe,
+            details=details,
+        )
+
+
+def distributed_ready() -> bool:
+    """True when ``torch.distributed`` is available and a default process group is initialised."""
+    return dist.is_available() and dist.is_initialized()
+
+
+def all_reduce_sum(
+    tensors: dict[str, torch.Tensor], group: dist.ProcessGroup | None = None
+) -> dict[str, torch.Tensor]:
+    """Sum each tensor element-wise over all ranks (``torch.distributed.all_reduce``, SUM).
+
+    Returns new CPU tensors and leaves the inputs untouched. With the NCCL backend the tensors travel
+    through the current CUDA device; gloo reduces CPU float64 directly. Without an initialised process
+    group the tensors are returned as copies (the sum over one process).
+    """
+    if not distributed_ready():
+        return {key: value.clone() for key, value in tensors.items()}
+    device = torch.device("cpu")
+    if dist.get_backend(group) == "nccl":
+        device = torch.device("cuda", torch.cuda.current_device())
+    reduced = {}
+    for key in sorted(tensors):
+        buffer = tensors[key].detach().to(device=device, copy=True)
+        dist.all_reduce(buffer, op=dist.ReduceOp.SUM, group=group)
+        reduced[key] = buffer.cpu()
+    return reduced
+
+
+def as_float64_matrix(x: ArrayLike, what: str, *, min_rows: int = 1) -> np.ndarray:
+    """``x`` [N, D] (numpy or torch, any float dtype) as a float64 numpy array, validated.
+
+    Raises ``MetricInputError`` naming ``what`` when ``x`` is not 2-D, has fewer than ``min_rows`` rows,
+    no columns, or holds NaN or infinite values (with the first offending row index).
+    """
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().to(torch.float64).numpy()
+    array = np.asarray(x, dtype=np.float64)
+    if array.ndim != 2:
+        raise MetricInputError(f"{what}: expected a 2-D array [N, D], got shape {tuple(array.shape)}")
+    if array.shape[1] == 0:
+        raise MetricInputError(f"{what}: has zero columns (shape {tuple(array.shape)})")
+    if array.shape[0] < min_rows:
+        raise MetricInputError(f"{what}: needs at least {min_rows} rows, got {array.shape[0]}")
+    finite = np.isfinite(array)
+    if not finite.all():
+        row = int(np.argwhere(~finite.all(axis=1))[0, 0])
+        raise MetricInputError(f"{what}: row {row} holds NaN or infinite values")
+    return array
+
+
+ClassScores = Literal["logits", "probabilities"]
+
+
+def to_log_probabilities(x: np.ndarray, inputs: ClassScores, what: str) -> np.ndarray:
+    """Row-wise natural-log class probabilities, float64, of ``x`` [N, C].
+
+    ``inputs="logits"``: log-softmax (``x - logsumexp(x)``, as ``torch.log_softmax``).
+    ``inputs="probabilities"``: rows must be non-negative and sum to 1 within 1e-4; zeros give -inf.
+    """
+    if inputs == "logits":
+        shifted = x - x.max(axis=1, keepdims=True)
+        return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    if inputs != "probabilities":
+        raise MetricInputError(f"{what}: inputs must be 'logits' or 'probabilities', got {inputs!r}")
+    bad = np.flatnonzero((x < 0).any(axis=1) | (np.abs(x.sum(axis=1) - 1.0) > 1e-4))
+    if bad.size:
+        raise MetricInputError(
+            f"{what}: row {int(bad[0])} is not a probability vector (negative or not summing to 1)"
+        )
+    with np.errstate(divide="ignore"):
+        return np.log(x)
+
+
+def add_items_by_id(
+    store: dict[str, np.ndarray], ids: list[str] | tuple[str, ...], rows: ArrayLike, what: str
+) -> None:
+    """Add ``rows`` [N, C] to ``store`` under ``ids`` (N strings). A repeated id, within the batch or
+    with an earlier one, raises ``MetricInputError`` naming it."""
+    matrix = as_float64_matrix(rows, what, min_rows=0)
+    ids = [str(item) for item in ids]
+    if len(ids) != matrix.shape[0]:
+        raise MetricInputError(f"{what}: {len(ids)} ids for {matrix.shape[0]} rows")
+    if store and matrix.shape[0]:
+        width = len(next(iter(store.values())))
+        if matrix.shape[1] != width:
+            raise MetricInputError(f"{what}: rows have {matrix.shape[1]} classes, earlier items had {width}")
+    for item, row in zip(ids, matrix, strict=True):
+        if item in store:
+            raise MetricInputError(f"{what}: item id {item!r} was added twice")
+        store[item] = row
