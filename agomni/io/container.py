@@ -1,0 +1,113 @@
+"""File checks, PyAV container opening and truncation checks shared by audio and video loading.
+
+Every failure becomes a typed `MediaError` naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+
+from agomni.errors import EmptyMediaError, UnreadableMediaError, UnsupportedCodecError
+
+_MKV_DURATION = re.compile(r"^(\d+):(\d{2}):(\d{2}(?:\.\d+)?)$")
+
+
+def check_file(path: str | os.PathLike[str]) -> tuple[Path, int]:
+    """Return ``(path, size_in_bytes)`` for an existing, non-empty regular file, else raise a typed error."""
+    p = Path(path)
+    if not p.exists():
+        raise UnreadableMediaError(p, "file does not exist")
+    if not p.is_file():
+        raise UnreadableMediaError(p, "not a regular file")
+    size = p.stat().st_size
+    if size == 0:
+        raise EmptyMediaError(p, "file is empty (0 bytes)")
+    return p, size
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of the file's bytes (read in 1 MiB blocks)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def pyav_decoder_name() -> str:
+    """The decoding library and its version, for records."""
+    major, minor, micro = av.library_versions["libavcodec"]
+    return f"pyav {av.__version__} (libavcodec {major}.{minor}.{micro})"
+
+
+@contextlib.contextmanager
+def media_errors(path: Path, doing: str) -> Iterator[None]:
+    """Turn FFmpeg/OS errors raised while `doing` something with `path` into typed media errors."""
+    try:
+        yield
+    except av.error.DecoderNotFoundError as err:
+        raise UnsupportedCodecError(path, f"no decoder for this codec while {doing}: {err}") from err
+    except (av.FFmpegError, OSError) as err:
+        raise UnreadableMediaError(
+            path, f"corrupt, truncated or not a media file ({doing} failed: {err})"
+        ) from err
+
+
+def open_container(path: Path) -> av.container.InputContainer:
+    """Open `path` with PyAV for reading; unreadable input raises `UnreadableMediaError`."""
+    with media_errors(path, "opening the container"):
+        return av.open(str(path), mode="r")
+
+
+def describe_streams(container: av.container.InputContainer) -> str:
+    """``"video h264, audio aac"`` (for error messages)."""
+    kinds = [f"{s.type} {s.codec_context.name if s.codec_context else '?'}" for s in container.streams]
+    return ", ".join(kinds) or "no streams"
+
+
+def declared_duration_s(container: av.container.InputContainer, stream: av.stream.Stream) -> float | None:
+    """Duration in seconds the file declares for `stream`, or None when it declares none.
+
+    Order: the stream's own duration; Matroska's per-stream ``DURATION`` tag; the container duration,
+    but only when the container has this one stream (otherwise it may belong to a longer stream).
+    """
+    if stream.duration is not None and stream.time_base is not None and stream.duration > 0:
+        return float(stream.duration * stream.time_base)
+    tag = stream.metadata.get("DURATION") or stream.metadata.get("duration")
+    if tag:
+        match = _MKV_DURATION.match(tag.strip())
+        if match:
+            hours, minutes, seconds = match.groups()
+            return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    if len(container.streams) == 1 and container.duration is not None and container.duration > 0:
+        return container.duration / av.time_base
+    return None
+
+
+def check_not_truncated(
+    path: Path, kind: str, decoded_s: float, declared_s: float | None, tolerance_s: float
+) -> str:
+    """Raise `UnreadableMediaError` if the decoded `kind` stream is shorter than declared beyond tolerance.
+
+    Returns the sentence recorded as ``integrity_check``. Without a declared duration nothing can be
+    checked, and the returned sentence says so.
+    """
+    if declared_s is None:
+        return "not checked: the container declares no duration for this stream"
+    if decoded_s < declared_s - tolerance_s:
+        raise UnreadableMediaError(
+            path,
+            f"truncated or corrupt: decoded {decoded_s:.3f} s of {kind} but the container declares "
+            f"{declared_s:.3f} s (tolerance {tolerance_s:.3f} s)",
+        )
+    return (
+        f"decoded {decoded_s:.3f} s of {kind} vs declared {declared_s:.3f} s "
+        f"(shortfall tolerance {tolerance_s:.3f} s): not truncated"
+    )
