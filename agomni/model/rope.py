@@ -1,0 +1,58 @@
+"""PAAPI: phase-aligned anisotropic positional infusion (agomni's reading of the AudioGen-Omni paper).
+
+Rotary position embedding (RoPE, theta 10000) applied only to the temporally structured streams
+(audio latents, video, lyrics/transcription). Every such stream's position is its timestamp
+expressed in audio-latent frames, so two tokens of different streams at the same time get the same
+rotation whatever their frame rate ("phase-aligned"): audio frame i -> i, LT frame i -> i (the LT
+stream is frame-aligned with audio), video frame i at `clip_fps` -> i * latent_fps / clip_fps.
+The text stream has no time axis and gets no rotation.
+
+"Anisotropic" here means the rotation acts along the time axis only: all head dimensions rotate by
+time, none by any other axis (no spatial/channel position), and non-temporal streams are not
+rotated at all. MMAudio's "aligned RoPE" scales video positions by N_audio / N_video; using the exact
+rate ratio instead keeps the alignment exact for any duration.
+
+Pairing convention: head dims (2j, 2j+1) form one complex number rotated by angle
+position * theta ** (-2j / head_dim), as in MMAudio/Flux.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .config import SequenceConfig
+
+
+def audio_positions(sequence: SequenceConfig) -> torch.Tensor:
+    """Positions (audio-latent frames, float64) of the audio stream's tokens: 0, 1, ..., latent_len-1."""
+    return torch.arange(sequence.latent_len, dtype=torch.float64)
+
+
+def lt_positions(sequence: SequenceConfig) -> torch.Tensor:
+    """LT tokens are padded/truncated to the audio frame count, so frame i sits at audio frame i."""
+    return audio_positions(sequence)
+
+
+def video_positions(sequence: SequenceConfig) -> torch.Tensor:
+    """Positions of CLIP tokens: token i at time i / clip_fps s = frame i * latent_fps / clip_fps."""
+    return torch.arange(sequence.clip_len, dtype=torch.float64) * (sequence.latent_fps / sequence.clip_fps)
+
+
+def rope_table(positions: torch.Tensor, head_dim: int, theta: float = 10_000.0) -> torch.Tensor:
+    """Cos/sin table for the given positions: (N, head_dim // 2, 2) float32, [..., 0] = cos, [..., 1] = sin.
+
+    Angles are computed in float64 and rounded once, so long sequences keep their phase.
+    """
+    exponents = torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim
+    inv_freq = theta ** (-exponents)
+    angles = positions.to(torch.float64)[:, None] * inv_freq[None, :]
+    return torch.stack([angles.cos(), angles.sin()], dim=-1).to(torch.float32)
+
+
+def apply_rope(x: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    """Rotate (B, heads, N, head_dim) queries/keys by a (N, head_dim // 2, 2) table; computed in fp32."""
+    xf = x.float().unflatten(-1, (-1, 2))
+    re, im = xf[..., 0], xf[..., 1]
+    cos, sin = table[..., 0], table[..., 1]
+    out = torch.stack([re * cos - im * sin, re * sin + im * cos], dim=-1)
+    return out.flatten(-2).to(x.dtype)
