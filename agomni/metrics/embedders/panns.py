@@ -1,0 +1,423 @@
+"""PANNs CNN14 at 16 kHz and 32 kHz: clip-level 2048-d embeddings (FD_PANNs) and 527 AudioSet logits
+(KL_PANNs, IS_PANNs), as av-benchmark and audioldm_eval use them.
+
+Our own code, not a wrapper: panns-inference 0.1.1 (the upstream PyPI package) runs ``wget`` into
+``~/panns_data`` when imported and needs torchlibrosa, whose front end imports librosa, for the two
+fixed matrices of its front end. Equality with ``panns_inference.models.Cnn14`` (random weights, real
+audio, both input recipes) is what tests/metrics/test_panns.py checks; panns-inference and torchlibrosa
+are test-only ("upstream") dependencies.
+
+Configurations (`CNN14_CONFIGS`), as in av-benchmark ``extraction_models.py`` / audioldm_eval ``eval.py``
+    ``panns-cnn14-16k``: ``Cnn14_16k_mAP=0.438.pth``, 16 kHz, window and n_fft 512, hop 160, 64 mels,
+    50 - 8000 Hz (av-benchmark FD_PANNs / KL_PANNs / IS; audioldm_eval at 16 kHz).
+    ``panns-cnn14-32k``: ``Cnn14_mAP=0.431.pth``, 32 kHz, window and n_fft 1024, hop 320, 64 mels,
+    50 - 14000 Hz (audioldm_eval at 32 kHz; panns_inference's default).
+
+Front end (torchlibrosa ``Spectrogram`` + ``LogmelFilterBank``, float32)
+    Reflect-pad n_fft/2 samples at both ends; STFT as two Conv1d (cos and -sin DFT rows times a periodic
+    Hann window, stride hop); power spectrum; times librosa's mel filterbank (Slaney mel scale, Slaney
+    area normalisation: ``librosa.filters.mel(sr, n_fft, n_mels, fmin, fmax)``, reimplemented here in
+    numpy); ``10 log10(max(x, 1e-10))`` (ref 1.0, no top_db). These matrices are also stored in the
+    official checkpoints (``spectrogram_extractor.stft.conv_{real,imag}.weight``,
+    ``logmel_extractor.melW``): they are loaded like every other tensor (so numerics follow the
+    checkpoint, as upstream), after checking that they agree with the ones computed here for the
+    configuration (max abs difference <= 1e-4 of the largest value; otherwise WeightsError: the checkpoint
+    belongs to another configuration).
+
+Network: BatchNorm over the 64 mel bins; six ConvBlocks (two 3x3 conv + BN + ReLU, 2x2 average pooling,
+none after the sixth); mean over frequency; max + mean over time; ``fc1`` + ReLU = the 2048-d
+**embedding** (panns_inference ``embedding``, av-benchmark/audioldm_eval ``"2048"``); ``fc_audioset`` on
+it = the 527 **logits**, i.e. the pre-sigmoid values (av-benchmark/audioldm_eval ``"logits"``;
+panns_inference's ``clipwise_output`` is ``sigmoid(logits)``). av-benchmark's KL_PANNs
+(``compute_kl``: ``kl_div(log_softmax(pred), log_softmax(gt), log_target=True, reduction="sum") / N``)
+and IS (``compute_isc``: softmax) consume these pre-sigmoid logits through a softmax; its ``kl_sigmoid``
+variant applies logsigmoid to the same logits. Dropout and SpecAugment are training-only and absent.
+
+Lengths: a clip needs at least 31 hops (4960 samples at 16 kHz, 9920 at 32 kHz: 0.31 s) so that five
+2x2 poolings leave one time step; shorter is a MetricInputError. Clips of different lengths are never
+padded together: `embed_many` batches equal lengths only (padding would change max/mean pooling).
+
+Input recipes (downmix, DC removal, resampler, crop/pad): ``INPUT_RECIPES`` in
+``agomni.metrics.embedders.vggish`` ("av-benchmark", "audioldm-eval"), shared with VGGish.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from agomni import weights as agomni_weights
+from agomni.errors import MetricInputError, UsageError, WeightsError
+from agomni.io import AudioRecord
+from agomni.metrics.embedders import Embedder
+from agomni.metrics.embedders.vggish import (
+    InputRecipe,
+    checkpoint_description,
+    input_recipe,
+    load_prepared,
+    load_strict,
+    run_bucketed,
+)
+
+VERSION = "1"
+EMBEDDING_DIM = 2048
+AMIN = 1e-10
+FRONTEND_KEYS = (
+    "spectrogram_extractor.stft.conv_real.weight",
+    "spectrogram_extractor.stft.conv_imag.weight",
+    "logmel_extractor.melW",
+)
+FRONTEND_TOLERANCE = 1e-4  # relative to the largest absolute value of each matrix
+
+
+@dataclasses.dataclass(frozen=True)
+class Cnn14Config:
+    """One published CNN14 configuration (rates in Hz, sizes in samples)."""
+
+    name: str
+    checkpoint: str
+    sample_rate: int
+    window_size: int
+    hop_size: int
+    mel_bins: int
+    fmin: float
+    fmax: float
+    classes_num: int = 527
+
+    @property
+    def min_samples(self) -> int:
+        """Shortest input: 1 + samples // hop frames must reach 32 (five 2x2 poolings)."""
+        return 31 * self.hop_size
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+CNN14_CONFIGS: dict[str, Cnn14Config] = {
+    "panns-cnn14-16k": Cnn14Config(
+        "panns-cnn14-16k", "Cnn14_16k_mAP=0.438.pth", 16000, 512, 160, 64, 50.0, 8000.0
+    ),
+    "panns-cnn14-32k": Cnn14Config(
+        "panns-cnn14-32k", "Cnn14_mAP=0.431.pth", 32000, 1024, 320, 64, 50.0, 14000.0
+    ),
+}
+
+
+# --- fixed front-end matrices (numpy, float64 then float32 like torchlibrosa/librosa) -------------------
+
+
+def hz_to_slaney_mel(hz: np.ndarray) -> np.ndarray:
+    """librosa's default (Slaney) mel scale: linear below 1 kHz (200/3 Hz per mel), logarithmic above."""
+    hz = np.asarray(hz, dtype=np.float64)
+    f_sp = 200.0 / 3
+    min_log_hz, min_log_mel, logstep = 1000.0, 1000.0 / f_sp, np.log(6.4) / 27.0
+    return np.where(
+        hz >= min_log_hz, min_log_mel + np.log(np.maximum(hz, 1e-300) / min_log_hz) / logstep, hz / f_sp
+    )
+
+
+def slaney_mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    """Inverse of `hz_to_slaney_mel`."""
+    mel = np.asarray(mel, dtype=np.float64)
+    f_sp = 200.0 / 3
+    min_log_hz, min_log_mel, logstep = 1000.0, 1000.0 / f_sp, np.log(6.4) / 27.0
+    return np.where(mel >= min_log_mel, min_log_hz * np.exp(logstep * (mel - min_log_mel)), f_sp * mel)
+
+
+def librosa_mel_filterbank(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
+    """[n_fft // 2 + 1, n_mels] float32: ``librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels,
+    fmin=fmin, fmax=fmax).T`` (Slaney scale and area normalisation; rows computed in float64, stored in
+    float32, then scaled, as librosa does)."""
+    fft_hz = np.fft.rfftfreq(n_fft, d=1.0 / sr)
+    mel_hz = slaney_mel_to_hz(np.linspace(hz_to_slaney_mel(fmin), hz_to_slaney_mel(fmax), n_mels + 2))
+    widths = np.diff(mel_hz)
+    ramps = np.subtract.outer(mel_hz, fft_hz)
+    weights = np.zeros((n_mels, fft_hz.size), dtype=np.float32)
+    for i in range(n_mels):
+        weights[i] = np.maximum(0.0, np.minimum(-ramps[i] / widths[i], ramps[i + 2] / widths[i + 1]))
+    weights *= (2.0 / (mel_hz[2 : n_mels + 2] - mel_hz[:n_mels]))[:, None]
+    return np.ascontiguousarray(weights.T)
+
+
+def stft_kernels(n_fft: int) -> tuple[np.ndarray, np.ndarray]:
+    """Conv1d weights [n_fft // 2 + 1, 1, n_fft] (float32) of the real and imaginary DFT parts times a
+    periodic Hann window: ``w[n] cos(2 pi k n / N)`` and ``-w[n] sin(2 pi k n / N)``."""
+    n = np.arange(n_fft)
+    k = np.arange(n_fft // 2 + 1)
+    window = 0.5 - 0.5 * np.cos(2.0 * np.pi * n / n_fft)
+    phase = 2.0 * np.pi * ((k[:, None] * n[None, :]) % n_fft) / n_fft
+    real = (np.cos(phase) * window).astype(np.float32)[:, None, :]
+    imag = (-np.sin(phase) * window).astype(np.float32)[:, None, :]
+    return real, imag
+
+
+# --- network (upstream parameter names) ------------------------------------------------------------------
+
+
+class _Stft(nn.Module):
+    def __init__(self, n_fft: int, hop: int):
+        super().__init__()
+        bins = n_fft // 2 + 1
+        self.n_fft, self.hop = n_fft, hop
+        self.conv_real = nn.Conv1d(1, bins, n_fft, stride=hop, bias=False)
+        self.conv_imag = nn.Conv1d(1, bins, n_fft, stride=hop, bias=False)
+        real, imag = stft_kernels(n_fft)
+        with torch.no_grad():
+            self.conv_real.weight.copy_(torch.from_numpy(real))
+            self.conv_imag.weight.copy_(torch.from_numpy(imag))
+        self.requires_grad_(False)
+
+
+class _Spectrogram(nn.Module):
+    """[B, samples] -> power spectrogram [B, 1, frames, n_fft // 2 + 1] (reflect-padded, centred)."""
+
+    def __init__(self, n_fft: int, hop: int):
+        super().__init__()
+        self.stft = _Stft(n_fft, hop)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        half = self.stft.n_fft // 2
+        x = F.pad(x[:, None, :], (half, half), mode="reflect")
+        real = self.stft.conv_real(x)[:, None].transpose(2, 3)
+        imag = self.stft.conv_imag(x)[:, None].transpose(2, 3)
+        return real**2 + imag**2
+
+
+class _LogMel(nn.Module):
+    """Power spectrogram -> 10 log10(max(mel, 1e-10)) [B, 1, frames, n_mels]."""
+
+    def __init__(self, melw: np.ndarray):
+        super().__init__()
+        self.register_buffer("melW", torch.from_numpy(melw))
+
+    def forward(self, spec: torch.Tensor) -> torch.Tensor:
+        return 10.0 * torch.log10(torch.clamp(spec @ self.melW, min=AMIN))
+
+
+class _ConvBlock(nn.Module):
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, padding=1, bias=False)
+        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.bn2 = nn.BatchNorm2d(cout)
+
+    def forward(self, x: torch.Tensor, pool: int) -> torch.Tensor:
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = F.relu(self.bn2(self.conv2(x)))
+        return F.avg_pool2d(x, kernel_size=pool) if pool > 1 else x
+
+
+class Cnn14Network(nn.Module):
+    """CNN14 with the published checkpoints' parameter names; forward -> (embedding, logits)."""
+
+    def __init__(self, config: Cnn14Config):
+        super().__init__()
+        self.spectrogram_extractor = _Spectrogram(config.window_size, config.hop_size)
+        melw = librosa_mel_filterbank(
+            config.sample_rate, config.window_size, config.mel_bins, config.fmin, config.fmax
+        )
+        self.logmel_extractor = _LogMel(melw)
+        self.bn0 = nn.BatchNorm2d(config.mel_bins)
+        widths = (1, 64, 128, 256, 512, 1024, 2048)
+        for i in range(6):
+            self.add_module(f"conv_block{i + 1}", _ConvBlock(widths[i], widths[i + 1]))
+        self.fc1 = nn.Linear(2048, 2048)
+        self.fc_audioset = nn.Linear(2048, config.classes_num)
+
+    def forward(self, waveform: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """[B, samples] float32 -> (embedding [B, 2048], logits [B, classes])."""
+        x = self.logmel_extractor(self.spectrogram_extractor(waveform))  # [B, 1, frames, mels]
+        x = self.bn0(x.transpose(1, 3)).transpose(1, 3)
+        for i in range(6):
+            x = getattr(self, f"conv_block{i + 1}")(x, pool=2 if i < 5 else 1)
+        x = x.mean(dim=3)  # [B, 2048, time]
+        x = x.max(dim=2).values + x.mean(dim=2)
+        embedding = F.relu(self.fc1(x))
+        return embedding, self.fc_audioset(embedding)
+
+
+def check_frontend(state_dict: Mapping[str, torch.Tensor], network: Cnn14Network, *, where: str) -> None:
+    """WeightsError unless the checkpoint's STFT/mel matrices match those computed for the configuration."""
+    ours = network.state_dict()
+    for key in FRONTEND_KEYS:
+        if key not in state_dict or tuple(state_dict[key].shape) != tuple(ours[key].shape):
+            continue  # reported by load_strict
+        theirs = state_dict[key].to(torch.float64)
+        scale = float(ours[key].abs().max())
+        diff = float((theirs - ours[key].to(torch.float64)).abs().max())
+        if diff > FRONTEND_TOLERANCE * scale:
+            raise WeightsError(
+                f"{where}: {key} differs from the matrix computed for this configuration by {diff:.3g} "
+                f"(max abs; largest value {scale:.3g}); the checkpoint was made for other STFT/mel settings"
+            )
+
+
+class PannsCnn14Embedder(Embedder):
+    """CNN14 clip embeddings [B, 2048] (`embed`) and pre-sigmoid AudioSet logits [B, 527] (`logits`).
+
+    Build with `from_registry` (the pinned checkpoint of the configuration; comparable with published
+    numbers), `from_checkpoint` (a file with the official keys, e.g. ``{"model": state_dict}``) or
+    `random` (seeded random weights; ``random_weights: true`` in the metadata).
+    """
+
+    version = VERSION
+    output = "clip"
+
+    def __init__(
+        self,
+        config: Cnn14Config | str,
+        state_dict: Mapping[str, torch.Tensor] | None,
+        *,
+        weights: dict[str, Any],
+        recipe: InputRecipe | str = "av-benchmark",
+        device: str | torch.device = "cpu",
+        where: str = "state dict",
+    ):
+        if isinstance(config, str):
+            if config not in CNN14_CONFIGS:
+                raise UsageError(
+                    f"unknown CNN14 configuration {config!r}; choose one of {sorted(CNN14_CONFIGS)}"
+                )
+            config = CNN14_CONFIGS[config]
+        self.cnn14 = config
+        self.name = config.name
+        self.sample_rate = config.sample_rate
+        self.recipe = input_recipe(recipe) if isinstance(recipe, str) else recipe
+        self.device = torch.device(device)
+        self.weights = dict(weights)
+        self.random_weights = bool(self.weights.get("random_weights", False))
+        self.comparable_with_published = bool(self.weights.get("pinned", False)) and not self.random_weights
+        self.network = Cnn14Network(config)
+        if state_dict is not None:
+            check_frontend(state_dict, self.network, where=where)
+            load_strict(self.network, state_dict, where=where, optional_suffixes=("num_batches_tracked",))
+        self.network.eval().to(self.device)
+
+    @classmethod
+    def from_registry(
+        cls,
+        config: str = "panns-cnn14-16k",
+        *,
+        recipe: InputRecipe | str = "av-benchmark",
+        device: str | torch.device = "cpu",
+    ) -> PannsCnn14Embedder:
+        """The registry entry named like the configuration (verified; fetched unless offline)."""
+        if config not in CNN14_CONFIGS:
+            raise UsageError(f"unknown CNN14 configuration {config!r}; choose one of {sorted(CNN14_CONFIGS)}")
+        state = agomni_weights.load_entry_state_dict(config)
+        prov = agomni_weights.provenance(config)
+        info = {
+            "source": "registry",
+            "random_weights": False,
+            "pinned": prov["trust_class"] == "pinned",
+            **prov,
+        }
+        return cls(config, state, weights=info, recipe=recipe, device=device, where=config)
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        config: str,
+        path: str | os.PathLike[str],
+        *,
+        recipe: InputRecipe | str = "av-benchmark",
+        device: str | torch.device = "cpu",
+    ) -> PannsCnn14Embedder:
+        """Weights from a file (.pth/.pt weights_only or .safetensors; a ``{"model": ...}`` wrapper is
+        unwrapped by agomni.weights.load_state_dict)."""
+        state = agomni_weights.load_state_dict(path)
+        info = {"source": "file", "random_weights": False, "pinned": False, **checkpoint_description(path)}
+        return cls(config, state, weights=info, recipe=recipe, device=device, where=str(path))
+
+    @classmethod
+    def random(
+        cls,
+        config: str = "panns-cnn14-16k",
+        seed: int = 0,
+        *,
+        recipe: InputRecipe | str = "av-benchmark",
+        device: str | torch.device = "cpu",
+    ) -> PannsCnn14Embedder:
+        """Random weights (PyTorch's default initialisation under ``torch.manual_seed(seed)``; the fixed
+        STFT/mel matrices stay exact)."""
+        info = {"source": "random", "random_weights": True, "seed": seed}
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            embedder = cls(config, None, weights=info, recipe=recipe, device=device)
+        return embedder
+
+    def config(self) -> dict[str, Any]:
+        return {
+            **self.cnn14.to_dict(),
+            "window": "periodic hann",
+            "center": True,
+            "pad_mode": "reflect",
+            "spectrum": "power",
+            "mel": "librosa.filters.mel (Slaney scale, Slaney norm)",
+            "log": f"10 log10(max(mel, {AMIN})), ref 1.0, no top_db",
+            "embedding": "relu(fc1) after max+mean time pooling (2048-d)",
+            "logits": "fc_audioset(embedding), pre-sigmoid",
+            "recipe": self.recipe.to_dict(),
+        }
+
+    def metadata(self) -> dict[str, Any]:
+        out = super().metadata()
+        out["random_weights"] = self.random_weights
+        out["weights"] = self.weights
+        return out
+
+    def embed_and_logits(self, waveform: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """[B, samples] float32 at ``sample_rate`` -> (embedding [B, 2048], logits [B, 527]) on the CPU."""
+        x = self.check_waveform(waveform, min_samples=self.cnn14.min_samples)
+        if x.shape[0] == 0:
+            raise MetricInputError(f"{self.name}: empty batch (0 waveforms)")
+        with torch.inference_mode():
+            embedding, logits = self.network(x.to(self.device))
+        return embedding.cpu(), logits.cpu()
+
+    def embed(self, waveform: torch.Tensor) -> torch.Tensor:
+        """[B, samples] float32 at ``sample_rate`` -> [B, 2048] float32."""
+        return self.embed_and_logits(waveform)[0]
+
+    def logits(self, waveform: torch.Tensor) -> torch.Tensor:
+        """[B, samples] float32 at ``sample_rate`` -> pre-sigmoid AudioSet logits [B, 527] float32."""
+        return self.embed_and_logits(waveform)[1]
+
+    def embed_many(
+        self, waveforms: Sequence[torch.Tensor | np.ndarray], *, batch_size: int = 16
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(embeddings [N, 2048], logits [N, 527]) of N 1-D waveforms, in input order; equal lengths are
+        batched together, different lengths never padded."""
+
+        def run(x: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+            embedding, logits = self.embed_and_logits(x)
+            return list(zip(embedding, logits, strict=True))
+
+        pairs = run_bucketed(waveforms, batch_size, run, who=self.name)
+        if not pairs:
+            return torch.empty(0, EMBEDDING_DIM), torch.empty(0, self.cnn14.classes_num)
+        return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
+
+    def load(
+        self, path: str | os.PathLike[str], *, allow_silence: bool = False
+    ) -> tuple[torch.Tensor, AudioRecord, dict[str, Any]]:
+        """Decode and prepare `path` at ``sample_rate`` with this embedder's recipe."""
+        return load_prepared(path, self.sample_rate, self.recipe, allow_silence=allow_silence)
+
+
+__all__ = [
+    "CNN14_CONFIGS",
+    "Cnn14Config",
+    "Cnn14Network",
+    "PannsCnn14Embedder",
+    "librosa_mel_filterbank",
+    "stft_kernels",
+]

@@ -1,0 +1,482 @@
+"""VGGish @16 kHz: frame-level 128-d embeddings for FD_VGG / FAD-VGGish, as av-benchmark and audioldm_eval use it.
+
+Our own code, not a wrapper: the network is a dozen layers, the runtime needs neither the upstream package
+(torchvggish 0.2 on PyPI, which pulls resampy and downloads weights and PCA parameters through
+``torch.hub`` when its ``vggish()`` builder runs) nor its numpy pipeline. Equality with torchvggish 0.2's
+``vggish_input.waveform_to_examples`` + ``VGG`` (random weights, real audio, both recipes below) is what
+tests/metrics/test_vggish.py checks; torchvggish is a test-only ("upstream") dependency.
+
+Network and checkpoint
+    VGG(64, M, 128, M, 256, 256, M, 512, 512, M) of 3x3 convolutions, then Linear 12288 -> 4096 -> ReLU
+    -> 4096 -> ReLU -> 128. The embedding is the **pre-activation of the last Linear** (no final ReLU, no
+    PCA, no 8-bit quantisation): av-benchmark's ``av_bench/vggish/vggish.py`` removed the last ReLU "to
+    match audioldm_eval", whose ``FrechetAudioDistance(use_pca=False, use_activation=False)`` drops it.
+    Parameter names are those of torchvggish's ``VGG`` (``features.{0,3,6,8,11,13}.*``,
+    ``embeddings.{0,2,4}.*``), i.e. of the published ``vggish-10086976.pth`` (registry entry ``vggish``),
+    loaded strictly.
+
+Features (torchvggish ``mel_features``, computed here in float64 like its numpy code, then cast to
+float32 for the network)
+    16 kHz mono; frames of 400 samples (25 ms) every 160 samples (10 ms), no centre padding (an incomplete
+    last frame is dropped); periodic Hann window; |rfft| with n_fft 512 (magnitude, not power); 64 HTK-mel
+    triangles from 125 to 7500 Hz on the 257 bins, DC bin weight 0, no area normalisation;
+    ``ln(mel + 0.01)``. Examples: non-overlapping blocks of 96 frames (0.96 s) ``[E, 1, 96, 64]``; the
+    frames after the last full block (the tail shorter than 0.96 s) are dropped, exactly as
+    ``mel_features.frame`` does. A clip needs at least 400 + 95 * 160 = 15600 samples (0.975 s) for one
+    example; a shorter clip is a ``MetricInputError`` (the references return no frame for it and say
+    nothing). No clamping or peak normalisation of the waveform in either reference.
+
+Input recipes (how a file becomes the 16 kHz waveform; see `INPUT_RECIPES`, also used by the PANNs
+embedders in ``agomni.metrics.embedders.panns``)
+    ``"av-benchmark"`` (hkchengrex/av-benchmark ``AudioDataset.read_from_file``): average the channels,
+    subtract the clip's mean (DC), resample with ``torchaudio.transforms.Resample`` (agomni.io policy
+    ``"torchaudio-sinc"``), keep the first ``--audio_length`` seconds (``max_seconds``; the user's choice,
+    8.0 for VGGSound in MMAudio; None keeps everything), no padding.
+    ``"audioldm-eval"`` (haoheliu/audioldm_eval ``WaveDataset.read_from_file``): keep the first channel,
+    subtract its mean, resample with ``torchaudio.functional.resample`` (policy
+    ``"torchaudio-sinc-functional"``), zero-pad at the end to at least 32000 samples (2 s at 16 kHz; the
+    same sample count at any rate), no cropping.
+    Both feed the resampled 16 kHz waveform to VGGish, so torchvggish's own resampy branch never runs
+    (it is not offered here). The DC removal happens before resampling, as in both references.
+
+Output: ``embed([B, samples]) -> [B, E, 128]`` float32, ``embed_many`` for clips of different lengths
+(one ``[E_i, 128]`` per clip). FD_VGG pools the frames of all clips.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from agomni import weights as agomni_weights
+from agomni.errors import MetricInputError, UsageError, WeightsError
+from agomni.io import AudioRecord, downmix, load_audio, resample, resample_parameters
+from agomni.metrics.embedders import Embedder
+from agomni.weights.store import hash_file
+
+SAMPLE_RATE = 16000
+WINDOW_SAMPLES = 400  # 25 ms
+HOP_SAMPLES = 160  # 10 ms
+FFT_SIZE = 512  # next power of two >= 400
+N_MELS = 64
+MEL_MIN_HZ = 125.0
+MEL_MAX_HZ = 7500.0
+LOG_OFFSET = 0.01
+EXAMPLE_FRAMES = 96  # 0.96 s, hop 0.96 s
+EMBEDDING_DIM = 128
+MIN_SAMPLES = WINDOW_SAMPLES + (EXAMPLE_FRAMES - 1) * HOP_SAMPLES  # 15600 samples = 0.975 s
+EXAMPLES_PER_FORWARD = 256  # network calls are chunked to bound activation memory (results unchanged)
+VERSION = "1"
+REGISTRY_ENTRY = "vggish"
+_LAYOUT = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M")
+
+
+# --- input recipes shared with the PANNs embedders -----------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class InputRecipe:
+    """How a reference toolkit turns an audio file into the waveform its embedder sees.
+
+    ``downmix`` and ``resampler`` are agomni.io policy names; ``remove_dc`` subtracts the clip mean after
+    the downmix and before resampling; ``max_seconds`` keeps only the first seconds after resampling
+    (None: all); ``min_samples`` zero-pads the resampled waveform at the end to at least that many samples
+    (None: no padding). ``reference`` names the code followed.
+    """
+
+    name: str
+    downmix: str
+    remove_dc: bool
+    resampler: str
+    max_seconds: float | None
+    min_samples: int | None
+    reference: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+INPUT_RECIPES: dict[str, InputRecipe] = {
+    "av-benchmark": InputRecipe(
+        name="av-benchmark",
+        downmix="mean",
+        remove_dc=True,
+        resampler="torchaudio-sinc",
+        max_seconds=None,
+        min_samples=None,
+        reference="hkchengrex/av-benchmark av_bench/data/audio_dataset.py AudioDataset.read_from_file",
+    ),
+    "audioldm-eval": InputRecipe(
+        name="audioldm-eval",
+        downmix="first",
+        remove_dc=True,
+        resampler="torchaudio-sinc-functional",
+        max_seconds=None,
+        min_samples=32000,
+        reference="haoheliu/audioldm_eval audioldm_eval/datasets/load_mel.py WaveDataset.read_from_file",
+    ),
+}
+
+
+def input_recipe(name: str, *, max_seconds: float | None = None) -> InputRecipe:
+    """The named recipe (``"av-benchmark"`` or ``"audioldm-eval"``), with av-benchmark's ``--audio_length``
+    crop set to `max_seconds` (seconds; None keeps the whole clip)."""
+    if name not in INPUT_RECIPES:
+        raise UsageError(f"unknown input recipe {name!r}; choose one of {sorted(INPUT_RECIPES)}")
+    if max_seconds is not None and not max_seconds > 0:
+        raise UsageError(f"max_seconds must be a positive number of seconds or None, got {max_seconds!r}")
+    return dataclasses.replace(INPUT_RECIPES[name], max_seconds=max_seconds)
+
+
+def prepare_waveform(
+    waveform: torch.Tensor, sample_rate: int, target_rate: int, recipe: InputRecipe
+) -> tuple[torch.Tensor, dict[str, Any]]:
+    """Apply `recipe` to float audio ``[channels, samples]`` at `sample_rate` Hz.
+
+    Returns the float32 mono waveform ``[samples_out]`` at `target_rate` Hz and a record of each step
+    (downmix, DC offset removed, resampling parameters, samples cropped and zero-padded).
+    """
+    if waveform.ndim != 2 or not waveform.is_floating_point():
+        raise UsageError(
+            f"expected float audio [channels, samples], got {tuple(waveform.shape)} {waveform.dtype}"
+        )
+    x = downmix(waveform.to(torch.float32), recipe.downmix)[0]
+    dc = float(x.mean()) if recipe.remove_dc else 0.0
+    if recipe.remove_dc:
+        x = x - x.mean()
+    steps: dict[str, Any] = {"recipe": recipe.to_dict(), "dc_offset_removed": dc}
+    if sample_rate != target_rate:
+        x = resample(x[None], sample_rate, target_rate, recipe.resampler)[0]
+        steps["resample"] = resample_parameters(recipe.resampler, sample_rate, target_rate)
+    cropped = 0
+    if recipe.max_seconds is not None:
+        keep = int(target_rate * recipe.max_seconds)
+        cropped = max(0, x.shape[0] - keep)
+        x = x[:keep]
+    padded = 0
+    if recipe.min_samples is not None and x.shape[0] < recipe.min_samples:
+        padded = recipe.min_samples - x.shape[0]
+        x = torch.nn.functional.pad(x, (0, padded))
+    steps.update(samples_cropped=cropped, samples_zero_padded=padded, sample_rate=target_rate)
+    return x.contiguous(), steps
+
+
+def load_prepared(
+    path: str | os.PathLike[str], target_rate: int, recipe: InputRecipe, *, allow_silence: bool = False
+) -> tuple[torch.Tensor, AudioRecord, dict[str, Any]]:
+    """Decode `path` with agomni.io (no resampling there) and apply `recipe` (see `prepare_waveform`).
+
+    Returns ``(waveform [samples] float32 at target_rate, AudioRecord of the decode, steps)``; the record's
+    resampling fields say "not resampled" because resampling is one of the recipe's steps.
+    """
+    audio, record = load_audio(path, sample_rate=None, downmix="keep", allow_silence=allow_silence)
+    waveform, steps = prepare_waveform(audio, record.sample_rate, target_rate, recipe)
+    return waveform, record, steps
+
+
+# --- batching and strict loading, shared with the PANNs embedders ------------------------------------
+
+T = TypeVar("T")
+
+
+def length_buckets(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Indices grouped into batches of equal length (at most `batch_size` each), sorted by length."""
+    if batch_size < 1:
+        raise UsageError(f"batch_size must be at least 1, got {batch_size}")
+    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
+    batches: list[list[int]] = []
+    for i in order:
+        if batches and lengths[batches[-1][0]] == lengths[i] and len(batches[-1]) < batch_size:
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    return batches
+
+
+def run_bucketed(
+    waveforms: Sequence[torch.Tensor | np.ndarray],
+    batch_size: int,
+    run: Callable[[torch.Tensor], Sequence[T]],
+    *,
+    who: str,
+) -> list[T]:
+    """Call ``run([b, samples])`` on equal-length groups of 1-D `waveforms`; results in input order.
+
+    `run` returns one item per row. A waveform that is not 1-D raises MetricInputError naming its index.
+    """
+    rows = []
+    for i, w in enumerate(waveforms):
+        t = torch.as_tensor(w)
+        if t.ndim != 1:
+            raise MetricInputError(f"{who}: waveform {i} must be 1-D [samples], got shape {tuple(t.shape)}")
+        rows.append(t)
+    out: list[T | None] = [None] * len(rows)
+    for batch in length_buckets([r.shape[0] for r in rows], batch_size):
+        results = run(torch.stack([rows[i] for i in batch]))
+        for i, result in zip(batch, results, strict=True):
+            out[i] = result
+    return out  # type: ignore[return-value]
+
+
+def load_strict(
+    module: nn.Module,
+    state_dict: Mapping[str, torch.Tensor],
+    *,
+    where: str,
+    optional_suffixes: tuple[str, ...] = (),
+) -> None:
+    """Load `state_dict` into `module` requiring exactly its keys and shapes.
+
+    Keys ending in one of `optional_suffixes` may be absent (they keep the module's value). Raises
+    WeightsError listing every missing key, unexpected key and shape mismatch.
+    """
+    expected = module.state_dict()
+    missing = [k for k in expected if k not in state_dict and not k.endswith(optional_suffixes)]
+    unexpected = [k for k in state_dict if k not in expected]
+    shapes = [
+        f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(expected[k].shape)}"
+        for k, v in state_dict.items()
+        if k in expected and tuple(v.shape) != tuple(expected[k].shape)
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing keys ({len(missing)}): {', '.join(missing)}")
+    if unexpected:
+        problems.append(f"unexpected keys ({len(unexpected)}): {', '.join(unexpected)}")
+    if shapes:
+        problems.append(f"shape mismatches ({len(shapes)}): {'; '.join(shapes)}")
+    if problems:
+        raise WeightsError(f"{where}: does not fit {type(module).__name__}: " + " | ".join(problems))
+    merged = {
+        **expected,
+        **{k: v.to(torch.float32) if v.is_floating_point() else v for k, v in state_dict.items()},
+    }
+    module.load_state_dict(merged, strict=True)
+
+
+def checkpoint_description(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Provenance of a checkpoint given by path: resolved path and SHA-256."""
+    resolved = Path(path).resolve()
+    return {"path": str(resolved), "sha256": hash_file(resolved).sha256}
+
+
+# --- features ------------------------------------------------------------------------------------------
+
+
+def hertz_to_htk_mel(hz: np.ndarray | float) -> np.ndarray:
+    """HTK mel scale: 1127 ln(1 + f / 700)."""
+    return 1127.0 * np.log(1.0 + np.asarray(hz, dtype=np.float64) / 700.0)
+
+
+def vggish_mel_matrix() -> np.ndarray:
+    """[257, 64] float64 HTK triangles from 125 to 7500 Hz over the 257 rfft bins of 16 kHz audio, DC
+    bin zeroed (torchvggish ``spectrogram_to_mel_matrix``)."""
+    bins = FFT_SIZE // 2 + 1
+    bin_mel = hertz_to_htk_mel(np.linspace(0.0, SAMPLE_RATE / 2, bins))
+    edges = np.linspace(hertz_to_htk_mel(MEL_MIN_HZ), hertz_to_htk_mel(MEL_MAX_HZ), N_MELS + 2)
+    lower, center, upper = edges[:-2], edges[1:-1], edges[2:]
+    rising = (bin_mel[:, None] - lower) / (center - lower)
+    falling = (upper - bin_mel[:, None]) / (upper - center)
+    weights = np.maximum(0.0, np.minimum(rising, falling))
+    weights[0, :] = 0.0
+    return weights
+
+
+def periodic_hann(length: int) -> np.ndarray:
+    """0.5 - 0.5 cos(2 pi n / length), n = 0 .. length-1 (float64)."""
+    return 0.5 - 0.5 * np.cos(2.0 * np.pi / length * np.arange(length))
+
+
+class VGGishFeatures(nn.Module):
+    """Waveform [B, samples] (16 kHz) -> log-mel examples [B, E, 96, 64], computed in float64."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("window", torch.from_numpy(periodic_hann(WINDOW_SAMPLES)), persistent=False)
+        self.register_buffer("mel", torch.from_numpy(vggish_mel_matrix()), persistent=False)
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        x = waveform.to(torch.float64)
+        frames = x.unfold(-1, WINDOW_SAMPLES, HOP_SAMPLES) * self.window  # [B, T, 400]
+        magnitude = torch.fft.rfft(frames, n=FFT_SIZE).abs()  # [B, T, 257]
+        log_mel = torch.log(magnitude @ self.mel + LOG_OFFSET)  # [B, T, 64]
+        examples = log_mel.shape[1] // EXAMPLE_FRAMES
+        return log_mel[:, : examples * EXAMPLE_FRAMES].reshape(x.shape[0], examples, EXAMPLE_FRAMES, N_MELS)
+
+
+class VGGishNetwork(nn.Module):
+    """The VGGish network with torchvggish's parameter names; output: the last Linear's pre-activation."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = 1
+        for item in _LAYOUT:
+            if item == "M":
+                layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+            else:
+                layers += [nn.Conv2d(channels, int(item), kernel_size=3, padding=1), nn.ReLU()]
+                channels = int(item)
+        self.features = nn.Sequential(*layers)
+        self.embeddings = nn.Sequential(
+            nn.Linear(512 * 4 * 6, 4096), nn.ReLU(), nn.Linear(4096, 4096), nn.ReLU(), nn.Linear(4096, 128)
+        )
+
+    def forward(self, examples: torch.Tensor) -> torch.Tensor:
+        """[N, 1, 96, 64] float32 -> [N, 128]."""
+        x = self.features(examples)  # [N, 512, 6, 4]
+        x = x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)  # TF layout (time, freq, channel) flattening
+        return self.embeddings(x)
+
+
+class VGGishEmbedder(Embedder):
+    """VGGish frame embeddings ``[B, E, 128]`` (0.96 s per frame) for FD_VGG / FAD-VGGish.
+
+    Build with `from_registry` (the pinned ``vggish`` checkpoint; comparable with published numbers),
+    `from_checkpoint` (any file with the official keys) or `random` (seeded random weights, for tests
+    and latency; ``random_weights: true`` in the metadata). `recipe` is how `load` prepares files.
+    """
+
+    name = "vggish"
+    sample_rate = SAMPLE_RATE
+    version = VERSION
+    output = "frames"
+
+    def __init__(
+        self,
+        state_dict: Mapping[str, torch.Tensor] | None,
+        *,
+        weights: dict[str, Any],
+        recipe: InputRecipe | str = "av-benchmark",
+        device: str | torch.device = "cpu",
+        where: str = "state dict",
+    ):
+        self.recipe = input_recipe(recipe) if isinstance(recipe, str) else recipe
+        self.device = torch.device(device)
+        self.weights = dict(weights)
+        self.random_weights = bool(self.weights.get("random_weights", False))
+        self.comparable_with_published = bool(self.weights.get("pinned", False)) and not self.random_weights
+        self.network = VGGishNetwork()
+        if state_dict is not None:
+            load_strict(self.network, state_dict, where=where)
+        self.network.eval().to(self.device)
+        self.frontend = VGGishFeatures().to(self.device)
+
+    @classmethod
+    def from_registry(
+        cls, *, recipe: InputRecipe | str = "av-benchmark", device: str | torch.device = "cpu"
+    ) -> VGGishEmbedder:
+        """The registry's ``vggish`` checkpoint (verified; fetched unless offline)."""
+        state = agomni_weights.load_entry_state_dict(REGISTRY_ENTRY)
+        prov = agomni_weights.provenance(REGISTRY_ENTRY)
+        info = {
+            "source": "registry",
+            "random_weights": False,
+            "pinned": prov["trust_class"] == "pinned",
+            **prov,
+        }
+        return cls(state, weights=info, recipe=recipe, device=device, where=REGISTRY_ENTRY)
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        recipe: InputRecipe | str = "av-benchmark",
+        device: str | torch.device = "cpu",
+    ) -> VGGishEmbedder:
+        """Weights from a file (.pth/.pt loaded weights_only, or .safetensors) with the official keys."""
+        state = agomni_weights.load_state_dict(path)
+        info = {"source": "file", "random_weights": False, "pinned": False, **checkpoint_description(path)}
+        return cls(state, weights=info, recipe=recipe, device=device, where=str(path))
+
+    @classmethod
+    def random(
+        cls, seed: int = 0, *, recipe: InputRecipe | str = "av-benchmark", device: str | torch.device = "cpu"
+    ) -> VGGishEmbedder:
+        """Random weights (PyTorch's default initialisation under ``torch.manual_seed(seed)``)."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            state = VGGishNetwork().state_dict()
+        info = {"source": "random", "random_weights": True, "seed": seed}
+        return cls(state, weights=info, recipe=recipe, device=device, where=f"random seed {seed}")
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "sample_rate": SAMPLE_RATE,
+            "window_samples": WINDOW_SAMPLES,
+            "hop_samples": HOP_SAMPLES,
+            "fft_size": FFT_SIZE,
+            "window": "periodic hann",
+            "spectrum": "magnitude",
+            "center": False,
+            "n_mels": N_MELS,
+            "mel_scale": "htk",
+            "f_min": MEL_MIN_HZ,
+            "f_max": MEL_MAX_HZ,
+            "log": f"ln(mel + {LOG_OFFSET})",
+            "feature_dtype": "float64",
+            "example_frames": EXAMPLE_FRAMES,
+            "example_hop_frames": EXAMPLE_FRAMES,
+            "tail": "frames after the last full 0.96 s example dropped",
+            "embedding": "pre-activation of the last Linear (no ReLU, no PCA, no quantisation)",
+            "recipe": self.recipe.to_dict(),
+        }
+
+    def metadata(self) -> dict[str, Any]:
+        out = super().metadata()
+        out["random_weights"] = self.random_weights
+        out["weights"] = self.weights
+        return out
+
+    def examples(self, waveform: torch.Tensor) -> torch.Tensor:
+        """Log-mel examples [B, E, 96, 64] float32 of a batch [B, samples] (16 kHz, >= 15600 samples)."""
+        x = self.check_waveform(waveform, min_samples=MIN_SAMPLES)
+        if x.shape[0] == 0:
+            raise MetricInputError(f"{self.name}: empty batch (0 waveforms)")
+        with torch.inference_mode():
+            return self.frontend(x.to(self.device)).to(torch.float32)
+
+    def embed(self, waveform: torch.Tensor) -> torch.Tensor:
+        """[B, samples] float32 at 16 kHz (each >= 15600 samples) -> [B, E, 128] float32 on the CPU."""
+        examples = self.examples(waveform)
+        b, e = examples.shape[:2]
+        flat = examples.reshape(b * e, 1, EXAMPLE_FRAMES, N_MELS)
+        with torch.inference_mode():
+            out = [self.network(chunk).cpu() for chunk in flat.split(EXAMPLES_PER_FORWARD)]
+        return torch.cat(out).reshape(b, e, EMBEDDING_DIM)
+
+    def embed_many(
+        self, waveforms: Sequence[torch.Tensor | np.ndarray], *, batch_size: int = 16
+    ) -> list[torch.Tensor]:
+        """One [E_i, 128] tensor per 1-D waveform, batching equal lengths together (order preserved)."""
+        return run_bucketed(waveforms, batch_size, lambda x: list(self.embed(x)), who=self.name)
+
+    def load(
+        self, path: str | os.PathLike[str], *, allow_silence: bool = False
+    ) -> tuple[torch.Tensor, AudioRecord, dict[str, Any]]:
+        """Decode and prepare `path` for this embedder with its recipe (see `load_prepared`)."""
+        return load_prepared(path, SAMPLE_RATE, self.recipe, allow_silence=allow_silence)
+
+
+__all__ = [
+    "INPUT_RECIPES",
+    "InputRecipe",
+    "VGGishEmbedder",
+    "VGGishFeatures",
+    "VGGishNetwork",
+    "input_recipe",
+    "length_buckets",
+    "load_prepared",
+    "load_strict",
+    "prepare_waveform",
+    "run_bucketed",
+    "vggish_mel_matrix",
+]
