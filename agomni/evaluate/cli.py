@@ -1,0 +1,85 @@
+"""`agomni eval`: turn the parsed arguments into an `EvalRequest`, run it, print the numbers."""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from pathlib import Path
+
+from agomni.evaluate.pipeline import EvalOutcome, EvalRequest, evaluate
+
+
+def request_from_args(args: argparse.Namespace, argv: list[str] | None = None) -> EvalRequest:
+    """The `EvalRequest` the `agomni eval` options describe (``argv`` is recorded in the results)."""
+
+    def path(value: str | None) -> Path | None:
+        return None if value is None else Path(value)
+
+    metrics = tuple(name for name in args.metrics.split(",") if name.strip()) if args.metrics else None
+    return EvalRequest(
+        pred_dir=Path(args.pred),
+        ref_dir=path(args.ref),
+        manifest=path(getattr(args, "manifest", None)),
+        suite=args.suite,
+        metrics=metrics,
+        profile=getattr(args, "profile", None),
+        out=path(args.out),
+        allow_missing=args.allow_missing,
+        device=getattr(args, "device", "cpu"),
+        batch_size=getattr(args, "batch_size", 16),
+        seed=getattr(args, "seed", 0),
+        cache_dir=path(getattr(args, "cache_dir", None)),
+        use_cache=not getattr(args, "no_cache", False),
+        random_weights=getattr(args, "random_weights", False),
+        command=tuple(argv) if argv is not None else command_line(args),
+        progress=not getattr(args, "no_progress", False),
+    )
+
+
+def command_line(args: argparse.Namespace) -> tuple[str, ...]:
+    """``agomni eval`` with every option that was set, in a fixed order (for the results' run.command)."""
+    options = [
+        f"--{key.replace('_', '-')}" if value is True else f"--{key.replace('_', '-')}={value}"
+        for key, value in sorted(vars(args).items())
+        if key != "command" and value is not None and value is not False
+    ]
+    return ("agomni", "eval", *options)
+
+
+def format_outcome(outcome: EvalOutcome) -> str:
+    """A short table: every metric with value, unit, direction, profile and n, then coverage, the
+    embedders (weights, random weights, comparability) and where the results were written."""
+    results = outcome.results
+    rows = [("metric", "value", "unit", "direction", "profile", "n")]
+    for m in results.metrics:
+        value = f"{m.value:.6g}" + (f" ± {m.spread.value:.3g} ({m.spread.kind})" if m.spread else "")
+        direction = "higher is better" if m.higher_is_better else "lower is better"
+        rows.append((m.name, value, m.unit, direction, m.profile, "-" if m.n is None else str(m.n)))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
+    counts = Counter(entry.status for entry in results.coverage)
+    lines.append(
+        f"coverage: {counts['ok']} ok, {counts['error']} error, {counts['missing']} missing "
+        f"(of {len(results.coverage)} items)"
+    )
+    for label, meta in results.provenance.preprocessing["embedders"].items():
+        if meta["random_weights"]:
+            weights = f"RANDOM WEIGHTS ({meta['checkpoint']})"
+        elif meta["checkpoint"] == "none":
+            weights = "no weights"
+        else:
+            weights = f"checkpoint sha256 {meta['checkpoint'][:12]}..."
+        lines.append(f"embedder {label}: {weights}")
+    if not outcome.comparable_with_published:
+        lines.append("NOT comparable with published numbers (offline embedder or random weights)")
+    lines.append(f"results: {outcome.path}" if outcome.path else "results: not written (no --out given)")
+    return "\n".join(lines)
+
+
+def cli_eval(args: argparse.Namespace) -> int:
+    """Run `agomni eval` and print the table; errors propagate as typed agomni errors (exit codes)."""
+    outcome = evaluate(request_from_args(args))
+    print(format_outcome(outcome))
+    return 0

@@ -1,0 +1,151 @@
+"""The metric registry (names, aliases, factories, checkpoint identity), profiles and crop/pad."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from agomni.errors import NotAvailableYet, UsageError
+from agomni.evaluate import PROFILES, REGISTRY, CropPad, get_profile, resolve_metric_names
+from agomni.evaluate.preprocess import apply_crop_pad
+from agomni.evaluate.registry import EmbedderSpec, build_embedder, checkpoint_identity
+from agomni.metrics import offline_embedder
+
+SPEC = EmbedderSpec("net", "agomni.metrics.embedders.offline", "offline_embedder", {"name": "mel-stats"})
+SHA = "ab" * 32
+
+
+def test_alias_spelling_maps_to_canonical_names() -> None:
+    names = ["fd-mel-stats", "KAD_OFFLINE", "fd-mfcc-stats", "fad-vggish", "kl-panns", "is-panns", "fd-passt"]
+    assert [e.name for e in resolve_metric_names(names)] == [
+        "fd_offline",
+        "kad_offline",
+        "fd_mfcc_stats",
+        "fad_vggish",
+        "kl_panns",
+        "is_panns",
+        "fd_passt",
+    ]
+    for entry in REGISTRY.values():
+        assert resolve_metric_names([entry.alias]) == [entry]
+
+
+def test_name_errors() -> None:
+    with pytest.raises(UsageError, match="named twice"):
+        resolve_metric_names(["fd_offline", "fd-mel-stats"])
+    with pytest.raises(UsageError, match="unknown metric 'nope'"):
+        resolve_metric_names(["nope"])
+    with pytest.raises(UsageError, match="no metrics"):
+        resolve_metric_names([" "])
+    with pytest.raises(NotAvailableYet, match="speech metrics"):
+        resolve_metric_names(["wer"])
+
+
+def test_factory_paths_missing_module_and_missing_factory() -> None:
+    embedder = build_embedder(SPEC, {}, device="cpu", seed=0, recipe="agomni-offline")
+    assert embedder.name == "mel-stats"
+    with pytest.raises(NotAvailableYet, match=r"agomni\.metrics\.embedders\.absent.*#4"):
+        build_embedder(
+            EmbedderSpec("x", "agomni.metrics.embedders.absent", "f"), {}, device="cpu", seed=0, recipe="p"
+        )
+    with pytest.raises(NotAvailableYet, match=r"has no Nothing\.here"):
+        build_embedder(EmbedderSpec("x", SPEC.module, "Nothing.here"), {}, device="cpu", seed=0, recipe="p")
+    with pytest.raises(UsageError, match="no random-weights variant"):
+        build_embedder(SPEC, {}, device="cpu", seed=0, recipe="p", random_weights=True)
+    with pytest.raises(UsageError, match="CPU only"):
+        build_embedder(SPEC, {}, device="cuda:0", seed=0, recipe="p")
+
+
+@pytest.mark.parametrize(
+    ("attributes", "key", "trust"),
+    [
+        (
+            {"weights": {"source": "registry", "sha256": SHA, "trust_class": "pinned", "name": "net"}},
+            SHA,
+            "pinned",
+        ),
+        ({"weights": {"source": "file", "sha256": SHA, "pinned": False}}, SHA, "tofu"),
+        ({"provenance": {"sha256": SHA, "trust_class": "tofu", "name": "net"}}, SHA, "tofu"),
+        (
+            {"random_weights": True, "weights": {"random_weights": True, "seed": 3}},
+            "random-weights:3",
+            "random-weights",
+        ),
+        ({"random_weights": True, "seed": 5, "provenance": None}, "random-weights:5", "random-weights"),
+    ],
+)
+def test_checkpoint_identity_conventions(attributes: dict, key: str, trust: str) -> None:
+    embedder = offline_embedder("mel-stats")
+    for name, value in attributes.items():
+        setattr(embedder, name, value)
+    identity = checkpoint_identity(embedder, SPEC)
+    assert identity.key == key and identity.record.trust == trust
+    assert identity.random_weights == (trust == "random-weights")
+
+
+def test_checkpoint_identity_refuses_untraceable_networks_and_keys_offline_as_none() -> None:
+    embedder = offline_embedder("mel-stats")
+    with pytest.raises(UsageError, match="no checkpoint SHA-256"):
+        checkpoint_identity(embedder, SPEC)
+    offline = EmbedderSpec("mel-stats", SPEC.module, SPEC.factory, weights=False)
+    identity = checkpoint_identity(embedder, offline)
+    assert (identity.key, identity.record) == ("none", None)
+
+
+def test_profiles_are_data_with_the_documented_recipes() -> None:
+    assert set(PROFILES) == {
+        "av-benchmark",
+        "audioldm-eval",
+        "stable-audio-metrics",
+        "fadtk",
+        "agomni-offline",
+    }
+    assert get_profile("stable-audio-metrics").kl_direction == "gen_ref"
+    assert get_profile("stable-audio-metrics").resampler == "soxr-hq"
+    assert get_profile("av-benchmark").kl_direction == "ref_gen"
+    assert (get_profile("av-benchmark").is_splits, get_profile("av-benchmark").is_seed) == (10, 2020)
+    assert get_profile("av-benchmark").crop_pad_for("passt") == CropPad(exact_s=10.0)
+    with pytest.raises(UsageError, match="unknown profile"):
+        get_profile("nope")
+
+
+def test_crop_pad_against_numpy() -> None:
+    x = np.arange(1, 8, dtype=np.float32)[None, :]  # 7 samples
+    t = torch.from_numpy(x)
+    out = apply_crop_pad(t, CropPad(exact_s=1.0), 10).numpy()
+    assert np.array_equal(out, np.pad(x, ((0, 0), (0, 3))))
+    out = apply_crop_pad(t, CropPad(exact_s=1.0, pad="repeat"), 10).numpy()
+    assert np.array_equal(out, np.tile(x, 2)[:, :10])
+    assert np.array_equal(apply_crop_pad(t, CropPad(exact_s=0.5), 10).numpy(), x[:, :5])
+    assert np.array_equal(apply_crop_pad(t, CropPad(min_s=0.5), 10).numpy(), x)  # already long enough
+    assert np.array_equal(apply_crop_pad(t, CropPad(min_s=0.95), 10).numpy(), np.pad(x, ((0, 0), (0, 3))))
+    assert np.array_equal(apply_crop_pad(t, CropPad(), 10).numpy(), x)
+
+
+NETWORK_SPECS = list({e.embedder.name: e.embedder for e in REGISTRY.values() if e.embedder.weights}.values())
+
+
+@pytest.mark.parametrize("spec", NETWORK_SPECS, ids=lambda s: s.name)
+def test_network_registry_lines_name_real_factories_with_matching_arguments(spec: EmbedderSpec) -> None:
+    import inspect
+
+    from agomni.evaluate.registry import _factory
+
+    for path, kwargs in ((spec.factory, spec.kwargs), (spec.random_factory, spec.random_kwargs)):
+        signature = inspect.signature(_factory(spec, path))
+        signature.bind_partial(**kwargs)  # raises TypeError if the registry line does not fit
+        assert "device" in signature.parameters
+    assert "seed" in inspect.signature(_factory(spec, spec.random_factory)).parameters
+
+
+@pytest.mark.parametrize("name", ["fd_vggish", "fad_vggish", "kl_panns", "kl_passt"])
+def test_network_embedders_build_with_random_weights_under_their_default_profile(name: str) -> None:
+    entry = REGISTRY[name]
+    embedder = build_embedder(
+        entry.embedder, {}, device="cpu", seed=3, recipe=entry.default_profile, random_weights=True
+    )
+    identity = checkpoint_identity(embedder, entry.embedder)
+    assert identity.key == "random-weights:3" and identity.random_weights
+    assert not embedder.comparable_with_published
+    assert callable(getattr(embedder, entry.head))
