@@ -20,14 +20,14 @@ _HANDLERS: dict[str, str] = {
     "validate": "agomni.manifest:cli_validate",
     "weights": "agomni.weights.cli:cli_weights",
     "selfcheck": "agomni.selfcheck:cli_selfcheck",
+    "eval": "agomni.evaluate.cli:cli_eval",
+    "generate": "agomni.model.cli:cli_generate",
+    "profile": "agomni.model.cli:cli_profile",
+    "train": "agomni.model.train.cli:cli_train",
 }
 
 # command -> the work it waits for. These fail with exit code 3 and this message until it lands.
 _PENDING: dict[str, str] = {
-    "eval": "the general-audio metrics issue (#4) and the later metric issues",
-    "generate": "the reference-model issue (#3)",
-    "train": "the reference-model issue (#3)",
-    "profile": "the reference-model issue (#3)",
     "report": "the reports issue (not filed yet)",
     "compare": "the reports issue (not filed yet)",
 }
@@ -45,16 +45,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--suite", help="suite name (see `agomni suites`)")
     p.add_argument("--pred", required=True, help="folder of generated files, named by item id")
     p.add_argument("--ref", help="folder of reference files (when no suite manifest gives them)")
-    p.add_argument("--metrics", help="comma-separated metric names (default: the suite's)")
+    p.add_argument("--metrics", help="comma-separated, e.g. fd_offline or fd-mel-stats (default: suite)")
     p.add_argument("--out", help="run folder to write results into")
     p.add_argument("--allow-missing", action="store_true", help="record missing items in coverage")
+    p.add_argument("--manifest", help="manifest naming the items (references: --ref or reference_audio)")
+    p.add_argument("--profile", help="recipe for every metric (default: the suite's, else each metric's)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N] for the embedders")
+    p.add_argument("--batch-size", type=int, default=16, help="clips per embedder call")
+    p.add_argument("--seed", type=int, default=0, help="seed (recorded; used by random-weight embedders)")
+    p.add_argument("--cache-dir", help="embedding cache root (default: $AGOMNI_HOME/cache)")
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
+    p.add_argument("--random-weights", action="store_true", help="seeded random network weights (labelled)")
 
     p = sub.add_parser("generate", help="generate audio for a suite with a checkpoint")
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("--suite", required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--num-samples", type=int, default=1)
+    p.add_argument("--checkpoint", required=True, help="checkpoint stem, .safetensors or .json path")
+    p.add_argument("--suite", help="suite name (its task is checked against the items)")
+    p.add_argument("--manifest", help="manifest JSONL, or a folder of <split>/manifest.jsonl (with --split)")
+    p.add_argument("--split", help="split folder inside a --manifest folder (e.g. heldout of a toy corpus)")
+    p.add_argument("--out", required=True, help="new or empty folder for the WAV files and JSON sidecars")
+    p.add_argument("--seed", type=int, default=0, help="run seed; per-sample noise seeds derive from it")
+    p.add_argument("--num-samples", type=int, default=1, help="samples per item")
+    p.add_argument("--steps", type=int, default=25, help="flow-matching Euler steps")
+    p.add_argument("--cfg", type=float, default=4.5, help="classifier-free guidance strength w")
+    p.add_argument("--duration", type=float, help="seconds per item (default: each item's, else 8)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"], help="network precision")
 
     p = sub.add_parser("report", help="render reports from run folders")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR")
@@ -68,15 +84,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("profile", help="parameter counts and per-stage latency of the reference model")
     p.add_argument("--size", required=True, choices=["tiny", "S", "M", "L"])
-    p.add_argument("--params", action="store_true")
-    p.add_argument("--duration", type=float, default=8.0)
-    p.add_argument("--steps", type=int, default=25)
-    p.add_argument("--cfg", type=float, default=4.5)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--dtype", default="fp32")
+    p.add_argument("--params", action="store_true", help="print parameter counts per component, run nothing")
+    p.add_argument("--duration", type=float, default=8.0, help="seconds of audio per generation")
+    p.add_argument("--steps", type=int, default=25, help="flow-matching Euler steps")
+    p.add_argument("--cfg", type=float, default=4.5, help="guidance strength (1 = no CFG branch)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"], help="fp32, or bf16 autocast")
+    p.add_argument("--batch", type=int, default=1, help="clips per generation")
+    p.add_argument("--repeats", type=int, default=3, help="timed generations (after one warm-up)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the network step")
+    p.add_argument("--json", metavar="PATH", help="also write the timings as JSON to PATH")
 
     p = sub.add_parser("train", help="train the reference model")
-    p.add_argument("config", metavar="CONFIG")
+    p.add_argument(
+        "config", metavar="CONFIG", help="JSON training config (toy model: agomni/model/train/configs/toy-tiny.json)"
+    )
+    p.add_argument("--out", help="run folder (default: runs/<config name>)")
+    p.add_argument("--resume", action="store_true", help="continue from the latest state in the run folder")
+    p.add_argument("--max-steps", type=int, help="override the config's train.max_steps")
+    p.add_argument("--device", help="cpu or cuda[:N] (default: cuda when available)")
 
     p = sub.add_parser("weights", help="the checkpoint registry and cache")
     wsub = p.add_subparsers(dest="weights_command", required=True, metavar="ACTION")

@@ -130,17 +130,28 @@ class AudioCodec(nn.Module):
 
     @classmethod
     def load(
-        cls, cfg: CodecConfig, *, vae: WeightsSource, vocoder: WeightsSource, seed: int = 0
+        cls, cfg: CodecConfig, *, vae: WeightsSource, vocoder: WeightsSource | nn.Module, seed: int = 0
     ) -> AudioCodec:
         """Build the codec; each part's weights come from a ``.safetensors`` path, an in-memory state
         dict, or ``None`` for random weights (initialised under ``torch.manual_seed(seed)``, labelled).
+
+        ``vocoder`` may also be a ready module with the vocoder interface (log-mel [B, n_mels, F] ->
+        wave [B, F * hop]), e.g. the weight-free ``GriffinLimVocoder``; it is used as is, and its
+        ``provenance`` attribute (or class name) is recorded.
 
         Loading is strict: any missing, unexpected or mis-shaped key raises ``WeightsError``.
         """
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             codec = cls(cfg)
+        if isinstance(vocoder, nn.Module):
+            codec.vocoder = vocoder
+            codec.provenance["vocoder"] = str(getattr(vocoder, "provenance", type(vocoder).__name__))
+            codec._loaded.add("vocoder")
+            vocoder = None
         for part, module, source in (("vae", codec.vae, vae), ("vocoder", codec.vocoder, vocoder)):
+            if part in codec._loaded:
+                continue
             if source is None:
                 codec.provenance[part] = f"random (seed {seed})"
                 continue

@@ -1,0 +1,70 @@
+"""`agomni profile`: the parameter table and the per-stage timing table (CPU, tiny size)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+from agomni.cli import main
+from agomni.model import AgomniMMDiT, model_config
+from agomni.model.profile import STAGES
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_params_last_line_is_the_total_of_the_components_and_of_the_network(capsys):
+    assert main(["profile", "--size", "tiny", "--params"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    rows = {}
+    for line in lines[2:]:
+        name, millions, _share = line.rsplit(maxsplit=2)
+        rows[name.strip()] = float(millions)
+    assert lines[-1].startswith("total")
+    total = rows.pop("total")
+    rows.pop("of which LT stream (sum of the LT rows)")
+    independent = sum(p.numel() for p in AgomniMMDiT(model_config("tiny")).parameters())
+    assert total == round(independent / 1e6, 2)
+    # each printed row is rounded to 0.01 M, so their sum may differ from the total by half a unit per row
+    assert abs(sum(rows.values()) - total) <= 0.005 * len(rows) + 1e-9
+    assert len(rows) == 12
+
+
+def test_timing_table_has_every_stage_and_the_rtf(tmp_path, capsys):
+    report_path = tmp_path / "p.json"
+    argv = ["profile", "--size", "tiny", "--duration", "2", "--steps", "3", "--repeats", "2"]
+    assert main([*argv, "--json", str(report_path)]) == 0
+    captured = capsys.readouterr()
+    assert "RANDOM WEIGHTS" in captured.out and "RANDOM WEIGHTS" in captured.err
+    for label in [*STAGES, "real-time factor (RTF)"]:
+        label = label.replace("all steps", "3 steps")
+        assert any(line.startswith(label) for line in captured.out.splitlines()), label
+    report = json.loads(report_path.read_text())
+    assert set(report["stages"]) == set(STAGES) and report["random_weights"] is True
+    assert report["machine"]["torch"] and report["machine"]["cpu"]
+    stages = report["stages"]
+    for r, steps in enumerate(report["steps_s"]):
+        assert len(steps) == 3
+        assert math.isclose(stages["network total (all steps)"]["runs_s"][r], sum(steps), rel_tol=1e-9)
+        assert stages["network step (max)"]["runs_s"][r] == max(steps)
+        # RTF = generation seconds / audio seconds (batch 1 x 2 s)
+        assert math.isclose(report["rtf"]["runs_s"][r], stages["total"]["runs_s"][r] / 2.0, rel_tol=1e-9)
+        parts = ("conditioning", "network total (all steps)", "codec decode (VAE)", "vocoder")
+        assert sum(stages[p]["runs_s"][r] for p in parts) <= stages["total"]["runs_s"][r]
+    for row in stages.values():
+        assert row["min_s"] <= row["median_s"] <= row["max_s"] and len(row["runs_s"]) == 2
+
+
+def test_gpu_latency_script_runs_on_cpu_with_the_tiny_size(tmp_path):
+    script = ROOT / "benchmarks" / "gpu_latency.py"
+    args = ["--sizes", "tiny", "--device", "cpu", "--duration", "2", "--steps", "2", "--repeats", "1"]
+    proc = subprocess.run(
+        [sys.executable, str(script), str(tmp_path), *args], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((tmp_path / "gpu_latency.json").read_text())
+    assert [(r["settings"]["dtype"], r["status"]) for r in results] == [("fp32", "ok"), ("bf16", "ok")]
+    table = (tmp_path / "gpu_latency.md").read_text()
+    assert "| tiny-16k | fp32 | ok |" in table and "| tiny-16k | bf16 | ok |" in table
