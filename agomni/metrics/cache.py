@@ -32,8 +32,10 @@ decoding altogether; any change of bytes, settings or decoding code changes the 
 Entries are only written for audio that decoded and passed every check, so a bad file is re-checked
 (and fails again) on every run.
 
-Writes are atomic: a temporary file in the same folder, then ``os.replace``; an interrupted run leaves
-whole entries only and resumes without recomputing them (see ``_atomic_write`` on durability).
+Writes are atomic (``agomni.atomic.atomic_write``): an interrupted run leaves whole entries only and
+resumes without recomputing them. They are not fsynced: after a power loss an entry may be empty or
+truncated, which ``get`` detects and recomputes; an fsync per file cost more than computing the offline
+embeddings (benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -41,8 +43,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from agomni.atomic import atomic_write
 from agomni.paths import agomni_home
 
 CACHE_FORMAT = "1"
@@ -177,22 +178,10 @@ class CacheStats:
         }
 
 
-def _atomic_write(target: Path, write: Any) -> None:
-    """Call ``write(handle)`` on a temporary binary file beside ``target``, then ``os.replace`` it.
-
-    No fsync: readers (and an interrupted run) see a whole entry or none; after a power loss an entry
-    may be empty or truncated, which ``get`` detects (unreadable array or sidecar) and recomputes.
-    An fsync per file cost more than computing the offline embeddings (benchmarks/RESULTS.md).
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    """``np.save`` to exactly ``path`` (through a handle, so no ``.npy`` suffix is appended)."""
+    with path.open("wb") as handle:
+        np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
 
 
 class EmbeddingCache:
@@ -253,8 +242,8 @@ class EmbeddingCache:
             array = array.detach().cpu().numpy()
         path = self.embedding_path(key)
         sidecar = (canonical_json(key.parts()) + "\n").encode("ascii")
-        _atomic_write(path.with_suffix(".json"), lambda handle: handle.write(sidecar))
-        _atomic_write(path, lambda handle: np.save(handle, np.ascontiguousarray(array), allow_pickle=False))
+        atomic_write(path.with_suffix(".json"), lambda tmp: tmp.write_bytes(sidecar))
+        atomic_write(path, lambda tmp: _save_npy(tmp, array))
         self.stats.writes += 1
         return path
 
@@ -289,7 +278,7 @@ class EmbeddingCache:
             return None
         path = self.audio_index_path(key)
         text = (canonical_json({"key": key.parts(), "audio": dict(audio)}) + "\n").encode("ascii")
-        _atomic_write(path, lambda handle: handle.write(text))
+        atomic_write(path, lambda tmp: tmp.write_bytes(text))
         return path
 
     def describe(self) -> dict[str, Any]:

@@ -33,15 +33,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import re
-import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from agomni.atomic import atomic_write
 
 from .. import __version__
 from ..errors import ChecksumMismatchError, UsageError, WeightsError
@@ -116,18 +116,6 @@ def config_from_dict(data: Mapping[str, Any], *, source: str = "config") -> Mode
         raise WeightsError(f"{source}: not a valid agomni ModelConfig ({err})") from err
 
 
-def atomic_write(target: Path, write: Callable[[Path], Any]) -> None:
-    """Call write(tmp_path), then rename tmp_path onto target (same folder, so the rename is atomic)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_checkpoint(
     path: str | Path,
     *,
@@ -160,7 +148,9 @@ def save_checkpoint(
         raise UsageError(f"{weights_path}: network_state entries that are not tensors: {bad[:5]}")
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in network_state.items()}
     weights_path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(weights_path, lambda tmp: save_file(tensors, str(tmp), metadata={"format": FORMAT}))
+    atomic_write(
+        weights_path, lambda tmp: save_file(tensors, str(tmp), metadata={"format": FORMAT}), durable=True
+    )
     meta = {
         "format": FORMAT,
         "agomni_version": __version__,
@@ -172,7 +162,7 @@ def save_checkpoint(
         "extra": extra_json,
     }
     text = json.dumps(meta, indent=2, sort_keys=True) + "\n"
-    atomic_write(meta_path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    atomic_write(meta_path, lambda tmp: tmp.write_text(text, encoding="utf-8"), durable=True)
     return weights_path
 
 
@@ -415,7 +405,6 @@ def load_codec(checkpoint: Checkpoint) -> AudioCodec:
 
 __all__ = [
     "Checkpoint",
-    "atomic_write",
     "build_network",
     "checkpoint_paths",
     "codec_reference",

@@ -9,9 +9,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..atomic import atomic_write
 from ..errors import UsageError
 from ..manifest import Manifest, load_manifest, output_name
-from .checkpoint import atomic_write, file_sha256
+from .checkpoint import file_sha256
 from .config import model_config
 from .generate import GeneratedAudio, generate
 from .params import format_param_table

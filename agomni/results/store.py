@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import jsonschema
+
+from agomni.atomic import atomic_write
 
 from ..errors import ResultsError
 from .schema import SCHEMA_VERSION, Results
@@ -67,18 +67,7 @@ def write_results(results: Results, path: str | Path) -> Path:
         text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     except (TypeError, ValueError) as err:
         raise ResultsError(target, [f"not JSON-serializable: {err}"]) from err
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return atomic_write(target, lambda tmp: tmp.write_text(text, encoding="utf-8"), durable=True)
 
 
 def read_results(path: str | Path) -> Results:

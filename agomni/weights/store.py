@@ -28,6 +28,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO, Literal
 
+from agomni.atomic import atomic_write
+
 from ..errors import ChecksumMismatchError, WeightsError
 from ..paths import agomni_home
 from .registry import WeightsEntry, get_entry
@@ -122,23 +124,9 @@ def read_record(entry: WeightsEntry) -> Record | None:
         ) from err
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that readers see the old file or the whole new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_record(entry: WeightsEntry, record: Record) -> None:
-    write_atomic(record_path(entry), record.to_json().encode("utf-8"))
+    data = record.to_json().encode("utf-8")
+    atomic_write(record_path(entry), lambda tmp: tmp.write_bytes(data), durable=True)
 
 
 def check_digests(entry: WeightsEntry, digests: Digests, what: str) -> Trust:
