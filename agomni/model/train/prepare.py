@@ -1,0 +1,139 @@
+"""Everything a run needs before its first step: corpus, tiny VAE + Griffin-Lim codec, cached examples.
+
+`prepare_run(cfg, out_dir)` builds the toy corpus under <out>/corpus (or uses the config's manifests),
+trains the tiny mel VAE into <out>/vae/ (or loads codec.vae_weights), and caches the examples of both
+splits under <out>/cache/. Under torchrun only rank 0 prepares; the others wait and read the cache.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from ..checkpoint import file_sha256
+from ..codec.audio_codec import AudioCodec, CodecConfig
+from ..codec.griffin_lim import GriffinLimVocoder
+from ..config import ModelConfig
+from .config import TrainConfig
+from .data import Conditioners, ExampleSet, LatentStats, cached_examples
+from .vae_training import read_vae_meta, save_vae, tiny_codec_config, train_mel_vae
+
+VAE_STEM = "tiny-vae-16k"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The data side of a run: model config, both splits' examples, latent stats and provenance."""
+
+    model_config: ModelConfig
+    train: ExampleSet
+    heldout: ExampleSet
+    stats: LatentStats
+    codec_meta: dict[str, Any]
+    corpus_meta: dict[str, Any]
+    conditioners: str
+
+
+def corpus_manifests(cfg: TrainConfig, out_dir: Path) -> tuple[Path, Path, dict[str, Any]]:
+    """(train manifest, held-out manifest, provenance); builds the toy corpus when the config asks."""
+    if cfg.corpus.toy is None:
+        train, heldout = Path(cfg.corpus.train_manifest), Path(cfg.corpus.heldout_manifest)
+        return train, heldout, {"train_manifest": str(train), "heldout_manifest": str(heldout)}
+    from ...toycorpus import build_corpus
+
+    toy = cfg.corpus.toy
+    root = out_dir / "corpus"
+    manifests = {s: root / s / "manifest.jsonl" for s in ("train", "heldout")}
+    if not all(p.is_file() for p in manifests.values()):
+        manifests = build_corpus(
+            root, seed=toy.seed, n_train=toy.n_train, n_heldout=toy.n_heldout, duration=toy.duration
+        )
+    meta = {"toycorpus": dataclasses.asdict(toy), "built_by": "agomni.toycorpus.build_corpus"}
+    return manifests["train"], manifests["heldout"], meta
+
+
+def load_tiny_codec(vae_weights: str | Path, griffin_lim_iterations: int) -> tuple[AudioCodec, CodecConfig]:
+    """AudioCodec with a VAE saved by save_vae and the Griffin-Lim vocoder (no vocoder weights)."""
+    vae_cfg, _ = read_vae_meta(vae_weights)
+    cfg = tiny_codec_config(vae_cfg.hidden)
+    cfg = dataclasses.replace(cfg, vae=vae_cfg)
+    vocoder = GriffinLimVocoder(cfg.mel, n_iter=griffin_lim_iterations)
+    return AudioCodec.load(cfg, vae=vae_weights, vocoder=vocoder), cfg
+
+
+def _train_vae(cfg: TrainConfig, manifest: Path, target: Path, log: Callable[[str], None]) -> None:
+    from ...io import load_audio
+    from ...manifest import load_manifest
+
+    codec_cfg = tiny_codec_config(cfg.codec.vae_training.hidden)
+    n = round(cfg.duration_s * codec_cfg.mel.sample_rate)
+    step = codec_cfg.mel.samples_per_latent
+    waves = []
+    for item in load_manifest(manifest):
+        wave, _ = load_audio(
+            item.reference_audio, sample_rate=codec_cfg.mel.sample_rate, min_duration=cfg.duration_s
+        )
+        waves.append(torch.nn.functional.pad(wave[0, :n], (0, -n % step)))
+    vae, summary = train_mel_vae(torch.stack(waves), codec_cfg, cfg.codec.vae_training, log)
+    summary["train_manifest_sha256"] = load_manifest(manifest).sha256
+    save_vae(target, vae, summary)
+
+
+def prepare_run(cfg: TrainConfig, out_dir: str | Path, log: Callable[[str], None] = print) -> Prepared:
+    """Corpus, codec and cached examples of a run (module docstring)."""
+    out = Path(out_dir)
+    rank0 = not dist.is_initialized() or dist.get_rank() == 0
+    train_m, heldout_m, corpus_meta = corpus_manifests(cfg, out) if rank0 else (None, None, None)
+    vae_path = (
+        Path(cfg.codec.vae_weights) if cfg.codec.vae_weights else out / "vae" / f"{VAE_STEM}.safetensors"
+    )
+    if rank0 and not vae_path.is_file():
+        log(f"training the tiny mel VAE -> {vae_path}")
+        _train_vae(cfg, train_m, vae_path, log)
+    if dist.is_initialized():
+        shared = [train_m, heldout_m, corpus_meta]
+        dist.broadcast_object_list(shared, src=0)
+        train_m, heldout_m, corpus_meta = shared
+    model_config = cfg.model_config()
+    codec, _ = load_tiny_codec(vae_path, cfg.codec.griffin_lim_iterations)
+    conditioners = Conditioners.random_standins(
+        model_config, cfg.conditioners.seed, cfg.conditioners.text_tokens
+    )
+    vae_sha = file_sha256(vae_path)
+    splits = {}
+    for name, manifest in (("train", train_m), ("heldout", heldout_m)):
+        if rank0:
+            splits[name] = cached_examples(
+                manifest, codec, vae_sha, conditioners, model_config, out / "cache"
+            )
+        if dist.is_initialized():
+            dist.barrier()
+        if not rank0:
+            splits[name] = cached_examples(
+                manifest, codec, vae_sha, conditioners, model_config, out / "cache"
+            )
+    stats = LatentStats.of(splits["train"])
+    codec_meta = {
+        "vae": {"file": vae_path.name, "sha256": vae_sha, "config": dataclasses.asdict(codec.vae.cfg)},
+        "mel": codec.cfg.mel.name,
+        "vocoder": codec.provenance["vocoder"],
+        "latent_normalisation": {
+            "recipe": "network latents = (VAE posterior mean or sample - mean) / std, per channel",
+            **stats.to_dict(),
+        },
+    }
+    return Prepared(
+        model_config,
+        splits["train"],
+        splits["heldout"],
+        stats,
+        codec_meta,
+        corpus_meta,
+        conditioners.description,
+    )
