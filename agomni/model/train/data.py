@@ -26,6 +26,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from agomni.atomic import atomic_write
+
 from ...errors import UsageError
 from ...io import load_audio, load_video
 from ...manifest import load_manifest
@@ -163,9 +165,6 @@ def cached_examples(
         ids = tuple(json.loads(ids_path.read_text(encoding="utf-8"))["ids"])
         return ExampleSet(ids=ids, tensors=load_file(str(tensors_path)), manifest_sha256=manifest.sha256)
     examples = build_examples(manifest_path, codec, conditioners, config)
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = tensors_path.with_name("." + tensors_path.name + ".tmp")
-    save_file(examples.tensors, str(tmp))
     doc = {
         "manifest": str(manifest.path),
         "manifest_sha256": manifest.sha256,
@@ -174,10 +173,10 @@ def cached_examples(
         "model": config.name,
         "ids": list(examples.ids),
     }
-    tmp_ids = ids_path.with_name("." + ids_path.name + ".tmp")
-    tmp_ids.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(tensors_path)
-    tmp_ids.replace(ids_path)
+    # Tensors first, ids last: the cache counts as present only once both are whole.
+    atomic_write(tensors_path, lambda tmp: save_file(examples.tensors, str(tmp)))
+    text = json.dumps(doc, indent=1) + "\n"
+    atomic_write(ids_path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return examples
 
 

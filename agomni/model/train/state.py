@@ -17,6 +17,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from agomni.atomic import atomic_write
+
 from ...errors import UsageError, WeightsError
 
 STATE_FORMAT = "agomni-train-state/1"
@@ -48,9 +50,9 @@ def save_state(stem: Path, state: TrainState) -> None:
     tensors["rng.generator"] = state.generator
     tensors["rng.torch"] = state.torch_rng
     weights, meta = state_paths(stem)
-    tmp = weights.with_name("." + weights.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={"format": STATE_FORMAT})
-    tmp.replace(weights)
+    atomic_write(
+        weights, lambda tmp: save_file(tensors, str(tmp), metadata={"format": STATE_FORMAT}), durable=True
+    )
     doc = {
         "format": STATE_FORMAT,
         "step": state.step,
@@ -58,9 +60,8 @@ def save_state(stem: Path, state: TrainState) -> None:
         "param_groups": state.optimizer["param_groups"],
         "config": state.config,
     }
-    tmp_meta = meta.with_name("." + meta.name + ".tmp")
-    tmp_meta.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    tmp_meta.replace(meta)
+    text = json.dumps(doc, indent=1, sort_keys=True) + "\n"
+    atomic_write(meta, lambda tmp: tmp.write_text(text, encoding="utf-8"), durable=True)
 
 
 def load_state(stem: Path) -> TrainState:

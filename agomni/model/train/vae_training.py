@@ -19,6 +19,8 @@ from typing import Any
 import torch
 from safetensors.torch import save_file
 
+from agomni.atomic import atomic_write
+
 from ...errors import WeightsError
 from ..checkpoint import file_sha256
 from ..codec.audio_codec import CodecConfig, codec_config
@@ -101,19 +103,19 @@ def save_vae(path: str | Path, vae: MelVAE, meta: dict[str, Any]) -> Path:
     stem = Path(path).with_suffix("") if Path(path).suffix in (".safetensors", ".json") else Path(path)
     stem.parent.mkdir(parents=True, exist_ok=True)
     weights = stem.with_name(stem.name + ".safetensors")
-    tmp = weights.with_name("." + weights.name + ".tmp")
-    save_file(
-        {k: v.contiguous() for k, v in vae.state_dict().items()}, str(tmp), metadata={"format": VAE_FORMAT}
+    tensors = {k: v.contiguous() for k, v in vae.state_dict().items()}
+    atomic_write(
+        weights, lambda tmp: save_file(tensors, str(tmp), metadata={"format": VAE_FORMAT}), durable=True
     )
-    tmp.replace(weights)
     doc = {
         "format": VAE_FORMAT,
         "vae_config": dataclasses.asdict(vae.cfg),
         "sha256": file_sha256(weights),
         **meta,
     }
-    stem.with_name(stem.name + ".json").write_text(
-        json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    text = json.dumps(doc, indent=2, sort_keys=True) + "\n"
+    atomic_write(
+        stem.with_name(stem.name + ".json"), lambda tmp: tmp.write_text(text, encoding="utf-8"), durable=True
     )
     return weights
 
