@@ -357,7 +357,8 @@ def generate(
     if random:
         print(
             f"warning: RANDOM WEIGHTS in {', '.join(random)}: all {len(items) * num_samples} outputs of this "
-            "run are not meaningful audio (labelled random_weights: true)",
+            "run are labelled random_weights: true (fine for tests, latency and the toy model, which was "
+            "trained with these frozen stand-ins; not a real-world generator)",
             file=sys.stderr,
         )
     settings = {
