@@ -114,7 +114,11 @@ def _is_random(conditioner: object) -> bool:
 
 
 def _describe(conditioner: object, **details: Any) -> dict[str, Any]:
-    return {"class": type(conditioner).__name__, "random_weights": _is_random(conditioner), **details}
+    record = {"class": type(conditioner).__name__, "random_weights": _is_random(conditioner), **details}
+    sha256 = getattr(conditioner, "checkpoint_sha256", None)
+    if sha256 is not None:
+        record["checkpoint_sha256"] = sha256
+    return record
 
 
 def conditioner_spec(checkpoint: Checkpoint) -> dict[str, Any]:
@@ -147,8 +151,9 @@ def standin_conditioners(config: ModelConfig, spec: Mapping[str, Any] | None = N
     for name, entry in (("video", video_spec), ("text", text_spec)):
         if entry.get("kind", "random") != "random":
             raise UsageError(
-                f"the checkpoint was trained with the {name} conditioner {entry['kind']!r}; pass it to "
-                f"generate({name}_conditioner=...) - only the random stand-ins are built in"
+                f"the checkpoint was trained with the {name} conditioner {entry['kind']!r}; built in are "
+                f"'random' (the stand-ins) and 'real' (CLIP + Synchformer, Flan-T5); pass any other to "
+                f"generate({name}_conditioner=...)"
             )
     video_seed, text_seed = int(video_spec.get("seed", 0)), int(text_spec.get("seed", 0))
     length = int(text_spec.get("length", max(config.text_len, STANDIN_TEXT_TOKENS)))
@@ -195,7 +200,13 @@ def encode_video(
             )
         video = frames[None].float() / 255.0
         try:
-            streams[stream] = getattr(conditioner.encode(video, float(fps), sequence), stream)
+            # A conditioner with per-stream encoders (the real CLIP + Synchformer pair) computes only the
+            # stream this decode is for; the stand-ins compute both and we keep one.
+            encode_one = getattr(conditioner, f"encode_{stream}", None)
+            if encode_one is not None:
+                streams[stream] = encode_one(video, float(fps), sequence)
+            else:
+                streams[stream] = getattr(conditioner.encode(video, float(fps), sequence), stream)
         except UsageError as err:
             raise MediaError(item.video, f"item {item.id}: {err}") from err
         records[stream] = {"fps": float(fps), "frames": record.frames, "sha256": record.file_sha256}
@@ -339,7 +350,13 @@ def generate(
     dev = _check_settings(num_samples, steps, sampler, dtype, device)
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
     config = ckpt.config
-    conditioners = standin_conditioners(config, conditioner_spec(ckpt))
+    spec = conditioner_spec(ckpt)
+    if any((spec.get(name) or {}).get("kind") == "real" for name in ("video", "text")):
+        from .encoders import build_conditioners
+
+        conditioners = build_conditioners("real", config=config, device=dev)
+    else:
+        conditioners = standin_conditioners(config, spec)
     if video_conditioner is not None or text_conditioner is not None:
         video = video_conditioner or conditioners.video
         text = text_conditioner or conditioners.text

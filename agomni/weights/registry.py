@@ -402,6 +402,56 @@ _ENTRIES: tuple[WeightsEntry, ...] = (
         for part in ("vae", "vocoder")
         for tiny in ("", "-tiny")
     ),
+    WeightsEntry(
+        name="dfn5b-clip-vit-h-14-384",
+        filename="open_clip_pytorch_model.bin",
+        url=_hf("apple/DFN5B-CLIP-ViT-H-14-378", "open_clip_pytorch_model.bin"),
+        size_bytes=3_950_000_000,
+        size_exact=False,
+        licence="apple-sample-code-license (HF model card tag of apple/DFN5B-CLIP-ViT-H-14-378; read its "
+        "LICENSE file: Apple model licences restrict use, e.g. to research)",
+        metrics=(
+            "reference model CLIP video features (MMAudio: open_clip 'hf-hub:apple/DFN5B-CLIP-ViT-H-14-384', "
+            "agomni.model.encoders.clip_video)",
+        ),
+        pin=Pin(
+            "sha256",
+            "c07a17b547d461c60a3cce5062b26bf8545b13de602c4c59d8490361eb716033",
+            "Hugging Face LFS object id, huggingface.co/apple/DFN5B-CLIP-ViT-H-14-378/blob/"
+            "f17177bb05c69c6336d0adbfc97e06d69f876904/open_clip_pytorch_model.bin",
+        ),
+        checksum_search="HF LFS SHA-256; size '3.95 GB' from the HF page (rounded; a third-party download "
+        "list gives 3947081637 B). The repository was renamed from apple/DFN5B-CLIP-ViT-H-14-384 (the name "
+        "MMAudio uses) to apple/DFN5B-CLIP-ViT-H-14-378; HF redirects the old name.",
+        notes="full open_clip model (image and text towers); the video encoder uses the 'visual.' keys.",
+    ),
+    WeightsEntry(
+        name="flan-t5-large",
+        filename="model.safetensors",
+        url=_hf("google/flan-t5-large", "model.safetensors"),
+        size_bytes=3_130_000_000,
+        size_exact=False,
+        licence="Apache-2.0 (huggingface.co/google/flan-t5-large model card)",
+        metrics=("reference model text features (AudioGen-Omni: Flan-T5; agomni.model.encoders.flan_t5)",),
+        pin=None,
+        checksum_search="the google/flan-t5-large blob page of model.safetensors (which shows the LFS "
+        "SHA-256) was not among the searchable pages; only fine-tuned copies' hashes were found, which are "
+        "not this file. Unpinned (trust on first use). Size '3.13 GB' (rounded).",
+        notes="full encoder-decoder checkpoint; the text encoder uses 'shared.weight' and 'encoder.*'.",
+    ),
+    WeightsEntry(
+        name="flan-t5-large-spiece",
+        filename="spiece.model",
+        url=_hf("google/flan-t5-large", "spiece.model"),
+        size_bytes=792_000,
+        size_exact=False,
+        licence="Apache-2.0 (huggingface.co/google/flan-t5-large model card)",
+        metrics=("reference model text tokenizer (SentencePiece model of Flan-T5)",),
+        pin=None,
+        checksum_search="an LFS file, but its blob page (LFS SHA-256) was not among the searchable pages. "
+        "Unpinned (trust on first use). Size '792 kB' (rounded).",
+        notes="SentencePiece model, not a checkpoint.",
+    ),
 )
 
 REGISTRY: dict[str, WeightsEntry] = {entry.name: entry for entry in _ENTRIES}
