@@ -2,6 +2,8 @@
 
 A suite names its task, test set, protocol (the reference recipe, e.g. `av-benchmark`), the metrics it
 reports and, where one exists, a CSV of published numbers (evaluation/published/) with a source column.
+`agomni suites` also says, per metric, whether `agomni eval` computes it in this version (available /
+pending, from `agomni.evaluate.registry`), so a suite run's coverage is known before it starts.
 """
 
 from __future__ import annotations
@@ -137,7 +139,17 @@ def read_published(suite: Suite) -> list[dict[str, str]]:
     return rows
 
 
+def metric_availability(name: str) -> tuple[bool, str]:
+    """Whether `agomni eval` in this version computes metric ``name``: (True, "available") or
+    (False, "pending: <which work brings it>"), from the evaluate registry."""
+    from agomni.evaluate.registry import availability  # agomni.evaluate imports this module
+
+    return availability(name)
+
+
 def format_suites(suites: dict[str, Suite]) -> str:
+    """Every suite with its test set, protocol, metrics (unit, direction, and whether `agomni eval`
+    computes each in this version) and published table."""
     lines = []
     for suite in suites.values():
         comparable = (
@@ -148,11 +160,14 @@ def format_suites(suites: dict[str, Suite]) -> str:
             f"    test set : {suite.test_set} ({suite.test_set_size} items; {suite.test_set_source})"
         )
         lines.append(f"    protocol : {suite.protocol} ({comparable})")
-        metric_text = ", ".join(
-            f"{m.name} ({m.unit}, {'higher' if m.higher_is_better else 'lower'} is better)"
-            for m in suite.metrics
+        available = sum(metric_availability(m.name)[0] for m in suite.metrics)
+        lines.append(
+            f"    metrics  : ({available} of {len(suite.metrics)} computed by `agomni eval` in this version)"
         )
-        lines.append(f"    metrics  : {metric_text}")
+        for m in suite.metrics:
+            direction = "higher" if m.higher_is_better else "lower"
+            _, status = metric_availability(m.name)
+            lines.append(f"      {m.name} ({m.unit}, {direction} is better) - agomni eval: {status}")
         published = (
             f"{len(read_published(suite))} rows in {suite.published.name}" if suite.published else "none"
         )

@@ -66,13 +66,13 @@ def test_factory_paths_missing_module_and_missing_factory() -> None:
             "pinned",
         ),
         ({"weights": {"source": "file", "sha256": SHA, "pinned": False}}, SHA, "tofu"),
-        ({"provenance": {"sha256": SHA, "trust_class": "tofu", "name": "net"}}, SHA, "tofu"),
+        ({"weights": {"sha256": SHA, "trust_class": "tofu", "name": "net"}}, SHA, "tofu"),
         (
             {"random_weights": True, "weights": {"random_weights": True, "seed": 3}},
             "random-weights:3",
             "random-weights",
         ),
-        ({"random_weights": True, "seed": 5, "provenance": None}, "random-weights:5", "random-weights"),
+        ({"weights": {"random_weights": True, "seed": 5}}, "random-weights:5", "random-weights"),
     ],
 )
 def test_checkpoint_identity_conventions(attributes: dict, key: str, trust: str) -> None:
@@ -149,3 +149,47 @@ def test_network_embedders_build_with_random_weights_under_their_default_profile
     assert identity.key == "random-weights:3" and identity.random_weights
     assert not embedder.comparable_with_published
     assert callable(getattr(embedder, entry.head))
+
+
+def test_checkpoint_identity_reads_only_the_weights_record() -> None:
+    """One convention: an embedder showing a hash only under another attribute is refused."""
+    embedder = offline_embedder("mel-stats")
+    embedder.provenance = {"sha256": SHA, "trust_class": "pinned"}  # type: ignore[attr-defined]
+    with pytest.raises(UsageError, match="no checkpoint SHA-256"):
+        checkpoint_identity(embedder, SPEC)
+    embedder.weights = {"sha256": None, "trust_class": "unverified", "random_weights": False}  # type: ignore[attr-defined]
+    with pytest.raises(UsageError, match="could not be traced"):
+        checkpoint_identity(embedder, SPEC)
+
+
+@pytest.mark.parametrize("name", ["fd_vggish", "fd_panns", "fd_passt", "fd_clap", "fd_clap_music"])
+def test_every_network_embedder_exposes_the_same_weights_record(name: str) -> None:
+    entry = REGISTRY[name]
+    embedder = build_embedder(
+        entry.embedder,
+        {},
+        device="cpu",
+        seed=4,
+        recipe=get_profile(entry.default_profile).input_recipe_for(entry.embedder.name),
+        random_weights=True,
+    )
+    record = embedder.weights  # type: ignore[attr-defined]
+    assert {k: record[k] for k in ("source", "trust_class", "random_weights", "seed", "sha256")} == {
+        "source": "random",
+        "trust_class": "random",
+        "random_weights": True,
+        "seed": 4,
+        "sha256": None,
+    }
+    assert record["name"]  # the registry entry the real weights would come from
+    assert checkpoint_identity(embedder, entry.embedder).key == "random-weights:4"
+
+
+def test_aliases_are_unique_and_fad_inf_has_its_own_spelling() -> None:
+    from agomni.evaluate import ALIASES
+
+    assert len(ALIASES) == len(REGISTRY)
+    assert ALIASES["fad-vggish"] == "fad_vggish" and ALIASES["fad-inf-vggish"] == "fad_inf_vggish"
+    assert ALIASES["fd-clap-laion-audio"] == "fd_clap" and ALIASES["fd-clap-laion-music"] == "fd_clap_music"
+    assert REGISTRY["fd_clap"].embedder.kwargs == {"model": "630k-audioset-best", "profile": "fadtk"}
+    assert REGISTRY["fd_clap_music"].embedder.kwargs == {"model": "music-audioset-90.14", "profile": "fadtk"}

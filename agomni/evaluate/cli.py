@@ -47,8 +47,9 @@ def command_line(args: argparse.Namespace) -> tuple[str, ...]:
 
 
 def format_outcome(outcome: EvalOutcome) -> str:
-    """A short table: every metric with value, unit, direction, profile and n, then coverage, the
-    embedders (weights, random weights, comparability) and where the results were written."""
+    """A short table: every metric with value, unit, direction, profile and n, then the KL direction and
+    FAD-inf seed where they apply, where a profile is not exact, coverage, the embedders (weights,
+    random weights, comparability) and where the results were written."""
     results = outcome.results
     rows = [("metric", "value", "unit", "direction", "profile", "n")]
     for m in results.metrics:
@@ -59,6 +60,17 @@ def format_outcome(outcome: EvalOutcome) -> str:
     lines = [
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
     ]
+    details = results.provenance.preprocessing.get("metrics", {})
+    for m in results.metrics:
+        info = details.get(m.name, {})
+        if "direction_label" in info:
+            lines.append(f"{m.name}: {info['direction_label']} ({m.profile}), averaged over {m.n} pairs")
+        if info.get("kind") == "fad_inf":
+            lines.append(f"{m.name}: FAD-inf intercept, subsampling seed {info['seed']}, r2 {info['r2']:.4g}")
+    for name, profile in results.provenance.preprocessing["profiles"].items():
+        note = profile.get("recipe", {}).get("notes")
+        if note:
+            lines.append(f"profile {name} differs from its toolkit: {note}")
     counts = Counter(entry.status for entry in results.coverage)
     lines.append(
         f"coverage: {counts['ok']} ok, {counts['error']} error, {counts['missing']} missing "

@@ -4,8 +4,8 @@ Data flow per chunk of ``batch_size`` items (item-major, so every metric sees th
 
 1. for each file of the item (generated, reference) and each distinct preprocessing: hash the file,
    look its decoded-audio hash up in the cache's audio index, look the embeddings up; decode only when
-   something is missing (`agomni.evaluate.preprocess`: the profile's settings, or the embedder's own
-   input recipe);
+   something is missing (`agomni.evaluate.preprocess`: the profile's input recipe for that embedder,
+   then its crop/pad);
 2. embed the misses per embedder in batches of equal-length clips, check they are finite, store them;
 3. an item whose files all decoded and embedded feeds every metric accumulator; an item with a failure
    is an error (``allow_missing``: coverage status "error" with the file and problem, and it feeds no
@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from agomni.errors import MediaError, MetricInputError, UsageError
 from agomni.evaluate.inputs import EvalInputs, EvalItem, collect_inputs
-from agomni.evaluate.preprocess import EmbedderLoader, PrepConfig, preparer_for
+from agomni.evaluate.preprocess import PrepConfig
 from agomni.evaluate.profiles import PROFILES, Profile, get_profile
 from agomni.evaluate.registry import (
     CheckpointIdentity,
@@ -46,6 +46,7 @@ from agomni.evaluate.scoring import MetricState, score
 from agomni.io.container import file_sha256
 from agomni.metrics.cache import EmbeddingCache, EmbeddingKey, SourceKey, audio_sha256, decoder_fingerprint
 from agomni.metrics.embedders import Embedder
+from agomni.metrics.embedders.recipes import InputRecipe
 from agomni.results import (
     CoverageEntry,
     Results,
@@ -91,7 +92,7 @@ class Group:
     profile: Profile
     embedder: Embedder
     checkpoint: CheckpointIdentity
-    prep: PrepConfig | EmbedderLoader
+    prep: PrepConfig
     metrics: list[MetricState] = field(default_factory=list)
 
     def key(self, audio_hash: str) -> EmbeddingKey:
@@ -167,6 +168,12 @@ def _metric_profiles(request: EvalRequest) -> tuple[list[MetricEntry], dict[str,
     entries = resolve_metric_names(names)
     chosen = request.profile or suite_profile
     profiles = {e.name: get_profile(chosen or e.default_profile) for e in entries}
+    for entry in entries:
+        if entry.profiles and profiles[entry.name].name not in entry.profiles:
+            raise UsageError(
+                f"metric {entry.name} follows {', '.join(entry.profiles)} only; got profile "
+                f"{profiles[entry.name].name!r} (drop --profile, or run it separately)"
+            )
     return entries, profiles
 
 
@@ -179,6 +186,7 @@ def _build_groups(
         profile = profiles[entry.name]
         spec = entry.embedder
         options = dict(profile.embedder_options.get(spec.name, {}))
+        recipe = profile.input_recipe_for(spec.name)
         embedder_id = (spec.name, profile.name, repr(sorted(options.items())))
         if embedder_id not in embedders:
             torch.manual_seed(request.seed)
@@ -187,7 +195,7 @@ def _build_groups(
                 options,
                 device=request.device,
                 seed=request.seed,
-                recipe=profile.name,
+                recipe=recipe,
                 random_weights=request.random_weights,
             )
         embedder = embedders[embedder_id]
@@ -197,21 +205,18 @@ def _build_groups(
             )
         group_id = (spec.name, entry.head, profile.name)
         if group_id not in groups:
-            prep = preparer_for(
-                embedder,
-                PrepConfig(
-                    sample_rate=embedder.sample_rate,
-                    downmix=profile.downmix,
-                    resampler=profile.resampler,
-                    crop_pad=profile.crop_pad_for(spec.name),
-                ),
-            )
+            own = getattr(embedder, "recipe", None)
+            if (
+                isinstance(own, InputRecipe) and own != recipe
+            ):  # VGGish/PANNs prepare files with the recipe they carry
+                raise UsageError(f"embedder {spec.name!r} was built with another input recipe than {recipe}")
+            prep = PrepConfig(embedder.sample_rate, recipe, profile.crop_pad_for(spec.name))
             label = f"{spec.name}.{entry.head}@{profile.name}"
             identity = checkpoint_identity(embedder, spec)
             groups[group_id] = Group(label, entry, profile, embedder, identity, prep)
         group = groups[group_id]
         pooling = profile.pooling_for(spec.name) if embedder.output == "frames" else "clip"
-        group.metrics.append(MetricState(entry, profile, group.label, pooling))
+        group.metrics.append(MetricState(entry, profile, group.label, pooling, seed=request.seed))
     return list(groups.values())
 
 
@@ -223,7 +228,7 @@ class _Runner:
         self.groups = groups
         self.cache = cache
         self.timings = timings
-        self.preps: dict[str, tuple[PrepConfig | EmbedderLoader, list[Group]]] = {}
+        self.preps: dict[str, tuple[PrepConfig, list[Group]]] = {}
         for group in groups:
             prep_id = repr(group.prep.to_dict())
             self.preps.setdefault(prep_id, (group.prep, []))[1].append(group)

@@ -1,18 +1,15 @@
-"""Preprocessing of one audio file for one embedder: decode, downmix, resample, crop/pad.
+"""Preprocessing of one audio file for one embedder: decode, input recipe, crop/pad.
 
-Two kinds, both with ``to_dict()`` (part of the embedding cache key and of each run's provenance) and
-``prepare(path) -> (float32 [samples], AudioRecord)``:
-- ``PrepConfig``: settings from the embedder (sample rate) and the profile (downmix, resampler,
-  crop/pad), for embedders without an input recipe of their own (the offline embedders, PaSST);
-- ``EmbedderLoader``: the embedder's own ``load(path)`` with its ``recipe`` (VGGish and PANNs carry the
-  av-benchmark / audioldm_eval input recipes: downmix, DC removal, resampler, crop/pad).
+`PrepConfig` is the one path every embedder's audio takes: the profile's input recipe for that embedder
+(`agomni.metrics.embedders.recipes`: downmix, DC removal, resampler, crop to the first seconds, int16
+quantisation, minimum length, peak normalisation), then the profile's crop/pad. Network embedders that
+carry a recipe themselves (VGGish, PANNs) are built with the same recipe object, so their own ``load``
+and this path agree. ``to_dict()`` is part of the embedding cache key and of each run's provenance; it
+includes the recipe's ``notes`` (where agomni's steps differ from the reference toolkit's).
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import inspect
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,29 +18,36 @@ from typing import Any
 import torch
 
 from agomni.evaluate.profiles import CropPad
-from agomni.io import load_audio
 from agomni.io.records import AudioRecord
-from agomni.metrics.embedders import Embedder
+from agomni.metrics.embedders.recipes import InputRecipe, load_prepared
 
 
 @dataclass(frozen=True)
 class PrepConfig:
-    """Mono float32 audio at ``sample_rate`` Hz: channels combined by ``downmix`` ("mean" or "first"),
-    resampled with the ``resampler`` policy of `agomni.io.resample`, then ``crop_pad`` applied."""
+    """Mono float32 audio at ``sample_rate`` Hz prepared by ``recipe``, then ``crop_pad`` applied."""
 
     sample_rate: int
-    downmix: str
-    resampler: str
+    recipe: InputRecipe
     crop_pad: CropPad
+
+    @property
+    def downmix(self) -> str:
+        return self.recipe.downmix
+
+    @property
+    def resampler(self) -> str:
+        return self.recipe.resampler
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "sample_rate": self.sample_rate,
             "channels": 1,
             "dtype": "float32",
-            "downmix": self.downmix,
-            "resampler": self.resampler,
+            "downmix": self.recipe.downmix,
+            "resampler": self.recipe.resampler,
+            "recipe": self.recipe.to_dict(),
             "crop_pad": self.crop_pad.to_dict(),
+            "notes": self.recipe.notes,
         }
 
     def prepare(self, path: Path) -> tuple[torch.Tensor, AudioRecord]:
@@ -52,45 +56,8 @@ class PrepConfig:
         Raises the typed `MediaError`s of `agomni.io.load_audio` (unreadable, empty, non-finite, silent),
         each naming the file.
         """
-        waveform, record = load_audio(
-            path, sample_rate=self.sample_rate, downmix=self.downmix, resampler=self.resampler
-        )
-        return apply_crop_pad(waveform, self.crop_pad, self.sample_rate)[0], record
-
-
-@dataclass(frozen=True)
-class EmbedderLoader:
-    """The embedder's own ``load(path) -> (waveform [samples], AudioRecord, steps)`` and its ``recipe``."""
-
-    embedder: Embedder
-
-    def to_dict(self) -> dict[str, Any]:
-        recipe = self.embedder.recipe  # type: ignore[attr-defined]
-        return {
-            "sample_rate": self.embedder.sample_rate,
-            "channels": 1,
-            "dtype": "float32",
-            "loader": f"{type(self.embedder).__name__}.load",
-            "loader_source_sha256": _source_sha256(type(self.embedder)),
-            "recipe": recipe.to_dict() if hasattr(recipe, "to_dict") else str(recipe),
-        }
-
-    def prepare(self, path: Path) -> tuple[torch.Tensor, AudioRecord]:
-        waveform, record, _ = self.embedder.load(path)  # type: ignore[attr-defined]
-        return waveform, record
-
-
-@functools.lru_cache(maxsize=32)
-def _source_sha256(cls: type) -> str:
-    """SHA-256 of the source file defining ``cls`` (its loader code is part of the preprocessing)."""
-    return hashlib.sha256(Path(inspect.getfile(cls)).read_bytes()).hexdigest()
-
-
-def preparer_for(embedder: Embedder, config: PrepConfig) -> PrepConfig | EmbedderLoader:
-    """The embedder's own loader when it has one (``load`` and ``recipe``), else ``config``."""
-    if callable(getattr(embedder, "load", None)) and hasattr(embedder, "recipe"):
-        return EmbedderLoader(embedder)
-    return config
+        waveform, record, _ = load_prepared(path, self.sample_rate, self.recipe)
+        return apply_crop_pad(waveform[None], self.crop_pad, self.sample_rate)[0], record
 
 
 def apply_crop_pad(waveform: torch.Tensor, spec: CropPad, sample_rate: int) -> torch.Tensor:

@@ -1,24 +1,26 @@
 """Profiles: the reference recipes `agomni eval` can follow, as data.
 
-A profile fixes every choice outside the embedder's own network that changes a number: how audio is
-downmixed and resampled to the embedder's rate, crop/pad per embedder, how frame-level embeddings are
-pooled for the Frechet distance, the KL direction, and the Inception Score's splits and shuffle seed.
-Every run writes its profile (``Profile.to_dict``) into ``provenance.preprocessing["profiles"]`` and
-the profile's name into each ``SetMetric.profile``.
+A profile fixes every choice outside the embedder's own network that changes a number: the input recipe
+(how a file becomes the embedder's waveform: downmix, DC removal, resampler, crop, minimum length, int16
+quantisation, peak normalisation; `agomni.metrics.embedders.recipes`), crop/pad per embedder after it,
+how frame-level embeddings are pooled for the Frechet distance, the dtype embeddings are kept in, the KL
+direction, and the Inception Score's splits and shuffle seed. Every run writes its profile
+(``Profile.to_dict``, with ``notes`` on where agomni is not exact) into
+``provenance.preprocessing["profiles"]``, each embedder's input recipe (with its own ``notes``) into
+``provenance.preprocessing["embedders"][...]["preprocessing"]``, and the profile's name into each
+``SetMetric.profile``.
 
-Sources (PROTOCOLS.md and the toolkits' code): av-benchmark loads with torchaudio, averages channels
-and resamples with ``torchaudio.transforms.Resample`` (agomni policy ``torchaudio-sinc``); KL(ref||gen);
-IS with RandomState(2020), 10 splits; PaSST input padded/cropped to exactly 10 s. stable-audio-metrics
-loads with ``librosa.load(sr=...)``, whose default resampler is soxr HQ (policy ``soxr-hq``), and
-reports KL(gen||ref). fadtk converts files to the model's rate with ffmpeg beforehand and pads clips
-shorter than the model's minimum (VGGish 1 s) with zeros; ffmpeg's resampler is not one of agomni's
-policies, so the profile uses ``torchaudio-sinc`` and says so in ``notes``. audioldm_eval's own loader
-is not reproduced either (``notes``); its KL/IS code is the one av-benchmark copied.
-
-Embedders that carry their own input recipe (VGGish and PANNs: ``recipe`` and ``load``, with the
-av-benchmark and audioldm-eval recipes) are built with ``recipe=<profile name>`` and prepare their audio
-themselves; the profile's downmix/resampler/crop_pad then do not apply to them, and the run's provenance
-records the embedder's recipe instead (``agomni.evaluate.preprocess.EmbedderLoader``).
+Sources (PROTOCOLS.md and the toolkits' code): av-benchmark loads with torchaudio, averages channels,
+subtracts the mean, resamples with ``torchaudio.transforms.Resample`` (agomni policy ``torchaudio-sinc``)
+and keeps the first ``--audio_length`` = 8 s of every file, for every metric (VGGish, PANNs, PaSST);
+KL(ref||gen); IS with RandomState(2020), 10 splits; PaSST input padded/cropped to exactly 10 s.
+stable-audio-metrics loads with ``librosa.load(sr=..., mono=True)`` (soxr HQ: policy ``soxr-hq``), peak
+normalises to -1 dBFS, windows PaSST over 10 s every 5 s and reports KL(gen||ref): ``kl_passt`` with
+``--profile stable-audio-metrics`` is its KL_PaSST. fadtk (default ``TORCHAUDIO_RESAMPLING``) averages
+channels, resamples with torchaudio's kaiser-best sinc, stores 16-bit PCM, pads clips shorter than a
+model's minimum (VGGish 1 s) with zeros, pools every frame / chunk embedding for the FD and stores
+embeddings as float16. audioldm_eval keeps the first channel and resamples with
+``torchaudio.functional.resample``.
 """
 
 from __future__ import annotations
@@ -29,9 +31,10 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from agomni.errors import UsageError
-from agomni.io.resample import RESAMPLE_POLICIES, SOXR_QUALITIES, TORCHAUDIO_SINC
+from agomni.metrics.embedders.recipes import INPUT_RECIPES, InputRecipe, recipe_for_embedder
 
 Pooling = Literal["frames", "clip-mean"]
+EmbeddingDtype = Literal["float32", "float16"]
 PadMode = Literal["zero", "repeat"]
 
 
@@ -53,13 +56,14 @@ NO_CROP_PAD = CropPad()
 
 @dataclass(frozen=True)
 class Profile:
-    """One reference recipe (see the module docstring). ``crop_pad`` and ``pooling`` are keyed by
-    embedder name; ``embedder_options`` are keyword arguments for an embedder's factory."""
+    """One reference recipe (see the module docstring). ``recipe`` names the input recipe
+    (`agomni.metrics.embedders.recipes.INPUT_RECIPES`); ``crop_pad`` and ``pooling`` are keyed by
+    embedder name; ``embedder_options`` are keyword arguments for an embedder's factory;
+    ``embedding_dtype`` "float16" rounds every embedding to float16 before the metric sees it (fadtk)."""
 
     name: str
     title: str
-    downmix: str = "mean"
-    resampler: str = TORCHAUDIO_SINC
+    recipe: str
     kl_direction: Literal["ref_gen", "gen_ref"] = "ref_gen"
     is_splits: int = 10
     is_seed: int = 2020
@@ -67,13 +71,28 @@ class Profile:
     crop_pad: Mapping[str, CropPad] = field(default_factory=dict)
     pooling: Mapping[str, Pooling] = field(default_factory=dict)
     embedder_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    embedding_dtype: EmbeddingDtype = "float32"
     notes: str = ""
 
     def __post_init__(self) -> None:
-        if self.resampler not in RESAMPLE_POLICIES:
-            raise UsageError(f"profile {self.name!r}: unknown resampler {self.resampler!r}")
+        if self.recipe not in INPUT_RECIPES:
+            raise UsageError(f"profile {self.name!r}: unknown input recipe {self.recipe!r}")
         for key in ("crop_pad", "pooling", "embedder_options"):
             object.__setattr__(self, key, MappingProxyType(dict(getattr(self, key))))
+
+    @property
+    def downmix(self) -> str:
+        """The input recipe's downmix policy (agomni.io name)."""
+        return INPUT_RECIPES[self.recipe].downmix
+
+    @property
+    def resampler(self) -> str:
+        """The input recipe's resampler (agomni.io policy name, or the fadtk kaiser-best sinc)."""
+        return INPUT_RECIPES[self.recipe].resampler
+
+    def input_recipe_for(self, embedder: str) -> InputRecipe:
+        """The input recipe for ``embedder`` (av-benchmark: first 8 s; fadtk: VGGish padded to 1 s)."""
+        return recipe_for_embedder(self.recipe, embedder)
 
     def crop_pad_for(self, embedder: str) -> CropPad:
         return self.crop_pad.get(embedder, NO_CROP_PAD)
@@ -86,6 +105,7 @@ class Profile:
         return {
             "name": self.name,
             "title": self.title,
+            "recipe": INPUT_RECIPES[self.recipe].to_dict(),
             "downmix": self.downmix,
             "resampler": self.resampler,
             "kl_direction": self.kl_direction,
@@ -93,6 +113,7 @@ class Profile:
             "crop_pad": {name: spec.to_dict() for name, spec in self.crop_pad.items()},
             "pooling": dict(self.pooling),
             "embedder_options": {name: dict(opts) for name, opts in self.embedder_options.items()},
+            "embedding_dtype": self.embedding_dtype,
             "notes": self.notes,
         }
 
@@ -105,35 +126,46 @@ PROFILES: dict[str, Profile] = {
         Profile(
             name="av-benchmark",
             title="av-benchmark (MMAudio / Kling-Foley V2A tables)",
+            recipe="av-benchmark",
             crop_pad={"passt": _PASST_10S},
             pooling={"vggish": "frames"},
+            notes="every file: channel mean, DC removed, torchaudio-sinc resampling, first 8 s "
+            "(av-benchmark --audio_length default); PaSST input then zero-padded to 10 s.",
         ),
         Profile(
             name="audioldm-eval",
             title="audioldm_eval (AudioLDM-family T2A tables)",
+            recipe="audioldm-eval",
             pooling={"vggish": "frames"},
-            notes="audio loading/resampling as av-benchmark (torchaudio-sinc); audioldm_eval's own loader "
-            "is not reproduced. KL/IS as av-benchmark, which took them from audioldm_eval.",
+            notes="first channel, DC removed, torchaudio.functional.resample, zero-padded to 32000 samples. "
+            "KL/IS as av-benchmark, which took them from audioldm_eval.",
         ),
         Profile(
             name="stable-audio-metrics",
             title="stable-audio-metrics (Stable Audio tables)",
-            resampler=next(name for name, q in SOXR_QUALITIES.items() if q == "HQ"),
+            recipe="stable-audio-metrics",
             kl_direction="gen_ref",
             embedder_options={"passt": {"segment_rule": "windows-10s-hop-5s"}},
-            notes="librosa.load(sr=...) resamples with soxr HQ by default; KL(gen||ref) with log(p_ref + 1e-6).",
+            notes="librosa.load(sr=..., mono=True) resamples with soxr HQ by default; peak normalised to "
+            "-1 dBFS; PaSST logits averaged over 10 s windows every 5 s; KL(gen||ref) with "
+            "log(p_ref + 1e-6).",
         ),
         Profile(
             name="fadtk",
             title="fadtk / kadtk (FAD and KAD over many embedders)",
-            pooling={"vggish": "frames"},
-            notes="fadtk resamples with ffmpeg before embedding; agomni uses torchaudio-sinc instead, so "
-            "numbers can differ slightly from fadtk's. VGGish/PANNs keep their own input recipes, which "
-            "exist for av-benchmark and audioldm-eval only.",
+            recipe="fadtk",
+            pooling={"vggish": "frames", "clap-laion-audio": "frames", "clap-laion-music": "frames"},
+            embedding_dtype="float16",
+            notes="fadtk's loader (TORCHAUDIO_RESAMPLING): channel mean, torchaudio kaiser-best sinc "
+            "(exact), 16-bit PCM round trip (agomni: FFmpeg-style round and saturate; fadtk: whichever "
+            "torchaudio backend writes the file, can differ by one LSB), VGGish padded to 1 s; every "
+            "frame / 10 s chunk embedding pooled; embeddings rounded to float16 as fadtk caches them. "
+            "fadtk has no PANNs/PaSST model: for those the same loader is applied, not a fadtk recipe.",
         ),
         Profile(
             name="agomni-offline",
             title="agomni offline spectral embedders (no weights; not comparable with published numbers)",
+            recipe="agomni-offline",
         ),
     )
 }

@@ -2,27 +2,30 @@
 
 Names. The canonical name of a metric is its catalogue name (evaluation/metrics.json, the names suites
 use): ``fd_offline``, ``kad_offline``, ``fd_vggish``, ``fad_vggish``, ``fd_panns``, ``kl_panns``,
-``is_panns``, ``fd_passt``, ``kl_passt``, plus ``<kind>_<embedder>`` for pairs the catalogue does not
-list (``fd_mfcc_stats``, ``kad_vggish`` ...). The issue's spelling ``<kind>-<embedder>`` is accepted and
-mapped to the canonical name: ``fd-mel-stats`` -> ``fd_offline``, ``kad-mel-stats`` -> ``kad_offline``,
-``fd-vggish`` -> ``fd_vggish``, ``kl-panns`` -> ``kl_panns``. Results always carry the canonical name.
-KAD on a network embedder (``kad_vggish`` ...) follows kadtk's estimator and, by default, the
-av-benchmark input recipe of that embedder.
+``is_panns``, ``fd_passt``, ``kl_passt``, ``fd_clap`` (fadtk ``clap-laion-audio``), ``fd_clap_music``
+(fadtk ``clap-laion-music``), ``fad_inf_<embedder>`` (fadtk's FAD-inf, seeded with ``--seed``), plus
+``<kind>_<embedder>`` for pairs the catalogue does not list (``fd_mfcc_stats``, ``kad_vggish`` ...).
+The spelling ``<kind>-<embedder>`` is accepted and mapped to the canonical name: ``fd-mel-stats`` ->
+``fd_offline``, ``kad-mel-stats`` -> ``kad_offline``, ``fd-vggish`` -> ``fd_vggish``,
+``fd-clap-laion-audio`` -> ``fd_clap``, ``fad-inf-vggish`` -> ``fad_inf_vggish``. Results always carry
+the canonical name. KAD on a network embedder (``kad_vggish`` ...) follows kadtk's estimator and, by
+default, the av-benchmark input recipe of that embedder. KL_PaSST in the stable-audio-metrics direction
+and windowing is ``kl_passt`` with ``--profile stable-audio-metrics`` (the results say
+``KL(gen||ref)``).
 
 Embedders plug in with one ``EmbedderSpec`` line each: the module and factory (a function or a
 ``Class.classmethod`` path) that builds the embedder from the registered checkpoint, and the factory
 that builds it with seeded random weights (``--random-weights``). Factories get the spec's kwargs, the
 profile's ``embedder_options`` and, where their signature accepts them, ``device``, ``seed`` and
-``recipe`` (the profile name: the VGGish/PANNs input recipes are named like the profiles). A metric
-whose embedder module has not landed yet fails with ``NotAvailableYet`` naming the module and issue.
+``recipe`` (the profile's input recipe for that embedder). A metric whose embedder module has not landed
+yet fails with ``NotAvailableYet`` naming the module and issue.
 
-Checkpoint identity (part of every cache key and of provenance), read from the embedder as the
-embedder modules expose it: ``random_weights`` (bool) with the seed in ``weights["seed"]`` or ``seed``
--> ``"random-weights:<seed>"``; otherwise the SHA-256 in ``weights["sha256"]`` (VGGish, PANNs) or
-``provenance["sha256"]`` (PaSST), trusted as ``trust_class`` ("pinned"/"tofu"; a file given by path
-counts as "tofu": its hash is recorded on this use). A weight-free embedder (``EmbedderSpec.weights``
-False) is keyed ``"none"``. An embedder that should have weights but shows no hash is refused: its
-numbers could not be traced.
+Checkpoint identity (part of every cache key and of provenance): every network embedder exposes one
+``weights`` mapping (`agomni.metrics.embedders.recipes.weights_info`): ``random_weights`` with ``seed``
+-> ``"random-weights:<seed>"``; otherwise ``sha256`` trusted as ``trust_class`` ("pinned"/"tofu"; a
+record without ``trust_class`` counts as "pinned" only when ``pinned`` is true). A weight-free embedder
+(``EmbedderSpec.weights`` False) is keyed ``"none"``. An embedder that should have weights but shows no
+hash (e.g. a state dict passed in memory) is refused: its numbers could not be traced.
 """
 
 from __future__ import annotations
@@ -38,14 +41,26 @@ from agomni.errors import NotAvailableYet, UsageError
 from agomni.metrics.embedders import Embedder
 from agomni.results import CheckpointRecord
 
-MetricKind = Literal["fd", "kad", "kl", "is"]
+MetricKind = Literal["fd", "kad", "kl", "is", "fad_inf"]
 Head = Literal["embed", "logits"]
 
 #: Short unit and direction of each metric kind, as evaluation/metrics.json writes them.
-KIND_UNITS: dict[str, str] = {"fd": "FD", "kad": "KAD", "kl": "nats", "is": "IS"}
-KIND_HIGHER_IS_BETTER: dict[str, bool] = {"fd": False, "kad": False, "kl": False, "is": True}
+KIND_UNITS: dict[str, str] = {"fd": "FD", "kad": "KAD", "kl": "nats", "is": "IS", "fad_inf": "FD"}
+KIND_HIGHER_IS_BETTER: dict[str, bool] = {
+    "fd": False,
+    "kad": False,
+    "kl": False,
+    "is": True,
+    "fad_inf": False,
+}
 #: Which output of the embedder each kind consumes: embeddings for distances, class logits otherwise.
-KIND_HEADS: dict[str, Head] = {"fd": "embed", "kad": "embed", "kl": "logits", "is": "logits"}
+KIND_HEADS: dict[str, Head] = {
+    "fd": "embed",
+    "kad": "embed",
+    "kl": "logits",
+    "is": "logits",
+    "fad_inf": "embed",
+}
 ISSUE_4 = "the general-audio metrics issue (#4)"
 
 
@@ -67,13 +82,15 @@ class EmbedderSpec:
 
 @dataclass(frozen=True)
 class MetricEntry:
-    """A metric `agomni eval` computes: its canonical ``name``, ``kind``, ``embedder`` and the profile
-    used when neither ``--profile`` nor a suite names one."""
+    """A metric `agomni eval` computes: its canonical ``name``, ``kind``, ``embedder``, the profile
+    used when neither ``--profile`` nor a suite names one, and the only profiles it may run under
+    (``profiles``; empty: any)."""
 
     name: str
     kind: MetricKind
     embedder: EmbedderSpec
     default_profile: str
+    profiles: tuple[str, ...] = ()
 
     @property
     def head(self) -> Head:
@@ -89,8 +106,10 @@ class MetricEntry:
 
     @property
     def alias(self) -> str:
-        """The ``<kind>-<embedder>`` spelling (``fad_vggish`` -> ``fad-vggish``)."""
-        return f"{self.name.split('_', 1)[0]}-{self.embedder.name}"
+        """The ``<kind>-<embedder>`` spelling (``fad_vggish`` -> ``fad-vggish``, ``fad_inf_vggish`` ->
+        ``fad-inf-vggish``)."""
+        prefix = "fad-inf" if self.kind == "fad_inf" else self.name.split("_", 1)[0]
+        return f"{prefix}-{self.embedder.name}"
 
 
 def _offline(name: str) -> EmbedderSpec:
@@ -122,6 +141,25 @@ PASST = EmbedderSpec(
     random_factory="PasstEmbedder",
     random_kwargs={"random_weights": True},
 )
+_CLAP_AUDIO = {"model": "630k-audioset-best", "profile": "fadtk"}
+CLAP_AUDIO = EmbedderSpec(
+    "clap-laion-audio",
+    f"{_EMB}.clap",
+    "ClapAudioEmbedder",
+    kwargs=_CLAP_AUDIO,
+    random_factory="ClapAudioEmbedder",
+    random_kwargs={**_CLAP_AUDIO, "random_weights": True},
+)
+_CLAP_MUSIC = {"model": "music-audioset-90.14", "profile": "fadtk"}
+CLAP_MUSIC = EmbedderSpec(
+    "clap-laion-music",
+    f"{_EMB}.clap",
+    "ClapAudioEmbedder",
+    kwargs=_CLAP_MUSIC,
+    random_factory="ClapAudioEmbedder",
+    random_kwargs={**_CLAP_MUSIC, "random_weights": True},
+)
+FADTK_ONLY = ("fadtk",)
 
 REGISTRY: dict[str, MetricEntry] = {
     entry.name: entry
@@ -143,6 +181,12 @@ REGISTRY: dict[str, MetricEntry] = {
         MetricEntry("kad_passt", "kad", PASST, "av-benchmark"),
         MetricEntry("kl_passt", "kl", PASST, "av-benchmark"),
         MetricEntry("is_passt", "is", PASST, "av-benchmark"),
+        MetricEntry("fd_clap", "fd", CLAP_AUDIO, "fadtk", FADTK_ONLY),
+        MetricEntry("fd_clap_music", "fd", CLAP_MUSIC, "fadtk", FADTK_ONLY),
+        MetricEntry("fad_inf_vggish", "fad_inf", VGGISH, "fadtk"),
+        MetricEntry("fad_inf_clap", "fad_inf", CLAP_AUDIO, "fadtk", FADTK_ONLY),
+        MetricEntry("fad_inf_clap_music", "fad_inf", CLAP_MUSIC, "fadtk", FADTK_ONLY),
+        MetricEntry("fad_inf_mel_frames", "fad_inf", MEL_FRAMES, "agomni-offline"),
     )
 }
 ALIASES: dict[str, str] = {entry.alias: entry.name for entry in REGISTRY.values()}
@@ -157,6 +201,20 @@ OUTSIDE_PIPELINE: dict[str, str] = {
     "lse_c": "the lip-sync metrics issue (SyncNet)",
     "lse_d": "the lip-sync metrics issue (SyncNet)",
 }
+
+
+def availability(name: str) -> tuple[bool, str]:
+    """Whether `agomni eval` in this version computes the catalogue metric ``name``: (True, "available")
+    or (False, why and which work brings it)."""
+    canonical = ALIASES.get(name, name)
+    if canonical in REGISTRY:
+        spec = REGISTRY[canonical].embedder
+        if importlib.util.find_spec(spec.module) is None:
+            return False, f"pending: {spec.module} lands with {spec.provided_by}"
+        return True, "available"
+    if canonical in OUTSIDE_PIPELINE:
+        return False, f"pending: {OUTSIDE_PIPELINE[canonical]}"
+    return False, "pending: not in the `agomni eval` registry"
 
 
 def resolve_metric_names(names: Iterable[str]) -> list[MetricEntry]:
@@ -253,13 +311,11 @@ class CheckpointIdentity:
 
 
 def checkpoint_identity(embedder: Embedder, spec: EmbedderSpec) -> CheckpointIdentity:
-    """The checkpoint an embedder ran with (see the module docstring for the attributes it reads)."""
+    """The checkpoint an embedder ran with, from its ``weights`` mapping (see the module docstring)."""
     info = getattr(embedder, "weights", None)
-    if not isinstance(info, Mapping):
-        info = getattr(embedder, "provenance", None)
     info = info if isinstance(info, Mapping) else {}
-    if getattr(embedder, "random_weights", False):
-        seed = info.get("seed", getattr(embedder, "seed", None))
+    if info.get("random_weights", False):
+        seed = info.get("seed")
         if not isinstance(seed, int):
             raise UsageError(f"embedder {spec.name!r} has random weights but states no integer seed")
         return CheckpointIdentity(
@@ -273,10 +329,12 @@ def checkpoint_identity(embedder: Embedder, spec: EmbedderSpec) -> CheckpointIde
         trust = info.get("trust_class") or ("pinned" if info.get("pinned") else "tofu")
         if trust not in ("pinned", "tofu"):
             raise UsageError(f"embedder {spec.name!r}: checkpoint trust {trust!r} is not 'pinned' or 'tofu'")
-        return CheckpointIdentity(sha, str(info.get("name", spec.name)), CheckpointRecord(sha, trust), False)
+        return CheckpointIdentity(
+            sha, str(info.get("name") or spec.name), CheckpointRecord(sha, trust), False
+        )
     if spec.weights:
         raise UsageError(
-            f"embedder {spec.name!r} shows no checkpoint SHA-256 (weights/provenance) and no random-weights "
-            "seed; its numbers could not be traced"
+            f"embedder {spec.name!r} shows no checkpoint SHA-256 (its `weights` record) and no "
+            "random-weights seed; its numbers could not be traced"
         )
     return CheckpointIdentity("none", None, None, False)

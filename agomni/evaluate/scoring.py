@@ -4,7 +4,10 @@ Memory: FD keeps streamed sufficient statistics (`FrechetDistance`: count, sum, 
 O(D^2) whatever the number of clips). KAD needs every embedding (its unbiased estimator sums over all
 pairs and its bandwidth is a median over all reference pairs), so its rows are kept in float64 and
 bounded by ``KAD_MAX_ROWS`` per set. KL keeps one class vector per item and set (O(N C)), IS one per
-generated item.
+generated item. FAD-inf keeps every generated row (fadtk's subsampling draws from all of them) and the
+reference set's streamed statistics; its subsampling is seeded with the run's ``--seed`` (recorded in
+the metric's details). Under a profile with ``embedding_dtype`` "float16" (fadtk) every embedding is
+rounded to float16 before it enters a metric, as fadtk stores them.
 """
 
 from __future__ import annotations
@@ -16,10 +19,18 @@ import numpy as np
 from agomni.errors import MetricInputError
 from agomni.evaluate.profiles import Profile
 from agomni.evaluate.registry import MetricEntry
-from agomni.metrics import FrechetDistance, InceptionScore, KernelAudioDistance, kl_divergence
+from agomni.metrics import (
+    FrechetDistance,
+    FrechetDistanceInf,
+    InceptionScore,
+    KernelAudioDistance,
+    kl_divergence,
+)
 from agomni.metrics.kl import KL_RECIPES, KL_UNIT
 from agomni.results import SetMetric, Spread
 
+#: How the two KL directions are written in results and printed tables.
+KL_LABELS: dict[str, str] = {"ref_gen": "KL(ref||gen)", "gen_ref": "KL(gen||ref)"}
 #: KAD keeps every embedding row: at most this many rows per set (its bandwidth median alone then needs
 #: about KAD_MAX_ROWS^2 / 2 float64 distances, 1.6 GB at 20,000).
 KAD_MAX_ROWS = 20_000
@@ -28,9 +39,11 @@ KAD_MAX_ROWS = 20_000
 class MetricState:
     """The accumulator of one metric and the item/row counts it saw."""
 
-    def __init__(self, entry: MetricEntry, profile: Profile, group_label: str, pooling: str):
-        """``pooling``: "clip" (one row per clip), "frames" (every frame a row) or "clip-mean"."""
+    def __init__(self, entry: MetricEntry, profile: Profile, group_label: str, pooling: str, seed: int = 0):
+        """``pooling``: "clip" (one row per clip), "frames" (every frame a row) or "clip-mean";
+        ``seed``: FAD-inf's subsampling seed."""
         self.entry = entry
+        self.seed = seed
         self.profile = profile
         self.group_label = group_label
         self.pooling = pooling
@@ -44,6 +57,8 @@ class MetricState:
             self.accumulator = InceptionScore(
                 splits=profile.is_splits, seed=profile.is_seed, shuffle=profile.is_shuffle
             )
+        elif entry.kind == "fad_inf":
+            self.accumulator = None  # built on the first rows: it needs their dimension
         self.scores: dict[str, dict[str, np.ndarray]] = {"pred": {}, "ref": {}}
 
     def add(self, item_id: str, side: str, output: np.ndarray) -> None:
@@ -64,6 +79,10 @@ class MetricState:
         rows = output[None, :] if output.ndim == 1 else output
         if output.ndim == 2 and self.pooling == "clip-mean":
             rows = output.mean(axis=0, keepdims=True)
+        if self.profile.embedding_dtype == "float16":
+            rows = rows.astype(np.float16)
+        if kind == "fad_inf" and self.accumulator is None:
+            self.accumulator = FrechetDistanceInf(rows.shape[1], seed=self.seed)
         if kind == "kad" and self.rows[side] + rows.shape[0] > KAD_MAX_ROWS:
             raise MetricInputError(
                 f"{self.entry.name}: KAD keeps every embedding and is bounded to {KAD_MAX_ROWS} rows per "
@@ -87,6 +106,7 @@ def score(metric: MetricState, item_scores: dict[str, dict[str, float]]) -> tupl
             item_scores.setdefault(item_id, {})[entry.name] = ref_gen if direction == "ref_gen" else gen_ref
         details = {
             "direction": direction,
+            "direction_label": KL_LABELS[direction],
             "kl_ref_gen": paired.kl_ref_gen,
             "kl_gen_ref": paired.kl_gen_ref,
             "recipe": KL_RECIPES[direction],
@@ -94,6 +114,8 @@ def score(metric: MetricState, item_scores: dict[str, dict[str, float]]) -> tupl
         }
         n = paired.n_pairs
     else:
+        if metric.accumulator is None:
+            raise MetricInputError(f"{entry.name}: no embeddings were accumulated")
         result = metric.accumulator.compute()
         value = result.value
         details = {"recipe": result.recipe, "unit": result.unit, **result.details}

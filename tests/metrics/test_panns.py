@@ -27,7 +27,7 @@ from agomni.metrics.embedders.panns import (
     librosa_mel_filterbank,
     stft_kernels,
 )
-from agomni.metrics.embedders.vggish import input_recipe
+from agomni.metrics.embedders.recipes import input_recipe
 
 TOLERANCE = 1e-4
 

@@ -181,14 +181,17 @@ def test_strict_loading_errors(small_pair):
     upstream, _ = small_pair
     state = dict(upstream.net.state_dict())
     missing = {k: v for k, v in state.items() if k != "head_dist.bias"}
-    with pytest.raises(WeightsError, match=re.escape("missing: head_dist.bias")):
+    with pytest.raises(WeightsError, match=re.escape("missing keys (1): head_dist.bias")):
         PasstEmbedder(state_dict=missing, depth=2)
-    with pytest.raises(WeightsError, match=re.escape("unexpected: extra.weight")):
+    with pytest.raises(WeightsError, match=re.escape("unexpected keys (1): extra.weight")):
         PasstEmbedder(state_dict={**state, "extra.weight": torch.zeros(1)}, depth=2)
     bad = {**state, "cls_token": torch.zeros(1, 1, 767)}
-    with pytest.raises(WeightsError, match="shape mismatch: cls_token"):
+    with pytest.raises(
+        WeightsError,
+        match=re.escape("shape mismatches (1): cls_token: checkpoint (1, 1, 767) vs model (1, 1, 768)"),
+    ):
         PasstEmbedder(state_dict=bad, depth=2)
-    with pytest.raises(WeightsError, match=r"missing: blocks\.1\d"):
+    with pytest.raises(WeightsError, match=r"missing keys \(\d+\): blocks\.2\..*blocks\.11\."):
         PasstEmbedder(state_dict=state)  # a 2-block checkpoint for the 12-block model
 
 

@@ -17,14 +17,8 @@ from torchvggish.torchvggish import VGG, make_layers
 
 from agomni.errors import MetricInputError, OfflineError, UsageError, WeightsError
 from agomni.metrics.embedders import vggish as vggish_module
-from agomni.metrics.embedders.vggish import (
-    MIN_SAMPLES,
-    VGGishEmbedder,
-    VGGishFeatures,
-    input_recipe,
-    length_buckets,
-    vggish_mel_matrix,
-)
+from agomni.metrics.embedders.recipes import input_recipe, length_buckets
+from agomni.metrics.embedders.vggish import MIN_SAMPLES, VGGishEmbedder, VGGishFeatures, vggish_mel_matrix
 
 TOLERANCE = 1e-4
 
@@ -211,4 +205,4 @@ def test_registry_construction_offline_without_cache_fails_clearly(tmp_path, mon
 
 def test_unknown_recipe_is_a_usage_error():
     with pytest.raises(UsageError, match="unknown input recipe"):
-        VGGishEmbedder.random(recipe="fadtk")
+        VGGishEmbedder.random(recipe="no-such-toolkit")

@@ -63,7 +63,7 @@ from torch import nn
 
 from agomni.errors import UsageError, WeightsError
 from agomni.metrics.embedders import Embedder
-from agomni.metrics.embedders.passt import load_strict
+from agomni.metrics.embedders.recipes import load_strict, weights_info
 
 SAMPLE_RATE = 48000
 CLIP_SAMPLES = 480000
@@ -510,18 +510,21 @@ class ClapAudioEmbedder(Embedder):
         if random_weights:
             _init_random(self.net, seed)
             self.checkpoint = f"random-weights:{seed}"
+            self.weights = weights_info("random", seed=seed, name=entry)
         elif state_dict is not None:
-            load_strict(self.net, audio_state(state_dict, "CLAP state_dict"), "CLAP state_dict")
+            load_strict(self.net, audio_state(state_dict, "CLAP state_dict"), where="CLAP state_dict")
             self.checkpoint = "state-dict-argument"
+            self.weights = weights_info("state-dict-argument", name=entry)
         else:
             from agomni import weights
 
             where = f"{entry} ({weights.cached_path(weights.get_entry(entry))})"
             with numpy_scalar_globals():
                 state = weights.load_entry_state_dict(entry)
-            load_strict(self.net, audio_state(state, where), where)
+            load_strict(self.net, audio_state(state, where), where=where)
             self.provenance = weights.provenance(entry)
             self.checkpoint = self.provenance["sha256"]
+            self.weights = weights_info("registry", provenance=self.provenance)
         self.comparable_with_published = not random_weights and state_dict is None
         self.net.to(self.device, torch.float32).eval()
 

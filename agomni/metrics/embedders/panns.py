@@ -38,7 +38,7 @@ Lengths: a clip needs at least 31 hops (4960 samples at 16 kHz, 9920 at 32 kHz: 
 padded together: `embed_many` batches equal lengths only (padding would change max/mean pooling).
 
 Input recipes (downmix, DC removal, resampler, crop/pad): ``INPUT_RECIPES`` in
-``agomni.metrics.embedders.vggish`` ("av-benchmark", "audioldm-eval"), shared with VGGish.
+``agomni.metrics.embedders.recipes`` ("av-benchmark", "audioldm-eval", "fadtk", ...), shared with VGGish.
 """
 
 from __future__ import annotations
@@ -57,13 +57,14 @@ from agomni import weights as agomni_weights
 from agomni.errors import MetricInputError, UsageError, WeightsError
 from agomni.io import AudioRecord
 from agomni.metrics.embedders import Embedder
-from agomni.metrics.embedders.vggish import (
+from agomni.metrics.embedders.recipes import (
     InputRecipe,
     checkpoint_description,
     input_recipe,
     load_prepared,
     load_strict,
     run_bucketed,
+    weights_info,
 )
 
 VERSION = "1"
@@ -314,12 +315,7 @@ class PannsCnn14Embedder(Embedder):
             raise UsageError(f"unknown CNN14 configuration {config!r}; choose one of {sorted(CNN14_CONFIGS)}")
         state = agomni_weights.load_entry_state_dict(config)
         prov = agomni_weights.provenance(config)
-        info = {
-            "source": "registry",
-            "random_weights": False,
-            "pinned": prov["trust_class"] == "pinned",
-            **prov,
-        }
+        info = weights_info("registry", provenance=prov)
         return cls(config, state, weights=info, recipe=recipe, device=device, where=config)
 
     @classmethod
@@ -334,7 +330,7 @@ class PannsCnn14Embedder(Embedder):
         """Weights from a file (.pth/.pt weights_only or .safetensors; a ``{"model": ...}`` wrapper is
         unwrapped by agomni.weights.load_state_dict)."""
         state = agomni_weights.load_state_dict(path)
-        info = {"source": "file", "random_weights": False, "pinned": False, **checkpoint_description(path)}
+        info = weights_info("file", provenance=checkpoint_description(path))
         return cls(config, state, weights=info, recipe=recipe, device=device, where=str(path))
 
     @classmethod
@@ -348,7 +344,7 @@ class PannsCnn14Embedder(Embedder):
     ) -> PannsCnn14Embedder:
         """Random weights (PyTorch's default initialisation under ``torch.manual_seed(seed)``; the fixed
         STFT/mel matrices stay exact)."""
-        info = {"source": "random", "random_weights": True, "seed": seed}
+        info = weights_info("random", seed=seed, name=config)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             embedder = cls(config, None, weights=info, recipe=recipe, device=device)

@@ -15,7 +15,8 @@ Preprocessing (hear21passt ``AugmentMelSTFT`` in eval mode, with ``get_basic_mod
 1. length: the first 320000 samples (10 s) are kept, shorter clips are zero-padded at the end to exactly
    320000 (av-benchmark ``extract.py``). Note av-benchmark's data loader first cuts every file to its
    ``audio_length`` (8 s by default), subtracts the waveform mean and resamples with
-   ``torchaudio.transforms.Resample``: those steps belong to the loader (``agomni.io``), not to this class;
+   ``torchaudio.transforms.Resample``: those steps belong to the loader (the ``av-benchmark`` input
+   recipe of ``agomni.metrics.embedders.recipes``, which `agomni eval` applies), not to this class;
 2. pre-emphasis ``y[n] = x[n+1] - 0.97 x[n]`` (a valid convolution: 319999 samples);
 3. ``torch.stft``: n_fft 1024, win 800 (symmetric Hann, ``periodic=False``, centred in the 1024 frame),
    hop 320, ``center=True`` with reflect padding -> power spectrum, 1000 frames;
@@ -35,7 +36,8 @@ KL segment rules (``segment_rule``):
   windows of 10 s starting every 5 s while the start is below ``max(5 s, len - 5 s)``; a window shorter
   than 10 s is zero-padded to 10 s when it is longer than 1.5 s (upstream feeds a window of 1.5 s or less
   unpadded; such clips raise ``MetricInputError`` here); logits are averaged over windows. The -1 dBFS
-  peak normalisation stable-audio-metrics applies at load time is a loader step, not part of this class.
+  peak normalisation stable-audio-metrics applies at load time is a loader step (the
+  ``stable-audio-metrics`` input recipe of ``agomni.metrics.embedders.recipes``), not part of this class.
 """
 
 from __future__ import annotations
@@ -49,8 +51,9 @@ import torch.nn.functional as F
 import torchaudio
 from torch import nn
 
-from agomni.errors import MetricInputError, UsageError, WeightsError
+from agomni.errors import MetricInputError, UsageError
 from agomni.metrics.embedders import Embedder
+from agomni.metrics.embedders.recipes import load_strict, weights_info
 
 SAMPLE_RATE = 32000
 CLIP_SAMPLES = 320000
@@ -78,27 +81,6 @@ VERSION = "1"
 
 SegmentRule = Literal["first-10s", "windows-10s-hop-5s"]
 SEGMENT_RULES: tuple[str, ...] = ("first-10s", "windows-10s-hop-5s")
-
-
-def load_strict(module: nn.Module, state: Mapping[str, torch.Tensor], where: str) -> None:
-    """Load ``state`` into ``module`` with every key and shape required to match, else ``WeightsError``
-    naming ``where`` and the missing / unexpected / mismatched keys. (Also used by the CLAP embedder.)"""
-    own = module.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    shapes = [
-        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-        for k in own
-        if k in state and tuple(state[k].shape) != tuple(own[k].shape)
-    ]
-    if missing or unexpected or shapes:
-        parts = []
-        for label, items in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", shapes)):
-            if items:
-                shown = ", ".join(items[:6]) + (f", ... ({len(items)} in all)" if len(items) > 6 else "")
-                parts.append(f"{label}: {shown}")
-        raise WeightsError(f"{where}: checkpoint does not match the network; " + "; ".join(parts))
-    module.load_state_dict(dict(state), strict=True)
 
 
 class PasstMel(nn.Module):
@@ -289,10 +271,12 @@ class PasstEmbedder(Embedder):
             _init_random(self.net, seed)
             self.checkpoint = f"random-weights:{seed}"
             self.provenance: dict[str, Any] | None = None
+            self.weights = weights_info("random", seed=seed, name=WEIGHTS_ENTRY)
         elif state_dict is not None:
-            load_strict(self.net, _filter_official(state_dict), "PaSST state_dict")
+            load_strict(self.net, _filter_official(state_dict), where="PaSST state_dict")
             self.checkpoint = "state-dict-argument"
             self.provenance = None
+            self.weights = weights_info("state-dict-argument", name=WEIGHTS_ENTRY)
         else:
             from agomni import weights
 
@@ -300,10 +284,11 @@ class PasstEmbedder(Embedder):
             load_strict(
                 self.net,
                 _filter_official(state),
-                f"{WEIGHTS_ENTRY} ({weights.cached_path(weights.get_entry(WEIGHTS_ENTRY))})",
+                where=f"{WEIGHTS_ENTRY} ({weights.cached_path(weights.get_entry(WEIGHTS_ENTRY))})",
             )
             self.provenance = weights.provenance(WEIGHTS_ENTRY)
             self.checkpoint = self.provenance["sha256"]
+            self.weights = weights_info("registry", provenance=self.provenance)
         self.comparable_with_published = not random_weights and state_dict is None and depth == DEPTH
         self.mel.to(self.device).eval()
         self.net.to(self.device, torch.float32).eval()
@@ -385,4 +370,4 @@ def _filter_official(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tenso
     return out
 
 
-__all__ = ["PasstEmbedder", "PasstMel", "PasstNet", "load_strict", "pad_or_crop", "window_starts"]
+__all__ = ["PasstEmbedder", "PasstMel", "PasstNet", "pad_or_crop", "window_starts"]

@@ -26,18 +26,10 @@ float32 for the network)
     example; a shorter clip is a ``MetricInputError`` (the references return no frame for it and say
     nothing). No clamping or peak normalisation of the waveform in either reference.
 
-Input recipes (how a file becomes the 16 kHz waveform; see `INPUT_RECIPES`, also used by the PANNs
-embedders in ``agomni.metrics.embedders.panns``)
-    ``"av-benchmark"`` (hkchengrex/av-benchmark ``AudioDataset.read_from_file``): average the channels,
-    subtract the clip's mean (DC), resample with ``torchaudio.transforms.Resample`` (agomni.io policy
-    ``"torchaudio-sinc"``), keep the first ``--audio_length`` seconds (``max_seconds``; the user's choice,
-    8.0 for VGGSound in MMAudio; None keeps everything), no padding.
-    ``"audioldm-eval"`` (haoheliu/audioldm_eval ``WaveDataset.read_from_file``): keep the first channel,
-    subtract its mean, resample with ``torchaudio.functional.resample`` (policy
-    ``"torchaudio-sinc-functional"``), zero-pad at the end to at least 32000 samples (2 s at 16 kHz; the
-    same sample count at any rate), no cropping.
-    Both feed the resampled 16 kHz waveform to VGGish, so torchvggish's own resampy branch never runs
-    (it is not offered here). The DC removal happens before resampling, as in both references.
+Input recipes (how a file becomes the 16 kHz waveform): `agomni.metrics.embedders.recipes`
+    (``"av-benchmark"``, ``"audioldm-eval"``, ``"fadtk"``, ...), shared with the other network embedders.
+    All feed the resampled 16 kHz waveform to VGGish, so torchvggish's own resampy branch never runs
+    (it is not offered here). The DC removal happens before resampling, as in the references.
 
 Output: ``embed([B, samples]) -> [B, E, 128]`` float32, ``embed_many`` for clips of different lengths
 (one ``[E_i, 128]`` per clip). FD_VGG pools the frames of all clips.
@@ -45,21 +37,27 @@ Output: ``embed([B, samples]) -> [B, E, 128]`` float32, ``embed_many`` for clips
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
-from typing import Any, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from agomni import weights as agomni_weights
-from agomni.errors import MetricInputError, UsageError, WeightsError
-from agomni.io import AudioRecord, downmix, load_audio, resample, resample_parameters
+from agomni.errors import MetricInputError
+from agomni.io import AudioRecord
 from agomni.metrics.embedders import Embedder
-from agomni.weights.store import hash_file
+from agomni.metrics.embedders.recipes import (
+    InputRecipe,
+    checkpoint_description,
+    input_recipe,
+    load_prepared,
+    load_strict,
+    run_bucketed,
+    weights_info,
+)
 
 SAMPLE_RATE = 16000
 WINDOW_SAMPLES = 400  # 25 ms
@@ -76,195 +74,6 @@ EXAMPLES_PER_FORWARD = 256  # network calls are chunked to bound activation memo
 VERSION = "1"
 REGISTRY_ENTRY = "vggish"
 _LAYOUT = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M")
-
-
-# --- input recipes shared with the PANNs embedders -----------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class InputRecipe:
-    """How a reference toolkit turns an audio file into the waveform its embedder sees.
-
-    ``downmix`` and ``resampler`` are agomni.io policy names; ``remove_dc`` subtracts the clip mean after
-    the downmix and before resampling; ``max_seconds`` keeps only the first seconds after resampling
-    (None: all); ``min_samples`` zero-pads the resampled waveform at the end to at least that many samples
-    (None: no padding). ``reference`` names the code followed.
-    """
-
-    name: str
-    downmix: str
-    remove_dc: bool
-    resampler: str
-    max_seconds: float | None
-    min_samples: int | None
-    reference: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-INPUT_RECIPES: dict[str, InputRecipe] = {
-    "av-benchmark": InputRecipe(
-        name="av-benchmark",
-        downmix="mean",
-        remove_dc=True,
-        resampler="torchaudio-sinc",
-        max_seconds=None,
-        min_samples=None,
-        reference="hkchengrex/av-benchmark av_bench/data/audio_dataset.py AudioDataset.read_from_file",
-    ),
-    "audioldm-eval": InputRecipe(
-        name="audioldm-eval",
-        downmix="first",
-        remove_dc=True,
-        resampler="torchaudio-sinc-functional",
-        max_seconds=None,
-        min_samples=32000,
-        reference="haoheliu/audioldm_eval audioldm_eval/datasets/load_mel.py WaveDataset.read_from_file",
-    ),
-}
-
-
-def input_recipe(name: str, *, max_seconds: float | None = None) -> InputRecipe:
-    """The named recipe (``"av-benchmark"`` or ``"audioldm-eval"``), with av-benchmark's ``--audio_length``
-    crop set to `max_seconds` (seconds; None keeps the whole clip)."""
-    if name not in INPUT_RECIPES:
-        raise UsageError(f"unknown input recipe {name!r}; choose one of {sorted(INPUT_RECIPES)}")
-    if max_seconds is not None and not max_seconds > 0:
-        raise UsageError(f"max_seconds must be a positive number of seconds or None, got {max_seconds!r}")
-    return dataclasses.replace(INPUT_RECIPES[name], max_seconds=max_seconds)
-
-
-def prepare_waveform(
-    waveform: torch.Tensor, sample_rate: int, target_rate: int, recipe: InputRecipe
-) -> tuple[torch.Tensor, dict[str, Any]]:
-    """Apply `recipe` to float audio ``[channels, samples]`` at `sample_rate` Hz.
-
-    Returns the float32 mono waveform ``[samples_out]`` at `target_rate` Hz and a record of each step
-    (downmix, DC offset removed, resampling parameters, samples cropped and zero-padded).
-    """
-    if waveform.ndim != 2 or not waveform.is_floating_point():
-        raise UsageError(
-            f"expected float audio [channels, samples], got {tuple(waveform.shape)} {waveform.dtype}"
-        )
-    x = downmix(waveform.to(torch.float32), recipe.downmix)[0]
-    dc = float(x.mean()) if recipe.remove_dc else 0.0
-    if recipe.remove_dc:
-        x = x - x.mean()
-    steps: dict[str, Any] = {"recipe": recipe.to_dict(), "dc_offset_removed": dc}
-    if sample_rate != target_rate:
-        x = resample(x[None], sample_rate, target_rate, recipe.resampler)[0]
-        steps["resample"] = resample_parameters(recipe.resampler, sample_rate, target_rate)
-    cropped = 0
-    if recipe.max_seconds is not None:
-        keep = int(target_rate * recipe.max_seconds)
-        cropped = max(0, x.shape[0] - keep)
-        x = x[:keep]
-    padded = 0
-    if recipe.min_samples is not None and x.shape[0] < recipe.min_samples:
-        padded = recipe.min_samples - x.shape[0]
-        x = torch.nn.functional.pad(x, (0, padded))
-    steps.update(samples_cropped=cropped, samples_zero_padded=padded, sample_rate=target_rate)
-    return x.contiguous(), steps
-
-
-def load_prepared(
-    path: str | os.PathLike[str], target_rate: int, recipe: InputRecipe, *, allow_silence: bool = False
-) -> tuple[torch.Tensor, AudioRecord, dict[str, Any]]:
-    """Decode `path` with agomni.io (no resampling there) and apply `recipe` (see `prepare_waveform`).
-
-    Returns ``(waveform [samples] float32 at target_rate, AudioRecord of the decode, steps)``; the record's
-    resampling fields say "not resampled" because resampling is one of the recipe's steps.
-    """
-    audio, record = load_audio(path, sample_rate=None, downmix="keep", allow_silence=allow_silence)
-    waveform, steps = prepare_waveform(audio, record.sample_rate, target_rate, recipe)
-    return waveform, record, steps
-
-
-# --- batching and strict loading, shared with the PANNs embedders ------------------------------------
-
-T = TypeVar("T")
-
-
-def length_buckets(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
-    """Indices grouped into batches of equal length (at most `batch_size` each), sorted by length."""
-    if batch_size < 1:
-        raise UsageError(f"batch_size must be at least 1, got {batch_size}")
-    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
-    batches: list[list[int]] = []
-    for i in order:
-        if batches and lengths[batches[-1][0]] == lengths[i] and len(batches[-1]) < batch_size:
-            batches[-1].append(i)
-        else:
-            batches.append([i])
-    return batches
-
-
-def run_bucketed(
-    waveforms: Sequence[torch.Tensor | np.ndarray],
-    batch_size: int,
-    run: Callable[[torch.Tensor], Sequence[T]],
-    *,
-    who: str,
-) -> list[T]:
-    """Call ``run([b, samples])`` on equal-length groups of 1-D `waveforms`; results in input order.
-
-    `run` returns one item per row. A waveform that is not 1-D raises MetricInputError naming its index.
-    """
-    rows = []
-    for i, w in enumerate(waveforms):
-        t = torch.as_tensor(w)
-        if t.ndim != 1:
-            raise MetricInputError(f"{who}: waveform {i} must be 1-D [samples], got shape {tuple(t.shape)}")
-        rows.append(t)
-    out: list[T | None] = [None] * len(rows)
-    for batch in length_buckets([r.shape[0] for r in rows], batch_size):
-        results = run(torch.stack([rows[i] for i in batch]))
-        for i, result in zip(batch, results, strict=True):
-            out[i] = result
-    return out  # type: ignore[return-value]
-
-
-def load_strict(
-    module: nn.Module,
-    state_dict: Mapping[str, torch.Tensor],
-    *,
-    where: str,
-    optional_suffixes: tuple[str, ...] = (),
-) -> None:
-    """Load `state_dict` into `module` requiring exactly its keys and shapes.
-
-    Keys ending in one of `optional_suffixes` may be absent (they keep the module's value). Raises
-    WeightsError listing every missing key, unexpected key and shape mismatch.
-    """
-    expected = module.state_dict()
-    missing = [k for k in expected if k not in state_dict and not k.endswith(optional_suffixes)]
-    unexpected = [k for k in state_dict if k not in expected]
-    shapes = [
-        f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(expected[k].shape)}"
-        for k, v in state_dict.items()
-        if k in expected and tuple(v.shape) != tuple(expected[k].shape)
-    ]
-    problems = []
-    if missing:
-        problems.append(f"missing keys ({len(missing)}): {', '.join(missing)}")
-    if unexpected:
-        problems.append(f"unexpected keys ({len(unexpected)}): {', '.join(unexpected)}")
-    if shapes:
-        problems.append(f"shape mismatches ({len(shapes)}): {'; '.join(shapes)}")
-    if problems:
-        raise WeightsError(f"{where}: does not fit {type(module).__name__}: " + " | ".join(problems))
-    merged = {
-        **expected,
-        **{k: v.to(torch.float32) if v.is_floating_point() else v for k, v in state_dict.items()},
-    }
-    module.load_state_dict(merged, strict=True)
-
-
-def checkpoint_description(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Provenance of a checkpoint given by path: resolved path and SHA-256."""
-    resolved = Path(path).resolve()
-    return {"path": str(resolved), "sha256": hash_file(resolved).sha256}
 
 
 # --- features ------------------------------------------------------------------------------------------
@@ -376,12 +185,7 @@ class VGGishEmbedder(Embedder):
         """The registry's ``vggish`` checkpoint (verified; fetched unless offline)."""
         state = agomni_weights.load_entry_state_dict(REGISTRY_ENTRY)
         prov = agomni_weights.provenance(REGISTRY_ENTRY)
-        info = {
-            "source": "registry",
-            "random_weights": False,
-            "pinned": prov["trust_class"] == "pinned",
-            **prov,
-        }
+        info = weights_info("registry", provenance=prov)
         return cls(state, weights=info, recipe=recipe, device=device, where=REGISTRY_ENTRY)
 
     @classmethod
@@ -394,7 +198,7 @@ class VGGishEmbedder(Embedder):
     ) -> VGGishEmbedder:
         """Weights from a file (.pth/.pt loaded weights_only, or .safetensors) with the official keys."""
         state = agomni_weights.load_state_dict(path)
-        info = {"source": "file", "random_weights": False, "pinned": False, **checkpoint_description(path)}
+        info = weights_info("file", provenance=checkpoint_description(path))
         return cls(state, weights=info, recipe=recipe, device=device, where=str(path))
 
     @classmethod
@@ -405,7 +209,7 @@ class VGGishEmbedder(Embedder):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             state = VGGishNetwork().state_dict()
-        info = {"source": "random", "random_weights": True, "seed": seed}
+        info = weights_info("random", seed=seed, name=REGISTRY_ENTRY)
         return cls(state, weights=info, recipe=recipe, device=device, where=f"random seed {seed}")
 
     def config(self) -> dict[str, Any]:
@@ -466,17 +270,4 @@ class VGGishEmbedder(Embedder):
         return load_prepared(path, SAMPLE_RATE, self.recipe, allow_silence=allow_silence)
 
 
-__all__ = [
-    "INPUT_RECIPES",
-    "InputRecipe",
-    "VGGishEmbedder",
-    "VGGishFeatures",
-    "VGGishNetwork",
-    "input_recipe",
-    "length_buckets",
-    "load_prepared",
-    "load_strict",
-    "prepare_waveform",
-    "run_bucketed",
-    "vggish_mel_matrix",
-]
+__all__ = ["VGGishEmbedder", "VGGishFeatures", "VGGishNetwork", "vggish_mel_matrix"]
