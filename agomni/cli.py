@@ -97,7 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train the reference model")
     p.add_argument(
-        "config", metavar="CONFIG", help="JSON training config (toy model: agomni/model/train/configs/toy-tiny.json)"
+        "config",
+        metavar="CONFIG",
+        help="JSON training config (toy model: agomni/model/train/configs/toy-tiny.json)",
     )
     p.add_argument("--out", help="run folder (default: runs/<config name>)")
     p.add_argument("--resume", action="store_true", help="continue from the latest state in the run folder")
