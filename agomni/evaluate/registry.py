@@ -193,7 +193,7 @@ ALIASES: dict[str, str] = {entry.alias: entry.name for entry in REGISTRY.values(
 
 # Catalogue metrics that are not embedding-distance/classifier metrics: not computed by this pipeline.
 OUTSIDE_PIPELINE: dict[str, str] = {
-    "clap": "the CLAP audio-text score needs the CLAP embedder and the manifest's text (issue #4, CLAP item)",
+    "clap": "the CLAP audio-text score issue (not filed yet): it needs the CLAP text branch and the manifest's text",
     "ib_score": "the ImageBind audio-video score (the audio-video metrics issue)",
     "desync": "the Synchformer DeSync metric (the audio-video metrics issue)",
     "wer": "the speech metrics issue (WER)",
