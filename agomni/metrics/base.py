@@ -16,6 +16,7 @@ items by id, IS shuffles the whole set, KAD needs every embedding); their state 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -220,3 +221,19 @@ def add_items_by_id(
         if item in store:
             raise MetricInputError(f"{what}: item id {item!r} was added twice")
         store[item] = row
+
+
+def merge_items_by_id(store: dict[str, np.ndarray], items: Mapping[str, np.ndarray], what: str) -> None:
+    """`add_items_by_id` for the items (id -> row [C]) of another accumulator's ``state()``, as the
+    ``"gather"`` accumulators merge ranks; nothing to do for no items."""
+    ids = list(items)
+    if ids:
+        add_items_by_id(store, ids, np.stack([items[i] for i in ids]), what)
+
+
+def kl_terms(p: np.ndarray, log_p: np.ndarray, log_q: np.ndarray) -> np.ndarray:
+    """Element-wise KL summands ``p * (log p - log q)`` in nats (float64), with ``0 log 0 = 0``: 0 wherever
+    ``p == 0``, whatever ``log q`` is; ``+inf`` where ``p > 0`` and ``q == 0``. Sum over classes for
+    KL(p || q) per row."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(p > 0, p * (log_p - log_q), 0.0)

@@ -27,6 +27,8 @@ from agomni.metrics.base import (
     MetricResult,
     add_items_by_id,
     as_float64_matrix,
+    kl_terms,
+    merge_items_by_id,
     to_log_probabilities,
 )
 
@@ -62,10 +64,9 @@ def inception_score(
     for k in range(splits):
         rows = slice(k * n // splits, (k + 1) * n // splits)
         p_k, log_p_k = p[rows], log_p[rows]
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore"):
             log_q = np.log(p_k.mean(axis=0, keepdims=True))
-            terms = np.where(p_k > 0, p_k * (log_p_k - log_q), 0.0)
-        split_scores.append(float(np.exp(terms.sum(axis=1).mean())))
+        split_scores.append(float(np.exp(kl_terms(p_k, log_p_k, log_q).sum(axis=1).mean())))
     return MetricResult(
         name="IS",
         value=float(np.mean(split_scores)),
@@ -131,6 +132,4 @@ class InceptionScore(Metric):
         return {"items": dict(self._items)}
 
     def merge_state(self, state: dict[str, Any]) -> None:
-        ids = list(state["items"])
-        if ids:
-            add_items_by_id(self._items, ids, np.stack([state["items"][i] for i in ids]), "IS scores")
+        merge_items_by_id(self._items, state["items"], "IS scores")

@@ -30,6 +30,8 @@ from agomni.metrics.base import (
     MetricResult,
     add_items_by_id,
     as_float64_matrix,
+    kl_terms,
+    merge_items_by_id,
     to_log_probabilities,
 )
 
@@ -105,11 +107,8 @@ def kl_divergence(
     log_ref = to_log_probabilities(ref_scores, inputs, "KL reference")
     log_gen = to_log_probabilities(gen_scores, inputs, "KL generated")
     p_ref, p_gen = np.exp(log_ref), np.exp(log_gen)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ref_gen_terms = np.where(p_ref > 0, p_ref * (log_ref - log_gen), 0.0)
-        gen_ref_terms = np.where(p_gen > 0, p_gen * (log_gen - np.log(p_ref + SAM_REF_EPS)), 0.0)
-    ref_gen = ref_gen_terms.sum(axis=1)
-    gen_ref = gen_ref_terms.sum(axis=1)
+    ref_gen = kl_terms(p_ref, log_ref, log_gen).sum(axis=1)
+    gen_ref = kl_terms(p_gen, log_gen, np.log(p_ref + SAM_REF_EPS)).sum(axis=1)
     infinite = np.flatnonzero(~np.isfinite(ref_gen))
     if infinite.size:
         raise MetricInputError(
@@ -182,8 +181,4 @@ class KLDivergence(Metric):
 
     def merge_state(self, state: dict[str, Any]) -> None:
         for key in ("reference", "generated"):
-            ids = list(state[key])
-            if ids:
-                add_items_by_id(
-                    self._items[key], ids, np.stack([state[key][i] for i in ids]), f"KL {key} scores"
-                )
+            merge_items_by_id(self._items[key], state[key], f"KL {key} scores")

@@ -31,7 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import UsageError, WeightsError
+from ..errors import UsageError
+from ..weights import load_strict
 from .blocks import CONTEXT_STREAMS, TEMPORAL_KERNEL, FinalLayer, JointBlock, StreamBlock
 from .config import ConditionDropout, ModelConfig, SequenceConfig
 from .layers import MLP, AdaLN, ChannelLastConv1d, ConvMLP, TimestepEmbedder
@@ -379,27 +380,10 @@ def _zero_absent(x: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
 
 
 def load_network_weights(model: AgomniMMDiT, state_dict: Mapping[str, torch.Tensor], source: str) -> None:
-    """Strictly load weights into `model`; a missing, unexpected or wrong-shaped tensor raises WeightsError
-    naming `source` (a path or description) and the first offending keys."""
-    own = model.state_dict()
-    missing = [k for k in own if k not in state_dict]
-    unexpected = [k for k in state_dict if k not in own]
-    wrong = [
-        f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(v.shape)}"
-        for k, v in own.items()
-        if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)
-    ]
-    problems = []
-    for label, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)):
-        if items:
-            problems.append(
-                f"{len(items)} {label} ({'; '.join(items[:3])}{'; ...' if len(items) > 3 else ''})"
-            )
-    if problems:
-        raise WeightsError(
-            f"{source}: weights do not fit model size {model.config.name}: " + ", ".join(problems)
-        )
-    model.load_state_dict(dict(state_dict), strict=True)
+    """Strictly load weights into `model` (`agomni.weights.load_strict`); the WeightsError for a missing,
+    unexpected or wrong-shaped tensor names `source` (a path or description) and the model size, since
+    a checkpoint of another size is the usual cause."""
+    load_strict(model, state_dict, where=f"{source} (model size {model.config.name})")
 
 
 __all__ = [

@@ -8,7 +8,8 @@ Nothing here touches the network at import time. Typical use by a metric::
     result["provenance"]["checkpoints"].append(weights.provenance("panns-cnn14-16k"))
 
 See registry.py (the entries), store.py (cache layout, first-use records, verification),
-fetch.py (download), load.py (safe loading), cli.py (``agomni weights``).
+fetch.py (download), load.py (safe loading), strict.py (strict state-dict loading into a module),
+cli.py (``agomni weights``).
 """
 
 from .fetch import fetch, offline_instructions
@@ -16,6 +17,7 @@ from .load import load_checkpoint, load_state_dict, unwrap_state_dict
 from .registry import REGISTRY, Pin, WeightsEntry, entries, get_entry, registered
 from .resolve import load_entry_state_dict, provenance, resolve, sha256_of
 from .store import Record, Verification, cached_path, import_file, read_record, verify, weights_dir
+from .strict import load_strict
 
 __all__ = [
     "REGISTRY",
@@ -31,6 +33,7 @@ __all__ = [
     "load_checkpoint",
     "load_entry_state_dict",
     "load_state_dict",
+    "load_strict",
     "offline_instructions",
     "provenance",
     "read_record",

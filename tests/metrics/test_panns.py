@@ -210,7 +210,7 @@ def test_strict_loading_lists_missing_unexpected_and_misshapen_keys(panns_upstre
     with pytest.raises(WeightsError) as err:
         PannsCnn14Embedder("panns-cnn14-16k", state, weights={"random_weights": True}, where="edited.pth")
     message = str(err.value)
-    assert message.startswith("edited.pth: does not fit Cnn14Network")
+    assert message.startswith("edited.pth: the state dict does not fit Cnn14Network: ")
     assert "missing keys (1): conv_block3.bn2.running_var" in message
     assert "unexpected keys (1): att_block.cla.weight" in message
     assert "fc_audioset.weight: checkpoint (10, 2048) vs model (527, 2048)" in message

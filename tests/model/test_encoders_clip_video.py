@@ -21,7 +21,7 @@ from agomni.model.encoders.clip_video import (
     ClipVisionTower,
     clip_tower_state,
 )
-from agomni.model.encoders.loading import load_strict
+from agomni.weights import load_strict
 
 from .encoder_fixtures import make_textured_video
 
@@ -54,7 +54,7 @@ def _reference_clip() -> torch.nn.Module:
 
 def _encoder(reference: torch.nn.Module, config: ClipVisionConfig = TINY) -> ClipVideoEncoder:
     tower = ClipVisionTower(config)
-    load_strict(tower, clip_tower_state(reference.state_dict(), "open_clip"), "open_clip")
+    load_strict(tower, clip_tower_state(reference.state_dict(), "open_clip"), where="open_clip")
     return ClipVideoEncoder(tower, random_weights=True, batch_frames=3)
 
 
@@ -102,12 +102,12 @@ def test_strict_loading_lists_keys():
     del state["visual.transformer.resblocks.1.mlp.c_fc.bias"]
     state["visual.head.weight"] = torch.ones(3)
     with pytest.raises(WeightsError) as info:
-        load_strict(ClipVisionTower(TINY), clip_tower_state(state, "ckpt.bin"), "ckpt.bin")
-    assert "missing: transformer.resblocks.1.mlp.c_fc.bias" in str(info.value)
-    assert "unexpected: head.weight" in str(info.value)
+        load_strict(ClipVisionTower(TINY), clip_tower_state(state, "ckpt.bin"), where="ckpt.bin")
+    assert "missing keys (1): transformer.resblocks.1.mlp.c_fc.bias" in str(info.value)
+    assert "unexpected keys (1): head.weight" in str(info.value)
     bigger = ClipVisionConfig(image_size=56, patch_size=14, width=32, layers=2, heads=4, output_dim=16)
-    with pytest.raises(WeightsError, match="wrong shape: positional_embedding"):
-        load_strict(ClipVisionTower(bigger), clip_tower_state(_reference_clip().state_dict(), "c"), "c")
+    with pytest.raises(WeightsError, match=r"shape mismatches \(\d+\): positional_embedding: checkpoint "):
+        load_strict(ClipVisionTower(bigger), clip_tower_state(_reference_clip().state_dict(), "c"), where="c")
 
 
 def test_offline_without_cached_weights_raises_offline_error(monkeypatch, tmp_path):

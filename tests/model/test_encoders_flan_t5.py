@@ -17,7 +17,7 @@ from agomni.model.encoders.flan_t5 import (
     T5EncoderConfig,
     t5_encoder_state,
 )
-from agomni.model.encoders.loading import load_strict
+from agomni.weights import load_strict
 
 from .encoder_fixtures import make_spiece_model
 
@@ -57,7 +57,7 @@ def spiece(tmp_path_factory) -> str:
 def test_encoder_matches_transformers_t5_with_padding():
     reference = _reference_model()
     ours = T5Encoder(TINY).eval()
-    load_strict(ours, t5_encoder_state(reference.state_dict(), "reference"), "reference")
+    load_strict(ours, t5_encoder_state(reference.state_dict(), "reference"), where="reference")
     ids = torch.randint(3, TINY.vocab_size, (2, 40))  # 40 > 2 * max_exact: exercises the log buckets
     mask = torch.ones(2, 40, dtype=torch.long)
     mask[1, 23:] = 0
@@ -85,7 +85,7 @@ def test_tokenizer_matches_transformers_t5_tokenizer(spiece):
 def test_conditioner_zeroes_padding_and_rejects_bad_prompts(spiece):
     reference = _reference_model()
     encoder = T5Encoder(TINY)
-    load_strict(encoder, t5_encoder_state(reference.state_dict(), "reference"), "reference")
+    load_strict(encoder, t5_encoder_state(reference.state_dict(), "reference"), where="reference")
     tokenizer = SentencePieceTokenizer(spiece)
     conditioner = FlanT5TextConditioner(encoder, tokenizer, length=32, random_weights=True)
     features = conditioner.encode(PROMPTS[:1])
@@ -108,10 +108,10 @@ def test_strict_loading_lists_missing_and_unexpected_keys():
     del state["encoder.block.1.layer.1.DenseReluDense.wo.weight"]
     state["encoder.block.9.layer.0.layer_norm.weight"] = torch.ones(TINY.d_model)
     with pytest.raises(WeightsError) as info:
-        load_strict(T5Encoder(TINY), state, "ckpt.safetensors")
+        load_strict(T5Encoder(TINY), state, where="ckpt.safetensors")
     message = str(info.value)
-    assert "missing: encoder.block.1.layer.1.DenseReluDense.wo.weight" in message
-    assert "unexpected: encoder.block.9.layer.0.layer_norm.weight" in message
+    assert "missing keys (1): encoder.block.1.layer.1.DenseReluDense.wo.weight" in message
+    assert "unexpected keys (1): encoder.block.9.layer.0.layer_norm.weight" in message
     with pytest.raises(WeightsError, match="unexpected keys outside"):
         t5_encoder_state({"shared.weight": torch.ones(1), "head.weight": torch.ones(1)}, "ckpt")
 

@@ -17,7 +17,6 @@ from scipy.special import erf
 from agomni.errors import OfflineError, UsageError, WeightsError
 from agomni.io import load_video
 from agomni.model.config import SequenceConfig
-from agomni.model.encoders.loading import load_strict
 from agomni.model.encoders.synchformer import (
     MotionFormer,
     MotionFormerConfig,
@@ -25,6 +24,7 @@ from agomni.model.encoders.synchformer import (
     motionformer_state,
     sync_preprocess,
 )
+from agomni.weights import load_strict
 
 from .encoder_fixtures import make_textured_video
 
@@ -205,13 +205,13 @@ def test_eight_seconds_give_24_segments_of_8_tokens_deterministically():
 def test_strict_loading_lists_keys():
     state = {f"vfeat_extractor.{k}": v for k, v in _random_model().state_dict().items()}
     state["afeat_extractor.blocks.0.norm1.weight"] = torch.ones(3)  # audio branch: ignored, as upstream
-    load_strict(MotionFormer(TINY), motionformer_state(state, "ckpt"), "ckpt")
+    load_strict(MotionFormer(TINY), motionformer_state(state, "ckpt"), where="ckpt")
     del state["vfeat_extractor.blocks.1.timeattn.qkv.bias"]
     state["vfeat_extractor.temp_attn_agg.cls_token"] = torch.ones(1, 1, 16)
     with pytest.raises(WeightsError) as info:
-        load_strict(MotionFormer(TINY), motionformer_state(state, "ckpt"), "ckpt")
-    assert "missing: blocks.1.timeattn.qkv.bias" in str(info.value)
-    assert "unexpected: temp_attn_agg.cls_token" in str(info.value)
+        load_strict(MotionFormer(TINY), motionformer_state(state, "ckpt"), where="ckpt")
+    assert "missing keys (1): blocks.1.timeattn.qkv.bias" in str(info.value)
+    assert "unexpected keys (1): temp_attn_agg.cls_token" in str(info.value)
     with pytest.raises(WeightsError, match=r"no 'vfeat_extractor\.' keys"):
         motionformer_state({"blocks.0.norm1.weight": torch.ones(3)}, "ckpt")
 

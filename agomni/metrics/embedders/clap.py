@@ -63,7 +63,8 @@ from torch import nn
 
 from agomni.errors import UsageError, WeightsError
 from agomni.metrics.embedders import Embedder
-from agomni.metrics.embedders.recipes import load_strict, weights_info
+from agomni.metrics.embedders.recipes import weights_info
+from agomni.weights import load_strict
 
 SAMPLE_RATE = 48000
 CLIP_SAMPLES = 480000

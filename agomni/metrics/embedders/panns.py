@@ -54,7 +54,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from agomni import weights as agomni_weights
-from agomni.errors import MetricInputError, UsageError, WeightsError
+from agomni.errors import UsageError, WeightsError
 from agomni.io import AudioRecord
 from agomni.metrics.embedders import Embedder
 from agomni.metrics.embedders.recipes import (
@@ -62,10 +62,12 @@ from agomni.metrics.embedders.recipes import (
     checkpoint_description,
     input_recipe,
     load_prepared,
-    load_strict,
+    metadata_with_weights,
+    nonempty_batch,
     run_bucketed,
     weights_info,
 )
+from agomni.weights import load_strict
 
 VERSION = "1"
 EMBEDDING_DIM = 2048
@@ -365,16 +367,13 @@ class PannsCnn14Embedder(Embedder):
         }
 
     def metadata(self) -> dict[str, Any]:
-        out = super().metadata()
-        out["random_weights"] = self.random_weights
-        out["weights"] = self.weights
-        return out
+        return metadata_with_weights(
+            super().metadata(), random_weights=self.random_weights, weights=self.weights
+        )
 
     def embed_and_logits(self, waveform: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """[B, samples] float32 at ``sample_rate`` -> (embedding [B, 2048], logits [B, 527]) on the CPU."""
-        x = self.check_waveform(waveform, min_samples=self.cnn14.min_samples)
-        if x.shape[0] == 0:
-            raise MetricInputError(f"{self.name}: empty batch (0 waveforms)")
+        x = nonempty_batch(self, waveform, min_samples=self.cnn14.min_samples)
         with torch.inference_mode():
             embedding, logits = self.network(x.to(self.device))
         return embedding.cpu(), logits.cpu()

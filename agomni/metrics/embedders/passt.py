@@ -53,7 +53,8 @@ from torch import nn
 
 from agomni.errors import MetricInputError, UsageError
 from agomni.metrics.embedders import Embedder
-from agomni.metrics.embedders.recipes import load_strict, weights_info
+from agomni.metrics.embedders.recipes import weights_info
+from agomni.weights import load_strict
 
 SAMPLE_RATE = 32000
 CLIP_SAMPLES = 320000

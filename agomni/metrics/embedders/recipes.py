@@ -25,9 +25,10 @@ downmix, DC removal, resampler, crop, minimum length, int16 quantisation, peak n
     which every `agomni eval` result carries.
 ``"agomni-offline"``: channel mean, ``"torchaudio-sinc"``, nothing else (the offline spectral embedders).
 
-Also here: `length_buckets` / `run_bucketed` (equal-length batching), `load_strict` (strict checkpoint
-loading, one message format for all embedders) and `weights_info` (the one provenance convention of the
-network embedders: their ``weights`` attribute).
+Also here: `length_buckets` / `run_bucketed` (equal-length batching), `nonempty_batch` (the input check
+of a network embedder), `weights_info` (the one provenance convention of the network embedders: their
+``weights`` attribute) and `metadata_with_weights`. Strict checkpoint loading is
+`agomni.weights.load_strict`.
 """
 
 from __future__ import annotations
@@ -42,11 +43,11 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 import torch
 import torchaudio
-from torch import nn
 
-from agomni.errors import MetricInputError, UsageError, WeightsError
+from agomni.errors import MetricInputError, UsageError
 from agomni.io import AudioRecord, downmix, load_audio, resample, resample_parameters
 from agomni.io.resample import RESAMPLE_POLICIES
+from agomni.metrics.embedders import Embedder
 from agomni.weights.store import hash_file
 
 #: fadtk's resampler: torchaudio.transforms.Resample with librosa's "kaiser_best" parameters.
@@ -301,43 +302,18 @@ def run_bucketed(
     return out  # type: ignore[return-value]
 
 
+def nonempty_batch(
+    embedder: Embedder, waveform: torch.Tensor | np.ndarray, *, min_samples: int
+) -> torch.Tensor:
+    """`embedder.check_waveform` (float32 CPU [B, samples], at least `min_samples` per row, finite) that
+    also refuses an empty batch (B = 0) with MetricInputError naming the embedder."""
+    x = embedder.check_waveform(waveform, min_samples=min_samples)
+    if x.shape[0] == 0:
+        raise MetricInputError(f"{embedder.name}: empty batch (0 waveforms)")
+    return x
+
+
 # --- checkpoints ----------------------------------------------------------------------------------------
-
-
-def load_strict(
-    module: nn.Module,
-    state_dict: Mapping[str, torch.Tensor],
-    *,
-    where: str,
-    optional_suffixes: tuple[str, ...] = (),
-) -> None:
-    """Load `state_dict` into `module` requiring exactly its keys and shapes (floats cast to float32).
-
-    Keys ending in one of `optional_suffixes` may be absent (they keep the module's value). Raises
-    WeightsError naming `where` and listing every missing key, unexpected key and shape mismatch.
-    """
-    expected = module.state_dict()
-    missing = [k for k in expected if k not in state_dict and not k.endswith(optional_suffixes)]
-    unexpected = [k for k in state_dict if k not in expected]
-    shapes = [
-        f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(expected[k].shape)}"
-        for k, v in state_dict.items()
-        if k in expected and tuple(v.shape) != tuple(expected[k].shape)
-    ]
-    problems = []
-    if missing:
-        problems.append(f"missing keys ({len(missing)}): {', '.join(missing)}")
-    if unexpected:
-        problems.append(f"unexpected keys ({len(unexpected)}): {', '.join(unexpected)}")
-    if shapes:
-        problems.append(f"shape mismatches ({len(shapes)}): {'; '.join(shapes)}")
-    if problems:
-        raise WeightsError(f"{where}: does not fit {type(module).__name__}: " + " | ".join(problems))
-    merged = {
-        **expected,
-        **{k: v.to(torch.float32) if v.is_floating_point() else v for k, v in state_dict.items()},
-    }
-    module.load_state_dict(merged, strict=True)
 
 
 def checkpoint_description(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -385,6 +361,16 @@ def weights_info(
     }
 
 
+def metadata_with_weights(
+    metadata: dict[str, Any], *, random_weights: bool, weights: Mapping[str, Any]
+) -> dict[str, Any]:
+    """An embedder's `Embedder.metadata()` plus ``random_weights`` and its ``weights`` record
+    (`weights_info`), for the embedders that keep the weights outside ``config()``."""
+    metadata["random_weights"] = random_weights
+    metadata["weights"] = weights
+    return metadata
+
+
 __all__ = [
     "AV_BENCHMARK_AUDIO_LENGTH_S",
     "FADTK_MIN_SECONDS",
@@ -396,7 +382,8 @@ __all__ = [
     "input_recipe",
     "length_buckets",
     "load_prepared",
-    "load_strict",
+    "metadata_with_weights",
+    "nonempty_batch",
     "prepare_waveform",
     "quantize_int16_pcm",
     "recipe_for_embedder",

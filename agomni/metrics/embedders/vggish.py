@@ -46,7 +46,6 @@ import torch
 from torch import nn
 
 from agomni import weights as agomni_weights
-from agomni.errors import MetricInputError
 from agomni.io import AudioRecord
 from agomni.metrics.embedders import Embedder
 from agomni.metrics.embedders.recipes import (
@@ -54,10 +53,12 @@ from agomni.metrics.embedders.recipes import (
     checkpoint_description,
     input_recipe,
     load_prepared,
-    load_strict,
+    metadata_with_weights,
+    nonempty_batch,
     run_bucketed,
     weights_info,
 )
+from agomni.weights import load_strict
 
 SAMPLE_RATE = 16000
 WINDOW_SAMPLES = 400  # 25 ms
@@ -235,16 +236,13 @@ class VGGishEmbedder(Embedder):
         }
 
     def metadata(self) -> dict[str, Any]:
-        out = super().metadata()
-        out["random_weights"] = self.random_weights
-        out["weights"] = self.weights
-        return out
+        return metadata_with_weights(
+            super().metadata(), random_weights=self.random_weights, weights=self.weights
+        )
 
     def examples(self, waveform: torch.Tensor) -> torch.Tensor:
         """Log-mel examples [B, E, 96, 64] float32 of a batch [B, samples] (16 kHz, >= 15600 samples)."""
-        x = self.check_waveform(waveform, min_samples=MIN_SAMPLES)
-        if x.shape[0] == 0:
-            raise MetricInputError(f"{self.name}: empty batch (0 waveforms)")
+        x = nonempty_batch(self, waveform, min_samples=MIN_SAMPLES)
         with torch.inference_mode():
             return self.frontend(x.to(self.device)).to(torch.float32)
 

@@ -22,8 +22,9 @@ import torch
 from torch import nn
 
 from agomni.errors import UsageError
+from agomni.weights import load_strict
 
-from .checkpoint import load_strict, read_safetensors
+from .checkpoint import read_safetensors
 from .mel import MEL_16K, MEL_44K, LogMel, MelSettings, mel_settings
 from .vae import VAE_16K, VAE_44K, DiagonalGaussian, MelVAE, VAEConfig
 from .vocoder import VOCODER_16K, VOCODER_44K, Vocoder, VocoderConfig
@@ -159,7 +160,7 @@ class AudioCodec(nn.Module):
                 state, where = read_safetensors(source), str(source)
             else:
                 state, where = source, "in-memory state dict"
-            load_strict(module, state, what=f"{cfg.mel.name} {part}", source=where)
+            load_strict(module, state, where=f"{where} ({cfg.mel.name} {part})")
             codec.provenance[part] = where
             codec._loaded.add(part)
         return codec.eval()

@@ -21,9 +21,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...errors import UsageError
+from ...weights import load_strict
 from ..conditioners import frames_at
 from ..config import SequenceConfig
-from .loading import load_strict, registry_state, select
+from .loading import registry_state, select
 
 CLIP_WEIGHTS = "dfn5b-clip-vit-h-14-384"
 # MMAudio FeaturesUtils.clip_preprocess: the OpenAI CLIP statistics (also DFN5B's open_clip config).
@@ -198,7 +199,7 @@ class ClipVideoEncoder:
         state, sha = registry_state(weights_name)
         with torch.device("meta"):
             tower = ClipVisionTower(config)
-        load_strict(tower, clip_tower_state(state, weights_name), weights_name, assign=True)
+        load_strict(tower, clip_tower_state(state, weights_name), where=weights_name, assign=True)
         return cls(tower, random_weights=False, checkpoint_sha256=sha, device=device)
 
     def embed_images(self, frames: torch.Tensor) -> torch.Tensor:

@@ -24,7 +24,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...errors import UsageError, WeightsError
-from .loading import load_strict, registry_state, select
+from ...weights import load_strict
+from .loading import registry_state, select
 
 FLAN_T5_WEIGHTS = "flan-t5-large"
 FLAN_T5_TOKENIZER = "flan-t5-large-spiece"
@@ -273,7 +274,7 @@ class FlanT5TextConditioner:
         state, sha = registry_state(weights_name)
         with torch.device("meta"):
             encoder = T5Encoder(config)
-        load_strict(encoder, t5_encoder_state(state, weights_name), weights_name, assign=True)
+        load_strict(encoder, t5_encoder_state(state, weights_name), where=weights_name, assign=True)
         return cls(
             encoder,
             tokenizer,

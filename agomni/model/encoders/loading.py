@@ -1,8 +1,9 @@
-"""Strict state-dict loading for the frozen conditioner encoders, from the weights registry.
+"""Checkpoint selection for the frozen conditioner encoders, from the weights registry.
 
 Each encoder keeps the parameter names of its published checkpoint (so a checkpoint loads without a
 renaming table) and takes only the sub-tree it uses: `select` cuts a prefix and refuses keys outside
-the documented ignored prefixes, `load_strict` lists every missing, unexpected and mis-shaped key.
+the documented ignored prefixes; `agomni.weights.load_strict` then lists every missing, unexpected and
+mis-shaped key.
 Files come from `agomni.weights.resolve` (cached, re-hashed; OfflineError with the import
 instructions when offline and absent) and load without pickled code.
 """
@@ -12,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 import torch
-from torch import nn
 
 from ... import weights
 from ...errors import WeightsError
@@ -35,34 +35,6 @@ def select(
     if not chosen:
         raise WeightsError(f"{where}: no keys under {prefix!r}; found: {_listing(state)}")
     return chosen
-
-
-def load_strict(
-    module: nn.Module, state: Mapping[str, torch.Tensor], where: str, *, assign: bool = False
-) -> None:
-    """Copy `state` into `module`, every key exactly once with its shape; WeightsError listing the
-    missing, unexpected and mis-shaped keys otherwise. `assign` adopts the tensors (as float32) instead
-    of copying, for a module built on the meta device (no random initialisation, no second copy)."""
-    own = module.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    shapes = [
-        f"{k} {tuple(state[k].shape)} (expected {tuple(own[k].shape)})"
-        for k in sorted(set(own) & set(state))
-        if tuple(state[k].shape) != tuple(own[k].shape)
-    ]
-    if missing or unexpected or shapes:
-        parts = [
-            f"{label}: {_listing(keys)}"
-            for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", shapes))
-            if keys
-        ]
-        raise WeightsError(
-            f"{where}: the state dict does not fit {type(module).__name__}; " + "; ".join(parts)
-        )
-    if assign:
-        state = {k: v.float() for k, v in state.items()}
-    module.load_state_dict(dict(state), strict=True, assign=assign)
 
 
 def registry_state(name: str) -> tuple[dict[str, torch.Tensor], str]:

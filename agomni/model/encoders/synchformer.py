@@ -30,9 +30,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...errors import UsageError, WeightsError
+from ...weights import load_strict
 from ..conditioners import frames_at
 from ..config import SequenceConfig
-from .loading import load_strict, registry_state
+from .loading import registry_state
 
 SYNCHFORMER_WEIGHTS = "synchformer-24-01-04T16-39-21"
 SYNC_SIZE = 224  # MMAudio _SYNC_SIZE
@@ -259,7 +260,7 @@ class SynchformerEncoder:
         state, sha = registry_state(weights_name)
         with torch.device("meta"):
             model = MotionFormer(config)
-        load_strict(model, motionformer_state(state, weights_name), weights_name, assign=True)
+        load_strict(model, motionformer_state(state, weights_name), where=weights_name, assign=True)
         return cls(model, random_weights=False, checkpoint_sha256=sha, device=device)
 
     def encode_sync(self, frames: torch.Tensor, fps: float, sequence: SequenceConfig) -> torch.Tensor:
