@@ -24,3 +24,21 @@ def test_every_repository_path_the_readme_names_exists():
     assert "agomni/model/checkpoints/tiny-16k-toy.safetensors" in paths
     missing = sorted(p for p in paths if not (ROOT / p).exists())
     assert not missing, missing
+
+
+def test_the_python_api_example_runs_on_the_toy_corpus(tmp_path, monkeypatch, capsys):
+    """The README's Python block, run where the README says: after building the toy corpus and generating."""
+    from agomni.cli import main
+    from agomni.toycorpus import build_corpus
+
+    build_corpus(tmp_path / "toy", n_train=1, n_heldout=1)
+    code = README.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)
+    checkpoint = ROOT / "agomni/model/checkpoints/tiny-16k-toy.safetensors"
+    argv = ["generate", "--checkpoint", str(checkpoint), "--manifest", "toy/heldout/manifest.jsonl"]
+    assert main([*argv, "--out", "generated", "--steps", "2"]) == 0
+    capsys.readouterr()
+    exec(compile(code, "README.md", "exec"), {})
+    printed = capsys.readouterr().out
+    assert printed.startswith("torch.Size([1, 32000])")  # 2 s toy items at 16 kHz, mono
+    assert printed.count("'ok'") == 6  # one held-out item per task, each paired
