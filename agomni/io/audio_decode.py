@@ -33,16 +33,16 @@ import av
 import numpy as np
 import soundfile as sf
 
-from agomni.errors import UnreadableMediaError, UnsupportedCodecError
+from agomni.errors import UnreadableMediaError
 from agomni.io.container import (
     check_not_truncated,
     declared_duration_s,
-    describe_streams,
+    first_stream,
     media_errors,
     open_container,
     pyav_decoder_name,
 )
-from agomni.io.truncation import BYTE_CHECKS, check_wav
+from agomni.io.truncation import check_wav
 
 SOUNDFILE_FORMATS = ("WAV", "WAVEX", "FLAC")
 _INT_SCALE = {np.dtype(np.int16): 2.0**15, np.dtype(np.int32): 2.0**31, np.dtype(np.int64): 2.0**63}
@@ -127,19 +127,7 @@ def _frame_to_float(frame: av.AudioFrame) -> np.ndarray:
 def _decode_pyav(path: Path) -> DecodedAudio:
     container = open_container(path)
     with container:
-        byte_check = BYTE_CHECKS.get(container.format.name)
-        checks = [byte_check(path)] if byte_check is not None else []
-        if not container.streams.audio:
-            raise UnsupportedCodecError(
-                path, f"no audio stream (container holds: {describe_streams(container)})"
-            )
-        stream = container.streams.audio[0]
-        if stream.codec_context is None:
-            raise UnsupportedCodecError(
-                path,
-                "the audio stream has no decodable codec (unknown to this FFmpeg build, or its codec "
-                "parameters are missing because the file is damaged)",
-            )
+        stream, checks = first_stream(container, path, "audio")
         chunks: list[np.ndarray] = []
         rate = channels = None
         with media_errors(path, "decoding audio"):

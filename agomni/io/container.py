@@ -15,6 +15,7 @@ from pathlib import Path
 import av
 
 from agomni.errors import EmptyMediaError, UnreadableMediaError, UnsupportedCodecError
+from agomni.io.truncation import BYTE_CHECKS
 
 _MKV_DURATION = re.compile(r"^(\d+):(\d{2}):(\d{2}(?:\.\d+)?)$")
 
@@ -70,6 +71,29 @@ def describe_streams(container: av.container.InputContainer) -> str:
     """``"video h264, audio aac"`` (for error messages)."""
     kinds = [f"{s.type} {s.codec_context.name if s.codec_context else '?'}" for s in container.streams]
     return ", ".join(kinds) or "no streams"
+
+
+def first_stream(
+    container: av.container.InputContainer, path: Path, kind: str
+) -> tuple[av.stream.Stream, list[str]]:
+    """The container's first `kind` ("audio" or "video") stream, after the byte-level truncation check of
+    its format (`agomni.io.truncation.BYTE_CHECKS`), whose description is returned as a list (empty when
+    the format has none). UnsupportedCodecError when there is no such stream or no decoder for it."""
+    byte_check = BYTE_CHECKS.get(container.format.name)
+    checks = [byte_check(path)] if byte_check is not None else []
+    streams = getattr(container.streams, kind)
+    if not streams:
+        raise UnsupportedCodecError(
+            path, f"no {kind} stream (container holds: {describe_streams(container)})"
+        )
+    stream = streams[0]
+    if stream.codec_context is None:
+        raise UnsupportedCodecError(
+            path,
+            f"the {kind} stream has no decodable codec (unknown to this FFmpeg build, or its codec "
+            "parameters are missing because the file is damaged)",
+        )
+    return stream, checks
 
 
 def declared_duration_s(container: av.container.InputContainer, stream: av.stream.Stream) -> float | None:

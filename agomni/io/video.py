@@ -37,19 +37,18 @@ import torch
 from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as tvf
 
-from agomni.errors import EmptyMediaError, UnsupportedCodecError, UsageError
+from agomni.errors import EmptyMediaError, UsageError
 from agomni.io.container import (
     check_file,
     check_not_truncated,
     declared_duration_s,
-    describe_streams,
     file_sha256,
+    first_stream,
     media_errors,
     open_container,
     pyav_decoder_name,
 )
 from agomni.io.records import VideoRecord
-from agomni.io.truncation import BYTE_CHECKS
 
 RESIZE_POLICIES: dict[str, InterpolationMode] = {
     "torchvision-bicubic": InterpolationMode.BICUBIC,
@@ -142,17 +141,7 @@ def load_video(
     file_path, file_bytes = check_file(path)
     container = open_container(file_path)
     with container:
-        byte_check = BYTE_CHECKS.get(container.format.name)
-        byte_integrity = [byte_check(file_path)] if byte_check is not None else []
-        if not container.streams.video:
-            raise UnsupportedCodecError(
-                file_path, f"no video stream (container holds: {describe_streams(container)})"
-            )
-        stream = container.streams.video[0]
-        if stream.codec_context is None:
-            raise UnsupportedCodecError(
-                file_path, "the video stream's codec has no decoder in this FFmpeg build"
-            )
+        stream, byte_integrity = first_stream(container, file_path, "video")
         frames: list[torch.Tensor] = []
         native: list[tuple[int, int]] = []
         source_times: list[float] = []
