@@ -13,7 +13,7 @@ import pytest
 import scipy.linalg
 
 from agomni.cli import main
-from agomni.evaluate.registry import REGISTRY, EmbedderSpec, MetricEntry
+from agomni.evaluate.registry import METRICS, EmbedderSpec, MetricEntry
 from agomni.io.container import file_sha256
 from agomni.metrics import offline_embedder
 from agomni.results import read_results
@@ -61,7 +61,7 @@ def test_a_missing_generated_file_is_an_error_even_for_set_metrics(tmp_path, cap
 
 def test_a_metric_value_does_not_depend_on_the_other_metrics_requested(tmp_path, monkeypatch) -> None:
     spec = EmbedderSpec("mel-stats", "agomni.metrics.embedders.offline", "offline_embedder", {"name": "mel-stats"}, weights=False)  # fmt: skip
-    monkeypatch.setitem(REGISTRY, "kad_other", MetricEntry("kad_other", "kad", spec, "agomni-offline"))
+    monkeypatch.setitem(METRICS, "kad_other", MetricEntry("kad_other", "kad", spec, "agomni-offline"))
     pred, ref = write_sets(tmp_path, N, pred_ids=[*IDS[1:], "extra"])
     values = []
     for metrics in ("fd_offline", "fd_offline,kad_other"):
@@ -218,3 +218,32 @@ def test_unreadable_files_and_folders_are_one_sentence(tmp_path, capsys) -> None
     assert eval_cli(tmp_path, *args) == 2
     assert "cannot be listed" in capsys.readouterr().err
     ref.chmod(0o755)
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_a_permission_problem_is_not_reported_as_a_corrupt_file(tmp_path, capsys, monkeypatch, use_cache):
+    """As any user would meet it (simulated: the tests may run as root, who reads everything)."""
+    pred, ref = write_sets(tmp_path, 3)
+    locked = pred / "item01.wav"
+    real_open = Path.open
+
+    def guarded_open(self, *args, **kwargs):
+        if self == locked:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", guarded_open)
+    args = (
+        "--pred",
+        str(pred),
+        "--ref",
+        str(ref),
+        "--metrics",
+        "fd_offline",
+        *(() if use_cache else ("--no-cache",)),
+    )
+    assert eval_cli(tmp_path, *args) == 2
+    err = capsys.readouterr().err
+    assert (
+        str(locked) in err and "permission denied" in err and "corrupt" not in err and "Traceback" not in err
+    )
