@@ -88,7 +88,13 @@ def pair_outputs(
     found: dict[tuple[str, int], list[str]] = defaultdict(list)
     problems: list[str] = []
     ignored: list[str] = []
-    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+    try:
+        entries = sorted(folder.iterdir(), key=lambda p: p.name)
+    except PermissionError as err:
+        raise PairingError(
+            f"{folder}: output folder cannot be listed ({err.strerror}); check its permissions"
+        ) from err
+    for entry in entries:
         ext = next((e for e in exts if entry.name.lower().endswith(e)), None)
         if ext is None or not entry.is_file():
             ignored.append(entry.name)
