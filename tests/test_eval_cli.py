@@ -294,9 +294,7 @@ def test_frame_level_embeddings_are_pooled_over_all_frames(tmp_path) -> None:
 
 
 def test_kad_row_bound_is_a_clear_error(tmp_path, capsys, monkeypatch) -> None:
-    from agomni.evaluate import scoring
-
-    monkeypatch.setattr(scoring, "KAD_MAX_ROWS", 5)
+    monkeypatch.setattr("agomni.metrics.kad.MAX_ROWS", 5)
     pred, ref = write_sets(tmp_path, 8)
     assert eval_cli(tmp_path, "--pred", str(pred), "--ref", str(ref), "--metrics", "kad_offline") == 2
     assert "bounded to 5 rows" in capsys.readouterr().err

@@ -10,32 +10,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import scipy.linalg
 
 from agomni.cli import main
 from agomni.evaluate.registry import METRICS, EmbedderSpec, MetricEntry
 from agomni.io.container import file_sha256
-from agomni.metrics import offline_embedder
 from agomni.results import read_results
-from tests.eval_fixtures import read_clip, write_sets
+from tests.eval_fixtures import write_sets
+from tests.test_eval_cli import embed_folder, eval_cli, fd_reference
 
 N = 8
 
 
-def eval_cli(tmp_path: Path, *args: str) -> int:
-    return main(["eval", "--cache-dir", str(tmp_path / "cache"), "--no-progress", *args])
-
-
 def fd_of(pred: Path, ref: Path, ids: list[str]) -> float:
     """FD of mel-stats embeddings of ``ids`` on each side (soundfile decode, scipy sqrtm)."""
-    embedder = offline_embedder("mel-stats")
-    x, y = (
-        np.stack([embedder.embed(read_clip(folder / f"{i}.wav")[None])[0].double().numpy() for i in ids])
-        for folder in (ref, pred)
-    )
-    s1, s2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
-    mean = ((x.mean(0) - y.mean(0)) ** 2).sum()
-    return float(mean + np.trace(s1) + np.trace(s2) - 2 * np.trace(scipy.linalg.sqrtm(s1 @ s2).real))
+    skip = tuple(p.stem for p in pred.glob("*.wav") if p.stem not in ids)
+    skip += tuple(p.stem for p in ref.glob("*.wav") if p.stem not in ids)
+    return fd_reference(embed_folder(ref, skip), embed_folder(pred, skip))
 
 
 IDS = [f"item{i:02d}" for i in range(N)]
@@ -233,16 +223,8 @@ def test_a_permission_problem_is_not_reported_as_a_corrupt_file(tmp_path, capsys
         return real_open(self, *args, **kwargs)
 
     monkeypatch.setattr(Path, "open", guarded_open)
-    args = (
-        "--pred",
-        str(pred),
-        "--ref",
-        str(ref),
-        "--metrics",
-        "fd_offline",
-        *(() if use_cache else ("--no-cache",)),
-    )
-    assert eval_cli(tmp_path, *args) == 2
+    cache = [] if use_cache else ["--no-cache"]
+    assert eval_cli(tmp_path, "--pred", str(pred), "--ref", str(ref), "--metrics", "fd_offline", *cache) == 2
     err = capsys.readouterr().err
     assert (
         str(locked) in err and "permission denied" in err and "corrupt" not in err and "Traceback" not in err

@@ -103,6 +103,11 @@ class MetricEntry:
         return KINDS[self.kind].spec.higher_is_better
 
     @property
+    def sides(self) -> tuple[str, ...]:
+        """The sides the metric reads: generated ("pred") and reference ("ref"), or "pred" only (IS)."""
+        return KINDS[self.kind].spec.sides
+
+    @property
     def alias(self) -> str:
         """The ``<kind>-<embedder>`` spelling (``fad_vggish`` -> ``fad-vggish``, ``fad_inf_vggish`` ->
         ``fad-inf-vggish``)."""

@@ -53,8 +53,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
 import torch
+import torchaudio
 
 from agomni.atomic import atomic_write
 from agomni.paths import agomni_home
@@ -136,9 +138,6 @@ class SourceKey:
 def decoder_fingerprint() -> dict[str, Any]:
     """Versions of the decoding stack and the SHA-256 of agomni's ``agomni/io`` sources: a change of any
     of them may change decoded samples, so it is part of every ``SourceKey``."""
-    import av
-    import torchaudio
-
     try:
         import soxr
 
