@@ -79,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--dtype", choices=["fp32", "bf16"], help="network weights (default: bf16 on CUDA, fp32 on CPU)"
     )
+    p.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        help="CUDA graphs via torch.compile(mode='reduce-overhead') (default: on for CUDA)",
+    )
+    p.add_argument("--batch-size", type=int, help="items per network call (default: the model's)")
 
     p = sub.add_parser("report", help="render reports from run folders")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR")

@@ -15,7 +15,7 @@ from ..manifest import Manifest, load_manifest, output_name
 from .checkpoint import file_sha256
 from .config import model_config
 from .flow_matching import DEFAULT_CFG, DEFAULT_STEPS
-from .generate import GeneratedAudio, generate
+from .generate import DEFAULT_BATCH_SIZE, GeneratedAudio, generate
 from .params import format_param_table
 from .profile import ProfileSettings, format_profile, profile_generation
 
@@ -104,6 +104,8 @@ def command_line(args: argparse.Namespace) -> list[str]:
         for key, value in sorted(vars(args).items())
         if key != "command" and value is not None and value is not False
     ]
+    if getattr(args, "compile", None) is False:  # --no-compile (a BooleanOptionalAction)
+        options.append("--no-compile")
     return ["agomni", "generate", *options]
 
 
@@ -144,6 +146,8 @@ def cli_generate(args: argparse.Namespace) -> int:
         cfg=_given(args, "cfg", DEFAULT_CFG),
         device=getattr(args, "device", "cpu"),
         dtype=getattr(args, "dtype", None),
+        compile=getattr(args, "compile", None),
+        batch_size=_given(args, "batch_size", DEFAULT_BATCH_SIZE),
         progress=True,
         sink=sink,
     )
