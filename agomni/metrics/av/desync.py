@@ -21,7 +21,7 @@ the reason (av-benchmark logs them and moves to another file).
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,9 +29,8 @@ import torch
 import torchaudio
 
 from agomni import weights
-from agomni.errors import AgomniError, UsageError
-from agomni.io.audio import load_audio
-from agomni.io.video import load_video
+from agomni.errors import UsageError
+from agomni.metrics.av.media import ItemResult, load_pair
 from agomni.metrics.av.synchformer_offsets import Synchformer
 from agomni.model.config import SequenceConfig
 from agomni.model.encoders.synchformer import SYNC_SIZE, SYNCHFORMER_WEIGHTS, SynchformerEncoder
@@ -86,18 +85,12 @@ def window_offsets(model: Synchformer, visual: torch.Tensor, audio: torch.Tensor
 
 
 @dataclass
-class DeSyncItem:
+class DeSyncItem(ItemResult):
     """Per item: predicted offsets (s) of the first and last 4.8 s windows, DeSync = mean |offset| (s)."""
 
-    item_id: str
     offsets_s: tuple[float, float] | None = None
     desync_s: float | None = None
     source_fps: float | None = None
-    notes: list[str] = field(default_factory=list)
-    error: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class DeSyncScorer:
@@ -156,15 +149,19 @@ class DeSyncScorer:
         self, video: str | os.PathLike[str], item_id: str, audio: str | os.PathLike[str] | None = None
     ) -> DeSyncItem:
         item = DeSyncItem(item_id=item_id)
-        if self.random_weights:
-            item.notes.append("random weights: for tests and latency only, not a synchronisation measurement")
-        try:
-            frames, record = load_video(video, fps=VIDEO_FPS, size=SYNC_SIZE)
-            waveform, audio_record = load_audio(audio or video, sample_rate=SAMPLE_RATE, allow_silence=True)
-        except AgomniError as err:
-            item.error = str(err)
+        pair = load_pair(
+            item,
+            video,
+            audio,
+            random_weights=self.random_weights,
+            fps=VIDEO_FPS,
+            size=SYNC_SIZE,
+            sample_rate=SAMPLE_RATE,
+        )
+        if pair is None:
             return item
-        item.source_fps = record.source_fps
+        frames, waveform = pair.frames, pair.waveform
+        item.source_fps = pair.video.source_fps
         needed_frames, needed_samples = int(self.duration * VIDEO_FPS), round(self.duration * SAMPLE_RATE)
         if frames.shape[0] < needed_frames or waveform.shape[1] < needed_samples:
             item.error = (
@@ -172,8 +169,6 @@ class DeSyncScorer:
                 f"(need {needed_frames}), {waveform.shape[1]} audio samples at 16 kHz (need {needed_samples})"
             )
             return item
-        if audio_record.peak_abs == 0.0:
-            item.notes.append("the audio is all zeros")
         visual, audio_features = self.features(frames, waveform[0])
         with torch.inference_mode():
             offsets = window_offsets(self.model, visual, audio_features)[0]

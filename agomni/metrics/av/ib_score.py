@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -31,10 +31,9 @@ import torch
 import torchaudio
 
 from agomni import weights
-from agomni.errors import AgomniError
-from agomni.io.audio import load_audio
-from agomni.io.video import load_video
+from agomni.io.resample import TORCHAUDIO_SINC_FUNCTIONAL
 from agomni.metrics.av.imagebind import IMAGEBIND_HUGE, ImageBindTowers, tower_state
+from agomni.metrics.av.media import ItemResult, load_pair
 
 IMAGEBIND_WEIGHTS = "imagebind-huge"
 VIDEO_FPS = 0.5
@@ -115,18 +114,12 @@ def video_clips(frames: torch.Tensor) -> torch.Tensor:
 
 
 @dataclass
-class IBItem:
+class IBItem(ItemResult):
     """Per item: cosine of the ImageBind video and audio embeddings (scale x1, in [-1, 1])."""
 
-    item_id: str
     cosine: float | None = None
     video_clips: int = 0
     audio_clips: int = 0
-    notes: list[str] = field(default_factory=list)
-    error: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class IBScorer:
@@ -175,22 +168,20 @@ class IBScorer:
         self, video: str | os.PathLike[str], item_id: str, audio: str | os.PathLike[str] | None = None
     ) -> IBItem:
         item = IBItem(item_id=item_id)
-        if self.random_weights:
-            item.notes.append(
-                "random weights: for tests and latency only, not a semantic-alignment measurement"
-            )
-        try:
-            frames, _ = load_video(video, fps=VIDEO_FPS, size=IMAGE_SIZE)
-            waveform, record = load_audio(
-                audio or video,
-                sample_rate=SAMPLE_RATE,
-                downmix="first",
-                resampler="torchaudio-sinc-functional",
-                allow_silence=True,
-            )
-        except AgomniError as err:
-            item.error = str(err)
+        pair = load_pair(
+            item,
+            video,
+            audio,
+            random_weights=self.random_weights,
+            fps=VIDEO_FPS,
+            size=IMAGE_SIZE,
+            sample_rate=SAMPLE_RATE,
+            downmix="first",
+            resampler=TORCHAUDIO_SINC_FUNCTIONAL,
+        )
+        if pair is None:
             return item
+        frames, waveform = pair.frames, pair.waveform
         needed = int(VIDEO_FPS * self.duration)
         if frames.shape[0] < needed:
             item.error = (
@@ -200,8 +191,6 @@ class IBScorer:
         if waveform.shape[1] < 400:
             item.error = f"{waveform.shape[1]} audio samples at 16 kHz: shorter than one 25 ms fbank frame"
             return item
-        if record.peak_abs == 0.0:
-            item.notes.append("the audio is all zeros")
         frames = frames[:needed]
         vision, sound = self.embed(frames, waveform)
         item.cosine = float(torch.cosine_similarity(vision, sound, dim=-1))

@@ -28,9 +28,6 @@ import numpy as np
 import torch
 
 from agomni import weights
-from agomni.errors import AgomniError
-from agomni.io.audio import load_audio
-from agomni.io.video import load_video
 from agomni.metrics.av.faces import (
     REFERENCE_TRACKING,
     FaceDetector,
@@ -40,6 +37,7 @@ from agomni.metrics.av.faces import (
     crop_video,
     track_shot,
 )
+from agomni.metrics.av.media import ItemResult, load_pair
 from agomni.metrics.av.mfcc import SAMPLE_RATE, syncnet_mfcc, to_int16_values
 from agomni.metrics.av.s3fd import S3FD, S3FDNet
 from agomni.metrics.av.syncnet import (
@@ -74,10 +72,9 @@ class TrackScore:
 
 
 @dataclass
-class LipSyncItem:
+class LipSyncItem(ItemResult):
     """Per-item LSE result. `error` is None when scored; otherwise the reason and no scores."""
 
-    item_id: str
     lse_c: float | None = None
     lse_d: float | None = None
     offset_frames: int | None = None
@@ -88,11 +85,6 @@ class LipSyncItem:
     rejected_tracks: list[str] = field(default_factory=list)
     source_fps: float | None = None
     resampled_to_25fps: bool = False
-    notes: list[str] = field(default_factory=list)
-    error: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class LipSyncScorer:
@@ -159,20 +151,15 @@ class LipSyncScorer:
     ) -> LipSyncItem:
         """LSE of one video (its own audio track, or `audio`); media problems become `LipSyncItem.error`."""
         item = LipSyncItem(item_id=item_id)
-        if self.random_weights:
-            item.notes.append("random weights: for tests and latency only, not a lip-sync measurement")
-        try:
-            frames, record = load_video(video, fps=VIDEO_FPS)
-            waveform, audio_record = load_audio(audio or video, sample_rate=SAMPLE_RATE, allow_silence=True)
-        except AgomniError as err:
-            item.error = str(err)
+        pair = load_pair(
+            item, video, audio, random_weights=self.random_weights, fps=VIDEO_FPS, sample_rate=SAMPLE_RATE
+        )
+        if pair is None:
             return item
-        item.video_frames = frames.shape[0]
-        item.source_fps = record.source_fps
-        item.resampled_to_25fps = record.source_fps is None or abs(record.source_fps - VIDEO_FPS) > 1e-6
-        if audio_record.peak_abs == 0.0:
-            item.notes.append("the audio is all zeros")
-        self._score_tracks(item, frames, to_int16_values(waveform[0].numpy()))
+        item.video_frames = pair.frames.shape[0]
+        item.source_fps = pair.video.source_fps
+        item.resampled_to_25fps = item.source_fps is None or abs(item.source_fps - VIDEO_FPS) > 1e-6
+        self._score_tracks(item, pair.frames, to_int16_values(pair.waveform[0].numpy()))
         return item
 
     def _score_tracks(self, item: LipSyncItem, frames: torch.Tensor, pcm: np.ndarray) -> None:
