@@ -132,3 +132,19 @@ def test_item_mean_keeps_errors_and_rejects_duplicates() -> None:
     empty.update("x", error="no audio stream")
     with pytest.raises(MetricInputError, match="no item could be scored"):
         empty.compute()
+
+
+@pytest.mark.slow
+def test_two_faces_are_scored_per_track_and_noted(tmp_path: Path) -> None:
+    envelope = syllable_envelope(2.0, seed=3)
+    one = talking_frames(envelope, 25, (256, 256), 140)
+    two = np.concatenate([one, one[:, :, ::-1]], axis=2)  # side by side (the second mirrored)
+    path = write_talking_video(tmp_path / "two.mp4", two, 25, speech_like(envelope))
+    item = _scorer(SHORT_TRACKS).score(path, "two-faces")
+    assert item.error is None, item.error
+    assert len(item.tracks) == 2
+    assert "2 face tracks: LSE-C / LSE-D are their mean" in item.notes
+    assert item.lse_d == pytest.approx(np.mean([t.lse_d for t in item.tracks]))
+    assert item.lse_c == pytest.approx(np.mean([t.lse_c for t in item.tracks]))
+    assert item.frames_used == sum(t.windows for t in item.tracks)
+    assert 0.6 < item.face_track_coverage <= 1.0  # frames inside any track, not counted twice

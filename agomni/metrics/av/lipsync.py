@@ -196,7 +196,7 @@ class LipSyncScorer:
                     mean_distances=scores.mean_distances,
                 )
             )
-        covered = sum(t.last_frame - t.first_frame + 1 for t in item.tracks)
+        covered = len({f for t in item.tracks for f in range(t.first_frame, t.last_frame + 1)})
         item.face_track_coverage = covered / max(1, item.video_frames)
         if not item.tracks:
             item.error = "no usable face track: " + "; ".join(item.rejected_tracks)
