@@ -128,3 +128,19 @@ def write_talking_video(
         if audio_stream is not None:
             _encode_audio(container, audio_stream, audio[None, :])
     return path
+
+
+def talking_video_file(
+    folder: Path,
+    name: str,
+    seconds: float,
+    fps: float,
+    size: tuple[int, int],
+    *,
+    seed: int,
+    audio: bool = True,
+) -> Path:
+    """`folder / name`: a centred face 0.6 x the shorter side wide, mouth and audio on one seeded envelope."""
+    envelope = syllable_envelope(seconds, seed=seed)
+    frames = talking_frames(envelope, fps, size, min(size) * 0.6)
+    return write_talking_video(folder / name, frames, fps, speech_like(envelope) if audio else None)

@@ -22,7 +22,7 @@ from agomni.metrics.av.desync import (
 )
 from agomni.metrics.av.synchformer_offsets import AstTrunk, AudioTrunkConfig, SyncHeadConfig, Synchformer
 from agomni.model.encoders.synchformer import MotionFormerConfig
-from tests.metrics.talking_video import speech_like, syllable_envelope, talking_frames, write_talking_video
+from tests.metrics.talking_video import talking_video_file
 
 transformers = pytest.importorskip("transformers")
 
@@ -182,9 +182,7 @@ def tiny_scorer() -> DeSyncScorer:
 def _video(
     folder: Path, name: str, seconds: float, fps: float, size: tuple[int, int], audio: bool = True
 ) -> Path:
-    envelope = syllable_envelope(seconds, seed=4)
-    frames = talking_frames(envelope, fps, size, min(size) * 0.6)
-    return write_talking_video(folder / name, frames, fps, speech_like(envelope) if audio else None)
+    return talking_video_file(folder, name, seconds, fps, size, seed=4, audio=audio)
 
 
 @pytest.mark.slow

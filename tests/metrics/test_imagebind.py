@@ -33,7 +33,7 @@ from agomni.metrics.av.imagebind import (
     TowerConfig,
     tower_state,
 )
-from tests.metrics.talking_video import speech_like, syllable_envelope, talking_frames, write_talking_video
+from tests.metrics.talking_video import talking_video_file
 
 
 def _expected_layout() -> dict[str, tuple[int, ...]]:
@@ -166,9 +166,7 @@ def test_clip_mean_of_normalised_outputs(tiny_scorer: IBScorer) -> None:
 def _video(
     folder: Path, name: str, seconds: float, fps: float, size: tuple[int, int], audio: bool = True
 ) -> Path:
-    envelope = syllable_envelope(seconds, seed=8)
-    frames = talking_frames(envelope, fps, size, min(size) * 0.6)
-    return write_talking_video(folder / name, frames, fps, speech_like(envelope) if audio else None)
+    return talking_video_file(folder, name, seconds, fps, size, seed=8, audio=audio)
 
 
 @pytest.mark.slow
