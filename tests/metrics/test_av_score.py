@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import torch
 
 from agomni.errors import UsageError
 from agomni.metrics.av.desync import DeSyncItem
 from agomni.metrics.av.faces import HaarDetector
-from agomni.metrics.av.ib_score import IBItem
+from agomni.metrics.av.ib_score import IBItem, IBScorer
+from agomni.metrics.av.imagebind import ImageBindConfig, ImageBindTowers, TowerConfig
 from agomni.metrics.av.lipsync import LipSyncItem, LipSyncScorer
-from agomni.metrics.av.score import build_scorer, summarise
+from agomni.metrics.av.score import AVItem, build_scorer, score_items, summarise
+from tests.metrics.talking_video import talking_video_file
 
 
 def test_lse_c_and_lse_d_from_one_run() -> None:
@@ -45,3 +50,25 @@ def test_build_scorer_checks_names_and_labels_random_weights() -> None:
     scorer = build_scorer("lse_c", random_weights=True)
     assert isinstance(scorer, LipSyncScorer) and isinstance(scorer.detector, HaarDetector)
     assert scorer.config()["random_weights"] is True
+
+
+@pytest.mark.slow
+def test_decoding_in_worker_processes_gives_the_same_items(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    tower = TowerConfig(dim=32, depth=1, heads=2, pre_norm=True, bias_kv=True)
+    scorer = IBScorer(
+        ImageBindTowers(ImageBindConfig(vision=tower, audio=tower, out_dim=16)), random_weights=True
+    )
+    good = talking_video_file(tmp_path, "good.mp4", 8.0, 25, (96, 128), seed=1)
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(good.read_bytes()[:3000])
+    items = [
+        AVItem("a", good),
+        AVItem("b", corrupt),
+        AVItem("c", good, good),
+        AVItem("d", tmp_path / "none.mp4"),
+    ]
+    inline = score_items(scorer, items, progress=False)
+    pooled = score_items(scorer, items, workers=2, progress=False)
+    assert [i.to_dict() for i in pooled] == [i.to_dict() for i in inline]
+    assert [i.error is None for i in pooled] == [True, False, True, False]

@@ -30,7 +30,7 @@ import torchaudio
 
 from agomni import weights
 from agomni.errors import UsageError
-from agomni.metrics.av.media import ItemResult, load_pair
+from agomni.metrics.av.media import Decoded, ItemResult, MediaRecipe, decode, start_item
 from agomni.metrics.av.synchformer_offsets import Synchformer
 from agomni.model.config import SequenceConfig
 from agomni.model.encoders.synchformer import SYNC_SIZE, SYNCHFORMER_WEIGHTS, SynchformerEncoder
@@ -45,6 +45,7 @@ MEL_STD = 4.5689974
 OFFSET_GRID = torch.from_numpy(np.linspace(-2.0, 2.0, 21)).float()  # as make_class_grid (0 is exact)
 RECIPE = "av-benchmark"
 DEFAULT_DURATION = 8.0
+MEDIA = MediaRecipe(fps=VIDEO_FPS, sample_rate=SAMPLE_RATE, size=SYNC_SIZE)
 
 
 def audio_segments(waveform: torch.Tensor) -> torch.Tensor:
@@ -95,6 +96,8 @@ class DeSyncItem(ItemResult):
 
 class DeSyncScorer:
     """Scores (video, audio) pairs with one Synchformer; the audio defaults to the video's own track."""
+
+    media = MEDIA  # how items are decoded
 
     def __init__(
         self,
@@ -148,16 +151,12 @@ class DeSyncScorer:
     def score(
         self, video: str | os.PathLike[str], item_id: str, audio: str | os.PathLike[str] | None = None
     ) -> DeSyncItem:
+        return self.score_decoded(item_id, decode(self.media, video, audio))
+
+    def score_decoded(self, item_id: str, decoded: Decoded) -> DeSyncItem:
+        """The item from its decode (`agomni.metrics.av.media.decode` with `media`, maybe in a worker)."""
         item = DeSyncItem(item_id=item_id)
-        pair = load_pair(
-            item,
-            video,
-            audio,
-            random_weights=self.random_weights,
-            fps=VIDEO_FPS,
-            size=SYNC_SIZE,
-            sample_rate=SAMPLE_RATE,
-        )
+        pair = start_item(item, decoded, random_weights=self.random_weights)
         if pair is None:
             return item
         frames, waveform = pair.frames, pair.waveform

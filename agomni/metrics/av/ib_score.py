@@ -33,7 +33,7 @@ import torchaudio
 from agomni import weights
 from agomni.io.resample import TORCHAUDIO_SINC_FUNCTIONAL
 from agomni.metrics.av.imagebind import IMAGEBIND_HUGE, ImageBindTowers, tower_state
-from agomni.metrics.av.media import ItemResult, load_pair
+from agomni.metrics.av.media import Decoded, ItemResult, MediaRecipe, decode, start_item
 
 IMAGEBIND_WEIGHTS = "imagebind-huge"
 VIDEO_FPS = 0.5
@@ -50,6 +50,13 @@ MEL_STD = 9.138
 IB_SCALE = 100.0
 RECIPE = "av-benchmark"
 DEFAULT_DURATION = 8.0
+MEDIA = MediaRecipe(
+    fps=VIDEO_FPS,
+    sample_rate=SAMPLE_RATE,
+    size=IMAGE_SIZE,
+    downmix="first",
+    resampler=TORCHAUDIO_SINC_FUNCTIONAL,
+)
 
 
 def clip_times(
@@ -125,6 +132,8 @@ class IBItem(ItemResult):
 class IBScorer:
     """Scores (video, audio) pairs; the audio defaults to the video's own track."""
 
+    media = MEDIA  # how items are decoded
+
     def __init__(
         self,
         towers: ImageBindTowers,
@@ -167,18 +176,12 @@ class IBScorer:
     def score(
         self, video: str | os.PathLike[str], item_id: str, audio: str | os.PathLike[str] | None = None
     ) -> IBItem:
+        return self.score_decoded(item_id, decode(self.media, video, audio))
+
+    def score_decoded(self, item_id: str, decoded: Decoded) -> IBItem:
+        """The item from its decode (`agomni.metrics.av.media.decode` with `media`, maybe in a worker)."""
         item = IBItem(item_id=item_id)
-        pair = load_pair(
-            item,
-            video,
-            audio,
-            random_weights=self.random_weights,
-            fps=VIDEO_FPS,
-            size=IMAGE_SIZE,
-            sample_rate=SAMPLE_RATE,
-            downmix="first",
-            resampler=TORCHAUDIO_SINC_FUNCTIONAL,
-        )
+        pair = start_item(item, decoded, random_weights=self.random_weights)
         if pair is None:
             return item
         frames, waveform = pair.frames, pair.waveform

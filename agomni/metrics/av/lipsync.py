@@ -37,7 +37,7 @@ from agomni.metrics.av.faces import (
     crop_video,
     track_shot,
 )
-from agomni.metrics.av.media import ItemResult, load_pair
+from agomni.metrics.av.media import Decoded, ItemResult, MediaRecipe, decode, start_item
 from agomni.metrics.av.mfcc import SAMPLE_RATE, syncnet_mfcc, to_int16_values
 from agomni.metrics.av.s3fd import S3FD, S3FDNet
 from agomni.metrics.av.syncnet import (
@@ -54,6 +54,7 @@ VIDEO_FPS = 25
 SYNCNET_WEIGHTS = "syncnet-v2"
 S3FD_WEIGHTS = "s3fd-face"
 RECIPE = "syncnet"
+MEDIA = MediaRecipe(fps=VIDEO_FPS, sample_rate=SAMPLE_RATE)
 
 
 @dataclass
@@ -93,6 +94,8 @@ class LipSyncScorer:
     `random_weights` is True when SyncNet (or the detector) is untrained; every item then carries a note,
     and such numbers are for tests and latency only.
     """
+
+    media = MEDIA  # how items are decoded
 
     def __init__(
         self,
@@ -150,10 +153,12 @@ class LipSyncScorer:
         self, video: str | os.PathLike[str], item_id: str, audio: str | os.PathLike[str] | None = None
     ) -> LipSyncItem:
         """LSE of one video (its own audio track, or `audio`); media problems become `LipSyncItem.error`."""
+        return self.score_decoded(item_id, decode(self.media, video, audio))
+
+    def score_decoded(self, item_id: str, decoded: Decoded) -> LipSyncItem:
+        """The item from its decode (`agomni.metrics.av.media.decode` with `media`, maybe in a worker)."""
         item = LipSyncItem(item_id=item_id)
-        pair = load_pair(
-            item, video, audio, random_weights=self.random_weights, fps=VIDEO_FPS, sample_rate=SAMPLE_RATE
-        )
+        pair = start_item(item, decoded, random_weights=self.random_weights)
         if pair is None:
             return item
         item.video_frames = pair.frames.shape[0]

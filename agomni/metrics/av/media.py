@@ -1,8 +1,9 @@
 """What every audio-visual scorer does first: decode an item's video and audio, or record why it cannot.
 
-`ItemResult` is the common part of the per-item results (id, notes, error); `load_pair` decodes the video
-(PyAV, at the metric's frame rate and size) and the audio (the video's own track or a separate file,
-mono, at the metric's rate) and turns any media problem into the item's `error` instead of an exception.
+`ItemResult` is the common part of the per-item results (id, notes, error); `decode` decodes the video
+(PyAV, at the metric's frame rate and size, `MediaRecipe`) and the audio (the video's own track or a
+separate file, mono, at the metric's rate) and returns any media problem as text instead of raising, so it
+can run in a worker process; `start_item` turns that into the item's notes or `error`.
 """
 
 from __future__ import annotations
@@ -42,30 +43,53 @@ class Pair:
     audio: AudioRecord
 
 
-def load_pair(
-    item: ItemResult,
-    video: str | os.PathLike[str],
-    audio: str | os.PathLike[str] | None,
-    *,
-    random_weights: bool,
-    fps: float,
-    sample_rate: int,
-    size: int | None = None,
-    downmix: str = "mean",
-    resampler: str = TORCHAUDIO_SINC,
-) -> Pair | None:
-    """Decode `video` (see `agomni.io.video.load_video`) and `audio` (default: the video's own track); on a
-    media error set ``item.error`` and return None. Silent audio is scored, with a note."""
-    if random_weights:
-        item.notes.append(RANDOM_WEIGHTS_NOTE)
+@dataclass(frozen=True)
+class MediaRecipe:
+    """How a metric decodes an item: video frame rate (fps) and size (shorter side px, None: native), audio
+    rate (Hz), downmix and resampler policies (`agomni.io`)."""
+
+    fps: float
+    sample_rate: int
+    size: int | None = None
+    downmix: str = "mean"
+    resampler: str = TORCHAUDIO_SINC
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """What `decode` returns (picklable, so it can come from a worker process): the pair or the error."""
+
+    pair: Pair | None
+    error: str | None
+
+
+def decode(
+    recipe: MediaRecipe, video: str | os.PathLike[str], audio: str | os.PathLike[str] | None = None
+) -> Decoded:
+    """Decode `video` (see `agomni.io.video.load_video`) and `audio` (default: the video's own track, silent
+    audio allowed) per `recipe`; a media error is returned as the error text, never raised."""
     try:
-        frames, video_record = load_video(video, fps=fps, size=size)
+        frames, video_record = load_video(video, fps=recipe.fps, size=recipe.size)
         waveform, audio_record = load_audio(
-            audio or video, sample_rate=sample_rate, downmix=downmix, resampler=resampler, allow_silence=True
+            audio or video,
+            sample_rate=recipe.sample_rate,
+            downmix=recipe.downmix,
+            resampler=recipe.resampler,
+            allow_silence=True,
         )
     except AgomniError as err:
-        item.error = str(err)
+        return Decoded(None, str(err))
+    return Decoded(Pair(frames, video_record, waveform, audio_record), None)
+
+
+def start_item(item: ItemResult, decoded: Decoded, *, random_weights: bool) -> Pair | None:
+    """Notes and error of a fresh item from its decode: the random-weights label, silent audio, or the
+    media error (then None)."""
+    if random_weights:
+        item.notes.append(RANDOM_WEIGHTS_NOTE)
+    if decoded.pair is None:
+        item.error = decoded.error
         return None
-    if audio_record.peak_abs == 0.0:
+    if decoded.pair.audio.peak_abs == 0.0:
         item.notes.append("the audio is all zeros")
-    return Pair(frames, video_record, waveform, audio_record)
+    return decoded.pair

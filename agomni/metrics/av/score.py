@@ -15,8 +15,12 @@ Example (random weights: the numbers are not measurements)::
 
 from __future__ import annotations
 
+import itertools
+import multiprocessing
 import os
+from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +34,7 @@ from agomni.metrics.av.ib_score import IB_SCALE, IBItem, IBScorer
 from agomni.metrics.av.imagebind import ImageBindTowers
 from agomni.metrics.av.item_mean import ItemMean
 from agomni.metrics.av.lipsync import LipSyncItem, LipSyncScorer
+from agomni.metrics.av.media import Decoded, decode
 from agomni.metrics.av.synchformer_offsets import Synchformer
 from agomni.metrics.av.syncnet import SyncNet
 from agomni.metrics.base import MetricResult
@@ -78,12 +83,37 @@ def build_scorer(
     return IBScorer(ImageBindTowers(), random_weights=True, device=device, **options)
 
 
-def score_items(scorer: Scorer, items: Sequence[AVItem], *, progress: bool = True) -> list[Item]:
-    """Per-item results in input order; a media problem is the item's `error` (see each scorer)."""
-    return [
-        scorer.score(item.video, item.item_id, item.audio)
-        for item in tqdm(items, desc=type(scorer).__name__, unit="video", disable=not progress)
-    ]
+def score_items(
+    scorer: Scorer, items: Sequence[AVItem], *, workers: int = 0, progress: bool = True
+) -> list[Item]:
+    """Per-item results in input order; a media problem is the item's `error` (see each scorer).
+
+    `workers` > 0 decodes items in that many worker processes (spawned), at most 2 x `workers` items
+    ahead of the scoring, so decoding overlaps the networks while memory stays bounded.
+    """
+    bar = tqdm(total=len(items), desc=type(scorer).__name__, unit="video", disable=not progress)
+    results: list[Item] = []
+    if workers <= 0:
+        for item in items:
+            results.append(scorer.score(item.video, item.item_id, item.audio))
+            bar.update()
+        bar.close()
+        return results
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pending: deque[tuple[AVItem, Future[Decoded]]] = deque()
+        queue = iter(items)
+        for item in itertools.islice(queue, 2 * workers):
+            pending.append((item, pool.submit(decode, scorer.media, item.video, item.audio)))
+        while pending:
+            item, future = pending.popleft()
+            results.append(scorer.score_decoded(item.item_id, future.result()))
+            bar.update()
+            for following in itertools.islice(queue, 1):
+                pending.append(
+                    (following, pool.submit(decode, scorer.media, following.video, following.audio))
+                )
+    bar.close()
+    return results
 
 
 def _value(metric: str, item: Item) -> float | None:
