@@ -18,6 +18,7 @@ from agomni.metrics.av.faces import HaarDetector, TrackingConfig
 from agomni.metrics.av.item_mean import ItemMean
 from agomni.metrics.av.lipsync import LipSyncItem, LipSyncScorer
 from agomni.metrics.av.syncnet import SyncNet
+from agomni.metrics.base import MetricSpec
 from tests.metrics.talking_video import speech_like, syllable_envelope, talking_frames, write_talking_video
 
 SHORT_TRACKS = TrackingConfig(min_track=30)
@@ -112,24 +113,28 @@ def test_no_face_is_an_item_error(tmp_path: Path) -> None:
 
 
 def test_item_mean_keeps_errors_and_rejects_duplicates() -> None:
-    metric = ItemMean("lse_d", "SyncNet distance", False, "syncnet", {"random_weights": True})
-    metric.update("a", value=6.0)
-    metric.update("b", value=8.0)
-    metric.update("c", error="no face found")
-    other = ItemMean("lse_d", "SyncNet distance", False, "syncnet", {"random_weights": True})
-    other.update("d", value=10.0)
+    spec = MetricSpec(unit="SyncNet distance", higher_is_better=False, description="")
+    metric = ItemMean("lse_d", spec, "syncnet", {"random_weights": True})
+    metric.update([6.0, 8.0], ids=["a", "b"])
+    metric.add_error("c", "no face found")
+    other = ItemMean("lse_d", spec, "syncnet", {"random_weights": True})
+    other.update([10.0], ids=["d"])
+    other.add_error("e", "no audio stream")
     metric.merge(other)
     result = metric.compute()
     assert result.value == pytest.approx(8.0)
-    assert result.details["items_scored"] == 3 and result.details["items_failed"] == 1
-    assert result.details["errors"] == [{"id": "c", "reason": "no face found"}]
+    assert (result.unit, result.higher_is_better) == ("SyncNet distance", False)
+    assert result.details["items_scored"] == 3 and result.details["items_failed"] == 2
+    assert result.details["errors"][0] == {"id": "c", "reason": "no face found"}
     assert result.details["random_weights"] is True
+    with pytest.raises(MetricInputError, match="added twice"):
+        metric.update([1.0], ids=["a"])
     with pytest.raises(MetricInputError, match="already added"):
-        metric.update("a", value=1.0)
-    with pytest.raises(MetricInputError, match="exactly one"):
-        metric.update("e")
-    empty = ItemMean("lse_c", "SyncNet confidence", True, "syncnet", {})
-    empty.update("x", error="no audio stream")
+        metric.add_error("b", "late")
+    with pytest.raises(MetricInputError, match="one item id per value"):
+        metric.update([1.0, 2.0], ids=["x"])
+    empty = ItemMean("lse_c", spec, "syncnet", {})
+    empty.add_error("x", "no audio stream")
     with pytest.raises(MetricInputError, match="no item could be scored"):
         empty.compute()
 

@@ -37,7 +37,7 @@ from agomni.metrics.av.lipsync import LipSyncItem, LipSyncScorer
 from agomni.metrics.av.media import Decoded, decode
 from agomni.metrics.av.synchformer_offsets import Synchformer
 from agomni.metrics.av.syncnet import SyncNet
-from agomni.metrics.base import MetricResult
+from agomni.metrics.base import MetricResult, MetricSpec
 from agomni.suites import load_metric_specs
 
 AV_METRICS = ("lse_c", "lse_d", "desync", "ib_score")
@@ -128,15 +128,16 @@ def _value(metric: str, item: Item) -> float | None:
 
 def summarise(metric: str, items: Sequence[Item], config: dict[str, Any]) -> MetricResult:
     """The set value of `metric` over `items` (mean over scored items; errors listed with their reasons)."""
-    spec = load_metric_specs()[metric]
+    catalogue = load_metric_specs()[metric]
     labels = dict(config)
     if metric == "ib_score":
         labels["scale"] = f"mean cosine x{IB_SCALE:g} (as papers print it; av-benchmark prints x1)"
-    accumulator = ItemMean(spec.name, spec.unit, spec.higher_is_better, spec.recipe, labels)
+    spec = MetricSpec(unit=catalogue.unit, higher_is_better=catalogue.higher_is_better, description="")
+    accumulator = ItemMean(catalogue.name, spec, catalogue.recipe, labels)
     for item in items:
         value = _value(metric, item)
         if value is None:
-            accumulator.update(item.item_id, error=item.error or "no value")
+            accumulator.add_error(item.item_id, item.error or "no value")
         else:
-            accumulator.update(item.item_id, value=value)
+            accumulator.update([value], ids=[item.item_id])
     return accumulator.compute()
