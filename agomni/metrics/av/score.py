@@ -15,6 +15,8 @@ Example (random weights: the numbers are not measurements)::
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import itertools
 import multiprocessing
 import os
@@ -22,27 +24,36 @@ from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import torch
 from tqdm import tqdm
 
+from agomni import suites
 from agomni.errors import UsageError
 from agomni.metrics.av.desync import DeSyncItem, DeSyncScorer
-from agomni.metrics.av.faces import HaarDetector
 from agomni.metrics.av.ib_score import IB_SCALE, IBItem, IBScorer
 from agomni.metrics.av.imagebind import ImageBindTowers
 from agomni.metrics.av.item_mean import ItemMean
-from agomni.metrics.av.lipsync import LipSyncItem, LipSyncScorer
 from agomni.metrics.av.media import Decoded, decode
 from agomni.metrics.av.synchformer_offsets import Synchformer
-from agomni.metrics.av.syncnet import SyncNet
 from agomni.metrics.base import MetricResult, MetricSpec
-from agomni.suites import load_metric_specs
+
+if TYPE_CHECKING:
+    from agomni.metrics.av.lipsync import LipSyncItem, LipSyncScorer
+
+    Scorer = LipSyncScorer | DeSyncScorer | IBScorer
+    Item = LipSyncItem | DeSyncItem | IBItem
 
 AV_METRICS = ("lse_c", "lse_d", "desync", "ib_score")
-Scorer = LipSyncScorer | DeSyncScorer | IBScorer
-Item = LipSyncItem | DeSyncItem | IBItem
+
+
+def lipsync_module() -> ModuleType:
+    """`agomni.metrics.av.lipsync`, imported on first use: it needs OpenCV, an optional dependency."""
+    if importlib.util.find_spec("cv2") is None:
+        raise UsageError("LSE-C / LSE-D need OpenCV (face crops, Haar fallback): pip install 'agomni[av]'")
+    return importlib.import_module("agomni.metrics.av.lipsync")
 
 
 @dataclass(frozen=True)
@@ -70,14 +81,18 @@ def build_scorer(
         raise UsageError(f"unknown audio-visual metric {metric!r}; choose one of {', '.join(AV_METRICS)}")
     if detector not in ("s3fd", "haar"):
         raise UsageError(f"unknown face detector {detector!r}; choose s3fd (the reference) or haar (offline)")
+    if metric in ("lse_c", "lse_d"):
+        lipsync = lipsync_module()
+        if not random_weights:
+            return lipsync.LipSyncScorer.from_registry(detector=detector, device=device, **options)
+        torch.manual_seed(seed)
+        return lipsync.LipSyncScorer(
+            lipsync.SyncNet(), lipsync.HaarDetector(), random_weights=True, device=device, **options
+        )
     if not random_weights:
-        if metric in ("lse_c", "lse_d"):
-            return LipSyncScorer.from_registry(detector=detector, device=device, **options)
         factory = DeSyncScorer if metric == "desync" else IBScorer
         return factory.from_registry(device=device, **options)
     torch.manual_seed(seed)
-    if metric in ("lse_c", "lse_d"):
-        return LipSyncScorer(SyncNet(), HaarDetector(), random_weights=True, device=device, **options)
     if metric == "desync":
         return DeSyncScorer(Synchformer(), random_weights=True, device=device, **options)
     return IBScorer(ImageBindTowers(), random_weights=True, device=device, **options)
@@ -128,7 +143,7 @@ def _value(metric: str, item: Item) -> float | None:
 
 def summarise(metric: str, items: Sequence[Item], config: dict[str, Any]) -> MetricResult:
     """The set value of `metric` over `items` (mean over scored items; errors listed with their reasons)."""
-    catalogue = load_metric_specs()[metric]
+    catalogue = suites.load_metric_specs()[metric]
     labels = dict(config)
     if metric == "ib_score":
         labels["scale"] = f"mean cosine x{IB_SCALE:g} (as papers print it; av-benchmark prints x1)"
