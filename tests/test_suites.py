@@ -89,24 +89,24 @@ def test_every_metric_names_registered_weights():
 
 def test_cli_suites_says_which_metrics_agomni_eval_computes(capsys):
     """Each metric line says available / pending, as the evaluate registry decides; a pending one says why."""
-    from agomni.evaluate.registry import METRICS, OUTSIDE_PIPELINE
+    from agomni.evaluate.registry import AUDIO_VISUAL, METRICS, OUTSIDE_PIPELINE
 
     assert main(["suites"]) == 0
     out = capsys.readouterr().out
     for suite in load_suites(EVALUATION).values():
         for metric in suite.metrics:
             line = next(x for x in out.splitlines() if x.strip().startswith(f"{metric.name} ("))
-            if metric.name in METRICS:
+            if metric.name in METRICS or metric.name in AUDIO_VISUAL:
                 assert line.endswith("agomni eval: available"), line
             else:
                 assert (
                     metric.name in OUTSIDE_PIPELINE and "agomni eval: not available in this version: " in line
                 )
-        available = sum(m.name in METRICS for m in suite.metrics)
+        available = sum(m.name in METRICS or m.name in AUDIO_VISUAL for m in suite.metrics)
         assert f"({available} of {len(suite.metrics)} computed by `agomni eval` in this version)" in out
-    # known cases, written out: V2A's network metrics are computed, ImageBind/DeSync/WER are not yet
+    # known cases, written out: V2A's network and audio-visual metrics are computed, WER is not yet
     assert "fd_passt (FD, lower is better) - agomni eval: available" in out
-    assert "ib_score (cosine x100, higher is better) - agomni eval: not available in this version" in out
+    assert "ib_score (cosine x100, higher is better) - agomni eval: available" in out
     assert (
         "wer (% WER, lower is better) - agomni eval: not available in this version: WER; use seed-tts-eval"
         in out

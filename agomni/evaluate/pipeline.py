@@ -45,6 +45,7 @@ from agomni.evaluate.registry import (
 from agomni.evaluate.scoring import MetricState, score
 from agomni.io.container import file_sha256
 from agomni.io.prepare import Recipe, load_prepared
+from agomni.metrics.av import eval_stage
 from agomni.metrics.cache import EmbeddingCache, EmbeddingKey, SourceKey, audio_sha256, decoder_fingerprint
 from agomni.metrics.embedders import Embedder
 from agomni.results import CoverageEntry, Results, RunInfo, SetMetric, collect_provenance, write_results
@@ -123,7 +124,8 @@ class Timings:
             self.seconds[name] += time.perf_counter() - start
 
 
-def _metric_profiles(request: EvalRequest) -> tuple[list[MetricEntry], dict[str, Profile]]:
+def _metric_profiles(request: EvalRequest) -> tuple[list[MetricEntry], dict[str, Profile], list[str]]:
+    """Embedder metrics with their profiles, and the audio-visual metrics (`agomni.metrics.av`)."""
     names = list(request.metrics) if request.metrics else None
     suite_profile = None
     if request.suite is not None:
@@ -132,7 +134,8 @@ def _metric_profiles(request: EvalRequest) -> tuple[list[MetricEntry], dict[str,
         suite_profile = suite.protocol if suite.protocol in PROFILES else None
     if not names:
         raise UsageError("no metrics named; pass --metrics a,b or --suite NAME")
-    entries = resolve_metric_names(names)
+    audio_visual, names = eval_stage.audio_visual_names(names)
+    entries = resolve_metric_names(names) if names else []
     chosen = request.profile or suite_profile
     profiles = {e.name: get_profile(chosen or e.default_profile) for e in entries}
     for entry in entries:
@@ -141,7 +144,7 @@ def _metric_profiles(request: EvalRequest) -> tuple[list[MetricEntry], dict[str,
                 f"metric {entry.name} follows {', '.join(entry.profiles)} only; got profile "
                 f"{profiles[entry.name].name!r} (drop --profile, or run it separately)"
             )
-    return entries, profiles
+    return entries, profiles, audio_visual
 
 
 def _build(
@@ -375,7 +378,7 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
     created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     timings = Timings()
     describe_device(request.device)
-    entries, profiles = _metric_profiles(request)
+    entries, profiles, audio_visual = _metric_profiles(request)
     check_destinations(
         request.out, RESULTS_FILE, request.overwrite, request.cache_dir if request.use_cache else None
     )
@@ -402,7 +405,24 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
         for metric in metrics:
             set_metric, details[metric.entry.name] = score(metric, item_scores)
             set_metrics.append(set_metric)
-    comparable = all(
+    if audio_visual:
+        with timings.stage("audio_visual"):
+            pred = {i.id: i.pred for i in inputs.items if i.pred is not None and i.id not in runner.errors}
+            av_sets, av_scores, av_details = eval_stage.score_audio_visual(
+                audio_visual,
+                pred,
+                request.manifest,
+                random_weights=request.random_weights,
+                device=request.device,
+                seed=request.seed,
+                progress=request.progress,
+            )
+        set_metrics += av_sets
+        details.update(av_details)
+        for item_id, values in av_scores.items():
+            item_scores.setdefault(item_id, {}).update(values)
+    av_random = bool(audio_visual) and request.random_weights
+    comparable = not av_random and all(
         n.embedder.comparable_with_published and not n.checkpoint.random_weights for n in networks
     )
     preprocessing = {
@@ -436,7 +456,7 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
         preprocessing=preprocessing,
         manifest_sha256=inputs.manifest_sha256,
         timings=dict(timings.seconds),
-        random_weights=any(n.checkpoint.random_weights for n in networks),
+        random_weights=av_random or any(n.checkpoint.random_weights for n in networks),
     )
     run = RunInfo(
         run_id=request.out.name if request.out is not None and request.out.name else f"eval-{created}",

@@ -196,12 +196,18 @@ ALIASES: dict[str, str] = {entry.alias: entry.name for entry in METRICS.values()
 # Catalogue metrics that are not embedding-distance/classifier metrics: not computed in this version.
 OUTSIDE_PIPELINE: dict[str, str] = {
     "clap": "the CLAP audio-text score needs the CLAP text branch; use fd_clap (FD of CLAP audio embeddings)",
-    "ib_score": "the ImageBind audio-video score; use av-benchmark for IB-score",
-    "desync": "the Synchformer DeSync metric; use av-benchmark for DeSync",
     "wer": "WER; use seed-tts-eval",
     "sim_o": "SIM-o; use seed-tts-eval",
-    "lse_c": "LSE-C; use syncnet_python",
-    "lse_d": "LSE-D; use syncnet_python",
+}
+
+
+#: Audio-visual metrics (`agomni.metrics.av.eval_stage`; they judge each generated audio against its
+#: manifest item's video) and the module each needs beyond agomni's own dependencies.
+AUDIO_VISUAL: dict[str, str] = {
+    "lse_c": "cv2",
+    "lse_d": "cv2",
+    "desync": "torchaudio",
+    "ib_score": "torchaudio",
 }
 
 
@@ -209,6 +215,10 @@ def availability(name: str) -> tuple[bool, str]:
     """Whether `agomni eval` in this version computes the catalogue metric ``name``: (True, "available")
     or (False, why and which work brings it)."""
     canonical = ALIASES.get(name, name)
+    if canonical in AUDIO_VISUAL:
+        if importlib.util.find_spec(AUDIO_VISUAL[canonical]) is None:
+            return False, "not available in this installation: install OpenCV with pip install 'agomni[av]'"
+        return True, "available"
     if canonical in METRICS:
         spec = METRICS[canonical].embedder
         if importlib.util.find_spec(spec.module) is None:

@@ -1,0 +1,83 @@
+"""The audio-visual stage of `agomni eval`: LSE-C / LSE-D, DeSync and IB-score on (video, generated audio).
+
+Each generated audio file is judged against its item's video, which comes from the manifest's ``video``
+field (so these metrics need ``--manifest``). Per metric family one scorer runs over the items (LSE-C and
+LSE-D share one lip-sync run); each item's value goes into the per-item scores, each item that could not
+be scored (no video in the manifest, no face, too short, unreadable ...) is listed with its reason in the
+metric's details, and the set value is the mean over the scored items (`agomni.metrics.av.item_mean`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from agomni import suites, weights
+from agomni.errors import UsageError
+from agomni.manifest import load_manifest
+from agomni.metrics.av.score import AV_METRICS, AVItem, build_scorer, score_items, summarise
+from agomni.results import SetMetric
+
+#: Metrics computed by one scorer run: the lip-sync run gives both LSE numbers.
+FAMILIES: dict[str, tuple[str, ...]] = {"lse_c": ("lse_c", "lse_d"), "lse_d": ("lse_c", "lse_d")}
+
+
+def audio_visual_names(names: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(audio-visual metric names, the others), each in the given order (names compared in lower case)."""
+    chosen = [n for n in names if n.strip().lower() in AV_METRICS]
+    return [n.strip().lower() for n in chosen], [n for n in names if n not in chosen]
+
+
+def score_audio_visual(
+    names: Sequence[str],
+    pred: dict[str, Path],
+    manifest: Path | None,
+    *,
+    random_weights: bool,
+    device: str,
+    seed: int,
+    progress: bool,
+) -> tuple[list[SetMetric], dict[str, dict[str, float]], dict[str, Any]]:
+    """Set metrics, per-item scores (id -> metric -> value) and details (per metric: configuration,
+    checkpoints, errors) of the audio-visual `names` over the generated files `pred` (id -> path)."""
+    if manifest is None:
+        raise UsageError(
+            f"{', '.join(names)} judge each generated audio against its item's video: pass --manifest "
+            "(items with a 'video' field)"
+        )
+    videos = {item.id: item.video for item in load_manifest(manifest).items}
+    specs = suites.load_metric_specs()
+    set_metrics: list[SetMetric] = []
+    item_scores: dict[str, dict[str, float]] = {}
+    details: dict[str, Any] = {}
+    done: set[str] = set()
+    for name in names:
+        if name in done:
+            continue
+        family = [m for m in FAMILIES.get(name, (name,)) if m in names]
+        done.update(family)
+        scorer = build_scorer(name, random_weights=random_weights, seed=seed, device=device)
+        with_video = [AVItem(i, videos[i], path) for i, path in pred.items() if videos.get(i) is not None]
+        items = score_items(scorer, with_video, progress=progress)
+        checkpoints = {} if random_weights else {w: weights.sha256_of(w) for w in specs[name].weights}
+        for metric in family:
+            config = {**scorer.config(), "checkpoint_sha256": checkpoints}
+            result = summarise(metric, items, config)
+            missing = sorted(i for i in pred if videos.get(i) is None)
+            result.details["errors"] += [{"id": i, "reason": "the manifest gives no video"} for i in missing]
+            result.details["items_failed"] += len(missing)
+            for item_id, value in result.details.pop("per_item").items():
+                item_scores.setdefault(item_id, {})[metric] = value
+            details[metric] = {"unit": result.unit, "recipe": result.recipe, **result.details}
+            set_metrics.append(
+                SetMetric(
+                    name=metric,
+                    value=result.value,
+                    unit=result.unit,
+                    higher_is_better=result.higher_is_better,
+                    profile=result.recipe,
+                    n=result.details["items_scored"],
+                )
+            )
+    return set_metrics, item_scores, details

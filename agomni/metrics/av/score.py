@@ -1,0 +1,158 @@
+"""Score a set of (video, audio) items with one audio-visual metric: per-item results, then the set value.
+
+One path for every caller (the benchmark, tests, `agomni eval`): `build_scorer` (registered checkpoints,
+or seeded random weights for tests and latency), `score_items` (a progress bar; an unreadable or unusable
+item becomes that item's error, never an exception), `summarise` (an `ItemMean` per metric, labelled from
+evaluation/metrics.json). LSE-C and LSE-D come from one lip-sync run.
+
+Example (random weights: the numbers are not measurements)::
+
+    from agomni.metrics.av.score import AVItem, build_scorer, score_items, summarise
+    scorer = build_scorer("desync", random_weights=True)
+    items = score_items(scorer, [AVItem("clip1", "clip1.mp4")])
+    print(summarise("desync", items, scorer.config()))
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import itertools
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import torch
+from tqdm import tqdm
+
+from agomni import suites
+from agomni.errors import UsageError
+from agomni.metrics.av.desync import DeSyncItem, DeSyncScorer
+from agomni.metrics.av.ib_score import IB_SCALE, IBItem, IBScorer
+from agomni.metrics.av.imagebind import ImageBindTowers
+from agomni.metrics.av.item_mean import ItemMean
+from agomni.metrics.av.media import Decoded, decode
+from agomni.metrics.av.synchformer_offsets import Synchformer
+from agomni.metrics.base import MetricResult, MetricSpec
+
+if TYPE_CHECKING:
+    from agomni.metrics.av.lipsync import LipSyncItem, LipSyncScorer
+
+    Scorer = LipSyncScorer | DeSyncScorer | IBScorer
+    Item = LipSyncItem | DeSyncItem | IBItem
+
+AV_METRICS = ("lse_c", "lse_d", "desync", "ib_score")
+
+
+def lipsync_module() -> ModuleType:
+    """`agomni.metrics.av.lipsync`, imported on first use: it needs OpenCV, an optional dependency."""
+    if importlib.util.find_spec("cv2") is None:
+        raise UsageError("LSE-C / LSE-D need OpenCV (face crops, Haar fallback): pip install 'agomni[av]'")
+    return importlib.import_module("agomni.metrics.av.lipsync")
+
+
+@dataclass(frozen=True)
+class AVItem:
+    """One item: its id, the video, and the audio to judge against it (None: the video's own track)."""
+
+    item_id: str
+    video: str | os.PathLike[str]
+    audio: str | os.PathLike[str] | None = None
+
+
+def build_scorer(
+    metric: str,
+    *,
+    random_weights: bool = False,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    detector: str = "s3fd",
+    **options: Any,
+) -> Scorer:
+    """The scorer of `metric` (one of `AV_METRICS`) with the registered checkpoints, or with seeded random
+    weights (`random_weights`; lip sync then finds faces with the Haar fallback, since an untrained S3FD
+    finds none). `options` go to the scorer (``duration`` for DeSync / IB-score, ``tracking`` for LSE)."""
+    if metric not in AV_METRICS:
+        raise UsageError(f"unknown audio-visual metric {metric!r}; choose one of {', '.join(AV_METRICS)}")
+    if detector not in ("s3fd", "haar"):
+        raise UsageError(f"unknown face detector {detector!r}; choose s3fd (the reference) or haar (offline)")
+    if metric in ("lse_c", "lse_d"):
+        lipsync = lipsync_module()
+        if not random_weights:
+            return lipsync.LipSyncScorer.from_registry(detector=detector, device=device, **options)
+        torch.manual_seed(seed)
+        return lipsync.LipSyncScorer(
+            lipsync.SyncNet(), lipsync.HaarDetector(), random_weights=True, device=device, **options
+        )
+    if not random_weights:
+        factory = DeSyncScorer if metric == "desync" else IBScorer
+        return factory.from_registry(device=device, **options)
+    torch.manual_seed(seed)
+    if metric == "desync":
+        return DeSyncScorer(Synchformer(), random_weights=True, device=device, **options)
+    return IBScorer(ImageBindTowers(), random_weights=True, device=device, **options)
+
+
+def score_items(
+    scorer: Scorer, items: Sequence[AVItem], *, workers: int = 0, progress: bool = True
+) -> list[Item]:
+    """Per-item results in input order; a media problem is the item's `error` (see each scorer).
+
+    `workers` > 0 decodes items in that many worker processes (spawned), at most 2 x `workers` items
+    ahead of the scoring, so decoding overlaps the networks while memory stays bounded.
+    """
+    bar = tqdm(total=len(items), desc=type(scorer).__name__, unit="video", disable=not progress)
+    results: list[Item] = []
+    if workers <= 0:
+        for item in items:
+            results.append(scorer.score(item.video, item.item_id, item.audio))
+            bar.update()
+        bar.close()
+        return results
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pending: deque[tuple[AVItem, Future[Decoded]]] = deque()
+        queue = iter(items)
+        for item in itertools.islice(queue, 2 * workers):
+            pending.append((item, pool.submit(decode, scorer.media, item.video, item.audio)))
+        while pending:
+            item, future = pending.popleft()
+            results.append(scorer.score_decoded(item.item_id, future.result()))
+            bar.update()
+            for following in itertools.islice(queue, 1):
+                pending.append(
+                    (following, pool.submit(decode, scorer.media, following.video, following.audio))
+                )
+    bar.close()
+    return results
+
+
+def _value(metric: str, item: Item) -> float | None:
+    if metric == "lse_c":
+        return item.lse_c
+    if metric == "lse_d":
+        return item.lse_d
+    if metric == "desync":
+        return item.desync_s
+    return None if item.cosine is None else item.cosine * IB_SCALE
+
+
+def summarise(metric: str, items: Sequence[Item], config: dict[str, Any]) -> MetricResult:
+    """The set value of `metric` over `items` (mean over scored items; errors listed with their reasons)."""
+    catalogue = suites.load_metric_specs()[metric]
+    labels = dict(config)
+    if metric == "ib_score":
+        labels["scale"] = f"mean cosine x{IB_SCALE:g} (as papers print it; av-benchmark prints x1)"
+    spec = MetricSpec(unit=catalogue.unit, higher_is_better=catalogue.higher_is_better, description="")
+    accumulator = ItemMean(catalogue.name, spec, catalogue.recipe, labels)
+    for item in items:
+        value = _value(metric, item)
+        if value is None:
+            accumulator.add_error(item.item_id, item.error or "no value")
+        else:
+            accumulator.update([value], ids=[item.item_id])
+    return accumulator.compute()
