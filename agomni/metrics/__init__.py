@@ -20,6 +20,7 @@ from agomni.metrics.frechet import (
 from agomni.metrics.inception_score import InceptionScore, inception_score
 from agomni.metrics.kad import KernelAudioDistance, kernel_audio_distance, median_pairwise_distance
 from agomni.metrics.kl import KLDivergence, PairedKL, kl_divergence
+from agomni.metrics.speech import cer, wer
 
 __all__ = [
     "Embedder",
@@ -35,6 +36,7 @@ __all__ = [
     "PairedKL",
     "SpectralStatsEmbedder",
     "all_reduce_sum",
+    "cer",
     "distributed_ready",
     "extrapolate_to_infinite_n",
     "fad_inf",
@@ -45,4 +47,5 @@ __all__ = [
     "kl_divergence",
     "median_pairwise_distance",
     "offline_embedder",
+    "wer",
 ]
