@@ -47,7 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ref", help="folder of reference files (when no suite manifest gives them)")
     p.add_argument("--metrics", help="comma-separated, e.g. fd_offline or fd-mel-stats (default: suite)")
     p.add_argument("--out", help="run folder to write results into")
-    p.add_argument("--allow-missing", action="store_true", help="record missing items in coverage")
+    p.add_argument(
+        "--allow-missing", action="store_true", help="record unpaired items and unused files in coverage"
+    )
+    p.add_argument(
+        "--ref-superset", action="store_true", help="--ref may hold more files than the generated items"
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace results already in --out")
     p.add_argument("--manifest", help="manifest naming the items (references: --ref or reference_audio)")
     p.add_argument("--profile", help="recipe for every metric (default: the suite's, else each metric's)")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] for the embedders")

@@ -2,7 +2,7 @@
 
 Each error says what was wrong, with the item id or path where there is one, and what to do.
 `exit_code` is what the CLI exits with: 2 for bad input (a manifest, arguments, media), 3 for a
-feature whose backing issue has not landed yet, 1 otherwise.
+feature not available in this version, 1 otherwise.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UsageError
+from .evaluate.registry import availability
 from .manifest.fields import TASKS
 from .paths import evaluation_dir
 
@@ -141,9 +142,7 @@ def read_published(suite: Suite) -> list[dict[str, str]]:
 
 def metric_availability(name: str) -> tuple[bool, str]:
     """Whether `agomni eval` in this version computes metric ``name``: (True, "available") or
-    (False, "pending: <which work brings it>"), from the evaluate registry."""
-    from agomni.evaluate.registry import availability  # agomni.evaluate imports this module
-
+    (False, "not available in this version: <what to use instead>"), from the evaluate registry."""
     return availability(name)
 
 

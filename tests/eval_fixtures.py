@@ -53,6 +53,7 @@ class CountingEmbedder(SpectralStatsEmbedder):
     projection of the clip statistics to 10 classes (to test KL/IS)."""
 
     clips_embedded: ClassVar[int] = 0
+    heads = ("embed", "logits")
 
     def __init__(self, seed: int | None = None):
         super().__init__("mel", "clip")
@@ -66,13 +67,10 @@ class CountingEmbedder(SpectralStatsEmbedder):
         type(self).clips_embedded += int(waveform.shape[0])
         return super().embed(waveform)
 
-    def logits(self, waveform: torch.Tensor) -> torch.Tensor:
-        return self.embed(waveform) @ self.projection
-
-    def embed_and_logits(self, waveform: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Both outputs from one counted pass (as the PANNs and PaSST embedders offer)."""
+    def outputs(self, waveform: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Both heads from one counted pass (as the PANNs and PaSST embedders give them)."""
         embedding = self.embed(waveform)
-        return embedding, embedding @ self.projection
+        return {"embed": embedding, "logits": embedding @ self.projection}
 
 
 def counting_embedder() -> CountingEmbedder:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 
@@ -42,7 +43,7 @@ def test_rerun_embeds_nothing_and_gives_the_same_number(tmp_path, counting) -> N
     assert embedded == 2 * N
     again, embedded = run(pred, ref, tmp_path / "cache")
     assert embedded == 0 and again == value
-    assert len(list((tmp_path / "cache" / "embeddings").rglob("*.npy"))) == 2 * N
+    assert len(list((tmp_path / "cache" / "embeddings").rglob("*.npz"))) == 2 * N
 
 
 def test_changed_audio_recomputes_only_that_clip(tmp_path, counting) -> None:
@@ -53,17 +54,17 @@ def test_changed_audio_recomputes_only_that_clip(tmp_path, counting) -> None:
     assert embedded == 1
 
 
-def test_same_content_under_other_names_and_formats_is_a_hit(tmp_path, counting) -> None:
+def test_same_content_in_other_folders_and_formats_is_a_hit(tmp_path, counting) -> None:
     pred, ref = write_sets(tmp_path, N)
     run(pred, ref, tmp_path / "cache")
     copies = tmp_path / "copies"
     copies.mkdir()
     for i, path in enumerate(sorted(pred.iterdir())):
         if i % 2:
-            shutil.copy(path, copies / f"renamed{i}.wav")
+            shutil.copy(path, copies / path.name)
         else:  # FLAC of the same 16-bit samples: other bytes, same decoded audio
             data, rate = sf.read(path, dtype="int16")
-            sf.write(copies / f"renamed{i}.flac", data, rate, subtype="PCM_16")
+            sf.write(copies / f"{path.stem}.flac", data, rate, subtype="PCM_16")
     _, embedded = run(copies, ref, tmp_path / "cache")
     assert embedded == 0
 
@@ -106,7 +107,7 @@ def test_changed_checkpoint_recomputes_and_is_labelled_random(tmp_path, counting
 def test_interrupted_run_resumes_without_recomputing_what_is_stored(tmp_path, counting) -> None:
     pred, ref = write_sets(tmp_path, N)
     run(pred, ref, tmp_path / "cache")
-    stored = sorted((tmp_path / "cache" / "embeddings").rglob("*.npy"))
+    stored = sorted((tmp_path / "cache" / "embeddings").rglob("*.npz"))
     for path in stored[:3]:  # as if the run had stopped before writing these
         path.unlink()
     _, embedded = run(pred, ref, tmp_path / "cache")
@@ -121,7 +122,7 @@ def test_no_cache_embeds_every_time_and_writes_nothing(tmp_path, counting) -> No
     assert not (tmp_path / "cache").exists()
 
 
-def test_embeddings_and_logits_share_one_forward_pass_and_are_cached_separately(tmp_path, counting) -> None:
+def test_embeddings_and_logits_share_one_forward_pass_and_one_cache_entry(tmp_path, counting) -> None:
     pred, ref = write_sets(tmp_path, N)
     request = EvalRequest(
         pred_dir=pred,
@@ -132,6 +133,9 @@ def test_embeddings_and_logits_share_one_forward_pass_and_are_cached_separately(
     )
     first = evaluate(request)
     assert CountingEmbedder.clips_embedded == 2 * N  # one pass per file for both heads
-    assert len(list((tmp_path / "cache" / "embeddings").rglob("*.npy"))) == 4 * N
+    entries = sorted((tmp_path / "cache" / "embeddings").rglob("*.npz"))
+    assert len(entries) == 2 * N  # one entry per clip holds both heads
+    with np.load(entries[0]) as stored:
+        assert sorted(stored.files) == ["embed", "logits"]
     fd_only, embedded = run(pred, ref, tmp_path / "cache")
     assert embedded == 0 and fd_only == first.results.metrics[0].value

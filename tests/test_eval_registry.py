@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from agomni.errors import NotAvailableYet, UsageError
-from agomni.evaluate import PROFILES, REGISTRY, CropPad, get_profile, resolve_metric_names
-from agomni.evaluate.preprocess import apply_crop_pad
+from agomni.evaluate import PROFILES, REGISTRY, get_profile, resolve_metric_names
 from agomni.evaluate.registry import EmbedderSpec, build_embedder, checkpoint_identity
+from agomni.io.prepare import prepare_waveform, recipe
 from agomni.metrics import offline_embedder
 
 SPEC = EmbedderSpec("net", "agomni.metrics.embedders.offline", "offline_embedder", {"name": "mel-stats"})
@@ -38,23 +38,21 @@ def test_name_errors() -> None:
         resolve_metric_names(["nope"])
     with pytest.raises(UsageError, match="no metrics"):
         resolve_metric_names([" "])
-    with pytest.raises(NotAvailableYet, match="speech metrics"):
+    with pytest.raises(NotAvailableYet, match="not available in this version: WER; use seed-tts-eval"):
         resolve_metric_names(["wer"])
 
 
 def test_factory_paths_missing_module_and_missing_factory() -> None:
-    embedder = build_embedder(SPEC, {}, device="cpu", seed=0, recipe="agomni-offline")
+    embedder = build_embedder(SPEC, {}, device="cpu", seed=0)
     assert embedder.name == "mel-stats"
-    with pytest.raises(NotAvailableYet, match=r"agomni\.metrics\.embedders\.absent.*#4"):
-        build_embedder(
-            EmbedderSpec("x", "agomni.metrics.embedders.absent", "f"), {}, device="cpu", seed=0, recipe="p"
-        )
+    with pytest.raises(NotAvailableYet, match=r"agomni\.metrics\.embedders\.absent.*not installed"):
+        build_embedder(EmbedderSpec("x", "agomni.metrics.embedders.absent", "f"), {}, device="cpu", seed=0)
     with pytest.raises(NotAvailableYet, match=r"has no Nothing\.here"):
-        build_embedder(EmbedderSpec("x", SPEC.module, "Nothing.here"), {}, device="cpu", seed=0, recipe="p")
+        build_embedder(EmbedderSpec("x", SPEC.module, "Nothing.here"), {}, device="cpu", seed=0)
     with pytest.raises(UsageError, match="no random-weights variant"):
-        build_embedder(SPEC, {}, device="cpu", seed=0, recipe="p", random_weights=True)
+        build_embedder(SPEC, {}, device="cpu", seed=0, random_weights=True)
     with pytest.raises(UsageError, match="CPU only"):
-        build_embedder(SPEC, {}, device="cuda:0", seed=0, recipe="p")
+        build_embedder(SPEC, {}, device="cuda:0", seed=0)
 
 
 @pytest.mark.parametrize(
@@ -105,22 +103,29 @@ def test_profiles_are_data_with_the_documented_recipes() -> None:
     assert get_profile("stable-audio-metrics").resampler == "soxr-hq"
     assert get_profile("av-benchmark").kl_direction == "ref_gen"
     assert (get_profile("av-benchmark").is_splits, get_profile("av-benchmark").is_seed) == (10, 2020)
-    assert get_profile("av-benchmark").crop_pad_for("passt") == CropPad(exact_s=10.0)
+    av = get_profile("av-benchmark")
+    assert [av.uses_for(m, k) for m, k in [("fd_vggish", "fd"), ("fd_passt", "fd"), ("kl_panns", "kl")]] == [
+        "all",
+        "pairs",
+        "pairs",
+    ]
+    assert av.uses_for("is_panns", "is") == "all" and av.recipe_for("passt").max_seconds == 8.0
     with pytest.raises(UsageError, match="unknown profile"):
         get_profile("nope")
 
 
-def test_crop_pad_against_numpy() -> None:
-    x = np.arange(1, 8, dtype=np.float32)[None, :]  # 7 samples
+def test_crop_and_minimum_length_against_numpy() -> None:
+    x = np.arange(1, 8, dtype=np.float32)[None, :] / 10  # 7 samples
     t = torch.from_numpy(x)
-    out = apply_crop_pad(t, CropPad(exact_s=1.0), 10).numpy()
-    assert np.array_equal(out, np.pad(x, ((0, 0), (0, 3))))
-    out = apply_crop_pad(t, CropPad(exact_s=1.0, pad="repeat"), 10).numpy()
-    assert np.array_equal(out, np.tile(x, 2)[:, :10])
-    assert np.array_equal(apply_crop_pad(t, CropPad(exact_s=0.5), 10).numpy(), x[:, :5])
-    assert np.array_equal(apply_crop_pad(t, CropPad(min_s=0.5), 10).numpy(), x)  # already long enough
-    assert np.array_equal(apply_crop_pad(t, CropPad(min_s=0.95), 10).numpy(), np.pad(x, ((0, 0), (0, 3))))
-    assert np.array_equal(apply_crop_pad(t, CropPad(), 10).numpy(), x)
+    out, steps = prepare_waveform(t, 10, 10, recipe("agomni-offline", max_seconds=0.5))
+    assert np.array_equal(out.numpy(), x[0, :5]) and steps["samples_cropped"] == 2
+    out, steps = prepare_waveform(t, 10, 10, recipe("fadtk", min_seconds=0.95))
+    assert (
+        np.allclose(out.numpy(), np.pad(np.round(x[0] * 32768) / 32768, (0, 3)))
+        and steps["samples_zero_padded"] == 3
+    )
+    out, _ = prepare_waveform(t, 10, 10, recipe("agomni-offline", min_seconds=0.5))
+    assert np.array_equal(out.numpy(), x[0])  # already long enough
 
 
 NETWORK_SPECS = list({e.embedder.name: e.embedder for e in REGISTRY.values() if e.embedder.weights}.values())
@@ -142,13 +147,11 @@ def test_network_registry_lines_name_real_factories_with_matching_arguments(spec
 @pytest.mark.parametrize("name", ["fd_vggish", "fad_vggish", "kl_panns", "kl_passt"])
 def test_network_embedders_build_with_random_weights_under_their_default_profile(name: str) -> None:
     entry = REGISTRY[name]
-    embedder = build_embedder(
-        entry.embedder, {}, device="cpu", seed=3, recipe=entry.default_profile, random_weights=True
-    )
+    embedder = build_embedder(entry.embedder, {}, device="cpu", seed=3, random_weights=True)
     identity = checkpoint_identity(embedder, entry.embedder)
     assert identity.key == "random-weights:3" and identity.random_weights
     assert not embedder.comparable_with_published
-    assert callable(getattr(embedder, entry.head))
+    assert entry.head in embedder.heads
 
 
 def test_checkpoint_identity_reads_only_the_weights_record() -> None:
@@ -170,7 +173,6 @@ def test_every_network_embedder_exposes_the_same_weights_record(name: str) -> No
         {},
         device="cpu",
         seed=4,
-        recipe=get_profile(entry.default_profile).input_recipe_for(entry.embedder.name),
         random_weights=True,
     )
     record = embedder.weights  # type: ignore[attr-defined]

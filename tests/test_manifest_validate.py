@@ -244,3 +244,34 @@ def test_check_files_false_skips_existence_but_not_lexical_escape(tmp_path):
     assert [p.line for p in validate_manifest(path)] == [1, 2]
     [problem] = validate_manifest(path, check_files=False)
     assert (problem.line, problem.field) == (2, "video")
+
+
+def _nested(depth: int) -> dict:
+    value: dict = {}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "field", "fragment"),
+    [
+        (
+            {"id": "x", "task": "t2a", "text": "dog", "duration": 1e9},
+            "duration",
+            "got 1000000000.0 (at most 3600)",
+        ),
+        ({"id": "x", "task": "t2a", "text": "a" * 20_001}, "text", "longer than 20000 characters"),
+        ({"id": "x", "task": "t2a", "text": "dog", "meta": _nested(17)}, "meta", "deeper than 16"),
+        ({"id": "x", "task": "t2a", "text": "dog", "meta": {"blob": "x" * 70_000}}, "meta", "65536 bytes"),
+        ('{"id": "x", "task": "t2a", "meta": ' + "[" * 100_000 + "]" * 100_000 + "}", None, "nested too"),
+    ],
+)
+def test_values_that_validate_are_runnable_bounded_sizes(tmp_path, bad_line, field, fragment):
+    """A manifest that passes `agomni validate` can be run: durations, text, meta depth and size bounded."""
+    path = tmp_path / "manifest.jsonl"
+    bad = json.dumps(bad_line) if isinstance(bad_line, dict) else bad_line
+    path.write_text(json.dumps(GOOD) + "\n" + bad + "\n", encoding="utf-8")
+    problems = validate_manifest(path)
+    assert len(problems) == 1 and problems[0].line == 2 and problems[0].field == field, problems
+    assert fragment in problems[0].message

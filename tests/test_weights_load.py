@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -55,6 +57,13 @@ def test_plain_tensor_dict_from_safetensors(tmp_path):
     assert all(t.device.type == "cpu" for t in got.values())
 
 
+class SystemCall:
+    """Unpickles as a call of os.system (never run: the loader must refuse it)."""
+
+    def __reduce__(self):
+        return (os.system, ("exit 0",))
+
+
 def test_custom_class_pickle_is_refused_without_running_it(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"w": torch.zeros(2), "extra": Payload()}, path)
@@ -64,7 +73,16 @@ def test_custom_class_pickle_is_refused_without_running_it(tmp_path):
     assert EXECUTED == []
     message = str(info.value)
     assert str(path) in message and "_mark_executed" in message and "allow_pickle=True" in message
-    assert "--allow-pickle" in message
+    assert "refused for safety" in message and "--allow-pickle" not in message  # no CLI offers that option
+
+
+def test_blocked_module_global_is_refused_for_safety_and_named(tmp_path):
+    """torch's other wording ("Trying to load unsupported GLOBAL posix.system whose module posix is
+    blocked") is a refusal too, naming the global, not "an unreadable checkpoint"."""
+    path = tmp_path / "system.pt"
+    torch.save({"w": torch.zeros(2), "extra": SystemCall()}, path)
+    with pytest.raises(UnsafeCheckpointError, match=r"refused for safety.*global (posix|os|nt)\.system"):
+        load_state_dict(path)
 
 
 def test_allow_pickle_is_an_explicit_opt_in(tmp_path):

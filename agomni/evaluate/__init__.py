@@ -1,19 +1,19 @@
 """`agomni eval`: score generated audio against reference audio with named metrics and profiles.
 
-Flow: `inputs` (which files, pairing, missing items) -> `preprocess` (decode, downmix, resample,
-crop/pad) -> embedders from the `registry`, cached by content (`agomni.metrics.cache`) -> metric
-accumulators -> `agomni.results.Results` (`pipeline.evaluate`). `profiles` holds the reference recipes.
+Flow: `inputs` (which files, pairing, unused files) -> `agomni.io.prepare` (decode, downmix, resample,
+crop/pad, by the profile's recipe) -> embedders from the `registry`, cached by content
+(`agomni.metrics.cache`) -> metric accumulators (`scoring`) -> `agomni.results.Results`
+(`pipeline.evaluate`). `profiles` holds the reference recipes.
 """
 
 from agomni.evaluate.pipeline import EvalOutcome, EvalRequest, evaluate
-from agomni.evaluate.profiles import PROFILES, CropPad, Profile, get_profile
+from agomni.evaluate.profiles import PROFILES, Profile, get_profile
 from agomni.evaluate.registry import ALIASES, REGISTRY, EmbedderSpec, MetricEntry, resolve_metric_names
 
 __all__ = [
     "ALIASES",
     "PROFILES",
     "REGISTRY",
-    "CropPad",
     "EmbedderSpec",
     "EvalOutcome",
     "EvalRequest",

@@ -33,6 +33,8 @@ def request_from_args(args: argparse.Namespace, argv: list[str] | None = None) -
         random_weights=getattr(args, "random_weights", False),
         command=tuple(argv) if argv is not None else command_line(args),
         progress=not getattr(args, "no_progress", False),
+        ref_superset=getattr(args, "ref_superset", False),
+        overwrite=getattr(args, "overwrite", False),
     )
 
 
@@ -74,8 +76,15 @@ def format_outcome(outcome: EvalOutcome) -> str:
     counts = Counter(entry.status for entry in results.coverage)
     lines.append(
         f"coverage: {counts['ok']} ok, {counts['error']} error, {counts['missing']} missing "
-        f"(of {len(results.coverage)} items)"
+        f"(of {len(results.coverage)} entries)"
     )
+    for m in results.metrics:
+        info = details.get(m.name, {})
+        if info.get("n_generated_items") != info.get("n_reference_items") and info.get("kind") != "is":
+            lines.append(
+                f"{m.name}: {info['n_generated_items']} generated and {info['n_reference_items']} reference "
+                f"items ({info['uses_when_unpaired']} policy of {m.profile})"
+            )
     for label, meta in results.provenance.preprocessing["embedders"].items():
         if meta["random_weights"]:
             weights = f"RANDOM WEIGHTS ({meta['checkpoint']})"

@@ -1,19 +1,22 @@
-"""Which files `agomni eval` scores: generated (pred) and reference (ref) audio per item id, and the
-items that are missing.
+"""Which files `agomni eval` scores: generated (pred) and reference (ref) audio per item id.
 
 Two sources:
 - **folders** (``--pred DIR --ref DIR``): every audio file directly inside a folder is one item, its id
   the file name without extension (the naming contract of `agomni.manifest.pairing`, one sample per
-  item). Other files are listed as ignored in provenance. Two files with the same id (``a.wav`` and
-  ``a.flac``) are a `PairingError`.
+  item). Two files with the same id (``a.wav`` and ``a.flac``) are a `PairingError`.
 - **a manifest** (``--manifest FILE --pred DIR``): generated files are paired with the manifest's items
-  by `agomni.manifest.pair_outputs`; references come from ``--ref DIR`` (paired the same way) or from
-  each item's ``reference_audio``.
+  by `agomni.manifest.pair_outputs`; references come from ``--ref DIR`` (paired the same way; the folder
+  may hold more files than the manifest's items) or from each item's ``reference_audio``.
 
-Paired metrics (KL) need both files of an item. Without ``allow_missing`` an item lacking one side is
-a `PairingError` naming every such id; with it, the item gets coverage status "missing" with the
-reason. Set metrics (FD, KAD) do not pair: an id with one side only is a usable item of that set.
-An item that is not covered "ok" contributes nothing to any metric.
+Nothing is dropped silently. Without ``allow_missing`` every id with a file on one side only, and every
+entry of a folder that is not a usable audio file (another extension, a sub-folder, a broken link), is
+an error naming them all. With ``allow_missing`` an unpaired item is kept with its one file (the profile
+decides per metric whether it is used: `agomni.evaluate.profiles.Profile.uses_for`) and every unused
+entry gets a coverage entry (status "error", id ``"<side>/<name>"``). ``ref_superset`` says the
+reference folder legitimately holds more than the items (prompts beside references): reference ids
+without a generated file and non-audio entries there are then expected, listed in provenance, and the
+reference files belong to the reference set. When no metric needs references, only the generated side
+is read.
 """
 
 from __future__ import annotations
@@ -45,28 +48,46 @@ class EvalItem:
 
 @dataclass(frozen=True)
 class EvalInputs:
-    """``items`` to score (input order), ``missing`` coverage entries, ``order`` (every id in coverage
-    order), the manifest's SHA-256 (None for folders) and ``description`` (for provenance)."""
+    """``items`` to score (input order, unpaired ones included when allowed), ``unused`` coverage entries
+    (files not used), ``order`` (every covered id in
+    coverage order), the manifest's SHA-256 (None for folders) and ``description`` (for provenance)."""
 
     items: tuple[EvalItem, ...]
-    missing: tuple[CoverageEntry, ...]
+    unused: tuple[CoverageEntry, ...]
     order: tuple[str, ...]
     manifest_sha256: str | None
     description: dict[str, Any]
 
 
-def scan_folder(folder: Path, what: str) -> tuple[dict[str, Path], list[str]]:
-    """Audio files directly inside ``folder`` by id (sorted), and the names of everything else."""
+def listed(ids: list[str]) -> str:
+    """Up to 20 ids, quoted, and how many more."""
+    more = len(ids) - MAX_LISTED
+    return ", ".join(repr(i) for i in ids[:MAX_LISTED]) + (f" and {more} more" if more > 0 else "")
+
+
+def scan_folder(folder: Path, what: str) -> tuple[dict[str, Path], dict[str, str]]:
+    """Audio files directly inside ``folder`` by id (sorted), and every other entry with why it is not
+    used (another extension, a sub-folder, a broken link)."""
     if not folder.is_dir():
         raise UsageError(f"{what} folder {folder} not found (or not a folder)")
+    try:
+        entries = sorted(folder.iterdir(), key=lambda p: p.name)
+    except PermissionError as err:
+        raise UsageError(
+            f"{what} folder {folder} cannot be listed ({err.strerror}); check its permissions"
+        ) from err
     found: dict[str, list[Path]] = {}
-    ignored: list[str] = []
-    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+    unused: dict[str, str] = {}
+    for entry in entries:
         ext = next((e for e in AUDIO_EXTENSIONS if entry.name.lower().endswith(e)), None)
-        if ext is None or not entry.is_file() or len(entry.name) == len(ext):
-            ignored.append(entry.name)
-            continue
-        found.setdefault(entry.name[: -len(ext)], []).append(entry)
+        if ext is None or len(entry.name) == len(ext):
+            unused[entry.name] = f"not an audio file this version reads ({', '.join(AUDIO_EXTENSIONS)})"
+        elif entry.is_symlink() and not entry.exists():
+            unused[entry.name] = f"a broken symbolic link (to {entry.readlink()})"
+        elif not entry.is_file():
+            unused[entry.name] = "not a regular file (a folder?)"
+        else:
+            found.setdefault(entry.name[: -len(ext)], []).append(entry)
     duplicates = [
         f"{stem}: {', '.join(p.name for p in paths)}" for stem, paths in found.items() if len(paths) > 1
     ]
@@ -76,45 +97,36 @@ def scan_folder(folder: Path, what: str) -> tuple[dict[str, Path], list[str]]:
         raise UsageError(
             f"{what} folder {folder} holds no audio files (extensions: {', '.join(AUDIO_EXTENSIONS)})"
         )
-    return {stem: paths[0] for stem, paths in found.items()}, ignored
+    return {stem: paths[0] for stem, paths in found.items()}, unused
 
 
-def _listed(ids: list[str]) -> str:
-    more = len(ids) - MAX_LISTED
-    return ", ".join(repr(i) for i in ids[:MAX_LISTED]) + (f" and {more} more" if more > 0 else "")
-
-
-def _split_unpaired(
-    items: list[EvalItem], paired: bool, allow_missing: bool, where: str
-) -> tuple[list[EvalItem], list[CoverageEntry]]:
-    """For paired metrics, move items lacking a side to "missing" (allow_missing) or raise."""
-    if not paired:
-        return items, []
-    lacking = [item for item in items if item.pred is None or item.ref is None]
-    if lacking and not allow_missing:
-        no_pred = [i.id for i in lacking if i.pred is None]
-        no_ref = [i.id for i in lacking if i.ref is None]
+def _check_complete(
+    items: list[EvalItem], unused: dict[str, dict[str, str]], allow_missing: bool, where: str
+) -> list[CoverageEntry]:
+    """Raise `PairingError` naming every unpaired id and unused file (unless ``allow_missing``); else
+    the coverage entries of the unused files."""
+    no_pred = [i.id for i in items if i.pred is None]
+    no_ref = [i.id for i in items if i.ref is None]
+    files = [f"{side}/{name} ({why})" for side, names in unused.items() for name, why in names.items()]
+    if not allow_missing and (no_pred or no_ref or files):
         parts = []
         if no_pred:
-            parts.append(f"{len(no_pred)} reference id(s) without a generated file: {_listed(no_pred)}")
+            parts.append(f"{len(no_pred)} reference id(s) without a generated file: {listed(no_pred)}")
         if no_ref:
-            parts.append(f"{len(no_ref)} generated id(s) without a reference file: {_listed(no_ref)}")
+            parts.append(f"{len(no_ref)} generated id(s) without a reference file: {listed(no_ref)}")
+        if files:
+            parts.append(f"{len(files)} folder entr(ies) not used: {', '.join(files[:MAX_LISTED])}")
         raise PairingError(
-            f"{where}: paired metrics (KL) need both files of every item; "
+            f"{where}: every item needs both files and every file must be used; "
             + "; ".join(parts)
-            + " (pass --allow-missing to record them as missing and score the rest)"
+            + " (pass --allow-missing to record them in coverage and score the rest; --ref-superset when "
+            "the reference folder holds more files than the items)"
         )
-    missing = [
-        CoverageEntry(
-            item.id,
-            "missing",
-            f"no generated file (reference {item.ref})"
-            if item.pred is None
-            else f"no reference file (generated {item.pred}); paired metrics need both",
-        )
-        for item in lacking
+    return [
+        CoverageEntry(f"{side}/{name}", "error", f"{why}; not used")
+        for side, names in unused.items()
+        for name, why in names.items()
     ]
-    return [item for item in items if item not in lacking], missing
 
 
 def collect_inputs(
@@ -122,9 +134,9 @@ def collect_inputs(
     pred_dir: Path,
     ref_dir: Path | None,
     manifest: Path | None,
-    paired: bool,
     need_reference: bool,
     allow_missing: bool,
+    ref_superset: bool = False,
 ) -> EvalInputs:
     """Items to score from folders or a manifest (see the module docstring).
 
@@ -132,63 +144,67 @@ def collect_inputs(
         pred_dir: folder of generated files.
         ref_dir: folder of reference files, or None (then the manifest's ``reference_audio``).
         manifest: a manifest file, or None for folder mode.
-        paired: some metric pairs pred and ref by id (KL).
         need_reference: some metric needs reference audio (FD, KAD, KL).
-        allow_missing: record unpaired/missing items in coverage instead of raising.
+        allow_missing: keep unpaired items and record unused files in coverage instead of raising.
+        ref_superset: the reference folder may hold ids without a generated file, and other files.
     """
     if manifest is None:
-        return _from_folders(pred_dir, ref_dir, paired, need_reference, allow_missing)
-    return _from_manifest(manifest, pred_dir, ref_dir, paired, need_reference, allow_missing)
+        return _from_folders(pred_dir, ref_dir, need_reference, allow_missing, ref_superset)
+    return _from_manifest(manifest, pred_dir, ref_dir, need_reference, allow_missing)
 
 
 def _from_folders(
-    pred_dir: Path, ref_dir: Path | None, paired: bool, need_reference: bool, allow_missing: bool
+    pred_dir: Path, ref_dir: Path | None, need_reference: bool, allow_missing: bool, ref_superset: bool
 ) -> EvalInputs:
     if need_reference and ref_dir is None:
         raise UsageError("these metrics compare with reference audio: pass --ref DIR (or --manifest FILE)")
-    preds, pred_ignored = scan_folder(pred_dir, "generated (--pred)")
-    refs, ref_ignored = scan_folder(ref_dir, "reference (--ref)") if ref_dir is not None else ({}, [])
+    preds, pred_unused = scan_folder(pred_dir, "generated (--pred)")
+    refs, ref_unused = ({}, {})
+    if need_reference and ref_dir is not None:
+        refs, ref_unused = scan_folder(ref_dir, "reference (--ref)")
     ids = sorted(set(preds) | set(refs))
-    items = [EvalItem(i, preds.get(i), refs.get(i)) for i in ids]
-    usable, missing = _split_unpaired(items, paired, allow_missing, f"{pred_dir} vs {ref_dir}")
+    items = [EvalItem(i, preds.get(i), refs.get(i) if need_reference else None) for i in ids]
+    extra_refs = sorted(set(refs) - set(preds)) if ref_superset else []
+    checked = [i for i in items if need_reference and i.id not in extra_refs]
+    unused = {"pred": pred_unused, "ref": {} if ref_superset else ref_unused}
+    coverage = _check_complete(checked, unused, allow_missing, f"{pred_dir} vs {ref_dir}")
     description = {
         "mode": "folders",
         "pred_dir": str(pred_dir),
         "ref_dir": None if ref_dir is None else str(ref_dir),
         "n_pred_files": len(preds),
         "n_ref_files": len(refs),
-        "ignored": {"pred": pred_ignored, "ref": ref_ignored},
+        "ref_superset": ref_superset,
+        "reference_only_ids": extra_refs,
+        "unused": {"pred": sorted(pred_unused), "ref": sorted(ref_unused)},
     }
-    return EvalInputs(tuple(usable), tuple(missing), tuple(ids), None, description)
+    order = (*(i for i in ids if i not in extra_refs), *(entry.id for entry in coverage))
+    return EvalInputs(tuple(items), tuple(coverage), order, None, description)
 
 
 def _from_manifest(
-    manifest_path: Path,
-    pred_dir: Path,
-    ref_dir: Path | None,
-    paired: bool,
-    need_reference: bool,
-    allow_missing: bool,
+    manifest_path: Path, pred_dir: Path, ref_dir: Path | None, need_reference: bool, allow_missing: bool
 ) -> EvalInputs:
     manifest = load_manifest(manifest_path)
     pairing = pair_outputs(manifest, pred_dir, allow_missing=allow_missing)
     preds = {pair.item.id: pair.outputs[0] for pair in pairing.pairs}
-    missing = [entry for entry in pairing.coverage if entry.status != "ok"]
-    ref_ignored: list[str] = []
-    if ref_dir is not None:
-        ref_pairing = pair_outputs(manifest, ref_dir, allow_missing=True)
-        refs = {pair.item.id: pair.outputs[0] for pair in ref_pairing.pairs}
-        ref_ignored = list(ref_pairing.ignored)
-    else:
+    refs: dict[str, Path] = {}
+    if need_reference and ref_dir is not None:
+        refs = {
+            pair.item.id: pair.outputs[0]
+            for pair in pair_outputs(manifest, ref_dir, allow_missing=True).pairs
+        }
+    elif need_reference:
         refs = {item.id: item.reference_audio for item in manifest.items if item.reference_audio is not None}
     if need_reference and not refs:
         raise UsageError(
             f"{manifest.path}: no item has reference_audio and no --ref DIR was given; these metrics "
             "compare with reference audio"
         )
-    taken = {entry.id for entry in missing}
-    items = [EvalItem(i, preds.get(i), refs.get(i)) for i in manifest.ids if i not in taken]
-    usable, unpaired = _split_unpaired(items, paired, allow_missing, f"manifest {manifest.path}")
+    items = [EvalItem(i, preds.get(i), refs.get(i)) for i in manifest.ids]
+    checked = items if need_reference else []
+    unused = {"pred": dict.fromkeys(pairing.ignored, "not an audio output of the naming contract")}
+    coverage = _check_complete(checked, unused, allow_missing, f"manifest {manifest.path}")
     description = {
         "mode": "manifest",
         "manifest": str(manifest.path),
@@ -196,6 +212,7 @@ def _from_manifest(
         "ref_dir": None if ref_dir is None else str(ref_dir),
         "references_from": "ref_dir" if ref_dir is not None else "manifest reference_audio",
         "n_items": len(manifest),
-        "ignored": {"pred": list(pairing.ignored), "ref": ref_ignored},
+        "unused": {"pred": list(pairing.ignored)},
     }
-    return EvalInputs(tuple(usable), tuple(missing + unpaired), manifest.ids, manifest.sha256, description)
+    order = (*manifest.ids, *(entry.id for entry in coverage))
+    return EvalInputs(tuple(items), tuple(coverage), order, manifest.sha256, description)

@@ -1,18 +1,17 @@
-"""The `agomni eval` pipeline: collect items -> decode + preprocess -> embed (cached) -> metrics -> Results.
+"""The `agomni eval` pipeline: collect items -> prepare audio -> run networks (cached) -> metrics -> Results.
 
-Data flow per chunk of ``batch_size`` items (item-major, so every metric sees the same items):
+A *network* is one embedder under one input recipe. Per chunk of ``batch_size`` items:
 
-1. for each file of the item (generated, reference) and each distinct preprocessing: hash the file,
-   look its decoded-audio hash up in the cache's audio index, look the embeddings up; decode only when
-   something is missing (`agomni.evaluate.preprocess`: the profile's input recipe for that embedder,
-   then its crop/pad);
-2. embed the misses per embedder in batches of equal-length clips, check they are finite, store them;
-3. an item whose files all decoded and embedded feeds every metric accumulator; an item with a failure
-   is an error (``allow_missing``: coverage status "error" with the file and problem, and it feeds no
-   metric; otherwise the run stops with that error).
+1. for each file of the item and each distinct preparation (rate + recipe): hash the file, look its
+   decoded-audio hash up in the cache's audio index, look each network's entry (all heads of the clip)
+   up; decode and prepare (`agomni.io.prepare`) only when something is missing;
+2. run each network on its misses, batched by equal length: one ``outputs()`` call gives every head;
+   check they are finite and store them as one cache entry per network and clip;
+3. an item whose files all worked feeds every metric that uses it (`agomni.evaluate.scoring`); an item
+   with a failure is an error (``allow_missing``: coverage status "error" with the file and problem).
 
 Memory does not grow with the number of clips: outputs live for one chunk, FD keeps streamed sufficient
-statistics, and KAD's kept embeddings are bounded (`agomni.evaluate.scoring`).
+statistics, and KAD's kept embeddings are bounded.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -31,9 +30,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from agomni.errors import MediaError, MetricInputError, UsageError
+from agomni import suites
+from agomni.errors import MediaError, MetricInputError, TooShortError, UsageError
+from agomni.evaluate.destinations import check_destinations
 from agomni.evaluate.inputs import EvalInputs, EvalItem, collect_inputs
-from agomni.evaluate.preprocess import PrepConfig
 from agomni.evaluate.profiles import PROFILES, Profile, get_profile
 from agomni.evaluate.registry import (
     CheckpointIdentity,
@@ -44,21 +44,14 @@ from agomni.evaluate.registry import (
 )
 from agomni.evaluate.scoring import MetricState, score
 from agomni.io.container import file_sha256
+from agomni.io.prepare import Recipe, load_prepared
 from agomni.metrics.cache import EmbeddingCache, EmbeddingKey, SourceKey, audio_sha256, decoder_fingerprint
 from agomni.metrics.embedders import Embedder
-from agomni.metrics.embedders.recipes import InputRecipe
-from agomni.results import (
-    CoverageEntry,
-    Results,
-    RunInfo,
-    SetMetric,
-    collect_provenance,
-    write_results,
-)
+from agomni.results import CoverageEntry, Results, RunInfo, SetMetric, collect_provenance, write_results
 from agomni.results.provenance import describe_device
-from agomni.suites import get_suite
 
 RESULTS_FILE = "results.json"
+Outputs = dict[str, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -81,55 +74,38 @@ class EvalRequest:
     random_weights: bool = False
     command: tuple[str, ...] = ()
     progress: bool = True
-
-
-@dataclass
-class Group:
-    """One embedder output (``head``) under one profile's preprocessing, and the metrics fed by it."""
-
-    label: str
-    entry: MetricEntry
-    profile: Profile
-    embedder: Embedder
-    checkpoint: CheckpointIdentity
-    prep: PrepConfig
-    metrics: list[MetricState] = field(default_factory=list)
-
-    def key(self, audio_hash: str) -> EmbeddingKey:
-        return EmbeddingKey(
-            audio_sha256=audio_hash,
-            embedder=self.embedder.name,
-            embedder_key=self.embedder.cache_key(),
-            checkpoint=self.checkpoint.key,
-            preprocessing=self.prep.to_dict(),
-            head=self.entry.head,
-        )
-
-    def run(self, batch: torch.Tensor) -> np.ndarray:
-        """This group's output (``embed`` or ``logits``) of a batch [B, samples], as numpy."""
-        with torch.no_grad():
-            return _numpy(getattr(self.embedder, self.entry.head)(batch))
-
-    def run_both(self, batch: torch.Tensor) -> dict[str, np.ndarray]:
-        """Embeddings and logits of a batch from one forward pass (``embed_and_logits``)."""
-        with torch.no_grad():
-            embedding, logits = self.embedder.embed_and_logits(batch)  # type: ignore[attr-defined]
-        return {"embed": _numpy(embedding), "logits": _numpy(logits)}
-
-
-def _numpy(out: torch.Tensor | np.ndarray) -> np.ndarray:
-    return out.detach().cpu().numpy() if isinstance(out, torch.Tensor) else np.asarray(out)
+    ref_superset: bool = False
+    overwrite: bool = False
 
 
 @dataclass(frozen=True)
-class Job:
-    """One file still to embed for one group: its item and side, the cache key, the prepared samples."""
+class EvalOutcome:
+    """The results, where they were written (None without --out), and whether they compare with
+    published numbers."""
 
-    item: EvalItem
-    side: str
-    path: Path
-    key: EmbeddingKey
-    samples: torch.Tensor
+    results: Results
+    path: Path | None
+    comparable_with_published: bool
+
+
+@dataclass(frozen=True)
+class Network:
+    """One embedder under one input recipe: one cache entry per clip holds all its heads."""
+
+    label: str
+    embedder: Embedder
+    checkpoint: CheckpointIdentity
+    recipe: Recipe
+    profile: str
+
+    @property
+    def preparation(self) -> dict[str, Any]:
+        return {"sample_rate": self.embedder.needs.sample_rate, "recipe": self.recipe.to_dict()}
+
+    def key(self, audio_hash: str) -> EmbeddingKey:
+        return EmbeddingKey(
+            audio_hash, self.embedder.name, self.embedder.cache_key(), self.checkpoint.key, self.preparation
+        )
 
 
 class Timings:
@@ -147,20 +123,11 @@ class Timings:
             self.seconds[name] += time.perf_counter() - start
 
 
-@dataclass(frozen=True)
-class EvalOutcome:
-    """The results, where they were written (None without --out), and the metrics' labels for printing."""
-
-    results: Results
-    path: Path | None
-    comparable_with_published: bool
-
-
 def _metric_profiles(request: EvalRequest) -> tuple[list[MetricEntry], dict[str, Profile]]:
     names = list(request.metrics) if request.metrics else None
     suite_profile = None
     if request.suite is not None:
-        suite = get_suite(request.suite)
+        suite = suites.get_suite(request.suite)
         names = names or [m.name for m in suite.metrics]
         suite_profile = suite.protocol if suite.protocol in PROFILES else None
     if not names:
@@ -177,65 +144,68 @@ def _metric_profiles(request: EvalRequest) -> tuple[list[MetricEntry], dict[str,
     return entries, profiles
 
 
-def _build_groups(
+def _build(
     entries: list[MetricEntry], profiles: dict[str, Profile], request: EvalRequest
-) -> list[Group]:
-    groups: dict[tuple[str, str, str], Group] = {}
-    embedders: dict[tuple[str, str, str], Embedder] = {}
+) -> tuple[list[Network], list[MetricState]]:
+    """One `Network` per (embedder, profile) and one `MetricState` per metric."""
+    networks: dict[tuple[str, str], Network] = {}
+    metrics = []
     for entry in entries:
-        profile = profiles[entry.name]
-        spec = entry.embedder
-        options = dict(profile.embedder_options.get(spec.name, {}))
-        recipe = profile.input_recipe_for(spec.name)
-        embedder_id = (spec.name, profile.name, repr(sorted(options.items())))
-        if embedder_id not in embedders:
+        profile, spec = profiles[entry.name], entry.embedder
+        if (spec.name, profile.name) not in networks:
             torch.manual_seed(request.seed)
-            embedders[embedder_id] = build_embedder(
-                spec,
-                options,
-                device=request.device,
-                seed=request.seed,
-                recipe=recipe,
-                random_weights=request.random_weights,
+            options = dict(profile.embedder_options.get(spec.name, {}))
+            embedder = build_embedder(
+                spec, options, device=request.device, seed=request.seed, random_weights=request.random_weights
             )
-        embedder = embedders[embedder_id]
-        if entry.head == "logits" and not callable(getattr(embedder, "logits", None)):
-            raise UsageError(
-                f"metric {entry.name}: embedder {spec.name!r} has no logits() method (class scores)"
-            )
-        group_id = (spec.name, entry.head, profile.name)
-        if group_id not in groups:
-            own = getattr(embedder, "recipe", None)
-            if (
-                isinstance(own, InputRecipe) and own != recipe
-            ):  # VGGish/PANNs prepare files with the recipe they carry
-                raise UsageError(f"embedder {spec.name!r} was built with another input recipe than {recipe}")
-            prep = PrepConfig(embedder.sample_rate, recipe, profile.crop_pad_for(spec.name))
-            label = f"{spec.name}.{entry.head}@{profile.name}"
             identity = checkpoint_identity(embedder, spec)
-            groups[group_id] = Group(label, entry, profile, embedder, identity, prep)
-        group = groups[group_id]
-        pooling = profile.pooling_for(spec.name) if embedder.output == "frames" else "clip"
-        group.metrics.append(MetricState(entry, profile, group.label, pooling, seed=request.seed))
-    return list(groups.values())
+            label = f"{spec.name}@{profile.name}"
+            networks[(spec.name, profile.name)] = Network(
+                label, embedder, identity, profile.recipe_for(spec.name), profile.name
+            )
+        network = networks[(spec.name, profile.name)]
+        if entry.head not in network.embedder.heads:
+            raise UsageError(f"metric {entry.name}: embedder {spec.name!r} has no {entry.head!r} output")
+        pooling = profile.pooling_for(spec.name) if network.embedder.output == "frames" else "clip"
+        metrics.append(MetricState(entry, profile, network.label, pooling, seed=request.seed))
+    return list(networks.values()), metrics
+
+
+@dataclass(frozen=True)
+class Job:
+    """One clip still to run through one network."""
+
+    item: EvalItem
+    side: str
+    path: Path
+    file_hash: str | None
+    network: str
+    key: EmbeddingKey
+    samples: torch.Tensor
 
 
 class _Runner:
     """Runs the item loop of one evaluation (see the module docstring)."""
 
-    def __init__(self, request: EvalRequest, groups: list[Group], cache: EmbeddingCache, timings: Timings):
-        self.request = request
-        self.groups = groups
-        self.cache = cache
-        self.timings = timings
-        self.preps: dict[str, tuple[PrepConfig, list[Group]]] = {}
-        for group in groups:
-            prep_id = repr(group.prep.to_dict())
-            self.preps.setdefault(prep_id, (group.prep, []))[1].append(group)
+    def __init__(
+        self,
+        request: EvalRequest,
+        networks: list[Network],
+        metrics: list[MetricState],
+        cache: EmbeddingCache,
+        timings: Timings,
+        need_reference: bool,
+    ):
+        self.request, self.networks, self.metrics = request, networks, metrics
+        self.need_reference = need_reference
+        self.cache, self.timings = cache, timings
+        self.preparations: dict[str, list[Network]] = defaultdict(list)
+        for network in networks:
+            self.preparations[repr(network.preparation)].append(network)
         self.errors: dict[str, str] = {}
         self.ok: list[str] = []
 
-    def _fail(self, item: EvalItem, side: str, path: Path, err: MediaError) -> None:
+    def _fail(self, item: EvalItem, side: str, err: MediaError) -> None:
         if not self.request.allow_missing:
             raise type(err)(
                 err.path,
@@ -245,133 +215,103 @@ class _Runner:
         self.errors.setdefault(item.id, f"{side} file {err}")
 
     def _lookup(
-        self, path: Path
-    ) -> tuple[dict[str, np.ndarray], list[tuple[Group, EmbeddingKey, torch.Tensor]]]:
-        """Cached outputs by group label, and (group, key, samples) still to embed, for one file."""
-        found: dict[str, np.ndarray] = {}
-        todo: list[tuple[Group, EmbeddingKey, torch.Tensor]] = []
+        self, networks: list[Network], file_hash: str | None
+    ) -> tuple[dict[str, Outputs], str | None]:
+        """Cached outputs by network label through the audio index, and the indexed audio hash."""
+        if file_hash is None:
+            return {}, None
+        net = networks[0]
+        source_key = SourceKey(file_hash, net.preparation, decoder_fingerprint())
+        with self.timings.stage("cache_io"):
+            indexed = self.cache.get_audio(source_key)
+            if indexed is None:
+                return {}, None
+            audio_hash = indexed["audio_sha256"]
+            found = {n.label: self.cache.get(n.key(audio_hash), source=file_hash) for n in networks}
+        return {label: out for label, out in found.items() if out is not None}, audio_hash
+
+    def _file(self, item: EvalItem, side: str, path: Path) -> tuple[dict[str, Outputs], list[Job]]:
+        """Outputs of one file per network label (cached), and the jobs still to run."""
+        found: dict[str, Outputs] = {}
+        jobs: list[Job] = []
         file_hash = None
         if self.cache.enabled:
             with self.timings.stage("hash_files"):
                 file_hash = file_sha256(path)
-        for prep, groups in self.preps.values():
-            source_key = None
-            audio_hash = None
-            wanted = list(groups)
-            if file_hash is not None:
-                source_key = SourceKey(file_hash, prep.to_dict(), decoder_fingerprint())
-                with self.timings.stage("cache_io"):
-                    indexed = self.cache.get_audio(source_key)
-                if indexed is not None:
-                    audio_hash = indexed["audio_sha256"]
-                    wanted = []
-                    for group in groups:
-                        with self.timings.stage("cache_io"):
-                            array = self.cache.get(group.key(audio_hash))
-                        if array is None:
-                            wanted.append(group)
-                        else:
-                            found[group.label] = array
+        for networks in self.preparations.values():
+            cached, indexed_hash = self._lookup(networks, file_hash)
+            found.update(cached)
+            wanted = [n for n in networks if n.label not in cached]
             if not wanted:
                 continue
+            net = networks[0]
             with self.timings.stage("decode"):
-                samples, record = prep.prepare(path)
+                samples, record, _ = load_prepared(path, net.embedder.needs.sample_rate, net.recipe)
             with self.timings.stage("hash_audio"):
                 fresh_hash = audio_sha256(samples)
-            if source_key is not None and audio_hash is None:
-                with self.timings.stage("cache_io"):
-                    self.cache.put_audio(
-                        source_key,
-                        {
-                            "audio_sha256": fresh_hash,
-                            "samples": record.samples,
-                            "sample_rate": record.sample_rate,
-                        },
+            if file_hash is not None and fresh_hash != indexed_hash:
+                source_key = SourceKey(file_hash, net.preparation, decoder_fingerprint())
+                if indexed_hash is not None:
+                    self.cache.reject_audio(
+                        source_key, "audio-index entry names audio this file does not decode to"
                     )
-            for group in wanted:
-                key = group.key(fresh_hash)
-                array = None
-                if audio_hash is None:  # not looked up above
+                audio = {
+                    "audio_sha256": fresh_hash,
+                    "samples": record.samples,
+                    "sample_rate": record.sample_rate,
+                }
+                with self.timings.stage("cache_io"):
+                    self.cache.put_audio(source_key, audio)
+            for network in wanted:
+                key = network.key(fresh_hash)
+                outputs = None
+                if fresh_hash != indexed_hash:
                     with self.timings.stage("cache_io"):
-                        array = self.cache.get(key)
-                if array is None:
-                    todo.append((group, key, samples))
-                else:
-                    found[group.label] = array
-        return found, todo
+                        outputs = self.cache.get(key)
+                        if outputs is not None and file_hash is not None:
+                            self.cache.add_source(key, outputs, file_hash)
+                if outputs is not None:
+                    found[network.label] = outputs
+                    continue
+                needs = network.embedder.needs
+                if samples.shape[-1] < needs.min_samples:
+                    raise TooShortError(
+                        path,
+                        f"{samples.shape[-1]} samples at {needs.sample_rate} Hz after preparation; "
+                        f"{network.embedder.name} needs at least {needs.min_samples} "
+                        f"({needs.min_samples / needs.sample_rate:.3f} s)",
+                    )
+                jobs.append(Job(item, side, path, file_hash, network.label, key, samples))
+        return found, jobs
 
-    def _sibling(self, group: Group) -> Group | None:
-        """The group with the same embedder and preprocessing but the other head, when the embedder
-        computes both in one forward pass (``embed_and_logits``), else None."""
-        if not callable(getattr(group.embedder, "embed_and_logits", None)):
-            return None
-        for other in self.groups:
-            same = other.embedder is group.embedder and other.prep.to_dict() == group.prep.to_dict()
-            if other is not group and same and other.entry.head != group.entry.head:
-                return other
-        return None
-
-    def _embed(
-        self, pending: dict[str, list[Job]], outputs: dict[tuple[str, str], dict[str, np.ndarray]]
+    def _run_network(
+        self, network: Network, jobs: list[Job], outputs: dict[tuple[str, str], dict[str, Outputs]]
     ) -> None:
-        for group in self.groups:
-            sibling = self._sibling(group)
-            partners = {(j.item.id, j.side): j for j in pending.get(sibling.label, [])} if sibling else {}
-            by_length: dict[int, list[Job]] = defaultdict(list)
-            for job in pending.pop(group.label, []):
-                if job.item.id not in self.errors:
-                    by_length[job.samples.shape[-1]].append(job)
-            for same_length in by_length.values():
-                for start in range(0, len(same_length), self.request.batch_size):
-                    batch = same_length[start : start + self.request.batch_size]
-                    self._embed_batch(group, batch, outputs, sibling, partners)
-            if sibling is not None:  # what the shared forward passes did not cover
-                pending[sibling.label] = list(partners.values())
-
-    def _embed_batch(
-        self,
-        group: Group,
-        batch: list[Job],
-        outputs: dict[tuple[str, str], dict[str, np.ndarray]],
-        sibling: Group | None,
-        partners: dict[tuple[str, str], Job],
-    ) -> None:
-        stacked = torch.stack([job.samples for job in batch])
-        try:
-            with self.timings.stage("embed"):
-                if sibling is None:
-                    result, other = group.run(stacked), None
-                else:
-                    both = group.run_both(stacked)
-                    result, other = both[group.entry.head], both[sibling.entry.head]
-        except MetricInputError as err:
-            if len(batch) > 1:  # find the item(s) at fault one by one
-                for job in batch:
-                    self._embed_batch(group, [job], outputs, sibling, partners)
-                return
-            job = batch[0]
-            problem = f"{group.embedder.name} cannot embed it: {err}"
-            self._fail(job.item, job.side, job.path, MediaError(job.path, problem))
-            return
-        for row, job in enumerate(batch):
-            if not self._store(group, job, result[row], outputs):
+        """Run ``jobs`` (equal length) through ``network`` in batches; one job at a time after a failure."""
+        for start in range(0, len(jobs), self.request.batch_size):
+            batch = jobs[start : start + self.request.batch_size]
+            try:
+                with self.timings.stage("embed"), torch.no_grad():
+                    heads = network.embedder.outputs(torch.stack([job.samples for job in batch]))
+            except MetricInputError as err:
+                if len(batch) > 1:
+                    for job in batch:
+                        self._run_network(network, [job], outputs)
+                    continue
+                problem = f"{network.embedder.name} cannot embed it: {err}"
+                self._fail(batch[0].item, batch[0].side, MediaError(batch[0].path, problem))
                 continue
-            twin = partners.pop((job.item.id, job.side), None)
-            if twin is not None and other is not None:
-                self._store(sibling, twin, other[row], outputs)
-
-    def _store(
-        self, group: Group, job: Job, array: np.ndarray, outputs: dict[tuple[str, str], dict[str, np.ndarray]]
-    ) -> bool:
-        """Check one output is finite, cache it and keep it for the metrics; False (item failed) if not."""
-        if not np.isfinite(array).all():
-            problem = f"{group.embedder.name} {group.entry.head} output holds NaN or infinite values"
-            self._fail(job.item, job.side, job.path, MediaError(job.path, problem))
-            return False
-        with self.timings.stage("cache_io"):
-            self.cache.put(job.key, array)
-        outputs[(job.item.id, job.side)][group.label] = array
-        return True
+            arrays = {head: value.detach().cpu().numpy() for head, value in heads.items()}
+            for row, job in enumerate(batch):
+                clip = {head: np.ascontiguousarray(value[row]) for head, value in arrays.items()}
+                bad = [head for head, value in clip.items() if not np.isfinite(value).all()]
+                if bad:
+                    problem = f"{network.embedder.name} {', '.join(bad)} output holds NaN or infinite values"
+                    self._fail(job.item, job.side, MediaError(job.path, problem))
+                    continue
+                with self.timings.stage("cache_io"):
+                    self.cache.put(job.key, clip, source=job.file_hash)
+                outputs[(job.item.id, job.side)][network.label] = clip
 
     def run(self, items: tuple[EvalItem, ...]) -> None:
         progress = tqdm(
@@ -389,36 +329,45 @@ class _Runner:
                 progress.set_postfix(cache_hits=self.cache.stats.hits, errors=len(self.errors), refresh=False)
 
     def _run_chunk(self, chunk: tuple[EvalItem, ...]) -> None:
-        outputs: dict[tuple[str, str], dict[str, np.ndarray]] = defaultdict(dict)
-        pending: dict[str, list[Job]] = defaultdict(list)
+        outputs: dict[tuple[str, str], dict[str, Outputs]] = defaultdict(dict)
+        pending: dict[str, dict[int, list[Job]]] = defaultdict(lambda: defaultdict(list))
         for item in chunk:
             for side, path in item.files():
                 try:
-                    found, todo = self._lookup(path)
+                    found, jobs = self._file(item, side, path)
                 except MediaError as err:
-                    self._fail(item, side, path, err)
+                    self._fail(item, side, err)
                     break
                 outputs[(item.id, side)].update(found)
-                for group, key, samples in todo:
-                    pending[group.label].append(Job(item, side, path, key, samples))
-        self._embed(pending, outputs)
+                for job in jobs:
+                    pending[job.network][job.samples.shape[-1]].append(job)
+        for network in self.networks:
+            for jobs in pending.pop(network.label, {}).values():
+                by_network = [job for job in jobs if job.item.id not in self.errors]
+                self._run_network(network, by_network, outputs)
         with self.timings.stage("metrics"):
             for item in chunk:
-                if item.id in self.errors:
+                if item.id in self.errors or not item.files():
                     continue
-                for side, _ in item.files():
-                    for group in self.groups:
-                        for metric in group.metrics:
-                            metric.add(item.id, side, outputs[(item.id, side)][group.label])
-                self.ok.append(item.id)
+                paired = item.pred is not None and (item.ref is not None or not self.need_reference)
+                for metric in self.metrics:
+                    if not metric.wants(paired):
+                        metric.left_out.append(item.id)
+                        continue
+                    for side, _ in item.files():
+                        metric.add(item.id, side, outputs[(item.id, side)][metric.network][metric.entry.head])
+                if paired:
+                    self.ok.append(item.id)
 
 
 def evaluate(request: EvalRequest) -> EvalOutcome:
     """Run one evaluation and (with ``request.out``) write ``out/results.json``.
 
-    Raises the typed agomni errors: `UsageError` (arguments, unknown metric/profile/suite),
-    `NotAvailableYet` (an embedder not landed), `PairingError`, `MediaError` subclasses naming the file
-    (unless ``allow_missing``), `MetricInputError` (a metric that cannot be computed on what is left).
+    Raises the typed agomni errors: `UsageError` (arguments, unknown metric/profile/suite, an output or
+    cache folder that cannot be written, results already there without ``overwrite``),
+    `NotAvailableYet`, `PairingError` (unpaired ids or unused files, unless ``allow_missing``),
+    `MediaError` subclasses naming the file (unless ``allow_missing``), `MetricInputError` (a metric that
+    cannot be computed on what is left).
     """
     if request.batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {request.batch_size}")
@@ -427,53 +376,52 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
     timings = Timings()
     describe_device(request.device)
     entries, profiles = _metric_profiles(request)
+    check_destinations(
+        request.out, RESULTS_FILE, request.overwrite, request.cache_dir if request.use_cache else None
+    )
+    need_reference = any(e.kind != "is" for e in entries)
     with timings.stage("collect_inputs"):
         inputs: EvalInputs = collect_inputs(
             pred_dir=request.pred_dir,
             ref_dir=request.ref_dir,
             manifest=request.manifest,
-            paired=any(e.kind == "kl" for e in entries),
-            need_reference=any(e.kind != "is" for e in entries),
+            need_reference=need_reference,
             allow_missing=request.allow_missing,
+            ref_superset=request.ref_superset,
         )
     with timings.stage("load_embedders"):
-        groups = _build_groups(entries, profiles, request)
+        networks, metrics = _build(entries, profiles, request)
     cache = EmbeddingCache(request.cache_dir, enabled=request.use_cache)
-    runner = _Runner(request, groups, cache, timings)
+    runner = _Runner(request, networks, metrics, cache, timings, need_reference)
     runner.run(inputs.items)
 
     item_scores: dict[str, dict[str, float]] = {}
     set_metrics: list[SetMetric] = []
-    metric_details: dict[str, Any] = {}
+    details: dict[str, Any] = {}
     with timings.stage("metrics"):
-        for group in groups:
-            for metric in group.metrics:
-                set_metric, details = score(metric, item_scores)
-                set_metrics.append(set_metric)
-                metric_details[set_metric.name] = details
-    order = {name: i for i, name in enumerate(e.name for e in entries)}
-    set_metrics.sort(key=lambda m: order[m.name])
-
-    coverage = _coverage(inputs, runner)
-    comparable = all(g.embedder.comparable_with_published and not g.checkpoint.random_weights for g in groups)
-    checkpoints = {g.checkpoint.record_name: g.checkpoint.record for g in groups if g.checkpoint.record}
+        for metric in metrics:
+            set_metric, details[metric.entry.name] = score(metric, item_scores)
+            set_metrics.append(set_metric)
+    comparable = all(
+        n.embedder.comparable_with_published and not n.checkpoint.random_weights for n in networks
+    )
     preprocessing = {
         "profiles": {
             name: get_profile(name).to_dict() for name in sorted({p.name for p in profiles.values()})
         },
         "embedders": {
-            g.label: {
-                **g.embedder.metadata(),
-                "cache_key": g.embedder.cache_key(),
-                "checkpoint": g.checkpoint.key,
-                "random_weights": g.checkpoint.random_weights,
-                "head": g.entry.head,
-                "profile": g.profile.name,
-                "preprocessing": g.prep.to_dict(),
+            n.label: {
+                **n.embedder.metadata(),
+                "cache_key": n.embedder.cache_key(),
+                "checkpoint": n.checkpoint.key,
+                "random_weights": n.checkpoint.random_weights,
+                "profile": n.profile,
+                "needs": n.embedder.needs.to_dict(),
+                "preprocessing": n.preparation,
             }
-            for g in groups
+            for n in networks
         },
-        "metrics": metric_details,
+        "metrics": details,
         "comparable_with_published": comparable,
         "inputs": inputs.description,
         "cache": cache.describe(),
@@ -484,11 +432,11 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
     provenance = collect_provenance(
         device=request.device,
         seed=request.seed,
-        checkpoints=checkpoints,
+        checkpoints={n.checkpoint.record_name: n.checkpoint.record for n in networks if n.checkpoint.record},
         preprocessing=preprocessing,
         manifest_sha256=inputs.manifest_sha256,
         timings=dict(timings.seconds),
-        random_weights=any(g.checkpoint.random_weights for g in groups),
+        random_weights=any(n.checkpoint.random_weights for n in networks),
     )
     run = RunInfo(
         run_id=request.out.name if request.out is not None and request.out.name else f"eval-{created}",
@@ -498,15 +446,28 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
         pred_dir=str(request.pred_dir),
         ref_dir=None if request.ref_dir is None else str(request.ref_dir),
     )
-    results = Results(run, provenance, item_scores, tuple(set_metrics), coverage)
+    results = Results(run, provenance, item_scores, tuple(set_metrics), _coverage(inputs, runner))
     path = write_results(results, request.out / RESULTS_FILE) if request.out is not None else None
     return EvalOutcome(results, path, comparable)
 
 
 def _coverage(inputs: EvalInputs, runner: _Runner) -> tuple[CoverageEntry, ...]:
-    entries = {entry.id: entry for entry in inputs.missing}
-    for item_id, reason in runner.errors.items():
-        entries[item_id] = CoverageEntry(item_id, "error", reason)
-    for item_id in runner.ok:
-        entries[item_id] = CoverageEntry(item_id, "ok", "")
-    return tuple(entries[i] for i in inputs.order)
+    """Every id: "ok", "error" (with the file and problem), "missing" (one side absent: which metrics
+    used its file), and the unused files of the inputs."""
+    entries = {entry.id: entry for entry in inputs.unused}
+    for item in inputs.items:
+        if item.id in runner.errors:
+            entries[item.id] = CoverageEntry(item.id, "error", runner.errors[item.id])
+        elif item.id in runner.ok:
+            entries[item.id] = CoverageEntry(item.id, "ok", "")
+        elif item.id in inputs.order:
+            lacking = "generated" if item.pred is None else "reference"
+            used = sorted(m.entry.name for m in runner.metrics if item.id in m.used["pred"] + m.used["ref"])
+            left = sorted(m.entry.name for m in runner.metrics if item.id in m.left_out)
+            entries[item.id] = CoverageEntry(
+                item.id,
+                "missing",
+                f"no {lacking} file; its other file is used by {', '.join(used) or 'no metric'} "
+                f"(all clips of each side) and not by {', '.join(left) or 'any other'} (pairs only)",
+            )
+    return tuple(entries[i] for i in inputs.order if i in entries)

@@ -1,18 +1,25 @@
 """Profiles: the reference recipes `agomni eval` can follow, as data.
 
 A profile fixes every choice outside the embedder's own network that changes a number: the input recipe
-(how a file becomes the embedder's waveform: downmix, DC removal, resampler, crop, minimum length, int16
-quantisation, peak normalisation; `agomni.metrics.embedders.recipes`), crop/pad per embedder after it,
-how frame-level embeddings are pooled for the Frechet distance, the dtype embeddings are kept in, the KL
-direction, and the Inception Score's splits and shuffle seed. Every run writes its profile
-(``Profile.to_dict``, with ``notes`` on where agomni is not exact) into
-``provenance.preprocessing["profiles"]``, each embedder's input recipe (with its own ``notes``) into
-``provenance.preprocessing["embedders"][...]["preprocessing"]``, and the profile's name into each
-``SetMetric.profile``.
+per embedder (how a file becomes the embedder's waveform: downmix, DC removal, resampler, crop, minimum
+length, int16 quantisation, peak normalisation; `agomni.io.prepare`), how frame-level embeddings are
+pooled for the Frechet distance, the dtype embeddings are kept in, the KL direction, the Inception
+Score's splits and shuffle seed, and which items each metric uses when generated and reference ids
+differ (``--allow-missing``; `Profile.uses`). Every run writes its profile (``Profile.to_dict``, with
+``notes`` on where agomni is not exact) into ``provenance.preprocessing["profiles"]``, each embedder's
+input recipe (with its own ``notes``) into ``provenance.preprocessing["embedders"][...]["preprocessing"]``,
+and the profile's name into each ``SetMetric.profile``.
+
+Unpaired items (ids with a file on one side only, allowed by ``--allow-missing``): av-benchmark
+(``av_bench/evaluate.py``) computes FD-VGGish and FD-PANNs over all clips of each side, FD-PaSST and KL
+over the pairs only, and IS over all generated clips; audioldm_eval and stable-audio-metrics compute
+their FDs over each whole folder, KL over the pairs and IS over all generated clips; fadtk and kadtk
+compare whole sets. agomni's own offline profile uses the pairs only, for every metric.
 
 Sources (PROTOCOLS.md and the toolkits' code): av-benchmark loads with torchaudio, averages channels,
 subtracts the mean, resamples with ``torchaudio.transforms.Resample`` (agomni policy ``torchaudio-sinc``)
-and keeps the first ``--audio_length`` = 8 s of every file, for every metric (VGGish, PANNs, PaSST);
+and keeps the first ``--audio_length`` seconds of every file, for every metric (VGGish, PANNs, PaSST);
+the option has no default: 8 s is the value MMAudio's evaluation command passes, and this profile's;
 KL(ref||gen); IS with RandomState(2020), 10 splits; PaSST input padded/cropped to exactly 10 s.
 stable-audio-metrics loads with ``librosa.load(sr=..., mono=True)`` (soxr HQ: policy ``soxr-hq``), peak
 normalises to -1 dBFS, windows PaSST over 10 s every 5 s and reports KL(gen||ref): ``kl_passt`` with
@@ -31,35 +38,23 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from agomni.errors import UsageError
-from agomni.metrics.embedders.recipes import INPUT_RECIPES, InputRecipe, recipe_for_embedder
+from agomni.io.prepare import AV_BENCHMARK_AUDIO_LENGTH_S, FADTK_MIN_SECONDS, RECIPES, Recipe, recipe
 
 Pooling = Literal["frames", "clip-mean"]
 EmbeddingDtype = Literal["float32", "float16"]
-PadMode = Literal["zero", "repeat"]
-
-
-@dataclass(frozen=True)
-class CropPad:
-    """Length policy applied after resampling: pad (with zeros, or by repeating the clip) to at least
-    ``min_s`` seconds, or pad and crop (keeping the start, deterministic) to exactly ``exact_s``."""
-
-    exact_s: float | None = None
-    min_s: float | None = None
-    pad: PadMode = "zero"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"exact_s": self.exact_s, "min_s": self.min_s, "pad": self.pad, "crop": "keep the start"}
-
-
-NO_CROP_PAD = CropPad()
+Uses = Literal["all", "pairs"]
+#: Which items a metric kind uses under unpaired ids, unless a profile says otherwise: set distances
+#: compare each whole side, KL needs pairs, IS scores every generated clip.
+DEFAULT_USES: dict[str, Uses] = {"fd": "all", "kad": "all", "fad_inf": "all", "kl": "pairs", "is": "all"}
 
 
 @dataclass(frozen=True)
 class Profile:
     """One reference recipe (see the module docstring). ``recipe`` names the input recipe
-    (`agomni.metrics.embedders.recipes.INPUT_RECIPES`); ``crop_pad`` and ``pooling`` are keyed by
-    embedder name; ``embedder_options`` are keyword arguments for an embedder's factory;
-    ``embedding_dtype`` "float16" rounds every embedding to float16 before the metric sees it (fadtk)."""
+    (`agomni.io.prepare.RECIPES`); ``pooling`` is keyed by embedder name; ``embedder_options`` are
+    keyword arguments for an embedder's factory; ``embedding_dtype`` "float16" rounds every embedding to
+    float16 before the metric sees it (fadtk); ``uses`` maps a metric kind or name to the items it uses
+    when ids are unpaired (over `DEFAULT_USES`)."""
 
     name: str
     title: str
@@ -68,34 +63,41 @@ class Profile:
     is_splits: int = 10
     is_seed: int = 2020
     is_shuffle: bool = True
-    crop_pad: Mapping[str, CropPad] = field(default_factory=dict)
     pooling: Mapping[str, Pooling] = field(default_factory=dict)
     embedder_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     embedding_dtype: EmbeddingDtype = "float32"
+    uses: Mapping[str, Uses] = field(default_factory=dict)
     notes: str = ""
 
     def __post_init__(self) -> None:
-        if self.recipe not in INPUT_RECIPES:
+        if self.recipe not in RECIPES:
             raise UsageError(f"profile {self.name!r}: unknown input recipe {self.recipe!r}")
-        for key in ("crop_pad", "pooling", "embedder_options"):
+        for key in ("pooling", "embedder_options", "uses"):
             object.__setattr__(self, key, MappingProxyType(dict(getattr(self, key))))
 
     @property
     def downmix(self) -> str:
         """The input recipe's downmix policy (agomni.io name)."""
-        return INPUT_RECIPES[self.recipe].downmix
+        return RECIPES[self.recipe].downmix
 
     @property
     def resampler(self) -> str:
-        """The input recipe's resampler (agomni.io policy name, or the fadtk kaiser-best sinc)."""
-        return INPUT_RECIPES[self.recipe].resampler
+        """The input recipe's resampler (agomni.io policy name)."""
+        return RECIPES[self.recipe].resampler
 
-    def input_recipe_for(self, embedder: str) -> InputRecipe:
-        """The input recipe for ``embedder`` (av-benchmark: first 8 s; fadtk: VGGish padded to 1 s)."""
-        return recipe_for_embedder(self.recipe, embedder)
+    def recipe_for(self, embedder: str) -> Recipe:
+        """The input recipe for ``embedder``: av-benchmark keeps the first 8 s of every file (the
+        ``--audio_length`` MMAudio's evaluation passes), fadtk pads VGGish input to 1 s (``min_len``)."""
+        if self.recipe == "av-benchmark":
+            return recipe(self.recipe, max_seconds=AV_BENCHMARK_AUDIO_LENGTH_S)
+        if self.recipe == "fadtk":
+            return recipe(self.recipe, min_seconds=FADTK_MIN_SECONDS.get(embedder))
+        return recipe(self.recipe)
 
-    def crop_pad_for(self, embedder: str) -> CropPad:
-        return self.crop_pad.get(embedder, NO_CROP_PAD)
+    def uses_for(self, metric: str, kind: str) -> Uses:
+        """Which items metric ``metric`` (of ``kind``) uses when ids are unpaired: "all" of each side
+        or only the "pairs"."""
+        return self.uses.get(metric, self.uses.get(kind, DEFAULT_USES[kind]))
 
     def pooling_for(self, embedder: str) -> Pooling:
         """How frame-level embeddings enter FD/KAD: every frame a row (default) or one mean row per clip."""
@@ -105,20 +107,18 @@ class Profile:
         return {
             "name": self.name,
             "title": self.title,
-            "recipe": INPUT_RECIPES[self.recipe].to_dict(),
+            "recipe": RECIPES[self.recipe].to_dict(),
             "downmix": self.downmix,
             "resampler": self.resampler,
             "kl_direction": self.kl_direction,
             "is": {"splits": self.is_splits, "seed": self.is_seed, "shuffle": self.is_shuffle},
-            "crop_pad": {name: spec.to_dict() for name, spec in self.crop_pad.items()},
+            "uses_when_unpaired": {**DEFAULT_USES, **self.uses},
             "pooling": dict(self.pooling),
             "embedder_options": {name: dict(opts) for name, opts in self.embedder_options.items()},
             "embedding_dtype": self.embedding_dtype,
             "notes": self.notes,
         }
 
-
-_PASST_10S = CropPad(exact_s=10.0, pad="zero")
 
 PROFILES: dict[str, Profile] = {
     profile.name: profile
@@ -127,10 +127,12 @@ PROFILES: dict[str, Profile] = {
             name="av-benchmark",
             title="av-benchmark (MMAudio / Kling-Foley V2A tables)",
             recipe="av-benchmark",
-            crop_pad={"passt": _PASST_10S},
             pooling={"vggish": "frames"},
+            uses={"fd_passt": "pairs"},
             notes="every file: channel mean, DC removed, torchaudio-sinc resampling, first 8 s "
-            "(av-benchmark --audio_length default); PaSST input then zero-padded to 10 s.",
+            "(--audio_length has no default in av-benchmark; 8 is what MMAudio's evaluation command "
+            "passes); PaSST pads its input to 10 s. Unpaired ids: FD-VGGish/FD-PANNs over all clips of "
+            "each side, FD-PaSST and KL over the pairs, IS over all generated clips.",
         ),
         Profile(
             name="audioldm-eval",
@@ -166,6 +168,8 @@ PROFILES: dict[str, Profile] = {
             name="agomni-offline",
             title="agomni offline spectral embedders (no weights; not comparable with published numbers)",
             recipe="agomni-offline",
+            uses=dict.fromkeys(DEFAULT_USES, "pairs"),
+            notes="agomni's own embedders; with unpaired ids every metric uses the pairs only.",
         ),
     )
 }

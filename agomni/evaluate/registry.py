@@ -16,9 +16,11 @@ and windowing is ``kl_passt`` with ``--profile stable-audio-metrics`` (the resul
 Embedders plug in with one ``EmbedderSpec`` line each: the module and factory (a function or a
 ``Class.classmethod`` path) that builds the embedder from the registered checkpoint, and the factory
 that builds it with seeded random weights (``--random-weights``). Factories get the spec's kwargs, the
-profile's ``embedder_options`` and, where their signature accepts them, ``device``, ``seed`` and
-``recipe`` (the profile's input recipe for that embedder). A metric whose embedder module has not landed
-yet fails with ``NotAvailableYet`` naming the module and issue.
+profile's ``embedder_options`` and, where their signature accepts them, ``device`` and ``seed``. A metric
+whose embedder module is not installed fails with ``NotAvailableYet`` naming the module.
+
+A metric's kind names its accumulator class (`KINDS`); unit, direction and the embedder output it
+consumes are read from that class's ``spec`` (`agomni.metrics.base.MetricSpec`), nowhere else.
 
 Checkpoint identity (part of every cache key and of provenance): every network embedder exposes one
 ``weights`` mapping (`agomni.metrics.embedders.recipes.weights_info`): ``random_weights`` with ``seed``
@@ -38,37 +40,34 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from agomni.errors import NotAvailableYet, UsageError
+from agomni.metrics import (
+    FrechetDistance,
+    FrechetDistanceInf,
+    InceptionScore,
+    KernelAudioDistance,
+    KLDivergence,
+    Metric,
+)
+from agomni.metrics.base import Head
 from agomni.metrics.embedders import Embedder
 from agomni.results import CheckpointRecord
 
 MetricKind = Literal["fd", "kad", "kl", "is", "fad_inf"]
-Head = Literal["embed", "logits"]
-
-#: Short unit and direction of each metric kind, as evaluation/metrics.json writes them.
-KIND_UNITS: dict[str, str] = {"fd": "FD", "kad": "KAD", "kl": "nats", "is": "IS", "fad_inf": "FD"}
-KIND_HIGHER_IS_BETTER: dict[str, bool] = {
-    "fd": False,
-    "kad": False,
-    "kl": False,
-    "is": True,
-    "fad_inf": False,
+#: The accumulator class of each metric kind.
+KINDS: dict[str, type[Metric]] = {
+    "fd": FrechetDistance,
+    "kad": KernelAudioDistance,
+    "kl": KLDivergence,
+    "is": InceptionScore,
+    "fad_inf": FrechetDistanceInf,
 }
-#: Which output of the embedder each kind consumes: embeddings for distances, class logits otherwise.
-KIND_HEADS: dict[str, Head] = {
-    "fd": "embed",
-    "kad": "embed",
-    "kl": "logits",
-    "is": "logits",
-    "fad_inf": "embed",
-}
-ISSUE_4 = "the general-audio metrics issue (#4)"
 
 
 @dataclass(frozen=True)
 class EmbedderSpec:
     """How to build one embedder: ``module`` and ``factory(**kwargs)`` (registered checkpoint), and
     ``random_factory(**random_kwargs)`` (seeded random weights; None when not offered); ``weights`` says
-    whether it loads a checkpoint at all; ``provided_by`` names the work that adds the module."""
+    whether it loads a checkpoint at all."""
 
     name: str
     module: str
@@ -77,7 +76,6 @@ class EmbedderSpec:
     weights: bool = True
     random_factory: str | None = None
     random_kwargs: Mapping[str, Any] = field(default_factory=dict)
-    provided_by: str = ISSUE_4
 
 
 @dataclass(frozen=True)
@@ -94,15 +92,15 @@ class MetricEntry:
 
     @property
     def head(self) -> Head:
-        return KIND_HEADS[self.kind]
+        return KINDS[self.kind].spec.head
 
     @property
     def unit(self) -> str:
-        return KIND_UNITS[self.kind]
+        return KINDS[self.kind].spec.unit
 
     @property
     def higher_is_better(self) -> bool:
-        return KIND_HIGHER_IS_BETTER[self.kind]
+        return KINDS[self.kind].spec.higher_is_better
 
     @property
     def alias(self) -> str:
@@ -141,24 +139,23 @@ PASST = EmbedderSpec(
     random_factory="PasstEmbedder",
     random_kwargs={"random_weights": True},
 )
-_CLAP_AUDIO = {"model": "630k-audioset-best", "profile": "fadtk"}
-CLAP_AUDIO = EmbedderSpec(
-    "clap-laion-audio",
-    f"{_EMB}.clap",
-    "ClapAudioEmbedder",
-    kwargs=_CLAP_AUDIO,
-    random_factory="ClapAudioEmbedder",
-    random_kwargs={**_CLAP_AUDIO, "random_weights": True},
-)
-_CLAP_MUSIC = {"model": "music-audioset-90.14", "profile": "fadtk"}
-CLAP_MUSIC = EmbedderSpec(
-    "clap-laion-music",
-    f"{_EMB}.clap",
-    "ClapAudioEmbedder",
-    kwargs=_CLAP_MUSIC,
-    random_factory="ClapAudioEmbedder",
-    random_kwargs={**_CLAP_MUSIC, "random_weights": True},
-)
+
+
+def _clap(name: str, model: str) -> EmbedderSpec:
+    """A LAION-CLAP audio embedder as fadtk's ``clap-laion-*`` models use it."""
+    kwargs = {"model": model, "profile": "fadtk"}
+    return EmbedderSpec(
+        name,
+        f"{_EMB}.clap",
+        "ClapAudioEmbedder",
+        kwargs=kwargs,
+        random_factory="ClapAudioEmbedder",
+        random_kwargs={**kwargs, "random_weights": True},
+    )
+
+
+CLAP_AUDIO = _clap("clap-laion-audio", "630k-audioset-best")
+CLAP_MUSIC = _clap("clap-laion-music", "music-audioset-90.14")
 FADTK_ONLY = ("fadtk",)
 
 REGISTRY: dict[str, MetricEntry] = {
@@ -191,15 +188,15 @@ REGISTRY: dict[str, MetricEntry] = {
 }
 ALIASES: dict[str, str] = {entry.alias: entry.name for entry in REGISTRY.values()}
 
-# Catalogue metrics that are not embedding-distance/classifier metrics: not computed by this pipeline.
+# Catalogue metrics that are not embedding-distance/classifier metrics: not computed in this version.
 OUTSIDE_PIPELINE: dict[str, str] = {
-    "clap": "the CLAP audio-text score issue (not filed yet): it needs the CLAP text branch and the manifest's text",
-    "ib_score": "the ImageBind audio-video score (the audio-video metrics issue)",
-    "desync": "the Synchformer DeSync metric (the audio-video metrics issue)",
-    "wer": "the speech metrics issue (WER)",
-    "sim_o": "the speech metrics issue (SIM-o)",
-    "lse_c": "the lip-sync metrics issue (SyncNet)",
-    "lse_d": "the lip-sync metrics issue (SyncNet)",
+    "clap": "the CLAP audio-text score needs the CLAP text branch; use fd_clap (FD of CLAP audio embeddings)",
+    "ib_score": "the ImageBind audio-video score; use av-benchmark for IB-score",
+    "desync": "the Synchformer DeSync metric; use av-benchmark for DeSync",
+    "wer": "WER; use seed-tts-eval",
+    "sim_o": "SIM-o; use seed-tts-eval",
+    "lse_c": "LSE-C; use syncnet_python",
+    "lse_d": "LSE-D; use syncnet_python",
 }
 
 
@@ -210,19 +207,18 @@ def availability(name: str) -> tuple[bool, str]:
     if canonical in REGISTRY:
         spec = REGISTRY[canonical].embedder
         if importlib.util.find_spec(spec.module) is None:
-            return False, f"pending: {spec.module} lands with {spec.provided_by}"
+            return False, f"not available in this version: {spec.module} is not installed"
         return True, "available"
     if canonical in OUTSIDE_PIPELINE:
-        return False, f"pending: {OUTSIDE_PIPELINE[canonical]}"
-    return False, "pending: not in the `agomni eval` registry"
+        return False, f"not available in this version: {OUTSIDE_PIPELINE[canonical]}"
+    return False, "not available in this version: not in the `agomni eval` registry"
 
 
 def resolve_metric_names(names: Iterable[str]) -> list[MetricEntry]:
     """Registry entries for ``names`` (canonical or ``<kind>-<embedder>`` spelling, any letter case).
 
     Raises ``UsageError`` for an unknown name (listing the known ones) or a metric named twice, and
-    ``NotAvailableYet`` for a catalogue metric this pipeline does not compute yet (saying which work
-    provides it).
+    ``NotAvailableYet`` for a catalogue metric this version does not compute (saying what to use).
     """
     entries: list[MetricEntry] = []
     for raw in names:
@@ -232,7 +228,7 @@ def resolve_metric_names(names: Iterable[str]) -> list[MetricEntry]:
         canonical = ALIASES.get(name, name)
         if canonical in OUTSIDE_PIPELINE:
             raise NotAvailableYet(
-                f"metric {raw!r} is not computed by `agomni eval` yet: it lands with {OUTSIDE_PIPELINE[canonical]}"
+                f"metric {raw!r} is not available in this version: {OUTSIDE_PIPELINE[canonical]}"
             )
         if canonical not in REGISTRY:
             known = ", ".join(f"{e.name} ({e.alias})" for e in REGISTRY.values())
@@ -249,7 +245,7 @@ def resolve_metric_names(names: Iterable[str]) -> list[MetricEntry]:
 def _factory(spec: EmbedderSpec, path: str) -> Any:
     if importlib.util.find_spec(spec.module) is None:
         raise NotAvailableYet(
-            f"the {spec.name!r} embedder ({spec.module}) is not available yet: it lands with {spec.provided_by}"
+            f"the {spec.name!r} embedder ({spec.module}) is not available in this version (module not installed)"
         )
     target: Any = importlib.import_module(spec.module)
     for part in path.split("."):
@@ -268,11 +264,10 @@ def build_embedder(
     *,
     device: str,
     seed: int,
-    recipe: str,
     random_weights: bool = False,
 ) -> Embedder:
     """Import ``spec.module`` and call its factory (``random_factory`` when ``random_weights``) with the
-    spec's kwargs, ``options`` and, where the factory accepts them, ``device``, ``seed`` and ``recipe``.
+    spec's kwargs, ``options`` and, where the factory accepts them, ``device`` and ``seed``.
 
     Raises ``NotAvailableYet`` when the module or factory does not exist (yet), ``UsageError`` when random
     weights are asked of an embedder without them, a non-CPU device of one that cannot take it, or the
@@ -284,7 +279,7 @@ def build_embedder(
     factory = _factory(spec, spec.random_factory if use_random else spec.factory)
     kwargs = {**(spec.random_kwargs if use_random else spec.kwargs), **options}
     parameters = inspect.signature(factory).parameters
-    for name, value in (("device", device), ("seed", seed), ("recipe", recipe)):
+    for name, value in (("device", device), ("seed", seed)):
         if name in parameters and name not in kwargs:
             kwargs[name] = value
     embedder = factory(**kwargs)

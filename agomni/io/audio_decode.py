@@ -4,9 +4,16 @@ Backend choice (decided by content, not by file name):
 * WAV and FLAC (as identified by libsndfile) are read with **soundfile**: exact PCM-to-float scaling
   (int16 / 2**15, int24 / 2**23, int32 / 2**31, float as stored) and exact sample counts from the header.
 * Everything else (mp3, ogg/vorbis, opus, m4a/aac, and the audio track of mp4/mkv/webm) is decoded with
-  **PyAV** (FFmpeg), first audio stream of the container. FFmpeg applies the codec's start trimming
-  (mp3 LAME delay, opus pre-skip, mp4 edit lists); the tail is not trimmed (an AAC file may decode up to
-  about one codec frame plus encoder padding, ~1000 samples, longer than it declares). Integer sample formats are scaled as above.
+  **PyAV** (FFmpeg), first audio stream of the container, with FFmpeg's ``flags2=+skip_manual``: the
+  decoder reports the samples to skip at the start (mp3 LAME delay, opus pre-skip, vorbis first block,
+  mp4 edit lists) and to discard at the end as frame side data instead of applying them, and agomni
+  applies them. The start skip is applied as reported. The end: where the container declares the
+  stream's exact length in samples (Ogg: the final granule position, a duration in 1/rate units, less
+  Opus pre-skip), the decode is cut to exactly that length, as libsndfile does; FFmpeg's own end trimming of Ogg Vorbis is
+  off by one short block (it drops 128 real samples, or keeps up to 223 extra). Elsewhere FFmpeg's end
+  discard is applied as reported, and the tail is otherwise not trimmed (an AAC file may decode up to
+  about one codec frame plus encoder padding, ~1000 samples, longer than it declares). Integer sample
+  formats are scaled as above.
 
 Truncation (a file cut short, e.g. the first N % of its bytes) raises `UnreadableMediaError`:
 * WAV: the ``data`` chunk's declared byte count must be present (`agomni.io.truncation.check_wav`;
@@ -27,6 +34,7 @@ Truncation (a file cut short, e.g. the first N % of its bytes) raises `Unreadabl
 from __future__ import annotations
 
 import dataclasses
+import struct
 from pathlib import Path
 
 import av
@@ -124,12 +132,35 @@ def _frame_to_float(frame: av.AudioFrame) -> np.ndarray:
     return array.astype(np.float32)
 
 
+def _skip_samples(frame: av.AudioFrame) -> tuple[int, int]:
+    """(samples to skip at the start, samples to discard at the end) of a frame decoded with
+    ``+skip_manual``: FFmpeg's SKIP_SAMPLES side data (two little-endian uint32), else (0, 0)."""
+    for data in frame.side_data:
+        if data.type == av.sidedata.sidedata.Type.SKIP_SAMPLES:
+            start, end = struct.unpack("<II", bytes(data)[:8])
+            return start, end
+    return 0, 0
+
+
+def _exact_declared_samples(stream: av.audio.stream.AudioStream, rate: int) -> int | None:
+    """The stream's length in samples where the container declares it exactly (a duration counted in
+    1/rate units, as Ogg's final granule position, less the codec's initial padding: Opus pre-skip),
+    else None."""
+    if stream.duration is None or stream.duration <= 0 or stream.time_base is None:
+        return None
+    if stream.time_base * rate != 1:
+        return None
+    return int(stream.duration) - int(stream.codec_context.delay or 0)
+
+
 def _decode_pyav(path: Path) -> DecodedAudio:
     container = open_container(path)
     with container:
         stream, checks = first_stream(container, path, "audio")
+        stream.codec_context.options = {"flags2": "+skip_manual"}
         chunks: list[np.ndarray] = []
         rate = channels = None
+        end_discard = 0
         with media_errors(path, "decoding audio"):
             for frame in container.decode(stream):
                 if rate is None:
@@ -140,10 +171,17 @@ def _decode_pyav(path: Path) -> DecodedAudio:
                         f"sample rate/channels change mid-stream ({rate} Hz x {channels} -> "
                         f"{frame.sample_rate} Hz x {frame.layout.nb_channels}); not supported",
                     )
-                chunks.append(_frame_to_float(frame))
+                start, end_discard = _skip_samples(frame)
+                chunks.append(_frame_to_float(frame)[:, start:])
         rate = rate or stream.rate or 0
         channels = channels or stream.codec_context.channels or 1
         samples = np.concatenate(chunks, axis=1) if chunks else np.zeros((channels, 0), np.float32)
+        exact = _exact_declared_samples(stream, rate)
+        if exact is not None:
+            samples = samples[:, :exact]
+            checks.append(f"cut to the {exact} samples the container declares")
+        elif end_discard:
+            samples = samples[:, : max(0, samples.shape[1] - end_discard)]
         declared = declared_duration_s(container, stream)
         codec = stream.codec_context.codec.canonical_name
         tolerance = 0.02 + max(stream.codec_context.frame_size or 0, 1024) / max(rate, 1)

@@ -23,6 +23,11 @@ Policies
     is built directly in float32. av-benchmark uses this call (with these defaults) in
     ``ImageBindAudioDataset.load_and_transform_audio_data`` (IB-score audio). It differs from
     ``"torchaudio-sinc"`` by float32 rounding of the kernel (about 1e-7), so the two are kept apart.
+``"torchaudio-sinc-kaiser-best"``
+    ``torchaudio.transforms.Resample(orig_sr, new_sr, lowpass_filter_width=64,
+    rolloff=0.9475937167399596, resampling_method="sinc_interp_kaiser", beta=14.769656459379492)``:
+    librosa's "kaiser_best" settings, as fadtk's loader calls it (``TORCHAUDIO_RESAMPLING = True``, its
+    default); float32 like ``"torchaudio-sinc"``.
 ``"soxr-hq"`` / ``"soxr-vhq"``
     ``soxr.resample(x, orig_sr, new_sr, quality="HQ" | "VHQ")`` from the ``soxr`` package (libsoxr,
     one-shot, linear phase; HQ is 20-bit precision, VHQ 28-bit). Input and output are **float64**, so
@@ -45,6 +50,7 @@ from agomni.errors import UsageError
 
 TORCHAUDIO_SINC = "torchaudio-sinc"
 TORCHAUDIO_SINC_FUNCTIONAL = "torchaudio-sinc-functional"
+TORCHAUDIO_SINC_KAISER_BEST = "torchaudio-sinc-kaiser-best"
 SOXR_QUALITIES = {"soxr-hq": "HQ", "soxr-vhq": "VHQ"}
 
 #: torchaudio's sinc resampler as av-benchmark uses it (the library defaults, written out).
@@ -55,7 +61,25 @@ AV_BENCHMARK_SINC_PARAMS: dict[str, str | int | float | None] = {
     "beta": None,
 }
 
-RESAMPLE_POLICIES: tuple[str, ...] = (TORCHAUDIO_SINC, TORCHAUDIO_SINC_FUNCTIONAL, *SOXR_QUALITIES)
+#: librosa's "kaiser_best" settings of torchaudio's sinc resampler (fadtk's loader).
+KAISER_BEST_PARAMS: dict[str, str | int | float | None] = {
+    "resampling_method": "sinc_interp_kaiser",
+    "lowpass_filter_width": 64,
+    "rolloff": 0.9475937167399596,
+    "beta": 14.769656459379492,
+}
+#: The parameters of each torchaudio ``Resample`` transform policy.
+TRANSFORM_PARAMS = {
+    TORCHAUDIO_SINC: AV_BENCHMARK_SINC_PARAMS,
+    TORCHAUDIO_SINC_KAISER_BEST: KAISER_BEST_PARAMS,
+}
+
+RESAMPLE_POLICIES: tuple[str, ...] = (
+    TORCHAUDIO_SINC,
+    TORCHAUDIO_SINC_FUNCTIONAL,
+    TORCHAUDIO_SINC_KAISER_BEST,
+    *SOXR_QUALITIES,
+)
 
 
 def _check(policy: str, orig_sr: int, new_sr: int) -> tuple[int, int]:
@@ -87,23 +111,29 @@ def resample_parameters(policy: str, orig_sr: int, new_sr: int) -> dict[str, str
             "orig_sr": orig_sr,
             "new_sr": new_sr,
         }
-    call = "torchaudio.transforms.Resample" if policy == TORCHAUDIO_SINC else "torchaudio.functional.resample"
-    kernel = "float64 cast to float32" if policy == TORCHAUDIO_SINC else "float32"
+    transform = policy in TRANSFORM_PARAMS
+    call = "torchaudio.transforms.Resample" if transform else "torchaudio.functional.resample"
+    kernel = "float64 cast to float32" if transform else "float32"
+    reference = (
+        "microsoft/fadtk fadtk/fad.py (TORCHAUDIO_RESAMPLING)"
+        if policy == TORCHAUDIO_SINC_KAISER_BEST
+        else "hkchengrex/av-benchmark av_bench/data/audio_dataset.py"
+    )
     return {
         "implementation": call,
         "package": f"torchaudio {torchaudio.__version__}",
-        **AV_BENCHMARK_SINC_PARAMS,
+        **TRANSFORM_PARAMS.get(policy, AV_BENCHMARK_SINC_PARAMS),
         "kernel_dtype": kernel,
         "compute_dtype": "float32",
         "orig_sr": orig_sr,
         "new_sr": new_sr,
-        "reference": "hkchengrex/av-benchmark av_bench/data/audio_dataset.py",
+        "reference": reference,
     }
 
 
 @functools.lru_cache(maxsize=16)
-def _sinc_transform(orig_sr: int, new_sr: int, device: str) -> torchaudio.transforms.Resample:
-    return torchaudio.transforms.Resample(orig_sr, new_sr, **AV_BENCHMARK_SINC_PARAMS).to(device)
+def _sinc_transform(orig_sr: int, new_sr: int, device: str, policy: str) -> torchaudio.transforms.Resample:
+    return torchaudio.transforms.Resample(orig_sr, new_sr, **TRANSFORM_PARAMS[policy]).to(device)
 
 
 def resample(
@@ -120,8 +150,9 @@ def resample(
         raise UsageError(f"resample needs a floating-point torch.Tensor, got {type(waveform).__name__}")
     if orig_sr == new_sr:
         return waveform.to(torch.float32)
-    if policy == TORCHAUDIO_SINC:
-        return _sinc_transform(orig_sr, new_sr, str(waveform.device))(waveform.to(torch.float32))
+    if policy in TRANSFORM_PARAMS:
+        transform = _sinc_transform(orig_sr, new_sr, str(waveform.device), policy)
+        return transform(waveform.to(torch.float32))
     if policy == TORCHAUDIO_SINC_FUNCTIONAL:
         return torchaudio.functional.resample(
             waveform.to(torch.float32), orig_sr, new_sr, **AV_BENCHMARK_SINC_PARAMS

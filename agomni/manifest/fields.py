@@ -52,6 +52,12 @@ SAMPLE_SEPARATOR = "__"
 _FORBIDDEN_ID_CHARS = frozenset('/\\<>:"|?*')
 # Longest id in UTF-8 bytes: leaves room for "__s<k>.<ext>" within the usual 255-byte name limit.
 MAX_ID_BYTES = 200
+# Bounds that keep a valid manifest runnable: a duration generation and scoring can allocate (1 hour),
+# text an encoder reads in one piece, and a `meta` object of reasonable depth and size.
+MAX_DURATION_S = 3600.0
+MAX_TEXT_CHARS = 20_000
+MAX_META_DEPTH = 16
+MAX_META_BYTES = 65_536
 
 
 def id_problem(item_id: str) -> str | None:

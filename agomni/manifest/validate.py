@@ -24,7 +24,17 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .fields import ALWAYS_REQUIRED, FIELD_KINDS, TASK_REQUIRED_FIELDS, TASKS, id_problem
+from .fields import (
+    ALWAYS_REQUIRED,
+    FIELD_KINDS,
+    MAX_DURATION_S,
+    MAX_META_BYTES,
+    MAX_META_DEPTH,
+    MAX_TEXT_CHARS,
+    TASK_REQUIRED_FIELDS,
+    TASKS,
+    id_problem,
+)
 
 
 @dataclass(frozen=True)
@@ -168,6 +178,9 @@ def _parse_line(shown: str, lineno: int, raw: bytes, problems: list[Problem]) ->
     except ValueError as err:
         problem(f"invalid JSON: {err}")
         return None
+    except RecursionError:
+        problem("invalid JSON: nested too deeply to read")
+        return None
     if not isinstance(value, dict):
         problem(f"not a JSON object (got {_json_type(value)}); each line must be one item object")
         return None
@@ -218,12 +231,18 @@ def _value_problem(kind: str, value: Any, root: Path, check_files: bool) -> str 
     if value is None:
         return "null is not allowed (omit the field instead)"
     if kind == "object":
-        return None if isinstance(value, dict) else f"must be a JSON object, got {_json_type(value)}"
+        if not isinstance(value, dict):
+            return f"must be a JSON object, got {_json_type(value)}"
+        if _depth(value) > MAX_META_DEPTH:
+            return f"nested deeper than {MAX_META_DEPTH} levels"
+        if len(json.dumps(value, ensure_ascii=False).encode("utf-8")) > MAX_META_BYTES:
+            return f"larger than {MAX_META_BYTES} bytes of JSON"
+        return None
     if kind == "seconds":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return f"must be a number of seconds, got {_json_type(value)}"
-        if not math.isfinite(value) or value <= 0:
-            return f"must be a positive number of seconds, got {value!r}"
+        if not math.isfinite(value) or value <= 0 or value > MAX_DURATION_S:
+            return f"must be a positive number of seconds, got {value!r} (at most {MAX_DURATION_S:g})"
         return None
     if not isinstance(value, str):
         return f"must be a string, got {_json_type(value)}"
@@ -235,7 +254,18 @@ def _value_problem(kind: str, value: Any, root: Path, check_files: bool) -> str 
         return "empty string (omit the field instead)"
     if kind == "path":
         return path_problem(value, root, check_files)
+    if len(value) > MAX_TEXT_CHARS:
+        return f"longer than {MAX_TEXT_CHARS} characters ({len(value)})"
     return None
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a JSON value (a scalar is 0, an object or array one more than its deepest child)."""
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
 
 
 def path_problem(raw: str, root: Path, check_files: bool) -> str | None:

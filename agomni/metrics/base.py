@@ -1,22 +1,45 @@
 """The accumulator protocol every agomni metric follows, and the helpers they share.
 
 A metric exists twice: as a plain function on arrays (``frechet_distance``, ``kl_divergence`` ...)
-and as a stateful accumulator (torchmetrics style) with ``update`` / ``compute`` / ``reset``.
-Accumulators carry four labels that every printed number must show: ``name``, ``unit``,
-``higher_is_better`` and ``recipe`` (the reference toolkit whose numerics it reproduces).
+and as a stateful accumulator (torchmetrics style). Writing a new accumulator takes three things:
 
-Scaling out (torchrun): each rank updates its own accumulator on its shard, then calls ``sync()``.
-Accumulators whose ``reduction`` is ``"sum"`` hold sufficient statistics (counts, sums, sums of outer
-products) that are summed element-wise with ``torch.distributed.all_reduce``; memory does not grow with
-the number of clips. Accumulators whose ``reduction`` is ``"gather"`` need item-level state (KL pairs
-items by id, IS shuffles the whole set, KAD needs every embedding); their state is gathered with
-``all_gather_object`` and merged in rank order.
+1. a class attribute ``spec = MetricSpec(...)``: the short unit, the direction, what the unit means and
+   which embedder output (``head``) the metric consumes. Registry, results and printed tables all read
+   unit and direction from here;
+2. in ``__init__``, one ``self.add_state(name, reduce)`` per piece of state, then ``self.reset()``.
+   ``reduce`` says how the state combines across batches and processes:
+   ``"sum"`` (a float64 numpy array, summed element-wise; ``all_reduce`` across ranks),
+   ``"rows"`` (a list of float64 [N, D] arrays, concatenated in rank order) or
+   ``"items"`` (a dict item id -> float64 row, merged; an id seen twice is an error);
+3. ``update(values, *, reference, ids)`` (one signature for every metric: ``values`` [N, ...] rows of
+   the reference or the generated set, ``ids`` their N item ids) and ``compute() -> MetricResult``.
+
+``reset``, ``state``, ``merge_state``, ``load_state``, ``merge`` and ``sync`` (torch.distributed) come
+from the base class. ``"sum"`` states may start as None (dimension unknown until the first rows):
+``sync`` then needs every rank to have seen a row or the dimension given up front.
+
+Example::
+
+    class RowCount(Metric):
+        spec = MetricSpec(unit="rows", higher_is_better=True, description="rows seen", head="embed")
+        name, recipe = "rows", "count"
+
+        def __init__(self):
+            self.add_state("n", "sum")
+            self.reset()
+
+        def update(self, values, *, reference=False, ids=None):
+            self.n = (0 if self.n is None else self.n) + np.array(len(values), dtype=np.float64)
+
+        def compute(self):
+            return self.result_for(float(self.n))
 """
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -27,6 +50,24 @@ import torch.distributed as dist
 from agomni.errors import MetricInputError
 
 ArrayLike = np.ndarray | torch.Tensor
+Reduce = Literal["sum", "rows", "items"]
+Head = Literal["embed", "logits"]
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """What a metric's numbers mean: short ``unit`` (as results and tables print it), ``higher_is_better``,
+    a ``description`` of the unit, and the embedder output it consumes (``head``)."""
+
+    unit: str
+    higher_is_better: bool
+    description: str
+    head: Head = "embed"
+
+    @property
+    def unit_text(self) -> str:
+        """``"<unit> (<description>)"`` (just the unit without a description): as a result states it."""
+        return f"{self.unit} ({self.description})" if self.description else self.unit
 
 
 @dataclass(frozen=True)
@@ -60,38 +101,68 @@ class MetricResult:
 
 
 class Metric(ABC):
-    """Base of all accumulators: ``update`` on batches, ``compute`` once, ``reset`` to start over.
+    """Base of all accumulators (see the module docstring): states declared with ``add_state``,
+    ``update`` on batches, ``compute`` once; reset, merge and distributed sync come from here."""
 
-    Subclasses set the class labels and implement ``update``, ``compute``, ``reset``, ``state`` (the
-    sufficient statistics) and ``merge_state`` (add a state, as returned by ``state``, to this one, as if
-    this accumulator had also seen those inputs).
-    """
-
+    spec: ClassVar[MetricSpec]
     name: str
-    unit: str
-    higher_is_better: bool
     recipe: str
-    reduction: ClassVar[Literal["sum", "gather"]]
+
+    @property
+    def unit(self) -> str:
+        return self.spec.unit_text
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.spec.higher_is_better
+
+    def add_state(self, name: str, reduce: Reduce, default: Any = None) -> None:
+        """Declare the state ``name`` and how it reduces (``"sum"``, ``"rows"`` or ``"items"``);
+        ``default`` is the starting value of a ``"sum"`` state (None: allocated on first use)."""
+        if reduce not in ("sum", "rows", "items"):
+            raise ValueError(f"add_state: reduce must be 'sum', 'rows' or 'items', got {reduce!r}")
+        states = self.__dict__.setdefault("_states", {})
+        states[name] = (reduce, default)
+
+    @property
+    def _declared(self) -> dict[str, tuple[Reduce, Any]]:
+        return self.__dict__.get("_states", {})
+
+    def reset(self) -> None:
+        """Every state back to its start: the ``"sum"`` default, an empty list or dict."""
+        for name, (reduce, default) in self._declared.items():
+            start = {"rows": [], "items": {}}.get(reduce, copy.deepcopy(default))
+            setattr(self, name, start)
 
     @abstractmethod
-    def update(self, *args: Any, **kwargs: Any) -> None: ...
+    def update(self, values: ArrayLike, *, reference: bool = False, ids: Sequence[str] | None = None) -> None:
+        """Add rows ``values`` [N, ...] of the reference (``reference=True``) or the generated set, with
+        their item ids (needed by metrics that pair or order items)."""
 
     @abstractmethod
     def compute(self) -> MetricResult: ...
 
-    @abstractmethod
-    def reset(self) -> None: ...
-
-    @abstractmethod
     def state(self) -> dict[str, Any]:
-        """Sufficient statistics. For ``reduction == "sum"`` a dict of float64 tensors that may be summed
-        element-wise across processes; for ``"gather"`` a picklable dict accepted by ``merge_state``."""
+        """A copy of every declared state (picklable; ``"sum"`` states are float64 arrays or None)."""
+        return {name: copy.deepcopy(getattr(self, name)) for name in self._declared}
 
-    @abstractmethod
-    def merge_state(self, state: dict[str, Any]) -> None:
-        """Add another accumulator's ``state()`` to this one, in place."""
+    def merge_state(self, state: Mapping[str, Any]) -> None:
+        """Add another accumulator's ``state()`` to this one, as if this one had seen its inputs too."""
+        for name, (reduce, _) in self._declared.items():
+            mine, theirs = getattr(self, name), state[name]
+            if reduce == "rows":
+                mine.extend(np.asarray(rows, dtype=np.float64) for rows in theirs)
+            elif reduce == "items":
+                merge_items_by_id(mine, theirs, f"{self.name} {name}")
+            elif theirs is not None:
+                theirs = np.asarray(theirs, dtype=np.float64)
+                if mine is not None and np.shape(mine) != theirs.shape:
+                    raise MetricInputError(
+                        f"{self.name}: cannot merge state {name!r} of shape {theirs.shape} into {np.shape(mine)}"
+                    )
+                setattr(self, name, theirs.copy() if mine is None else mine + theirs)
 
-    def load_state(self, state: dict[str, Any]) -> None:
+    def load_state(self, state: Mapping[str, Any]) -> None:
         """Replace this accumulator's state by ``state``."""
         self.reset()
         self.merge_state(state)
@@ -106,13 +177,21 @@ class Metric(ABC):
     def sync(self, group: dist.ProcessGroup | None = None) -> None:
         """Combine the states of all ranks in ``group`` so that every rank holds the global state.
 
-        ``"sum"`` states go through ``all_reduce`` (SUM); ``"gather"`` states through
-        ``all_gather_object`` and are merged in rank order. A no-op without an initialised process group.
+        Only ``"sum"`` states: ``all_reduce`` (SUM). Otherwise every state is gathered with
+        ``all_gather_object`` and merged in rank order. A no-op without an initialised process group.
         """
         if not distributed_ready():
             return
-        if self.reduction == "sum":
-            self.load_state(all_reduce_sum(self.state(), group=group))
+        if all(reduce == "sum" for reduce, _ in self._declared.values()):
+            state = self.state()
+            missing = [name for name, value in state.items() if value is None]
+            if missing:
+                raise MetricInputError(f"{self.name}: state {missing} has no dimension yet; give it up front")
+            tensors = {name: torch.from_numpy(np.asarray(value)) for name, value in state.items()}
+            reduced = all_reduce_sum(tensors, group=group)
+            self.reset()
+            for name, value in reduced.items():
+                setattr(self, name, value.numpy().astype(np.float64))
             return
         gathered: list[Any] = [None] * dist.get_world_size(group)
         dist.all_gather_object(gathered, self.state(), group=group)

@@ -17,6 +17,7 @@ data cross-product). The distance is symmetric in its two sets.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,11 +30,13 @@ from agomni.metrics.base import (
     ArrayLike,
     Metric,
     MetricResult,
+    MetricSpec,
     all_reduce_sum,
     as_float64_matrix,
 )
 
-FD_UNIT = "FD (squared embedding distance)"
+FD_SPEC = MetricSpec(unit="FD", higher_is_better=False, description="squared embedding distance")
+FD_UNIT = FD_SPEC.unit_text
 FD_RECIPE = "audioldm_eval/av-benchmark: pooled embeddings, mean + np.cov (N-1), float64"
 FAD_INF_RECIPE = "fadtk score_inf: FD at linspace(min_n, N, steps) resampled sizes, fit in 1/n, intercept"
 
@@ -231,58 +234,55 @@ class GaussianStats:
 class FrechetDistance(Metric):
     """Accumulator for the Frechet distance between reference and generated embedding sets.
 
-    ``update(embeddings [N, D], reference=True|False)`` adds rows to one of two ``GaussianStats``;
-    ``compute()`` returns the FD (lower is better). A precomputed reference can be set with
-    ``set_reference``. Sufficient statistics are summed across ranks by ``sync()``.
+    ``update(embeddings [N, D], reference=True|False)`` adds rows to the set's streamed sums (count, sum,
+    sum of outer products: ``"sum"`` states); ``compute()`` returns the FD (lower is better). ``dim``
+    fixes the dimension up front (needed by ``sync`` when a rank may see no rows).
     """
 
-    unit = FD_UNIT
-    higher_is_better = False
-    reduction = "sum"
+    spec = FD_SPEC
 
     def __init__(self, dim: int | None = None, *, name: str = "FD", recipe: str = FD_RECIPE):
         self.name = name
         self.recipe = recipe
-        self.dim = dim
+        for side in ("reference", "generated"):
+            self.add_state(f"{side}_count", "sum", np.zeros(1))
+            self.add_state(f"{side}_sum", "sum", None if dim is None else np.zeros(dim))
+            self.add_state(f"{side}_outer", "sum", None if dim is None else np.zeros((dim, dim)))
         self.reset()
 
-    def reset(self) -> None:
-        self.reference = GaussianStats(self.dim)
-        self.generated = GaussianStats(self.dim)
+    def stats(self, side: str) -> GaussianStats:
+        """The ``"reference"`` or ``"generated"`` set's statistics."""
+        total = getattr(self, f"{side}_sum")
+        stats = GaussianStats(None if total is None else total.shape[0])
+        if total is not None:
+            stats.count = round(float(getattr(self, f"{side}_count")[0]))
+            stats.sum, stats.outer = total.copy(), getattr(self, f"{side}_outer").copy()
+        return stats
 
-    def update(self, embeddings: ArrayLike, *, reference: bool) -> None:
-        (self.reference if reference else self.generated).update(embeddings)
+    def update(self, values: ArrayLike, *, reference: bool = False, ids: Sequence[str] | None = None) -> None:
+        side = "reference" if reference else "generated"
+        self._add(side, self.stats(side).update(values))
+
+    def _add(self, side: str, stats: GaussianStats) -> None:
+        setattr(self, f"{side}_count", np.array([float(stats.count)]))
+        setattr(self, f"{side}_sum", stats.sum)
+        setattr(self, f"{side}_outer", stats.outer)
 
     def set_reference(self, stats: GaussianStats) -> None:
         """Use precomputed reference statistics (replacing any reference rows seen so far)."""
-        self.reference = GaussianStats.from_state_tensors(stats.state_tensors())
+        self._add("reference", GaussianStats.from_state_tensors(stats.state_tensors()))
 
     def compute(self) -> MetricResult:
-        if self.reference.count < 2 or self.generated.count < 2:
+        reference, generated = self.stats("reference"), self.stats("generated")
+        if reference.count < 2 or generated.count < 2:
             raise MetricInputError(
-                f"{self.name}: needs at least 2 embedding rows per set, has reference {self.reference.count}, "
-                f"generated {self.generated.count}"
+                f"{self.name}: needs at least 2 embedding rows per set, has reference {reference.count}, "
+                f"generated {generated.count}"
             )
-        value = frechet_distance(
-            self.generated.mean(), self.generated.cov(), self.reference.mean(), self.reference.cov()
-        )
+        value = frechet_distance(generated.mean(), generated.cov(), reference.mean(), reference.cov())
         return self.result_for(
-            value, n_reference=self.reference.count, n_generated=self.generated.count, dim=self.reference.dim
+            value, n_reference=reference.count, n_generated=generated.count, dim=reference.dim
         )
-
-    def state(self) -> dict[str, Any]:
-        tensors = {}
-        for prefix, stats in (("reference", self.reference), ("generated", self.generated)):
-            for key, value in stats.state_tensors().items():
-                tensors[f"{prefix}.{key}"] = value
-        return tensors
-
-    def merge_state(self, state: dict[str, Any]) -> None:
-        for prefix in ("reference", "generated"):
-            other = GaussianStats.from_state_tensors(
-                {key: state[f"{prefix}.{key}"] for key in ("count", "sum", "outer")}
-            )
-            setattr(self, prefix, getattr(self, prefix).merge(other))
 
 
 @dataclass(frozen=True)
@@ -369,45 +369,44 @@ def fad_inf(
 
 
 class FrechetDistanceInf(Metric):
-    """Accumulator for FAD-inf: reference rows go into ``GaussianStats`` (summed across ranks),
-    generated rows are kept (the subsampling needs them all) and gathered across ranks in rank order."""
+    """Accumulator for FAD-inf: reference rows go into streamed sums, generated rows are kept (the
+    subsampling needs them all) and gathered across ranks in rank order."""
 
+    spec = FD_SPEC
     name = "FAD-inf"
-    unit = FD_UNIT
-    higher_is_better = False
     recipe = FAD_INF_RECIPE
-    reduction = "gather"
 
-    def __init__(self, dim: int, *, seed: int, steps: int = 25, min_n: int = 500):
-        self.dim = dim
+    def __init__(self, dim: int | None = None, *, seed: int, steps: int = 25, min_n: int = 500):
         self.seed = seed
         self.steps = steps
         self.min_n = min_n
+        self.reference = FrechetDistance(dim, name="FAD-inf reference")
+        self.add_state("generated", "rows")
         self.reset()
 
     def reset(self) -> None:
-        self.reference = GaussianStats(self.dim)
-        self._generated: list[np.ndarray] = []
-
-    def update(self, embeddings: ArrayLike, *, reference: bool) -> None:
-        if reference:
-            self.reference.update(embeddings)
-            return
-        x = as_float64_matrix(embeddings, "FAD-inf generated embeddings", min_rows=0)
-        if x.shape[1] != self.dim:
-            raise MetricInputError(
-                f"FAD-inf: generated batch has dimension {x.shape[1]}, expected {self.dim}"
-            )
-        self._generated.append(x)
-
-    def compute(self) -> MetricResult:
-        generated = np.concatenate(self._generated, axis=0) if self._generated else np.zeros((0, self.dim))
-        return fad_inf(self.reference, generated, seed=self.seed, steps=self.steps, min_n=self.min_n)
+        super().reset()
+        self.reference.reset()
 
     def state(self) -> dict[str, Any]:
-        generated = np.concatenate(self._generated, axis=0) if self._generated else np.zeros((0, self.dim))
-        return {"reference": self.reference.state_tensors(), "generated": generated}
+        return {**super().state(), "reference": self.reference.state()}
 
-    def merge_state(self, state: dict[str, Any]) -> None:
-        self.reference = self.reference.merge(GaussianStats.from_state_tensors(state["reference"]))
-        self._generated.append(np.asarray(state["generated"], dtype=np.float64))
+    def merge_state(self, state: Mapping[str, Any]) -> None:
+        super().merge_state(state)
+        self.reference.merge_state(state["reference"])
+
+    def update(self, values: ArrayLike, *, reference: bool = False, ids: Sequence[str] | None = None) -> None:
+        if reference:
+            self.reference.update(values, reference=True)
+            return
+        x = as_float64_matrix(values, "FAD-inf generated embeddings", min_rows=0)
+        if self.generated and x.shape[1] != self.generated[0].shape[1]:
+            raise MetricInputError(
+                f"FAD-inf: generated batch has dimension {x.shape[1]}, expected {self.generated[0].shape[1]}"
+            )
+        self.generated.append(x)
+
+    def compute(self) -> MetricResult:
+        generated = np.concatenate(self.generated, axis=0) if self.generated else np.zeros((0, 1))
+        reference = self.reference.stats("reference")
+        return fad_inf(reference, generated, seed=self.seed, steps=self.steps, min_n=self.min_n)

@@ -15,24 +15,18 @@ the function keeps the order given; the accumulator orders items by id before sh
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
 from agomni.errors import MetricInputError
-from agomni.metrics.base import (
-    ArrayLike,
-    ClassScores,
-    Metric,
-    MetricResult,
-    add_items_by_id,
-    as_float64_matrix,
-    kl_terms,
-    merge_items_by_id,
-    to_log_probabilities,
-)
+from agomni.metrics import base
+from agomni.metrics.base import ArrayLike, ClassScores, Metric, MetricResult, MetricSpec
 
-IS_UNIT = "IS (dimensionless, exp of nats)"
+IS_SPEC = MetricSpec(
+    unit="IS", higher_is_better=True, description="dimensionless, exp of nats", head="logits"
+)
+IS_UNIT = IS_SPEC.unit_text
 IS_RECIPE = "av-benchmark/audioldm_eval compute_isc: softmax, RandomState(2020) shuffle, 10 splits, mean/std"
 IS_SEED = 2020
 IS_SPLITS = 10
@@ -52,13 +46,13 @@ def inception_score(
     ``std`` (population std over splits), ``split_scores``, ``splits``, ``shuffle``, ``seed``, ``n``.
     Raises ``MetricInputError`` when N < ``splits`` (a split would be empty).
     """
-    x = as_float64_matrix(scores, "IS scores", min_rows=1)
+    x = base.as_float64_matrix(scores, "IS scores", min_rows=1)
     n = x.shape[0]
     if splits < 1 or n < splits:
         raise MetricInputError(f"IS: needs at least splits={splits} >= 1 items, got {n}")
     if shuffle:
         x = x[np.random.RandomState(seed).permutation(n)]
-    log_p = to_log_probabilities(x, inputs, "IS scores")
+    log_p = base.to_log_probabilities(x, inputs, "IS scores")
     p = np.exp(log_p)
     split_scores = []
     for k in range(splits):
@@ -66,7 +60,7 @@ def inception_score(
         p_k, log_p_k = p[rows], log_p[rows]
         with np.errstate(divide="ignore"):
             log_q = np.log(p_k.mean(axis=0, keepdims=True))
-        split_scores.append(float(np.exp(kl_terms(p_k, log_p_k, log_q).sum(axis=1).mean())))
+        split_scores.append(float(np.exp(base.kl_terms(p_k, log_p_k, log_q).sum(axis=1).mean())))
     return MetricResult(
         name="IS",
         value=float(np.mean(split_scores)),
@@ -85,16 +79,15 @@ def inception_score(
 
 
 class InceptionScore(Metric):
-    """Accumulator for IS: ``update(ids, scores [N, C])`` keeps one row per item id; ``compute()`` sorts
-    the items by id (so the result does not depend on batch or rank order) and applies
-    ``inception_score``. av-benchmark instead uses its feature files' insertion order, so its shuffle
-    (and hence its IS, slightly) can differ for the same set. Items are gathered across ranks."""
+    """Accumulator for IS: ``update(scores [N, C], ids=N ids)`` keeps one row per generated item id
+    (reference rows are ignored: IS scores the generated set only); ``compute()`` sorts the items by id
+    (so the result does not depend on batch or rank order) and applies ``inception_score``. av-benchmark
+    instead uses its feature files' insertion order, so its shuffle (and hence its IS, slightly) can
+    differ for the same set. Items are gathered across ranks."""
 
+    spec = IS_SPEC
     name = "IS"
-    unit = IS_UNIT
-    higher_is_better = True
     recipe = IS_RECIPE
-    reduction = "gather"
 
     def __init__(
         self,
@@ -108,28 +101,24 @@ class InceptionScore(Metric):
         self.shuffle = shuffle
         self.seed = seed
         self.inputs = inputs
+        self.add_state("items", "items")
         self.reset()
 
-    def reset(self) -> None:
-        self._items: dict[str, np.ndarray] = {}
-
-    def update(self, ids: list[str], scores: ArrayLike) -> None:
-        add_items_by_id(self._items, ids, scores, "IS scores")
+    def update(self, values: ArrayLike, *, reference: bool = False, ids: Sequence[str] | None = None) -> None:
+        if reference:
+            return
+        if ids is None:
+            raise MetricInputError("IS: items are ordered by id; pass ids= with the scores")
+        base.add_items_by_id(self.items, list(ids), values, "IS scores")
 
     def compute(self) -> MetricResult:
-        if not self._items:
+        if not self.items:
             raise MetricInputError("IS: no items were added")
-        ids = sorted(self._items)
-        rows = [self._items[i] for i in ids]
+        ids = sorted(self.items)
+        rows = [self.items[i] for i in ids]
         widths = {row.shape[0] for row in rows}
         if len(widths) != 1:
             raise MetricInputError(f"IS: items have different class counts {sorted(widths)}")
         return inception_score(
             np.stack(rows), splits=self.splits, shuffle=self.shuffle, seed=self.seed, inputs=self.inputs
         )
-
-    def state(self) -> dict[str, Any]:
-        return {"items": dict(self._items)}
-
-    def merge_state(self, state: dict[str, Any]) -> None:
-        merge_items_by_id(self._items, state["items"], "IS scores")

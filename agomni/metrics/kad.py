@@ -19,16 +19,17 @@ still needs the N (N - 1) / 2 reference distances; pass ``bandwidth`` to skip it
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
 from agomni.errors import MetricInputError
-from agomni.metrics.base import ArrayLike, Metric, MetricResult, as_float64_matrix
+from agomni.metrics.base import ArrayLike, Metric, MetricResult, MetricSpec, as_float64_matrix
 
 KAD_SCALE = 100.0
 KAD_GAMMA_EPS = 1e-8
-KAD_UNIT = "KAD (unbiased MMD^2 x 100, Gaussian kernel)"
+KAD_SPEC = MetricSpec(unit="KAD", higher_is_better=False, description="unbiased MMD^2 x 100, Gaussian kernel")
+KAD_UNIT = KAD_SPEC.unit_text
 KAD_RECIPE = "kadtk calc_kernel_audio_distance: RBF, median-distance bandwidth of reference, unbiased, x100"
 DEFAULT_BLOCK_SIZE = 1024
 
@@ -124,14 +125,12 @@ def kernel_audio_distance(
 
 
 class KernelAudioDistance(Metric):
-    """Accumulator for KAD. Keeps every embedding (the unbiased estimator needs all pairs); across ranks
-    the embeddings are gathered in rank order. ``bandwidth`` fixes h (else the reference median)."""
+    """Accumulator for KAD. Keeps every embedding (the unbiased estimator needs all pairs): ``"rows"``
+    states, gathered across ranks in rank order. ``bandwidth`` fixes h (else the reference median)."""
 
+    spec = KAD_SPEC
     name = "KAD"
-    unit = KAD_UNIT
-    higher_is_better = False
     recipe = KAD_RECIPE
-    reduction = "gather"
 
     def __init__(
         self,
@@ -143,19 +142,18 @@ class KernelAudioDistance(Metric):
         self.bandwidth = bandwidth
         self.scale = scale
         self.block_size = block_size
+        self.add_state("reference", "rows")
+        self.add_state("generated", "rows")
         self.reset()
 
-    def reset(self) -> None:
-        self._rows: dict[str, list[np.ndarray]] = {"reference": [], "generated": []}
-
-    def update(self, embeddings: ArrayLike, *, reference: bool) -> None:
+    def update(self, values: ArrayLike, *, reference: bool = False, ids: Sequence[str] | None = None) -> None:
         key = "reference" if reference else "generated"
-        self._rows[key].append(as_float64_matrix(embeddings, f"KAD {key} embeddings", min_rows=0))
+        getattr(self, key).append(as_float64_matrix(values, f"KAD {key} embeddings", min_rows=0))
 
     def _stacked(self, key: str) -> np.ndarray:
-        if not self._rows[key]:
+        if not getattr(self, key):
             raise MetricInputError(f"KAD: no {key} embeddings were added")
-        return np.concatenate(self._rows[key], axis=0)
+        return np.concatenate(getattr(self, key), axis=0)
 
     def compute(self) -> MetricResult:
         x, y = self._stacked("reference"), self._stacked("generated")
@@ -168,10 +166,3 @@ class KernelAudioDistance(Metric):
         return self.result_for(
             value, bandwidth=bandwidth, scale=self.scale, n_reference=len(x), n_generated=len(y)
         )
-
-    def state(self) -> dict[str, Any]:
-        return {key: [rows.copy() for rows in value] for key, value in self._rows.items()}
-
-    def merge_state(self, state: dict[str, Any]) -> None:
-        for key in ("reference", "generated"):
-            self._rows[key].extend(np.asarray(rows, dtype=np.float64) for rows in state[key])

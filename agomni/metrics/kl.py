@@ -16,9 +16,9 @@ is float64 (the toolkits use the model's float32). Unit: nats. Lower is better.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -28,14 +28,15 @@ from agomni.metrics.base import (
     ClassScores,
     Metric,
     MetricResult,
+    MetricSpec,
     add_items_by_id,
     as_float64_matrix,
     kl_terms,
-    merge_items_by_id,
     to_log_probabilities,
 )
 
-KL_UNIT = "nats"
+KL_SPEC = MetricSpec(unit="nats", higher_is_better=False, description="", head="logits")
+KL_UNIT = KL_SPEC.unit
 SAM_REF_EPS = 1e-6
 KL_RECIPES = {
     "ref_gen": "av-benchmark compute_kl kl_softmax: KL(ref||gen), softmax over logits, sum / N pairs",
@@ -140,13 +141,12 @@ def _stack_by_id(scores: Mapping[str, ArrayLike], ids: list[str], what: str) -> 
 
 
 class KLDivergence(Metric):
-    """Accumulator for the paired KL. ``update(ids, scores [N, C], reference=True|False)``; ``compute()``
-    pairs by id and reports the ``direction`` chosen (default ``"ref_gen"``, av-benchmark), with both
-    directions in ``details`` (``kl_ref_gen``, ``kl_gen_ref``). Items are gathered across ranks."""
+    """Accumulator for the paired KL. ``update(scores [N, C], ids=N ids, reference=True|False)``;
+    ``compute()`` pairs by id and reports the ``direction`` chosen (default ``"ref_gen"``, av-benchmark),
+    with both directions in ``details`` (``kl_ref_gen``, ``kl_gen_ref``) and each item's value in
+    ``details["per_item"]``. Items are gathered across ranks (``"items"`` states)."""
 
-    unit = KL_UNIT
-    higher_is_better = False
-    reduction = "gather"
+    spec = KL_SPEC
 
     def __init__(self, *, direction: Direction = "ref_gen", inputs: ClassScores = "logits", name: str = "KL"):
         if direction not in KL_RECIPES:
@@ -155,30 +155,25 @@ class KLDivergence(Metric):
         self.inputs = inputs
         self.name = name
         self.recipe = KL_RECIPES[direction]
+        self.add_state("reference", "items")
+        self.add_state("generated", "items")
         self.reset()
 
-    def reset(self) -> None:
-        self._items: dict[str, dict[str, np.ndarray]] = {"reference": {}, "generated": {}}
-
-    def update(self, ids: list[str], scores: ArrayLike, *, reference: bool) -> None:
+    def update(self, values: ArrayLike, *, reference: bool = False, ids: Sequence[str] | None = None) -> None:
         key = "reference" if reference else "generated"
-        add_items_by_id(self._items[key], ids, scores, f"KL {key} scores")
+        if ids is None:
+            raise MetricInputError(f"{self.name}: KL pairs items by id; pass ids= with the scores")
+        add_items_by_id(getattr(self, key), list(ids), values, f"KL {key} scores")
 
     def compute(self) -> MetricResult:
-        kl = kl_divergence(self._items["reference"], self._items["generated"], inputs=self.inputs)
-        value = kl.kl_ref_gen if self.direction == "ref_gen" else kl.kl_gen_ref
+        kl = kl_divergence(self.reference, self.generated, inputs=self.inputs)
+        index = 0 if self.direction == "ref_gen" else 1
         return self.result_for(
-            value,
+            kl.kl_ref_gen if index == 0 else kl.kl_gen_ref,
             direction=self.direction,
             kl_ref_gen=kl.kl_ref_gen,
             kl_gen_ref=kl.kl_gen_ref,
             n_pairs=kl.n_pairs,
             recipes=dict(KL_RECIPES),
+            per_item={item: values[index] for item, values in kl.per_item.items()},
         )
-
-    def state(self) -> dict[str, Any]:
-        return {key: dict(items) for key, items in self._items.items()}
-
-    def merge_state(self, state: dict[str, Any]) -> None:
-        for key in ("reference", "generated"):
-            merge_items_by_id(self._items[key], state[key], f"KL {key} scores")

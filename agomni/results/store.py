@@ -57,7 +57,8 @@ def validate_results_dict(data: Any) -> list[str]:
 def write_results(results: Results, path: str | Path) -> Path:
     """Check `results` and write it as JSON to `path` atomically (a temporary file in the same folder,
     then os.replace): readers see the old file or the new one, never half of one. Creates the
-    folder. Raises ResultsError (nothing written) when the results break the schema."""
+    folder. Raises ResultsError (nothing written) when the results break the schema or the file cannot
+    be written (disk full, permissions)."""
     target = Path(path)
     data = results.to_dict()
     problems = validate_results_dict(data)
@@ -67,7 +68,12 @@ def write_results(results: Results, path: str | Path) -> Path:
         text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     except (TypeError, ValueError) as err:
         raise ResultsError(target, [f"not JSON-serializable: {err}"]) from err
-    return atomic_write(target, lambda tmp: tmp.write_text(text, encoding="utf-8"), durable=True)
+    try:
+        return atomic_write(target, lambda tmp: tmp.write_text(text, encoding="utf-8"), durable=True)
+    except OSError as err:
+        raise ResultsError(
+            target, [f"cannot write the results file ({err.strerror or err}); nothing was written"]
+        ) from err
 
 
 def read_results(path: str | Path) -> Results:

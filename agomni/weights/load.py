@@ -28,7 +28,9 @@ from ..errors import UnsafeCheckpointError, WeightsError
 
 TORCH_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".model")
 WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "module")
-_UNSUPPORTED_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
+#: The global torch's weights-only unpickler refused, in each wording torch has used ("Unsupported global:
+#: GLOBAL x.y was not an allowed global", "Trying to load unsupported GLOBAL x.y whose module x is blocked").
+_UNSUPPORTED_GLOBAL = re.compile(r"\bGLOBAL ([A-Za-z_][\w.]*)")
 
 if TYPE_CHECKING:  # torch is imported when a checkpoint is loaded, so `agomni weights list` stays quick
     import torch
@@ -72,10 +74,11 @@ def load_checkpoint(path: str | Path, *, allow_pickle: bool = False) -> Any:
             raise WeightsError(f"{path}: unreadable torch checkpoint ({str(err).splitlines()[-1]})") from err
         if not allow_pickle:
             raise UnsafeCheckpointError(
-                f"{path}: loading it would execute pickled code (it needs {found.group(1)}), refused. "
-                "If you trust its source, load it with allow_pickle=True (agomni.weights.load_state_dict; the "
-                "--allow-pickle option where a command offers one), which runs full unpickling, or convert it "
-                "once to .safetensors"
+                f"{path}: refused for safety: loading it would execute pickled code (it needs the global "
+                f"{found.group(1)}). "
+                "If you trust its source, load it from Python with allow_pickle=True "
+                "(agomni.weights.load_state_dict), which runs full unpickling, or convert it once to "
+                ".safetensors"
             ) from err
     except (RuntimeError, EOFError, zipfile.BadZipFile) as err:
         raise WeightsError(f"{path}: unreadable torch checkpoint ({err})") from err

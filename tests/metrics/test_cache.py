@@ -24,8 +24,11 @@ KEY = EmbeddingKey(
     embedder_key="b" * 64,
     checkpoint="none",
     preprocessing={"sample_rate": 16000, "downmix": "mean", "resampler": "torchaudio-sinc"},
-    head="embed",
 )
+ARRAYS = {
+    "embed": np.random.default_rng(1).normal(size=(5, 128)).astype(np.float32),
+    "logits": np.random.default_rng(2).normal(size=(527,)).astype(np.float32),
+}
 
 
 def test_audio_hash_is_sha256_of_float32_bytes_with_shape() -> None:
@@ -49,7 +52,6 @@ def test_audio_hash_is_sha256_of_float32_bytes_with_shape() -> None:
         {"checkpoint": "random-weights:0"},
         {"preprocessing": {"sample_rate": 16000, "downmix": "first", "resampler": "torchaudio-sinc"}},
         {"preprocessing": {"sample_rate": 16000, "downmix": "mean", "resampler": "soxr-hq"}},
-        {"head": "logits"},
     ],
 )
 def test_every_key_part_changes_the_digest(change: dict) -> None:
@@ -63,17 +65,22 @@ def test_digest_ignores_dict_order_and_is_sha256_of_canonical_parts() -> None:
     assert KEY.digest() == hashlib.sha256(text.encode()).hexdigest()
 
 
-def test_put_get_round_trip_layout_and_sidecar(tmp_path) -> None:
+def test_put_get_round_trip_layout_and_record(tmp_path) -> None:
     cache = EmbeddingCache(tmp_path)
     assert cache.get(KEY) is None and cache.stats.misses == 1
-    array = np.random.default_rng(1).normal(size=(5, 128)).astype(np.float32)
-    path = cache.put(KEY, array)
+    path = cache.put(KEY, ARRAYS, source="f" * 64)
     digest = KEY.digest()
-    assert path == tmp_path / "embeddings" / digest[:2] / f"{digest}.npy"
-    assert json.loads(path.with_suffix(".json").read_text()) == KEY.parts()
+    assert path == tmp_path / "embeddings" / digest[:2] / f"{digest}.npz"
+    record = json.loads(path.with_suffix(".json").read_text())
+    assert record["key"] == KEY.parts() and record["sources"] == ["f" * 64]
+    embed = ARRAYS["embed"]
+    expected = hashlib.sha256(b"<f4[5, 128]" + embed.astype("<f4").tobytes()).hexdigest()
+    assert record["arrays"]["embed"] == {"sha256": expected, "shape": [5, 128], "dtype": "<f4"}
     assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]  # atomic: no leftovers
     got = cache.get(KEY)
-    assert got.dtype == np.float32 and np.array_equal(got, array)  # stored exactly, no float16
+    assert set(got) == {"embed", "logits"}  # every head of the clip in one entry
+    assert got["embed"].dtype == np.float32 and np.array_equal(got["embed"], embed)  # exact, no float16
+    assert np.array_equal(got["logits"], ARRAYS["logits"])
     assert (cache.stats.hits, cache.stats.writes) == (1, 1)
 
 
@@ -82,32 +89,70 @@ def test_default_root_is_under_agomni_home(tmp_path, monkeypatch) -> None:
     assert EmbeddingCache().embedding_path(KEY).parent.parent == tmp_path / "cache" / "embeddings"
 
 
+def _replace_arrays(path, arrays) -> None:
+    with path.open("wb") as handle:
+        np.savez(handle, **arrays)
+
+
 @pytest.mark.parametrize(
-    "damage", ["sidecar-mismatch", "sidecar-garbage", "array-garbage", "array-empty", "array-truncated"]
+    "damage",
+    [
+        "record-mismatch",
+        "record-garbage",
+        "array-garbage",
+        "array-empty",
+        "array-truncated",
+        "values-changed",
+        "nan",
+        "head-missing",
+        "source-not-listed",
+    ],
 )
 def test_damaged_entries_are_rejected_with_reason_and_missed(tmp_path, damage: str) -> None:
     cache = EmbeddingCache(tmp_path)
-    path = cache.put(KEY, np.ones((30,), np.float32))
-    if damage == "sidecar-mismatch":
+    path = cache.put(KEY, ARRAYS, source="f" * 64)
+    record = path.with_suffix(".json")
+    source = "f" * 64
+    if damage == "record-mismatch":
         other = dataclasses.replace(KEY, checkpoint="random-weights:1")
-        path.with_suffix(".json").write_text(json.dumps(other.parts()))
-    elif damage == "sidecar-garbage":
-        path.with_suffix(".json").write_text("{not json")
+        record.write_text(json.dumps({**json.loads(record.read_text()), "key": other.parts()}))
+    elif damage == "record-garbage":
+        record.write_text("{not json")
     elif damage == "array-garbage":
-        path.write_bytes(b"not an npy file")
+        path.write_bytes(b"not an npz file")
     elif damage == "array-empty":  # what a power loss can leave without fsync
         path.write_bytes(b"")
-    else:
+    elif damage == "array-truncated":
         path.write_bytes(path.read_bytes()[:-4])
-    assert cache.get(KEY) is None
+    elif damage == "values-changed":  # same shape and dtype, other values: only the checksum sees it
+        _replace_arrays(path, {**ARRAYS, "embed": ARRAYS["embed"] * np.float32(1.5)})
+    elif damage == "nan":
+        _replace_arrays(path, {**ARRAYS, "logits": np.full(527, np.nan, np.float32)})
+    elif damage == "head-missing":
+        _replace_arrays(path, {"embed": ARRAYS["embed"]})
+    else:  # reached through an audio-index entry of a file the entry never came from
+        source = "0" * 64
+    assert cache.get(KEY, source=source) is None
     assert cache.stats.misses == 1 and len(cache.stats.rejected) == 1
     assert str(path) in cache.stats.rejected[0]
 
 
+def test_a_write_failure_turns_writing_off_with_one_warning(tmp_path, monkeypatch, capsys) -> None:
+    cache = EmbeddingCache(tmp_path)
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("agomni.metrics.cache.atomic_write", disk_full)
+    assert cache.put(KEY, ARRAYS) is None and cache.put(KEY, ARRAYS) is None
+    assert "No space left on device" in cache.stats.write_error
+    assert capsys.readouterr().err.count("going on without writing") == 1
+
+
 def test_disabled_cache_reads_and_writes_nothing(tmp_path) -> None:
-    EmbeddingCache(tmp_path).put(KEY, np.ones((3,), np.float32))
+    EmbeddingCache(tmp_path).put(KEY, ARRAYS)
     off = EmbeddingCache(tmp_path / "other", enabled=False)
-    assert off.put(KEY, np.ones((3,), np.float32)) is None
+    assert off.put(KEY, ARRAYS) is None
     assert off.get(KEY) is None
     assert not (tmp_path / "other").exists()
     assert EmbeddingCache(tmp_path, enabled=False).get(KEY) is None

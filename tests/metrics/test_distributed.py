@@ -55,12 +55,12 @@ def worker(rank: int, init_file: str, out_dir: str) -> None:
         kl = KLDivergence()
         ref_part = slice(0, 24, 2) if rank == 0 else slice(1, 24, 2)
         gen_part = slice(0, 12) if rank == 0 else slice(12, 24)
-        kl.update(ids[ref_part], data["ref_logits"][ref_part], reference=True)
-        kl.update(ids[gen_part], data["gen_logits"][gen_part], reference=False)
+        kl.update(data["ref_logits"][ref_part], ids=ids[ref_part], reference=True)
+        kl.update(data["gen_logits"][gen_part], ids=ids[gen_part], reference=False)
         kl.sync()
 
         isc = InceptionScore(splits=4)
-        isc.update(ids[gen_part][::-1], data["gen_logits"][gen_part][::-1])
+        isc.update(data["gen_logits"][gen_part][::-1], ids=ids[gen_part][::-1])
         isc.sync()
 
         kad = KernelAudioDistance(block_size=7)

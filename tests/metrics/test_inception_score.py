@@ -76,11 +76,11 @@ def test_accumulator_orders_items_by_id() -> None:
     ids = [f"id{i:02d}" for i in range(30)]
     logits = rng.normal(scale=3.0, size=(30, 5))
     metric = InceptionScore()
-    metric.update(ids[20:], logits[20:])
-    metric.update(ids[:20], torch.from_numpy(logits[:20]))
+    metric.update(logits[20:], ids=ids[20:])
+    metric.update(torch.from_numpy(logits[:20]), ids=ids[:20])
     assert metric.compute() == inception_score(logits)
     with pytest.raises(MetricInputError, match="'id03' was added twice"):
-        metric.update(["id03"], logits[:1])
+        metric.update(logits[:1], ids=["id03"])
     metric.reset()
     with pytest.raises(MetricInputError, match="no items"):
         metric.compute()

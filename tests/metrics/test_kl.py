@@ -85,9 +85,9 @@ def test_bad_inputs_raise_typed_errors() -> None:
 
 def test_accumulator_pairs_across_batches_and_labels_direction() -> None:
     metric = KLDivergence()
-    metric.update(["b"], np.array([GENERATED["b"]]), reference=False)
-    metric.update(["a", "b"], np.array([REFERENCE["a"], REFERENCE["b"]]), reference=True)
-    metric.update(["a"], torch.tensor([GENERATED["a"]]), reference=False)
+    metric.update(np.array([GENERATED["b"]]), ids=["b"], reference=False)
+    metric.update(np.array([REFERENCE["a"], REFERENCE["b"]]), ids=["a", "b"], reference=True)
+    metric.update(torch.tensor([GENERATED["a"]]), ids=["a"], reference=False)
     result = metric.compute()
     assert result.value == pytest.approx(0.1809305480638927, rel=1e-12)
     assert result.details["kl_gen_ref"] == pytest.approx(0.18744246487684588, rel=1e-12)
@@ -98,4 +98,4 @@ def test_accumulator_pairs_across_batches_and_labels_direction() -> None:
     assert other.compute().value == pytest.approx(0.18744246487684588, rel=1e-12)
     assert "stable-audio-metrics" in other.recipe
     with pytest.raises(MetricInputError, match="'a' was added twice"):
-        metric.update(["a"], np.array([[0.0, 0.0]]), reference=True)
+        metric.update(np.array([[0.0, 0.0]]), ids=["a"], reference=True)

@@ -20,6 +20,8 @@ import torch
 from safetensors.torch import save_file
 
 from agomni.errors import MetricInputError, OfflineError, UsageError, WeightsError
+from agomni.io.prepare import load_prepared
+from agomni.io.prepare import recipe as input_recipe
 from agomni.metrics.embedders.panns import (
     CNN14_CONFIGS,
     FRONTEND_KEYS,
@@ -27,7 +29,6 @@ from agomni.metrics.embedders.panns import (
     librosa_mel_filterbank,
     stft_kernels,
 )
-from agomni.metrics.embedders.recipes import input_recipe
 
 TOLERANCE = 1e-4
 
@@ -110,12 +111,13 @@ def test_frontend_matrices_match_torchlibrosa(name):
 
 
 def _check_file(embedder, upstream, path, recipe, rate, reference_input, relative_error, max_seconds=None):
-    waveform, record, steps = embedder.load(path)
+    waveform, record, steps = load_prepared(path, rate, input_recipe(recipe, max_seconds=max_seconds))
     assert record.source_channels == 2 and record.source_sample_rate == 44100
     assert steps["resample"]["new_sr"] == rate
     reference_waveform = reference_input(path, recipe, rate, max_seconds)
     assert relative_error(waveform, reference_waveform) < 1e-6
-    embedding, logits = embedder.embed_and_logits(waveform[None])
+    heads = embedder.outputs(waveform[None])  # what `agomni eval` calls: both heads from one pass
+    embedding, logits = heads["embed"], heads["logits"]
     ref_embedding, ref_logits, ref_probabilities = upstream_outputs(upstream, reference_waveform[None])
     assert embedding.shape == (1, 2048) and logits.shape == (1, 527)
     assert relative_error(embedding, ref_embedding) < TOLERANCE
@@ -137,9 +139,7 @@ def test_16k_file_outputs_match_upstream(
     panns_vggish_reference_input,
     panns_vggish_relative_error,
 ):
-    embedder = PannsCnn14Embedder.from_checkpoint(
-        "panns-cnn14-16k", panns_checkpoint_16k, recipe=input_recipe(recipe, max_seconds=max_seconds)
-    )
+    embedder = PannsCnn14Embedder.from_checkpoint("panns-cnn14-16k", panns_checkpoint_16k)
     _check_file(
         embedder,
         panns_upstream_16k,
@@ -158,7 +158,7 @@ def test_32k_file_outputs_match_upstream_from_safetensors(
     upstream = upstream_cnn14("panns-cnn14-32k", seed=12)
     path = tmp_path / "cnn14_32k.safetensors"
     save_file({k: v.contiguous() for k, v in upstream.state_dict().items()}, str(path))
-    embedder = PannsCnn14Embedder.from_checkpoint("panns-cnn14-32k", path, recipe="audioldm-eval")
+    embedder = PannsCnn14Embedder.from_checkpoint("panns-cnn14-32k", path)
     assert embedder.sample_rate == 32000
     _check_file(
         embedder,
@@ -239,7 +239,7 @@ def test_batchnorm_counters_are_optional(panns_upstream_16k):
 
 
 def test_random_weights_metadata_and_names():
-    embedder = PannsCnn14Embedder.random("panns-cnn14-32k", seed=4, recipe="audioldm-eval")
+    embedder = PannsCnn14Embedder.random("panns-cnn14-32k", seed=4)
     meta = embedder.metadata()
     assert meta["name"] == "panns-cnn14-32k" and meta["sample_rate"] == 32000 and meta["output"] == "clip"
     assert meta["random_weights"] is True and meta["comparable_with_published"] is False

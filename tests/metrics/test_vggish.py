@@ -16,8 +16,10 @@ from torchvggish import mel_features, vggish_input  # upstream reference (test-o
 from torchvggish.torchvggish import VGG, make_layers
 
 from agomni.errors import MetricInputError, OfflineError, UsageError, WeightsError
+from agomni.io.prepare import load_prepared
+from agomni.io.prepare import recipe as input_recipe
 from agomni.metrics.embedders import vggish as vggish_module
-from agomni.metrics.embedders.recipes import input_recipe, length_buckets
+from agomni.metrics.embedders.common import length_buckets
 from agomni.metrics.embedders.vggish import MIN_SAMPLES, VGGishEmbedder, VGGishFeatures, vggish_mel_matrix
 
 TOLERANCE = 1e-4
@@ -99,10 +101,8 @@ def test_file_embeddings_match_upstream(
     panns_vggish_relative_error,
 ):
     path = panns_vggish_stereo_wav(seconds)
-    embedder = VGGishEmbedder.from_checkpoint(
-        vggish_checkpoint, recipe=input_recipe(recipe, max_seconds=max_seconds)
-    )
-    waveform, record, steps = embedder.load(path)
+    embedder = VGGishEmbedder.from_checkpoint(vggish_checkpoint)
+    waveform, record, steps = load_prepared(path, 16000, input_recipe(recipe, max_seconds=max_seconds))
     assert record.source_channels == 2 and record.source_sample_rate == 44100
     assert steps["resample"]["new_sr"] == 16000
     ours = embedder.embed(waveform[None])[0]
@@ -119,8 +119,8 @@ def test_file_embeddings_match_upstream(
 def test_recipes_differ_on_stereo(vggish_checkpoint, panns_vggish_stereo_wav):
     """mean vs first-channel downmix: the two recipes give different inputs for this stereo file."""
     path = panns_vggish_stereo_wav(2.3)
-    a = VGGishEmbedder.from_checkpoint(vggish_checkpoint, recipe="av-benchmark").load(path)[0]
-    b = VGGishEmbedder.from_checkpoint(vggish_checkpoint, recipe="audioldm-eval").load(path)[0]
+    a = load_prepared(path, 16000, input_recipe("av-benchmark"))[0]
+    b = load_prepared(path, 16000, input_recipe("audioldm-eval"))[0]
     assert a.shape == b.shape and float((a - b).abs().max()) > 0.05
 
 
@@ -181,7 +181,7 @@ def test_safetensors_checkpoint_and_metadata(vggish_upstream, tmp_path):
     meta = embedder.metadata()
     assert meta["random_weights"] is False and meta["comparable_with_published"] is False
     assert meta["weights"]["sha256"] and meta["output"] == "frames" and meta["sample_rate"] == 16000
-    assert meta["config"]["recipe"]["name"] == "av-benchmark"
+    assert meta["heads"] == ["embed"] and embedder.needs.min_samples == 15600
     x = torch.from_numpy(np.random.default_rng(1).standard_normal((1, 20000)).astype(np.float32))
     pre, _ = upstream_embeddings(vggish_upstream, x[0])
     assert float((embedder.embed(x)[0] - pre).abs().max() / pre.abs().max()) < TOLERANCE
@@ -205,4 +205,4 @@ def test_registry_construction_offline_without_cache_fails_clearly(tmp_path, mon
 
 def test_unknown_recipe_is_a_usage_error():
     with pytest.raises(UsageError, match="unknown input recipe"):
-        VGGishEmbedder.random(recipe="no-such-toolkit")
+        input_recipe("no-such-toolkit")

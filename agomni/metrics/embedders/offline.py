@@ -46,6 +46,7 @@ class SpectralStatsEmbedder(Embedder):
     """
 
     sample_rate = SAMPLE_RATE
+    min_samples = N_FFT
     version = VERSION
     comparable_with_published = False
 

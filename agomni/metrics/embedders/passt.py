@@ -16,7 +16,7 @@ Preprocessing (hear21passt ``AugmentMelSTFT`` in eval mode, with ``get_basic_mod
    320000 (av-benchmark ``extract.py``). Note av-benchmark's data loader first cuts every file to its
    ``audio_length`` (8 s by default), subtracts the waveform mean and resamples with
    ``torchaudio.transforms.Resample``: those steps belong to the loader (the ``av-benchmark`` input
-   recipe of ``agomni.metrics.embedders.recipes``, which `agomni eval` applies), not to this class;
+   recipe of `agomni.io.prepare`, which `agomni eval` applies), not to this class;
 2. pre-emphasis ``y[n] = x[n+1] - 0.97 x[n]`` (a valid convolution: 319999 samples);
 3. ``torch.stft``: n_fft 1024, win 800 (symmetric Hann, ``periodic=False``, centred in the 1024 frame),
    hop 320, ``center=True`` with reflect padding -> power spectrum, 1000 frames;
@@ -37,7 +37,7 @@ KL segment rules (``segment_rule``):
   than 10 s is zero-padded to 10 s when it is longer than 1.5 s (upstream feeds a window of 1.5 s or less
   unpadded; such clips raise ``MetricInputError`` here); logits are averaged over windows. The -1 dBFS
   peak normalisation stable-audio-metrics applies at load time is a loader step (the
-  ``stable-audio-metrics`` input recipe of ``agomni.metrics.embedders.recipes``), not part of this class.
+  ``stable-audio-metrics`` input recipe of `agomni.io.prepare`), not part of this class.
 """
 
 from __future__ import annotations
@@ -51,9 +51,10 @@ import torch.nn.functional as F
 import torchaudio
 from torch import nn
 
+from agomni import weights
 from agomni.errors import MetricInputError, UsageError
 from agomni.metrics.embedders import Embedder
-from agomni.metrics.embedders.recipes import weights_info
+from agomni.metrics.embedders.common import check_network_options, weights_info
 from agomni.weights import load_strict
 
 SAMPLE_RATE = 32000
@@ -240,6 +241,7 @@ class PasstEmbedder(Embedder):
     sample_rate = SAMPLE_RATE
     version = VERSION
     output = "clip"
+    heads = ("embed", "logits")
 
     def __init__(
         self,
@@ -255,10 +257,7 @@ class PasstEmbedder(Embedder):
     ) -> None:
         if segment_rule not in SEGMENT_RULES:
             raise UsageError(f"PaSST: unknown segment_rule {segment_rule!r}; choose one of {SEGMENT_RULES}")
-        if batch_size < 1:
-            raise UsageError(f"PaSST: batch_size must be >= 1, got {batch_size}")
-        if random_weights and state_dict is not None:
-            raise UsageError("PaSST: pass either random_weights=True or state_dict, not both")
+        check_network_options("PaSST", batch_size, random_weights, state_dict)
         self.segment_rule = segment_rule
         self.batch_size = batch_size
         self.min_samples = max(1, int(min_samples))
@@ -279,8 +278,6 @@ class PasstEmbedder(Embedder):
             self.provenance = None
             self.weights = weights_info("state-dict-argument", name=WEIGHTS_ENTRY)
         else:
-            from agomni import weights
-
             state = weights.load_entry_state_dict(WEIGHTS_ENTRY)
             load_strict(
                 self.net,
@@ -337,6 +334,14 @@ class PasstEmbedder(Embedder):
         x = self.check_waveform(waveform, min_samples=self.min_samples)
         logits, embeds = self._forward(pad_or_crop(x))
         return embeds, logits
+
+    def outputs(self, waveform: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``{"embed": [B, 768], "logits": [B, 527]}``: one pass over the first 10 s; the logits of
+        ``"windows-10s-hop-5s"`` take their own passes (one per window)."""
+        embedding, logits = self.embed_and_logits(waveform)
+        if self.segment_rule != "first-10s":
+            logits = self.logits(waveform)
+        return {"embed": embedding, "logits": logits}
 
     def embed(self, waveform: torch.Tensor) -> torch.Tensor:
         """[B, samples] float32 at 32 kHz -> [B, 768] embeddings (first 10 s, zero-padded)."""
