@@ -88,7 +88,7 @@ def test_every_metric_names_registered_weights():
 
 
 def test_cli_suites_says_which_metrics_agomni_eval_computes(capsys):
-    """Each metric line says available / pending, as the evaluate registry decides; a pending one says why."""
+    """Each metric line says available / not available, as the evaluate registry decides; an unavailable one says why."""
     from agomni.evaluate.registry import OUTSIDE_PIPELINE, REGISTRY
 
     assert main(["suites"]) == 0
@@ -99,13 +99,15 @@ def test_cli_suites_says_which_metrics_agomni_eval_computes(capsys):
             if metric.name in REGISTRY:
                 assert line.endswith("agomni eval: available"), line
             else:
-                assert metric.name in OUTSIDE_PIPELINE and "agomni eval: pending: " in line, line
+                assert (
+                    metric.name in OUTSIDE_PIPELINE and "agomni eval: not available in this version: " in line
+                ), line
         available = sum(m.name in REGISTRY for m in suite.metrics)
         assert f"({available} of {len(suite.metrics)} computed by `agomni eval` in this version)" in out
     # known cases, written out: V2A's network metrics are computed, ImageBind/DeSync/WER are not yet
     assert "fd_passt (FD, lower is better) - agomni eval: available" in out
-    assert "ib_score (cosine x100, higher is better) - agomni eval: pending" in out
-    assert "wer (% WER, lower is better) - agomni eval: pending" in out
+    assert "ib_score (cosine x100, higher is better) - agomni eval: not available in this version" in out
+    assert "wer (% WER, lower is better) - agomni eval: not available in this version" in out
 
 
 def test_metric_availability_reports_a_missing_embedder_module(monkeypatch):
@@ -115,5 +117,5 @@ def test_metric_availability_reports_a_missing_embedder_module(monkeypatch):
     absent = EmbedderSpec("vggish", "agomni.metrics.embedders.not_landed_yet", "f")
     monkeypatch.setitem(REGISTRY, "fd_vggish", MetricEntry("fd_vggish", "fd", absent, "av-benchmark"))
     ok, status = metric_availability("fd_vggish")
-    assert not ok and "not_landed_yet" in status and status.startswith("pending")
+    assert not ok and "not_landed_yet" in status and status.startswith("not available in this version")
     assert metric_availability("fd_clap") == (True, "available")
