@@ -199,7 +199,10 @@ class WavLM(nn.Module):
     def hidden_states(
         self, wav: torch.Tensor, padding_mask: torch.Tensor | None = None
     ) -> tuple[list[torch.Tensor], torch.Tensor | None]:
-        """([B, frames, width] before the first layer and after each, frame padding mask or None)."""
+        """([B, frames, width] before the first layer and after each, frame padding mask or None).
+
+        For ``layer_norm_first`` models the encoder's final LayerNorm is not applied to these states (as
+        in the reference implementation when layer outputs are requested)."""
         x = self.layer_norm(self.feature_extractor(wav).transpose(1, 2))
         frame_mask = None if padding_mask is None else self.frame_padding(padding_mask, x.shape[1])
         if self.post_extract_proj is not None:
