@@ -42,12 +42,14 @@ def test_unsupported_language_non_speech_and_empty_transcript_are_explicit(asr: 
         SpeechItem("chinese", audio, "你好", language="zh"),
         SpeechItem("noise", 0.3 * rng.standard_normal(32000), "please call me back"),
         SpeechItem("silence", np.zeros(16000), "thank you"),
+        SpeechItem("broken", np.full(16000, np.nan), "thank you"),
     ]
     result = transcribe_and_score(items, asr)
     by_id = {item.id: item for item in result.items}
-    assert [item.id for item in result.items] == ["speech", "chinese", "noise", "silence"]
+    assert [item.id for item in result.items] == ["speech", "chinese", "noise", "silence", "broken"]
+    assert "NaN or infinite" in by_id["broken"].error
     assert "not supported" in by_id["chinese"].error and by_id["chinese"].error_rate is None
-    assert result.errors == [{"id": "chinese", "reason": by_id["chinese"].error}]
+    assert [e["id"] for e in result.errors] == ["chinese", "broken"]
     assert any(NON_SPEECH in flag for flag in by_id["noise"].flags)
     assert by_id["noise"].error_rate is not None
     assert NON_SPEECH in by_id["silence"].flags[0] and by_id["silence"].error_rate is not None

@@ -29,8 +29,13 @@ def test_clean_recording_scores_higher_than_the_same_with_added_noise() -> None:
 def test_out_of_range_samples_are_an_item_error_and_non_speech_is_flagged() -> None:
     clean = utterances()["m1_0"][0]
     rng = np.random.default_rng(1)
-    scores = dnsmos([clean * 3.0, 0.2 * rng.standard_normal(16000)], ids=["loud", "noise"], model=DNSMOS())
+    scores = dnsmos(
+        [clean * 3.0, 0.2 * rng.standard_normal(16000), np.zeros(0)],
+        ids=["loud", "noise", "empty"],
+        model=DNSMOS(),
+    )
     ovrl = scores["DNSMOS_OVRL"]
+    assert "empty audio" in ovrl.items[2].error
     assert "outside [-1, 1]" in ovrl.items[0].error and ovrl.items[0].value is None
     assert ovrl.items[1].value is not None and "non-speech" in ovrl.items[1].flags[0]
-    assert ovrl.covered == 1 and ovrl.errors[0]["id"] == "loud"
+    assert ovrl.covered == 1 and [e["id"] for e in ovrl.errors] == ["loud", "empty"]

@@ -39,16 +39,17 @@ def test_short_prompt_is_an_item_error_and_non_speech_is_flagged() -> None:
     encoder = SpeechBrainECAPA.random(seed=1)
     tone = 0.5 * np.sin(2 * np.pi * 220 * np.arange(32000) / 16000)
     result = speaker_similarity(
-        [u["f2_0"][0], u["f2_0"][0], tone],
-        [u["f2_1"][0][:15000], u["f2_1"][0], u["f2_1"][0]],
-        ids=["short", "ok", "tone"],
+        [u["f2_0"][0], u["f2_0"][0], tone, np.zeros(0)],
+        [u["f2_1"][0][:15000], u["f2_1"][0], u["f2_1"][0], u["f2_1"][0]],
+        ids=["short", "ok", "tone", "empty"],
         encoder=encoder,
     )
     by_id = {item.id: item for item in result.items}
     assert "shorter than 1.0 s" in by_id["short"].error and by_id["short"].value is None
     assert by_id["ok"].error is None and by_id["ok"].flags == ()
     assert by_id["tone"].value is not None and by_id["tone"].flags[0].startswith("generated: non-speech")
-    assert result.covered == 2 and [e["id"] for e in result.errors] == ["short"]
+    assert "empty audio" in by_id["empty"].error
+    assert result.covered == 2 and [e["id"] for e in result.errors] == ["short", "empty"]
     assert "RANDOM WEIGHTS" in result.backend
 
 

@@ -88,29 +88,33 @@ def transcribe_and_score(
 ) -> ErrorRateResult:
     """Transcribe every item and score WER / CER against its text.
 
-    Per item: a language the recogniser does not support is an item error; audio that does not look
+    Per item: a language the recogniser does not support, and audio it cannot take (empty, non-finite,
+    longer than Whisper's 30 s), are item errors; audio that does not look
     like speech (``items.speech_like``) is transcribed and scored but flagged; an empty transcript is
     scored as all deletions (see ``wer``) and flagged. ``details`` name the recogniser and its recipe.
     """
+    ids = [item.id for item in items]
+    if len(set(ids)) != len(ids):
+        raise MetricInputError("item ids must be unique")
     hypotheses, flags, errors = [], {}, {}
     for item in tqdm(items, desc=f"ASR ({asr.name})", unit="clip", disable=not progress):
+        hypotheses.append("")
         if item.language not in asr.languages:
             errors[item.id] = (
                 f"language {item.language!r} is not supported by {asr.name} ({', '.join(asr.languages)})"
             )
-            hypotheses.append("")
             continue
-        audio = mono_float(item.audio, f"item {item.id}")
+        try:
+            audio = mono_float(item.audio, f"item {item.id}")
+            text = asr.transcribe(audio, item.language)
+        except MetricInputError as err:  # empty / non-finite audio, a clip the recogniser cannot take
+            errors[item.id] = str(err)
+            continue
         is_speech, why = speech_like(audio, asr.sample_rate)
-        if not is_speech:
-            flags[item.id] = (why,)
-        text = asr.transcribe(audio, item.language)
+        flags[item.id] = () if is_speech else (why,)
         if not text.strip():
-            flags[item.id] = (*flags.get(item.id, ()), NO_WORDS)
-        hypotheses.append(text)
-    ids = [item.id for item in items]
-    if len(set(ids)) != len(ids):
-        raise MetricInputError("item ids must be unique")
+            flags[item.id] = (*flags[item.id], NO_WORDS)
+        hypotheses[-1] = text
     usable = [k for k, item in enumerate(items) if item.id not in errors]
     if not usable:
         raise MetricInputError(f"no item could be transcribed: {next(iter(errors.values()))}")

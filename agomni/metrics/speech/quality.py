@@ -6,7 +6,8 @@ personalised): mono 16 kHz float audio in [-1, 1]; clips shorter than 9.01 s are
 length; 9.01 s windows with 1 s hop; the raw P.835 outputs pass the published polynomial fit; each
 score is the mean over windows. Scale 1-5, higher is better.
 
-Per item: samples outside [-1, 1] are an error (speechmos refuses them; normalise first); non-speech
+Per item: samples outside [-1, 1] (speechmos refuses them; normalise first), empty or non-finite audio
+are errors; non-speech
 audio is scored and flagged.
 """
 
@@ -71,15 +72,15 @@ def dnsmos(
     for item_id, clip in tqdm(
         zip(ids, clips, strict=True), total=len(ids), desc="DNSMOS", disable=not progress
     ):
-        audio = mono_float(clip, f"item {item_id}")
-        ok, why = speech_like(audio, SAMPLE_RATE)
-        flags = () if ok else (why,)
         try:
+            audio = mono_float(clip, f"item {item_id}")
             scores = model.score(audio)
         except MetricInputError as err:
             for key in AXES:
-                per_axis[key].append(ItemScore(item_id, None, flags=flags, error=str(err)))
+                per_axis[key].append(ItemScore(item_id, None, error=str(err)))
             continue
+        ok, why = speech_like(audio, SAMPLE_RATE)
+        flags = () if ok else (why,)
         for key in AXES:
             per_axis[key].append(ItemScore(item_id, scores[key], flags=flags))
     return {

@@ -14,7 +14,8 @@ Backends (each embeds mono 16 kHz float audio; stereo must be downmixed first, e
   the embedding network (as ``EncoderClassifier.encode_batch`` on one unpadded clip). Its real
   weights must be fetched once (``agomni weights fetch ecapa-voxceleb-embedding``).
 
-Per item: a prompt shorter than 1 s is an error; non-speech audio (generated or prompt) is flagged.
+Per item: a prompt shorter than 1 s, and empty or non-finite audio, are errors; non-speech audio (generated
+or prompt) is flagged.
 """
 
 from __future__ import annotations
@@ -148,8 +149,12 @@ def speaker_similarity(
     encoder = ResemblyzerEncoder() if encoder is None else encoder
     items = []
     for item_id, gen, prompt in zip(ids, generated, prompts, strict=True):
-        gen = mono_float(gen, f"item {item_id} generated audio")
-        prompt = mono_float(prompt, f"item {item_id} prompt audio")
+        try:
+            gen = mono_float(gen, f"item {item_id} generated audio")
+            prompt = mono_float(prompt, f"item {item_id} prompt audio")
+        except MetricInputError as err:
+            items.append(ItemScore(item_id, None, error=str(err)))
+            continue
         seconds = len(prompt) / encoder.sample_rate
         if seconds < MIN_PROMPT_SECONDS:
             items.append(
