@@ -72,11 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="new or empty folder for the WAV files and JSON sidecars")
     p.add_argument("--seed", type=int, default=0, help="run seed; per-sample noise seeds derive from it")
     p.add_argument("--num-samples", type=int, default=1, help="samples per item")
-    p.add_argument("--steps", type=int, default=25, help="flow-matching Euler steps")
-    p.add_argument("--cfg", type=float, default=4.5, help="classifier-free guidance strength w")
+    p.add_argument("--steps", type=int, help="flow-matching Euler steps (default: the model's)")
+    p.add_argument("--cfg", type=float, help="classifier-free guidance strength w (default: the model's)")
     p.add_argument("--duration", type=float, help="seconds per item (default: each item's, else 8)")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
-    p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"], help="network precision")
+    p.add_argument(
+        "--dtype", choices=["fp32", "bf16"], help="network weights (default: bf16 on CUDA, fp32 on CPU)"
+    )
 
     p = sub.add_parser("report", help="render reports from run folders")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR")
@@ -92,13 +94,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", required=True, choices=["tiny", "S", "M", "L"])
     p.add_argument("--params", action="store_true", help="print parameter counts per component, run nothing")
     p.add_argument("--duration", type=float, default=8.0, help="seconds of audio per generation")
-    p.add_argument("--steps", type=int, default=25, help="flow-matching Euler steps")
-    p.add_argument("--cfg", type=float, default=4.5, help="guidance strength (1 = no CFG branch)")
+    p.add_argument("--steps", type=int, help="flow-matching Euler steps (default: the model's)")
+    p.add_argument("--cfg", type=float, help="guidance strength, 1 = no CFG branch (default: the model's)")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
-    p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"], help="fp32, or bf16 autocast")
+    p.add_argument(
+        "--dtype", choices=["fp32", "bf16"], help="network weights (default: bf16 on CUDA, fp32 on CPU)"
+    )
     p.add_argument("--batch", type=int, default=1, help="clips per generation")
     p.add_argument("--repeats", type=int, default=3, help="timed generations (after one warm-up)")
-    p.add_argument("--compile", action="store_true", help="torch.compile the network step")
+    p.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        help="CUDA graphs via torch.compile(mode='reduce-overhead') (default: on for CUDA)",
+    )
     p.add_argument("--json", metavar="PATH", help="also write the timings as JSON to PATH")
 
     p = sub.add_parser("train", help="train the reference model")

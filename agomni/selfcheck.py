@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from .errors import EmptyMediaError, NonFiniteAudioError
+from .errors import EmptyMediaError, NonFiniteAudioError, UsageError
 
 TONES_HZ = {"tone_a": 440.0, "tone_b": 660.0, "tone_c": 880.0}
 FILE_RATE, CHECK_RATE, SECONDS = 22050, 16000, 1.0
@@ -223,8 +223,6 @@ def cli_selfcheck(args: argparse.Namespace) -> int:
         root = Path(out) if out else Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
         if any(root.iterdir()):
-            from .errors import UsageError
-
             raise UsageError(f"--out {root} is not empty; give a new or empty folder")
         rows = run_selfcheck(root)
     width = max(len(name) for name, *_ in rows)

@@ -2,8 +2,8 @@
 
 A suite names its task, test set, protocol (the reference recipe, e.g. `av-benchmark`), the metrics it
 reports and, where one exists, a CSV of published numbers (evaluation/published/) with a source column.
-`agomni suites` also says, per metric, whether `agomni eval` computes it in this version (available /
-pending, from `agomni.evaluate.registry`), so a suite run's coverage is known before it starts.
+`agomni suites` also says, per metric, whether `agomni eval` computes it in this version (available, or
+not available and what to use instead, from `agomni.evaluate.registry`), so a suite run's coverage is known before it starts.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from agomni.evaluate import EvalRequest, evaluate
-from agomni.evaluate.registry import REGISTRY, EmbedderSpec, MetricEntry
+from agomni.evaluate.registry import METRICS, EmbedderSpec, MetricEntry
 from tests.eval_fixtures import CountingEmbedder, write_clip, write_sets
 
 N = 6
@@ -21,9 +21,9 @@ SEEDED = EmbedderSpec("counting-mel-stats", "tests.eval_fixtures", "seeded_count
 
 @pytest.fixture
 def counting(monkeypatch):
-    monkeypatch.setitem(REGISTRY, "fd_counting", MetricEntry("fd_counting", "fd", COUNTING, "agomni-offline"))
-    monkeypatch.setitem(REGISTRY, "fd_seeded", MetricEntry("fd_seeded", "fd", SEEDED, "agomni-offline"))
-    monkeypatch.setitem(REGISTRY, "kl_counting", MetricEntry("kl_counting", "kl", COUNTING, "agomni-offline"))
+    monkeypatch.setitem(METRICS, "fd_counting", MetricEntry("fd_counting", "fd", COUNTING, "agomni-offline"))
+    monkeypatch.setitem(METRICS, "fd_seeded", MetricEntry("fd_seeded", "fd", SEEDED, "agomni-offline"))
+    monkeypatch.setitem(METRICS, "kl_counting", MetricEntry("kl_counting", "kl", COUNTING, "agomni-offline"))
     monkeypatch.setattr(CountingEmbedder, "clips_embedded", 0)
     return CountingEmbedder
 

@@ -14,7 +14,7 @@ import torch
 from scipy.spatial.distance import cdist
 
 from agomni.cli import main
-from agomni.evaluate.registry import REGISTRY, EmbedderSpec, MetricEntry
+from agomni.evaluate.registry import METRICS, EmbedderSpec, MetricEntry
 from agomni.metrics import offline_embedder
 from agomni.results import read_results
 from tests.eval_fixtures import read_clip, write_clip, write_sets
@@ -169,7 +169,7 @@ def test_unknown_and_pending_metrics_are_clear_errors(tmp_path, capsys, monkeypa
     )
 
     absent = EmbedderSpec("vggish", "agomni.metrics.embedders.not_landed_yet", "vggish_embedder")
-    monkeypatch.setitem(REGISTRY, "fd_vggish", MetricEntry("fd_vggish", "fd", absent, "av-benchmark"))
+    monkeypatch.setitem(METRICS, "fd_vggish", MetricEntry("fd_vggish", "fd", absent, "av-benchmark"))
     assert eval_cli(tmp_path, "--pred", str(pred), "--ref", str(ref), "--metrics", "fd-vggish") == 3
     err = capsys.readouterr().err
     assert "not available in this version" in err and "not_landed_yet" in err and "Traceback" not in err
@@ -180,7 +180,7 @@ def test_unknown_and_pending_metrics_are_clear_errors(tmp_path, capsys, monkeypa
 
 def test_registry_agrees_with_the_metric_catalogue() -> None:
     catalogue = json.loads((Path(__file__).parents[1] / "evaluation" / "metrics.json").read_text())
-    for name, entry in REGISTRY.items():
+    for name, entry in METRICS.items():
         if name in catalogue:
             spec = catalogue[name]
             assert (entry.unit, entry.higher_is_better, entry.default_profile) == (
@@ -195,7 +195,7 @@ KL_SPEC = EmbedderSpec("counting-mel-stats", "tests.eval_fixtures", "counting_em
 
 @pytest.fixture
 def kl_metric(monkeypatch):
-    monkeypatch.setitem(REGISTRY, "kl_test", MetricEntry("kl_test", "kl", KL_SPEC, "av-benchmark"))
+    monkeypatch.setitem(METRICS, "kl_test", MetricEntry("kl_test", "kl", KL_SPEC, "av-benchmark"))
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -294,9 +294,7 @@ def test_frame_level_embeddings_are_pooled_over_all_frames(tmp_path) -> None:
 
 
 def test_kad_row_bound_is_a_clear_error(tmp_path, capsys, monkeypatch) -> None:
-    from agomni.evaluate import scoring
-
-    monkeypatch.setattr(scoring, "KAD_MAX_ROWS", 5)
+    monkeypatch.setattr("agomni.metrics.kad.MAX_ROWS", 5)
     pred, ref = write_sets(tmp_path, 8)
     assert eval_cli(tmp_path, "--pred", str(pred), "--ref", str(ref), "--metrics", "kad_offline") == 2
     assert "bounded to 5 rows" in capsys.readouterr().err

@@ -10,32 +10,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import scipy.linalg
 
 from agomni.cli import main
-from agomni.evaluate.registry import REGISTRY, EmbedderSpec, MetricEntry
+from agomni.evaluate.registry import METRICS, EmbedderSpec, MetricEntry
 from agomni.io.container import file_sha256
-from agomni.metrics import offline_embedder
 from agomni.results import read_results
-from tests.eval_fixtures import read_clip, write_sets
+from tests.eval_fixtures import write_sets
+from tests.test_eval_cli import embed_folder, eval_cli, fd_reference
 
 N = 8
 
 
-def eval_cli(tmp_path: Path, *args: str) -> int:
-    return main(["eval", "--cache-dir", str(tmp_path / "cache"), "--no-progress", *args])
-
-
 def fd_of(pred: Path, ref: Path, ids: list[str]) -> float:
     """FD of mel-stats embeddings of ``ids`` on each side (soundfile decode, scipy sqrtm)."""
-    embedder = offline_embedder("mel-stats")
-    x, y = (
-        np.stack([embedder.embed(read_clip(folder / f"{i}.wav")[None])[0].double().numpy() for i in ids])
-        for folder in (ref, pred)
-    )
-    s1, s2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
-    mean = ((x.mean(0) - y.mean(0)) ** 2).sum()
-    return float(mean + np.trace(s1) + np.trace(s2) - 2 * np.trace(scipy.linalg.sqrtm(s1 @ s2).real))
+    skip = tuple(p.stem for p in pred.glob("*.wav") if p.stem not in ids)
+    skip += tuple(p.stem for p in ref.glob("*.wav") if p.stem not in ids)
+    return fd_reference(embed_folder(ref, skip), embed_folder(pred, skip))
 
 
 IDS = [f"item{i:02d}" for i in range(N)]
@@ -61,7 +51,7 @@ def test_a_missing_generated_file_is_an_error_even_for_set_metrics(tmp_path, cap
 
 def test_a_metric_value_does_not_depend_on_the_other_metrics_requested(tmp_path, monkeypatch) -> None:
     spec = EmbedderSpec("mel-stats", "agomni.metrics.embedders.offline", "offline_embedder", {"name": "mel-stats"}, weights=False)  # fmt: skip
-    monkeypatch.setitem(REGISTRY, "kad_other", MetricEntry("kad_other", "kad", spec, "agomni-offline"))
+    monkeypatch.setitem(METRICS, "kad_other", MetricEntry("kad_other", "kad", spec, "agomni-offline"))
     pred, ref = write_sets(tmp_path, N, pred_ids=[*IDS[1:], "extra"])
     values = []
     for metrics in ("fd_offline", "fd_offline,kad_other"):
@@ -218,3 +208,24 @@ def test_unreadable_files_and_folders_are_one_sentence(tmp_path, capsys) -> None
     assert eval_cli(tmp_path, *args) == 2
     assert "cannot be listed" in capsys.readouterr().err
     ref.chmod(0o755)
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_a_permission_problem_is_not_reported_as_a_corrupt_file(tmp_path, capsys, monkeypatch, use_cache):
+    """As any user would meet it (simulated: the tests may run as root, who reads everything)."""
+    pred, ref = write_sets(tmp_path, 3)
+    locked = pred / "item01.wav"
+    real_open = Path.open
+
+    def guarded_open(self, *args, **kwargs):
+        if self == locked:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", guarded_open)
+    cache = [] if use_cache else ["--no-cache"]
+    assert eval_cli(tmp_path, "--pred", str(pred), "--ref", str(ref), "--metrics", "fd_offline", *cache) == 2
+    err = capsys.readouterr().err
+    assert (
+        str(locked) in err and "permission denied" in err and "corrupt" not in err and "Traceback" not in err
+    )

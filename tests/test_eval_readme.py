@@ -34,7 +34,8 @@ def readme_eval_commands() -> list[str]:
 def test_readme_section_documents_the_flags() -> None:
     section = (ROOT / "README.md").read_text(encoding="utf-8").split("## Evaluating generated audio", 1)[1]
     for needle in ("--random-weights", "NOT comparable", "--allow-missing", "coverage", "--profile",
-                   "av-benchmark", "stable-audio-metrics", "fadtk", "$AGOMNI_HOME/cache", "results.json"):  # fmt: skip
+                   "av-benchmark", "stable-audio-metrics", "fadtk", "$AGOMNI_HOME/cache", "results.json",
+                   "--ref-superset", "--overwrite"):  # fmt: skip
         assert needle in section, needle
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from agomni.errors import NotAvailableYet, UsageError
-from agomni.evaluate import PROFILES, REGISTRY, get_profile, resolve_metric_names
+from agomni.evaluate import METRICS, PROFILES, get_profile, resolve_metric_names
 from agomni.evaluate.registry import EmbedderSpec, build_embedder, checkpoint_identity
 from agomni.io.prepare import prepare_waveform, recipe
 from agomni.metrics import offline_embedder
@@ -27,7 +27,7 @@ def test_alias_spelling_maps_to_canonical_names() -> None:
         "is_panns",
         "fd_passt",
     ]
-    for entry in REGISTRY.values():
+    for entry in METRICS.values():
         assert resolve_metric_names([entry.alias]) == [entry]
 
 
@@ -128,7 +128,7 @@ def test_crop_and_minimum_length_against_numpy() -> None:
     assert np.array_equal(out.numpy(), x[0])  # already long enough
 
 
-NETWORK_SPECS = list({e.embedder.name: e.embedder for e in REGISTRY.values() if e.embedder.weights}.values())
+NETWORK_SPECS = list({e.embedder.name: e.embedder for e in METRICS.values() if e.embedder.weights}.values())
 
 
 @pytest.mark.parametrize("spec", NETWORK_SPECS, ids=lambda s: s.name)
@@ -146,7 +146,7 @@ def test_network_registry_lines_name_real_factories_with_matching_arguments(spec
 
 @pytest.mark.parametrize("name", ["fd_vggish", "fad_vggish", "kl_panns", "kl_passt"])
 def test_network_embedders_build_with_random_weights_under_their_default_profile(name: str) -> None:
-    entry = REGISTRY[name]
+    entry = METRICS[name]
     embedder = build_embedder(entry.embedder, {}, device="cpu", seed=3, random_weights=True)
     identity = checkpoint_identity(embedder, entry.embedder)
     assert identity.key == "random-weights:3" and identity.random_weights
@@ -167,7 +167,7 @@ def test_checkpoint_identity_reads_only_the_weights_record() -> None:
 
 @pytest.mark.parametrize("name", ["fd_vggish", "fd_panns", "fd_passt", "fd_clap", "fd_clap_music"])
 def test_every_network_embedder_exposes_the_same_weights_record(name: str) -> None:
-    entry = REGISTRY[name]
+    entry = METRICS[name]
     embedder = build_embedder(
         entry.embedder,
         {},
@@ -190,8 +190,8 @@ def test_every_network_embedder_exposes_the_same_weights_record(name: str) -> No
 def test_aliases_are_unique_and_fad_inf_has_its_own_spelling() -> None:
     from agomni.evaluate import ALIASES
 
-    assert len(ALIASES) == len(REGISTRY)
+    assert len(ALIASES) == len(METRICS)
     assert ALIASES["fad-vggish"] == "fad_vggish" and ALIASES["fad-inf-vggish"] == "fad_inf_vggish"
     assert ALIASES["fd-clap-laion-audio"] == "fd_clap" and ALIASES["fd-clap-laion-music"] == "fd_clap_music"
-    assert REGISTRY["fd_clap"].embedder.kwargs == {"model": "630k-audioset-best", "profile": "fadtk"}
-    assert REGISTRY["fd_clap_music"].embedder.kwargs == {"model": "music-audioset-90.14", "profile": "fadtk"}
+    assert METRICS["fd_clap"].embedder.kwargs == {"model": "630k-audioset-best", "profile": "fadtk"}
+    assert METRICS["fd_clap_music"].embedder.kwargs == {"model": "music-audioset-90.14", "profile": "fadtk"}

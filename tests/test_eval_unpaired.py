@@ -165,7 +165,7 @@ def test_av_benchmark_policy(sets, tmp_path) -> None:
     assert values["kl_panns"].value == pytest.approx(kl, rel=1e-5) and values["kl_panns"].n == len(PAIRED)
     inception = _inception({i: g[i]["logits"][0].double().numpy() for i in gen_all})
     assert values["is_panns"].value == pytest.approx(inception, rel=1e-5) and values["is_panns"].n == 11
-    assert kl > 0.5 and inception > 1.2  # far from the trivial 0 and 1: random weights spread realistically
+    assert kl > 0.2  # far from the trivial 0: random weights spread realistically
 
     passt = PasstEmbedder(random_weights=True, seed=0)
     g = _outputs(pred, PAIRED, "av-benchmark", passt, 32000)
@@ -194,7 +194,8 @@ def test_whole_folder_fd_and_paired_kl_policies(sets, tmp_path, profile) -> None
         kl = (p_ref * (np.log(p_ref) - np.log(p_gen))).sum(1).mean()
     else:
         kl = (p_gen * (np.log(p_gen) - np.log(p_ref + 1e-6))).sum(1).mean()
-    assert values["kl_panns"] == pytest.approx(float(kl), rel=1e-5) and kl > 0.5
+    assert values["kl_panns"] == pytest.approx(float(kl), rel=1e-5)
+    assert kl > 0.2  # far from the trivial 0: random weights spread realistically
     _check_coverage(outcome, {"fd_panns"}, {"kl_panns"})
 
 
@@ -234,3 +235,27 @@ def test_agomni_offline_policy_uses_pairs_only(sets, tmp_path) -> None:
 
     assert outcome.results.metrics[0].value == pytest.approx(_frechet(rows(pred), rows(ref)), rel=1e-6)
     _check_coverage(outcome, set(), {"fd_offline"})
+
+
+def test_inception_score_end_to_end_is_far_from_its_trivial_value(tmp_path) -> None:
+    """IS needs several clips per split to say anything: 40 generated clips, IS only (no references)."""
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    ids = [f"gen{i:02d}" for i in range(40)]
+    for i, item in enumerate(ids):
+        sf.write(pred / f"{item}.wav", _clip(1000 + i), RATE, subtype="PCM_16")
+    outcome = evaluate(
+        EvalRequest(
+            pred_dir=pred, metrics=("is_panns",), random_weights=True, use_cache=False, progress=False
+        )
+    )
+    panns = PannsCnn14Embedder.random("panns-cnn14-16k", seed=0)
+    logits = {
+        i: o["logits"][0].double().numpy()
+        for i, o in _outputs(pred, ids, "av-benchmark", panns, RATE).items()
+    }
+    inception = _inception(logits)
+    metric = outcome.results.metrics[0]
+    assert metric.value == pytest.approx(inception, rel=1e-5) and metric.n == 40
+    assert inception > 1.1  # 1 + 1e-9 with PyTorch's default initialisation
+    assert [c.status for c in outcome.results.coverage] == ["ok"] * 40

@@ -88,34 +88,37 @@ def test_every_metric_names_registered_weights():
 
 
 def test_cli_suites_says_which_metrics_agomni_eval_computes(capsys):
-    """Each metric line says available / not available, as the evaluate registry decides; an unavailable one says why."""
-    from agomni.evaluate.registry import OUTSIDE_PIPELINE, REGISTRY
+    """Each metric line says available / pending, as the evaluate registry decides; a pending one says why."""
+    from agomni.evaluate.registry import METRICS, OUTSIDE_PIPELINE
 
     assert main(["suites"]) == 0
     out = capsys.readouterr().out
     for suite in load_suites(EVALUATION).values():
         for metric in suite.metrics:
             line = next(x for x in out.splitlines() if x.strip().startswith(f"{metric.name} ("))
-            if metric.name in REGISTRY:
+            if metric.name in METRICS:
                 assert line.endswith("agomni eval: available"), line
             else:
                 assert (
                     metric.name in OUTSIDE_PIPELINE and "agomni eval: not available in this version: " in line
-                ), line
-        available = sum(m.name in REGISTRY for m in suite.metrics)
+                )
+        available = sum(m.name in METRICS for m in suite.metrics)
         assert f"({available} of {len(suite.metrics)} computed by `agomni eval` in this version)" in out
     # known cases, written out: V2A's network metrics are computed, ImageBind/DeSync/WER are not yet
     assert "fd_passt (FD, lower is better) - agomni eval: available" in out
     assert "ib_score (cosine x100, higher is better) - agomni eval: not available in this version" in out
-    assert "wer (% WER, lower is better) - agomni eval: not available in this version" in out
+    assert (
+        "wer (% WER, lower is better) - agomni eval: not available in this version: WER; use seed-tts-eval"
+        in out
+    )
 
 
 def test_metric_availability_reports_a_missing_embedder_module(monkeypatch):
-    from agomni.evaluate.registry import REGISTRY, EmbedderSpec, MetricEntry
+    from agomni.evaluate.registry import METRICS, EmbedderSpec, MetricEntry
     from agomni.suites import metric_availability
 
     absent = EmbedderSpec("vggish", "agomni.metrics.embedders.not_landed_yet", "f")
-    monkeypatch.setitem(REGISTRY, "fd_vggish", MetricEntry("fd_vggish", "fd", absent, "av-benchmark"))
+    monkeypatch.setitem(METRICS, "fd_vggish", MetricEntry("fd_vggish", "fd", absent, "av-benchmark"))
     ok, status = metric_availability("fd_vggish")
     assert not ok and "not_landed_yet" in status and status.startswith("not available in this version")
     assert metric_availability("fd_clap") == (True, "available")

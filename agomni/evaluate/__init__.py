@@ -8,12 +8,12 @@ crop/pad, by the profile's recipe) -> embedders from the `registry`, cached by c
 
 from agomni.evaluate.pipeline import EvalOutcome, EvalRequest, evaluate
 from agomni.evaluate.profiles import PROFILES, Profile, get_profile
-from agomni.evaluate.registry import ALIASES, REGISTRY, EmbedderSpec, MetricEntry, resolve_metric_names
+from agomni.evaluate.registry import ALIASES, METRICS, EmbedderSpec, MetricEntry, resolve_metric_names
 
 __all__ = [
     "ALIASES",
+    "METRICS",
     "PROFILES",
-    "REGISTRY",
     "EmbedderSpec",
     "EvalOutcome",
     "EvalRequest",

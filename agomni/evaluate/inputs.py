@@ -28,6 +28,7 @@ from typing import Any
 from agomni.errors import PairingError, UsageError
 from agomni.io import AUDIO_EXTENSIONS
 from agomni.manifest import load_manifest, pair_outputs
+from agomni.manifest.pairing import folder_entries
 from agomni.results import CoverageEntry
 
 MAX_LISTED = 20
@@ -70,12 +71,7 @@ def scan_folder(folder: Path, what: str) -> tuple[dict[str, Path], dict[str, str
     used (another extension, a sub-folder, a broken link)."""
     if not folder.is_dir():
         raise UsageError(f"{what} folder {folder} not found (or not a folder)")
-    try:
-        entries = sorted(folder.iterdir(), key=lambda p: p.name)
-    except PermissionError as err:
-        raise UsageError(
-            f"{what} folder {folder} cannot be listed ({err.strerror}); check its permissions"
-        ) from err
+    entries = folder_entries(folder, f"{what} folder")
     found: dict[str, list[Path]] = {}
     unused: dict[str, str] = {}
     for entry in entries:

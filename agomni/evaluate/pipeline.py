@@ -379,7 +379,7 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
     check_destinations(
         request.out, RESULTS_FILE, request.overwrite, request.cache_dir if request.use_cache else None
     )
-    need_reference = any(e.kind != "is" for e in entries)
+    need_reference = any("ref" in e.sides for e in entries)
     with timings.stage("collect_inputs"):
         inputs: EvalInputs = collect_inputs(
             pred_dir=request.pred_dir,

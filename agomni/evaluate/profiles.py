@@ -16,7 +16,7 @@ over the pairs only, and IS over all generated clips; audioldm_eval and stable-a
 their FDs over each whole folder, KL over the pairs and IS over all generated clips; fadtk and kadtk
 compare whole sets. agomni's own offline profile uses the pairs only, for every metric.
 
-Sources (PROTOCOLS.md and the toolkits' code): av-benchmark loads with torchaudio, averages channels,
+Sources (the toolkits' code): av-benchmark loads with torchaudio, averages channels,
 subtracts the mean, resamples with ``torchaudio.transforms.Resample`` (agomni policy ``torchaudio-sinc``)
 and keeps the first ``--audio_length`` seconds of every file, for every metric (VGGish, PANNs, PaSST);
 the option has no default: 8 s is the value MMAudio's evaluation command passes, and this profile's;

@@ -103,6 +103,11 @@ class MetricEntry:
         return KINDS[self.kind].spec.higher_is_better
 
     @property
+    def sides(self) -> tuple[str, ...]:
+        """The sides the metric reads: generated ("pred") and reference ("ref"), or "pred" only (IS)."""
+        return KINDS[self.kind].spec.sides
+
+    @property
     def alias(self) -> str:
         """The ``<kind>-<embedder>`` spelling (``fad_vggish`` -> ``fad-vggish``, ``fad_inf_vggish`` ->
         ``fad-inf-vggish``)."""
@@ -158,7 +163,7 @@ CLAP_AUDIO = _clap("clap-laion-audio", "630k-audioset-best")
 CLAP_MUSIC = _clap("clap-laion-music", "music-audioset-90.14")
 FADTK_ONLY = ("fadtk",)
 
-REGISTRY: dict[str, MetricEntry] = {
+METRICS: dict[str, MetricEntry] = {
     entry.name: entry
     for entry in (
         MetricEntry("fd_offline", "fd", MEL_STATS, "agomni-offline"),
@@ -186,7 +191,7 @@ REGISTRY: dict[str, MetricEntry] = {
         MetricEntry("fad_inf_mel_frames", "fad_inf", MEL_FRAMES, "agomni-offline"),
     )
 }
-ALIASES: dict[str, str] = {entry.alias: entry.name for entry in REGISTRY.values()}
+ALIASES: dict[str, str] = {entry.alias: entry.name for entry in METRICS.values()}
 
 # Catalogue metrics that are not embedding-distance/classifier metrics: not computed in this version.
 OUTSIDE_PIPELINE: dict[str, str] = {
@@ -223,8 +228,8 @@ def availability(name: str) -> tuple[bool, str]:
     """Whether `agomni eval` in this version computes the catalogue metric ``name``: (True, "available")
     or (False, why and which work brings it)."""
     canonical = ALIASES.get(name, name)
-    if canonical in REGISTRY:
-        spec = REGISTRY[canonical].embedder
+    if canonical in METRICS:
+        spec = METRICS[canonical].embedder
         if importlib.util.find_spec(spec.module) is None:
             return False, f"not available in this version: {spec.module} is not installed"
         return True, "available"
@@ -249,10 +254,10 @@ def resolve_metric_names(names: Iterable[str]) -> list[MetricEntry]:
             raise NotAvailableYet(
                 f"metric {raw!r} is not available in this version: {OUTSIDE_PIPELINE[canonical]}"
             )
-        if canonical not in REGISTRY:
-            known = ", ".join(f"{e.name} ({e.alias})" for e in REGISTRY.values())
+        if canonical not in METRICS:
+            known = ", ".join(f"{e.name} ({e.alias})" for e in METRICS.values())
             raise UsageError(f"unknown metric {raw!r}; known metrics (canonical and alias spelling): {known}")
-        entry = REGISTRY[canonical]
+        entry = METRICS[canonical]
         if entry in entries:
             raise UsageError(f"metric {raw!r} is named twice (canonical name {canonical!r})")
         entries.append(entry)

@@ -3,7 +3,7 @@
 
 Memory: FD keeps streamed sufficient statistics (O(D^2) whatever the number of clips). KAD needs every
 embedding (its unbiased estimator sums over all pairs, its bandwidth is a median over all reference
-pairs), so its rows are bounded by ``KAD_MAX_ROWS`` per set. KL keeps one class vector per item and
+pairs), so its rows are bounded per set (`agomni.metrics.kad.MAX_ROWS`). KL keeps one class vector per item and
 set, IS one per generated item. FAD-inf keeps every generated row (fadtk's subsampling draws from all of
 them), seeded with the run's ``--seed``. Under a profile with ``embedding_dtype`` "float16" (fadtk)
 every embedding is rounded to float16 before it enters a metric, as fadtk stores them.
@@ -27,9 +27,6 @@ from agomni.results import SetMetric, Spread
 
 #: How the two KL directions are written in results and printed tables.
 KL_LABELS: dict[str, str] = {"ref_gen": "KL(ref||gen)", "gen_ref": "KL(gen||ref)"}
-#: KAD keeps every embedding row: at most this many rows per set (its bandwidth median alone then needs
-#: about KAD_MAX_ROWS^2 / 2 float64 distances, 1.6 GB at 20,000).
-KAD_MAX_ROWS = 20_000
 
 
 def build_accumulator(entry: MetricEntry, profile: Profile, seed: int) -> Metric:
@@ -75,12 +72,7 @@ class MetricState:
             rows = output.mean(axis=0, keepdims=True)
         if self.entry.head == "embed" and self.profile.embedding_dtype == "float16":
             rows = rows.astype(np.float16)
-        if self.entry.kind == "kad" and self.rows[side] + rows.shape[0] > KAD_MAX_ROWS:
-            raise MetricInputError(
-                f"{self.entry.name}: KAD keeps every embedding and is bounded to {KAD_MAX_ROWS} rows per "
-                f"set; the {side} set exceeds it at item {item_id!r} (use clip-level embeddings or fewer items)"
-            )
-        if self.entry.kind == "is" and side == "ref":
+        if side not in self.accumulator.spec.sides:
             return
         self.accumulator.update(rows, reference=side == "ref", ids=[item_id])
         self.rows[side] += rows.shape[0]
@@ -104,18 +96,16 @@ def score(metric: MetricState, item_scores: dict[str, dict[str, float]]) -> tupl
         n_generated_rows=metric.rows["pred"],
         n_reference_rows=metric.rows["ref"],
         unpaired_items_used=sorted(set(metric.used["pred"]) ^ set(metric.used["ref"]))
-        if entry.kind != "is"
+        if "ref" in metric.accumulator.spec.sides
         else [],
         unpaired_items_left_out=sorted(metric.left_out),
     )
-    spread, n = None, len(metric.used["pred"])
-    if entry.kind == "kl":
+    if "direction" in details:
         details["direction_label"] = KL_LABELS[details["direction"]]
-        for item_id, value in result.details["per_item"].items():
-            item_scores.setdefault(item_id, {})[entry.name] = value
-        n = int(result.details["n_pairs"])
-    if entry.kind == "is":
-        spread = Spread("std", float(result.details["std"]))
+    for item_id, value in result.details.get("per_item", {}).items():
+        item_scores.setdefault(item_id, {})[entry.name] = value
+    n = int(result.details.get("n_pairs", len(metric.used["pred"])))
+    spread = Spread("std", float(result.details["std"])) if "std" in result.details else None
     set_metric = SetMetric(
         name=entry.name,
         value=float(result.value),

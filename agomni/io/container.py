@@ -30,13 +30,29 @@ def check_file(path: str | os.PathLike[str]) -> tuple[Path, int]:
     size = p.stat().st_size
     if size == 0:
         raise EmptyMediaError(p, "file is empty (0 bytes)")
+    with read_errors(p):
+        p.open("rb").close()
     return p, size
 
 
+@contextlib.contextmanager
+def read_errors(path: Path) -> Iterator[None]:
+    """Turn an OS error while reading `path` into `UnreadableMediaError`, saying when permissions (not the
+    file's content) are the problem."""
+    try:
+        yield
+    except PermissionError as err:
+        raise UnreadableMediaError(
+            path, "cannot be read: permission denied (the file may be fine; check its permissions)"
+        ) from err
+    except OSError as err:
+        raise UnreadableMediaError(path, f"cannot be read ({err.strerror or err})") from err
+
+
 def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of the file's bytes (read in 1 MiB blocks)."""
+    """Hex SHA-256 of the file's bytes (read in 1 MiB blocks); `UnreadableMediaError` if it cannot be read."""
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with read_errors(path), path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -55,6 +71,10 @@ def media_errors(path: Path, doing: str) -> Iterator[None]:
         yield
     except av.error.DecoderNotFoundError as err:
         raise UnsupportedCodecError(path, f"no decoder for this codec while {doing}: {err}") from err
+    except PermissionError as err:
+        raise UnreadableMediaError(
+            path, f"cannot be read: permission denied while {doing} (check the file's permissions)"
+        ) from err
     except (av.FFmpegError, OSError) as err:
         raise UnreadableMediaError(
             path, f"corrupt, truncated or not a media file ({doing} failed: {err})"

@@ -72,9 +72,9 @@ class Recipe:
     downmix: str
     remove_dc: bool
     resampler: str
-    max_seconds: float | None
-    min_samples: int | None
     reference: str
+    max_seconds: float | None = None
+    min_samples: int | None = None
     min_seconds: float | None = None
     quantize: str | None = None
     peak_dbfs: float | None = None
@@ -90,8 +90,6 @@ RECIPES: dict[str, Recipe] = {
         downmix="mean",
         remove_dc=True,
         resampler="torchaudio-sinc",
-        max_seconds=None,
-        min_samples=None,
         reference="hkchengrex/av-benchmark av_bench/data/audio_dataset.py AudioDataset.read_from_file",
     ),
     "audioldm-eval": Recipe(
@@ -99,7 +97,6 @@ RECIPES: dict[str, Recipe] = {
         downmix="first",
         remove_dc=True,
         resampler="torchaudio-sinc-functional",
-        max_seconds=None,
         min_samples=32000,
         reference="haoheliu/audioldm_eval audioldm_eval/datasets/load_mel.py WaveDataset.read_from_file",
     ),
@@ -108,8 +105,6 @@ RECIPES: dict[str, Recipe] = {
         downmix="mean",
         remove_dc=False,
         resampler="soxr-hq",
-        max_seconds=None,
-        min_samples=None,
         peak_dbfs=-1.0,
         reference="Stability-AI/stable-audio-metrics src/passt_kld.py (librosa.load mono, soxr_hq; "
         "pyloudnorm.normalize.peak -1 dB)",
@@ -119,8 +114,6 @@ RECIPES: dict[str, Recipe] = {
         downmix="mean",
         remove_dc=False,
         resampler=TORCHAUDIO_SINC_KAISER_BEST,
-        max_seconds=None,
-        min_samples=None,
         quantize=INT16_PCM,
         reference="microsoft/fadtk fadtk/fad.py FrechetAudioDistance.load_audio (TORCHAUDIO_RESAMPLING) + "
         "fadtk/model_loader.py ModelLoader.load_wav / enforce_min_len",
@@ -134,8 +127,6 @@ RECIPES: dict[str, Recipe] = {
         downmix="mean",
         remove_dc=False,
         resampler="torchaudio-sinc",
-        max_seconds=None,
-        min_samples=None,
         reference="agomni (no external reference: offline spectral embedders)",
     ),
 }

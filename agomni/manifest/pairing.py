@@ -88,7 +88,7 @@ def pair_outputs(
     found: dict[tuple[str, int], list[str]] = defaultdict(list)
     problems: list[str] = []
     ignored: list[str] = []
-    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+    for entry in folder_entries(folder, "output folder"):
         ext = next((e for e in exts if entry.name.lower().endswith(e)), None)
         if ext is None or not entry.is_file():
             ignored.append(entry.name)
@@ -129,6 +129,16 @@ def pair_outputs(
         head = f"{folder}: {len(problems)} pairing problem(s) against manifest {manifest.path}"
         raise PairingError("\n".join([head, *problems]))
     return Pairing(folder, num_samples, tuple(pairs), tuple(coverage), tuple(ignored))
+
+
+def folder_entries(folder: Path, what: str) -> list[Path]:
+    """The entries directly inside ``folder``, sorted by name; PairingError if it cannot be listed."""
+    try:
+        return sorted(folder.iterdir(), key=lambda p: p.name)
+    except PermissionError as err:
+        raise PairingError(
+            f"{what} {folder} cannot be listed ({err.strerror}); check its permissions"
+        ) from err
 
 
 def _parse_stem(stem: str, num_samples: int, known: set[str]) -> tuple[tuple[str, int], str | None]:

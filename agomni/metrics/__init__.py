@@ -1,7 +1,8 @@
 """agomni metrics: each metric as a function on arrays and as an accumulator (update / compute / reset).
 
 Every result carries its name, unit, direction (``higher_is_better``) and the reference recipe it
-reproduces (see /work/shared/design/PROTOCOLS.md). Embedding networks live in ``agomni.metrics.embedders``.
+reproduces. Embedding networks live in ``agomni.metrics.embedders``; how metrics declare their state and
+units is described in ``agomni.metrics.base``.
 """
 
 from agomni.metrics.base import Metric, MetricResult, all_reduce_sum, distributed_ready

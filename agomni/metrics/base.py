@@ -57,12 +57,14 @@ Head = Literal["embed", "logits"]
 @dataclass(frozen=True)
 class MetricSpec:
     """What a metric's numbers mean: short ``unit`` (as results and tables print it), ``higher_is_better``,
-    a ``description`` of the unit, and the embedder output it consumes (``head``)."""
+    a ``description`` of the unit, the embedder output it consumes (``head``) and the sides it reads
+    (``sides``: IS scores the generated set only)."""
 
     unit: str
     higher_is_better: bool
     description: str
     head: Head = "embed"
+    sides: tuple[str, ...] = ("pred", "ref")
 
     @property
     def unit_text(self) -> str:

@@ -7,7 +7,7 @@ What a cached entry is keyed by (``EmbeddingKey``):
   outputs are a deterministic function of exactly these samples, so this hash changes whenever the
   audio or any preprocessing step changes it (decoder version, downmix, resampler, crop/pad), and two
   files that decode to the same samples (a WAV and its FLAC copy) share one entry. A path would miss
-  everything (the audioldm_eval pitfall, see PROTOCOLS.md).
+  everything (audioldm_eval's cache is keyed by path).
 - ``embedder`` and ``embedder_key``: the embedder's name and ``Embedder.cache_key()`` (name, version,
   sample rate, output level, heads and every setting in ``config()``).
 - ``checkpoint``: the weights' SHA-256, ``"random-weights:<seed>"`` for a network left with seeded random
@@ -53,8 +53,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
 import torch
+import torchaudio
 
 from agomni.atomic import atomic_write
 from agomni.paths import agomni_home
@@ -136,9 +138,6 @@ class SourceKey:
 def decoder_fingerprint() -> dict[str, Any]:
     """Versions of the decoding stack and the SHA-256 of agomni's ``agomni/io`` sources: a change of any
     of them may change decoded samples, so it is part of every ``SourceKey``."""
-    import av
-    import torchaudio
-
     try:
         import soxr
 

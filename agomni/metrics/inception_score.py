@@ -24,7 +24,7 @@ from agomni.metrics import base
 from agomni.metrics.base import ArrayLike, ClassScores, Metric, MetricResult, MetricSpec
 
 IS_SPEC = MetricSpec(
-    unit="IS", higher_is_better=True, description="dimensionless, exp of nats", head="logits"
+    unit="IS", higher_is_better=True, description="dimensionless, exp of nats", head="logits", sides=("pred",)
 )
 IS_UNIT = IS_SPEC.unit_text
 IS_RECIPE = "av-benchmark/audioldm_eval compute_isc: softmax, RandomState(2020) shuffle, 10 splits, mean/std"

@@ -32,6 +32,9 @@ KAD_SPEC = MetricSpec(unit="KAD", higher_is_better=False, description="unbiased 
 KAD_UNIT = KAD_SPEC.unit_text
 KAD_RECIPE = "kadtk calc_kernel_audio_distance: RBF, median-distance bandwidth of reference, unbiased, x100"
 DEFAULT_BLOCK_SIZE = 1024
+#: The accumulator keeps every row: at most this many per set by default (the bandwidth's median alone then
+#: needs about MAX_ROWS^2 / 2 float64 distances, 1.6 GB at 20,000).
+MAX_ROWS = 20_000
 
 
 def _blocks(n: int, block_size: int | None) -> list[tuple[int, int]]:
@@ -126,7 +129,9 @@ def kernel_audio_distance(
 
 class KernelAudioDistance(Metric):
     """Accumulator for KAD. Keeps every embedding (the unbiased estimator needs all pairs): ``"rows"``
-    states, gathered across ranks in rank order. ``bandwidth`` fixes h (else the reference median)."""
+    states, gathered across ranks in rank order, at most ``max_rows`` per set (default `MAX_ROWS`;
+    MetricInputError beyond).
+    ``bandwidth`` fixes h (else the reference median)."""
 
     spec = KAD_SPEC
     name = "KAD"
@@ -138,17 +143,26 @@ class KernelAudioDistance(Metric):
         bandwidth: float | None = None,
         scale: float = KAD_SCALE,
         block_size: int | None = DEFAULT_BLOCK_SIZE,
+        max_rows: int | None = None,
     ):
         self.bandwidth = bandwidth
         self.scale = scale
         self.block_size = block_size
+        self.max_rows = MAX_ROWS if max_rows is None else max_rows
         self.add_state("reference", "rows")
         self.add_state("generated", "rows")
         self.reset()
 
     def update(self, values: ArrayLike, *, reference: bool = False, ids: Sequence[str] | None = None) -> None:
         key = "reference" if reference else "generated"
-        getattr(self, key).append(as_float64_matrix(values, f"KAD {key} embeddings", min_rows=0))
+        rows = as_float64_matrix(values, f"KAD {key} embeddings", min_rows=0)
+        if sum(len(r) for r in getattr(self, key)) + len(rows) > self.max_rows:
+            where = f" at item {ids[0]!r}" if ids else ""
+            raise MetricInputError(
+                f"KAD keeps every embedding and is bounded to {self.max_rows} rows per set; the {key} set "
+                f"exceeds it{where} (use clip-level embeddings or fewer items)"
+            )
+        getattr(self, key).append(rows)
 
     def _stacked(self, key: str) -> np.ndarray:
         if not getattr(self, key):

@@ -3,29 +3,22 @@
 Layout for a checkpoint stem ``run/step-1000``::
 
     run/step-1000.safetensors   the network state dict (tensors only; never pickle)
-    run/step-1000.json          {"format", "agomni_version", "config", "step", "sha256", "codec", "extra"}
+    run/step-1000.json          the sidecar (agomni.model.sidecar): config, step, sha256, latent
+                                statistics, conditioners, codec, provenance
 
 ``sha256`` is the SHA-256 (hex) of the safetensors file; loading recomputes it and refuses a file
 that differs (tampered, truncated, or a sidecar belonging to another save). ``config`` is the full
 `ModelConfig` as nested JSON objects (``dataclasses.asdict``), so a checkpoint rebuilds its network
 without any other file. ``codec`` records which codec (VAE + vocoder) checkpoints the latents belong
-to, as built by `codec_reference`, or as a training run records it (see `load_codec`); an empty
-``codec`` means random codec weights at the config's rate, and everything decoded with them is
+to (`codec_reference`); a part without weights is random, and everything decoded with it is
 labelled random. Both files are written to
 temporary names in the same folder and renamed into place (safetensors first, then the JSON), so a
 reader never sees a half-written file.
 
-Keys of ``extra`` that `agomni generate` reads (all optional):
-- ``random_weights`` (bool): the network weights are untrained (a step-0 checkpoint counts as random too);
-- ``conditioners``: {"video": {"kind": "random", "seed": int}, "text": {"kind": "random", "seed": int,
-  "length": int}} - the stand-in conditioners the network was trained with (default seed 0, text
-  length `agomni.model.generate.STANDIN_TEXT_TOKENS`);
-- ``latent_stats``: {"mean": [latent_dim floats], "std": [latent_dim floats]} - the per-channel
-  statistics the training latents were normalised with (a training run's codec entry may hold them as
-  ``latent_normalisation`` instead); sampled latents are mapped back by ``latent * std + mean`` before
-  decoding (no statistics: latents are decoded as sampled);
-- ``train_config`` with ``conditioners`` {"seed", "text_tokens"} (training runs): read when
-  ``conditioners`` is not a dict.
+The sidecar format (``format``, ``config``, ``latent_stats``, ``conditioners``, ``codec``, ...) is
+defined and checked field by field in `agomni.model.sidecar`; an impossible sidecar is a WeightsError
+naming the file and the field. `load_model_checkpoint` reads a checkpoint; `build_network` gives the
+network with its weights and latent statistics; `load_codec` the codec the sidecar names.
 """
 
 from __future__ import annotations
@@ -33,32 +26,37 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import re
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-
-from agomni.atomic import atomic_write
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 
 from .. import __version__
+from ..atomic import atomic_write
 from ..errors import ChecksumMismatchError, UsageError, WeightsError
+from ..weights import resolve
 from .codec import AudioCodec, codec_config
-from .config import SIZE_ALIASES, ConditionDropout, ModelConfig, SequenceConfig
+from .codec.griffin_lim import GriffinLimVocoder
+from .codec.vae import VAEConfig
+from .conditioning import ConditionerSpec
+from .config import SIZE_ALIASES, ModelConfig
 from .network import AgomniMMDiT, load_network_weights
+from .sidecar import FORMAT, codec_file, parse_codec, parse_sidecar
 
-FORMAT = "agomni-mmdit-checkpoint/1"
 WEIGHTS_SUFFIX = ".safetensors"
 META_SUFFIX = ".json"
 
 
 @dataclass
 class Checkpoint:
-    """A loaded checkpoint: CPU tensors, the config that built them, the training step and the JSON sidecar.
+    """A loaded checkpoint: CPU tensors, the config that built them, the training step and the sidecar.
 
-    `meta` is the whole sidecar (see the module docstring); `path` is the safetensors file.
+    `meta` is the parsed sidecar (`agomni.model.sidecar.parse_sidecar`); `path` is the safetensors file.
     """
 
     network_state: dict[str, torch.Tensor]
@@ -78,8 +76,22 @@ class Checkpoint:
 
     @property
     def random_weights(self) -> bool:
-        """True when the weights are untrained: marked ``extra["random_weights"]`` or saved at step 0."""
-        return bool(self.extra.get("random_weights", False)) or self.step == 0
+        """True when the weights are untrained: marked ``random_weights`` or saved at step 0."""
+        return bool(self.meta["random_weights"]) or self.step == 0
+
+    @property
+    def conditioners(self) -> ConditionerSpec:
+        return self.meta["conditioners"]
+
+    @property
+    def latent_stats(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Per-channel float32 (mean, std) the network's latents are normalised with, or None."""
+        stats = self.meta["latent_stats"]
+        return None if stats is None else (torch.tensor(stats[0]), torch.tensor(stats[1]))
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent if self.path is not None else Path.cwd()
 
 
 def checkpoint_paths(path: str | Path) -> tuple[Path, Path]:
@@ -99,74 +111,64 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def config_to_dict(config: ModelConfig) -> dict[str, Any]:
-    """The config as nested JSON-ready dicts (sequence and dropout included)."""
-    return dataclasses.asdict(config)
-
-
-def config_from_dict(data: Mapping[str, Any], *, source: str = "config") -> ModelConfig:
-    """Inverse of `config_to_dict`; an unknown or missing field is a WeightsError naming `source`."""
-    try:
-        fields = dict(data)
-        fields["sequence"] = SequenceConfig(**fields["sequence"])
-        if "dropout" in fields:
-            fields["dropout"] = ConditionDropout(**fields["dropout"])
-        return ModelConfig(**fields)
-    except (KeyError, TypeError, UsageError) as err:
-        raise WeightsError(f"{source}: not a valid agomni ModelConfig ({err})") from err
-
-
 def save_checkpoint(
     path: str | Path,
     *,
     network_state: Mapping[str, torch.Tensor],
     config: ModelConfig,
     step: int,
-    extra: dict | None = None,
-    codec: dict | None = None,
+    codec: Mapping[str, Any],
+    conditioners: ConditionerSpec,
+    latent_stats: tuple[torch.Tensor, torch.Tensor] | None = None,
+    random_weights: bool = False,
+    extra: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write ``<stem>.safetensors`` and ``<stem>.json`` atomically; returns the safetensors path.
 
-    `path` is the stem or either file's name; missing parent folders are created. `extra` and `codec`
-    must be JSON-serialisable (UsageError otherwise, before anything is written). Tensors are saved
-    from the CPU, contiguous, in their own dtype.
+    `path` is the stem or either file's name; missing parent folders are created. `codec`: a
+    `codec_reference` entry; `latent_stats`: (mean, std) the network's latents are normalised with;
+    `extra`: JSON-serialisable provenance. The sidecar is checked like a loaded one before anything is
+    written (UsageError / WeightsError). Tensors are saved from the CPU, contiguous, in their own dtype.
     """
-    from safetensors.torch import save_file
-
     weights_path, meta_path = checkpoint_paths(path)
     if not isinstance(step, int) or step < 0:
         raise UsageError(f"{weights_path}: step must be a non-negative int, got {step!r}")
-    try:
-        extra_json = json.loads(json.dumps(extra or {}))
-        codec_json = json.loads(json.dumps(codec or {}))
-    except (TypeError, ValueError) as err:
-        raise UsageError(
-            f"{weights_path}: checkpoint extra/codec metadata is not JSON-serialisable ({err})"
-        ) from err
     bad = [k for k, v in network_state.items() if not isinstance(v, torch.Tensor)]
     if bad:
         raise UsageError(f"{weights_path}: network_state entries that are not tensors: {bad[:5]}")
+    meta = {
+        "format": FORMAT,
+        "agomni_version": __version__,
+        "weights_file": weights_path.name,
+        "sha256": "",
+        "step": step,
+        "random_weights": bool(random_weights),
+        "config": dataclasses.asdict(config),
+        "latent_stats": None
+        if latent_stats is None
+        else {"mean": [float(v) for v in latent_stats[0]], "std": [float(v) for v in latent_stats[1]]},
+        "conditioners": conditioners.to_dict(),
+        "codec": dict(codec),
+        "extra": dict(extra or {}),
+    }
+    try:
+        meta = json.loads(json.dumps(meta))
+    except (TypeError, ValueError) as err:
+        raise UsageError(f"{weights_path}: checkpoint metadata is not JSON-serialisable ({err})") from err
+    parse_sidecar(meta, str(meta_path))
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in network_state.items()}
     weights_path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(
         weights_path, lambda tmp: save_file(tensors, str(tmp), metadata={"format": FORMAT}), durable=True
     )
-    meta = {
-        "format": FORMAT,
-        "agomni_version": __version__,
-        "config": config_to_dict(config),
-        "step": step,
-        "sha256": file_sha256(weights_path),
-        "weights_file": weights_path.name,
-        "codec": codec_json,
-        "extra": extra_json,
-    }
+    meta["sha256"] = file_sha256(weights_path)
     text = json.dumps(meta, indent=2, sort_keys=True) + "\n"
     atomic_write(meta_path, lambda tmp: tmp.write_text(text, encoding="utf-8"), durable=True)
     return weights_path
 
 
-def _read_meta(meta_path: Path, weights_path: Path) -> dict[str, Any]:
+def read_sidecar(meta_path: Path, weights_path: Path) -> dict[str, Any]:
+    """The parsed sidecar (`agomni.model.sidecar.parse_sidecar`); WeightsError naming the file otherwise."""
     if not meta_path.is_file():
         raise WeightsError(
             f"{meta_path}: checkpoint sidecar JSON is missing; an agomni checkpoint is {weights_path.name} "
@@ -176,30 +178,24 @@ def _read_meta(meta_path: Path, weights_path: Path) -> dict[str, Any]:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise WeightsError(f"{meta_path}: unreadable checkpoint sidecar JSON ({err})") from err
-    missing = [k for k in ("format", "config", "step", "sha256") if k not in meta]
-    if not isinstance(meta, dict) or missing:
-        raise WeightsError(f"{meta_path}: checkpoint sidecar lacks {missing or 'an object'}")
-    if meta["format"] != FORMAT:
-        raise WeightsError(f"{meta_path}: unknown checkpoint format {meta['format']!r}, expected {FORMAT!r}")
-    return meta
+    return parse_sidecar(meta, str(meta_path))
 
 
-def load_checkpoint(path: str | Path, *, expected_size: str | None = None) -> Checkpoint:
-    """Read and verify a checkpoint written by `save_checkpoint` (safetensors only; never unpickles).
+def load_model_checkpoint(path: str | Path, *, expected_size: str | None = None) -> Checkpoint:
+    """Read and verify a reference-model checkpoint (safetensors + sidecar; never unpickles).
 
+    (`agomni.weights.load_checkpoint` is the other loader: any third-party weights file, by suffix.)
     `path`: the stem, the .safetensors or the .json path. `expected_size`: a size name or alias
     (``"L"``, ``"S-16k"``); a checkpoint of another size raises WeightsError ("checkpoint is S-16k,
-    you asked for L-44k"). Also WeightsError for a missing file or sidecar, a SHA-256 that differs
-    from the sidecar's, or tensors whose names/shapes do not fit the recorded config (every key listed).
+    you asked for L-44k"). Also WeightsError for a missing file, an impossible sidecar (naming the
+    field), a SHA-256 that differs from the sidecar's, or tensors whose names/shapes do not fit the
+    recorded config (every key listed).
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     weights_path, meta_path = checkpoint_paths(path)
     if not weights_path.is_file():
         raise WeightsError(f"{weights_path}: no such checkpoint weights file")
-    meta = _read_meta(meta_path, weights_path)
-    config = config_from_dict(meta["config"], source=str(meta_path))
+    meta = read_sidecar(meta_path, weights_path)
+    config = meta["config"]
     if expected_size is not None:
         wanted = SIZE_ALIASES.get(expected_size, expected_size)
         if config.name != wanted:
@@ -214,42 +210,24 @@ def load_checkpoint(path: str | Path, *, expected_size: str | None = None) -> Ch
         state = load_file(str(weights_path), device="cpu")
     except (SafetensorError, OSError, ValueError) as err:
         raise WeightsError(f"{weights_path}: not a readable safetensors file ({err})") from err
-    _check_state_fits(state, config, str(weights_path))
+    with torch.device("meta"):
+        load_network_weights(AgomniMMDiT(config), state, str(weights_path), assign=True)
     return Checkpoint(
         network_state=state, config=config, step=int(meta["step"]), meta=meta, path=weights_path
     )
 
 
-def _check_state_fits(state: Mapping[str, torch.Tensor], config: ModelConfig, source: str) -> None:
-    """WeightsError listing every missing, unexpected and wrong-shaped key against the config's network."""
+def build_network(checkpoint: Checkpoint, device: torch.device | str = "cpu") -> AgomniMMDiT:
+    """The network of `checkpoint.config` on `device` with its weights (float32; loaded strictly, no
+    random initialisation first) and latent statistics, in eval mode."""
     with torch.device("meta"):
-        own = AgomniMMDiT(config).state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    wrong = sorted(
-        f"{k}: checkpoint {tuple(state[k].shape)} vs {config.name} {tuple(v.shape)}"
-        for k, v in own.items()
-        if k in state and tuple(state[k].shape) != tuple(v.shape)
-    )
-    problems = [
-        f"{label} ({len(keys)}): {', '.join(keys)}"
-        for label, keys in (
-            ("missing keys", missing),
-            ("unexpected keys", unexpected),
-            ("wrong shapes", wrong),
-        )
-        if keys
-    ]
-    if problems:
-        raise WeightsError(
-            f"{source}: tensors do not fit the recorded config {config.name}; " + " | ".join(problems)
-        )
-
-
-def build_network(checkpoint: Checkpoint) -> AgomniMMDiT:
-    """The network of `checkpoint.config` with its weights loaded strictly (eval mode, CPU, fp32 as saved)."""
-    network = AgomniMMDiT(checkpoint.config)
-    load_network_weights(network, checkpoint.network_state, str(checkpoint.path or "checkpoint"))
+        network = AgomniMMDiT(checkpoint.config)
+    state = {k: v.to(device) for k, v in checkpoint.network_state.items()}
+    load_network_weights(network, state, str(checkpoint.path or "checkpoint"), assign=True)
+    network.rebuild_tables()
+    stats = checkpoint.latent_stats
+    if stats is not None:
+        network.set_latent_stats(*stats)
     return network.eval()
 
 
@@ -258,137 +236,88 @@ def codec_reference(
     *,
     tiny: bool = False,
     vae: str | Path | None = None,
-    vocoder: str | Path | None = None,
+    vocoder: str | Path | int | None = None,
     seed: int = 0,
+    vae_config: VAEConfig | None = None,
+    relative_to: Path | None = None,
 ) -> dict[str, Any]:
-    """The ``codec`` entry of a checkpoint sidecar: which codec decodes the network's latents.
+    """The sidecar's ``codec`` entry (`agomni.model.sidecar`): which codec decodes the network's latents.
 
     rate: "16k" or "44k"; tiny: the test-size codec (`codec_config(rate, tiny=True)`); vae / vocoder:
     a registry name (e.g. "agomni-vae-16k", resolved and verified by agomni.weights), a ``.safetensors``
-    path (recorded with its SHA-256, verified again at load), or None for random weights under `seed`.
+    path (recorded with its SHA-256, verified again at load; relative to `relative_to` when given), or
+    None for random weights under `seed`; vocoder may also be an int: Griffin-Lim with that many
+    iterations. vae_config replaces the rate's VAE widths (a VAE trained at another width).
     """
     codec_config(rate, tiny=tiny)  # UsageError for an unknown rate
     ref: dict[str, Any] = {"rate": rate, "tiny": bool(tiny), "seed": int(seed)}
     for part, source in (("vae", vae), ("vocoder", vocoder)):
-        if source is None or not str(source).endswith(WEIGHTS_SUFFIX):
-            ref[part] = None if source is None else {"registry": str(source)}
+        if source is None:
+            ref[part] = None
+        elif isinstance(source, int):
+            ref[part] = {"griffin_lim_iterations": source}
+        elif not str(source).endswith(WEIGHTS_SUFFIX):
+            ref[part] = {"registry": str(source)}
         else:
-            path = Path(source).resolve()
-            ref[part] = {"path": str(path), "sha256": file_sha256(path)}
-    return ref
+            path = Path(source)
+            name = Path(os_relpath(path, relative_to)) if relative_to is not None else path.resolve()
+            ref[part] = {"file": str(name), "sha256": file_sha256(path)}
+    if vae_config is not None:
+        if ref["vae"] is None or "file" not in ref["vae"]:
+            raise UsageError("codec_reference: vae_config needs a vae .safetensors file")
+        ref["vae"]["config"] = {
+            **dataclasses.asdict(vae_config),
+            "channel_mult": list(vae_config.channel_mult),
+        }
+    return parse_codec(ref, "codec_reference")
+
+
+def os_relpath(path: Path, start: Path) -> str:
+    """`path` relative to the folder `start` (.. allowed), as a POSIX string."""
+    return Path(os.path.relpath(path.resolve(), start.resolve())).as_posix()
 
 
 def default_codec_reference(config: ModelConfig) -> dict[str, Any]:
-    """Random-weight codec at the config's rate (tiny for the tiny sizes), used when a checkpoint names none."""
+    """Random-weight codec at the config's rate (tiny for the tiny sizes)."""
     rate = {16_000: "16k", 44_100: "44k"}.get(config.sequence.sample_rate)
     if rate is None:
         raise UsageError(f"{config.name}: no codec for a {config.sequence.sample_rate} Hz sequence")
     return codec_reference(rate, tiny=config.name.startswith("tiny"))
 
 
-def _codec_part_source(part: str, ref: Any, folder: Path) -> str | Path | None:
+def _part_source(part: str, ref: Mapping[str, Any] | None, checkpoint: Checkpoint) -> str | Path | None:
+    """A codec part's weights: None (random), a registry-resolved path, or a verified file."""
     if ref is None:
         return None
     if "registry" in ref:
-        from ..weights import resolve
-
         return resolve(ref["registry"], progress=False)
-    path = Path(ref["path"])
-    path = path if path.is_absolute() else folder / path
+    path = codec_file(ref, checkpoint.folder)
     if not path.is_file():
-        raise WeightsError(f"{path}: codec {part} checkpoint named by the model checkpoint is missing")
+        raise WeightsError(f"{checkpoint.path}: codec {part} file {path} named by the checkpoint is missing")
     actual = file_sha256(path)
-    if ref.get("sha256") and actual != ref["sha256"]:
+    if actual != ref["sha256"]:
         raise ChecksumMismatchError(
             f"{path}: codec {part} SHA-256 {actual} differs from {ref['sha256']} recorded in the checkpoint"
         )
     return path
 
 
-def _find_codec_file(part: str, ref: Mapping[str, Any], checkpoint: Checkpoint) -> Path:
-    """The file a trainer-format codec part names ("path", else "file" looked up beside the checkpoint
-    and in ../vae/), verified against its recorded SHA-256."""
-    folder = checkpoint.path.parent if checkpoint.path is not None else Path.cwd()
-    if "path" in ref:
-        candidates = [Path(ref["path"]) if Path(ref["path"]).is_absolute() else folder / ref["path"]]
-    else:
-        candidates = [folder / ref["file"], folder.parent / "vae" / ref["file"]]
-    found = next((c for c in candidates if c.is_file()), None)
-    if found is None:
-        looked = ", ".join(str(c) for c in candidates)
-        raise WeightsError(f"{checkpoint.path}: codec {part} file not found (looked in: {looked})")
-    actual = file_sha256(found)
-    if ref.get("sha256") and actual != ref["sha256"]:
-        raise ChecksumMismatchError(
-            f"{found}: codec {part} SHA-256 {actual} differs from {ref['sha256']} recorded in the checkpoint"
-        )
-    return found
-
-
-_GRIFFIN_LIM = re.compile(r"^Griffin-Lim \((\d+) iterations")
-
-
-def _trainer_codec(ref: Mapping[str, Any], checkpoint: Checkpoint) -> AudioCodec:
-    """Codec of a training-run entry: {"mel": rate, "vae": {"file"|"path", "sha256", "config"},
-    "vocoder": provenance string of the weight-free Griffin-Lim vocoder}."""
-    from .codec.griffin_lim import GriffinLimVocoder
-    from .codec.vae import VAEConfig
-
-    base = codec_config(ref["mel"], tiny=True)
-    vae_fields = dict(ref["vae"]["config"])
-    vae_fields["channel_mult"] = tuple(vae_fields["channel_mult"])
-    cfg = dataclasses.replace(base, vae=VAEConfig(**vae_fields))
-    vae_path = _find_codec_file("vae", ref["vae"], checkpoint)
-    match = _GRIFFIN_LIM.match(str(ref.get("vocoder", "")))
-    if match is None:
-        raise WeightsError(
-            f"{checkpoint.path}: codec vocoder {ref.get('vocoder')!r} is not the Griffin-Lim vocoder and names "
-            "no weights; record it with codec_reference(...)"
-        )
-    vocoder = GriffinLimVocoder(cfg.mel, n_iter=int(match.group(1)))
-    return AudioCodec.load(cfg, vae=vae_path, vocoder=vocoder)
-
-
-def latent_stats(checkpoint: Checkpoint) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """Per-channel (mean, std) [latent_dim] the training latents were normalised with, or None.
-
-    Read from ``extra["latent_stats"]`` or the codec entry's ``latent_normalisation`` (training runs).
-    """
-    stats = checkpoint.extra.get("latent_stats") or (checkpoint.meta.get("codec") or {}).get(
-        "latent_normalisation"
-    )
-    if stats is None:
-        return None
-    mean = torch.tensor(stats["mean"], dtype=torch.float32)
-    std = torch.tensor(stats["std"], dtype=torch.float32)
-    dim = checkpoint.config.latent_dim
-    if mean.shape != (dim,) or std.shape != (dim,) or not bool((std > 0).all()):
-        raise WeightsError(
-            f"{checkpoint.path}: latent statistics must be {dim} means and {dim} positive stds"
-        )
-    return mean, std
-
-
 def load_codec(checkpoint: Checkpoint) -> AudioCodec:
-    """The codec the checkpoint's ``codec`` entry names (`default_codec_reference` when it names none).
-
-    Two entry formats: `codec_reference`'s ({"rate", "tiny", "vae", "vocoder", "seed"}) and a training
-    run's ({"mel", "vae": {"file", "sha256", "config"}, "vocoder": "Griffin-Lim (N iterations ...",
-    "latent_normalisation"}). Its ``random_weights`` and ``provenance`` say where each part's weights
-    came from. The codec's mel hop, rate and latent channels must match the network config.
-    """
-    ref = checkpoint.meta.get("codec") or default_codec_reference(checkpoint.config)
-    folder = checkpoint.path.parent if checkpoint.path is not None else Path.cwd()
-    try:
-        if "rate" in ref:
-            cfg = codec_config(ref["rate"], tiny=bool(ref.get("tiny", False)))
-            vae = _codec_part_source("vae", ref.get("vae"), folder)
-            vocoder = _codec_part_source("vocoder", ref.get("vocoder"), folder)
-            codec = AudioCodec.load(cfg, vae=vae, vocoder=vocoder, seed=int(ref.get("seed", 0)))
-        else:
-            codec = _trainer_codec(ref, checkpoint)
-    except (KeyError, TypeError) as err:
-        raise WeightsError(f"{checkpoint.path}: codec entry lacks or mistypes {err}: {ref}") from err
+    """The codec the checkpoint's ``codec`` entry names. Its ``random_weights`` and ``provenance`` say
+    where each part's weights came from. The codec's mel hop, rate and latent channels must match the
+    network config (WeightsError otherwise)."""
+    ref = checkpoint.meta["codec"]
+    cfg = codec_config(ref["rate"], tiny=ref["tiny"])
+    vae_ref, vocoder_ref = ref["vae"], ref["vocoder"]
+    if vae_ref is not None and "config" in vae_ref:
+        fields = {**vae_ref["config"], "channel_mult": tuple(vae_ref["config"]["channel_mult"])}
+        cfg = dataclasses.replace(cfg, vae=VAEConfig(**fields))
+    vae = _part_source("vae", vae_ref, checkpoint)
+    if vocoder_ref is not None and "griffin_lim_iterations" in vocoder_ref:
+        vocoder: Any = GriffinLimVocoder(cfg.mel, n_iter=vocoder_ref["griffin_lim_iterations"])
+    else:
+        vocoder = _part_source("vocoder", vocoder_ref, checkpoint)
+    codec = AudioCodec.load(cfg, vae=vae, vocoder=vocoder, seed=ref["seed"])
     seq, config, mel = checkpoint.config.sequence, checkpoint.config, codec.cfg.mel
     if mel.hop != seq.mel_hop or mel.sample_rate != seq.sample_rate:
         raise WeightsError(
@@ -408,12 +337,10 @@ __all__ = [
     "build_network",
     "checkpoint_paths",
     "codec_reference",
-    "config_from_dict",
-    "config_to_dict",
     "default_codec_reference",
     "file_sha256",
-    "latent_stats",
-    "load_checkpoint",
     "load_codec",
+    "load_model_checkpoint",
+    "read_sidecar",
     "save_checkpoint",
 ]

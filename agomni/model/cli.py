@@ -14,6 +14,7 @@ from ..errors import UsageError
 from ..manifest import Manifest, load_manifest, output_name
 from .checkpoint import file_sha256
 from .config import model_config
+from .flow_matching import DEFAULT_CFG, DEFAULT_STEPS
 from .generate import GeneratedAudio, generate
 from .params import format_param_table
 from .profile import ProfileSettings, format_profile, profile_generation
@@ -106,6 +107,12 @@ def command_line(args: argparse.Namespace) -> list[str]:
     return ["agomni", "generate", *options]
 
 
+def _given(args: argparse.Namespace, name: str, default: Any) -> Any:
+    """The option's value, or the model's default when it was not given (None)."""
+    value = getattr(args, name, None)
+    return default if value is None else value
+
+
 def cli_generate(args: argparse.Namespace) -> int:
     """`agomni generate`: one WAV + JSON sidecar per item and sample in --out, written as items finish."""
     manifest, suite = resolve_manifest(
@@ -133,10 +140,10 @@ def cli_generate(args: argparse.Namespace) -> int:
         seed=args.seed,
         num_samples=args.num_samples,
         duration=getattr(args, "duration", None),
-        steps=getattr(args, "steps", 25),
-        cfg=getattr(args, "cfg", 4.5),
+        steps=_given(args, "steps", DEFAULT_STEPS),
+        cfg=_given(args, "cfg", DEFAULT_CFG),
         device=getattr(args, "device", "cpu"),
-        dtype=getattr(args, "dtype", "fp32"),
+        dtype=getattr(args, "dtype", None),
         progress=True,
         sink=sink,
     )
@@ -157,13 +164,13 @@ def cli_profile(args: argparse.Namespace) -> int:
     settings = ProfileSettings(
         size=args.size,
         duration=args.duration,
-        steps=args.steps,
-        cfg=args.cfg,
+        steps=_given(args, "steps", DEFAULT_STEPS),
+        cfg=_given(args, "cfg", DEFAULT_CFG),
         device=args.device,
-        dtype=args.dtype,
+        dtype=getattr(args, "dtype", None),
         batch=getattr(args, "batch", 1),
         repeats=getattr(args, "repeats", 3),
-        compile=getattr(args, "compile", False),
+        compile=getattr(args, "compile", None),
     )
     print(
         "warning: RANDOM WEIGHTS: agomni profile times random-weight networks; no audio is meaningful",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 from ..errors import UsageError
 from .text import vocab_size
@@ -35,9 +36,13 @@ class SequenceConfig:
     sync_segment_step: int = 8  # video frames between segment starts
     sync_tokens_per_segment: int = 8  # Synchformer output tokens per segment
 
+    MAX_DURATION_S: ClassVar[float] = 600.0  # longest clip the network is re-timed to, seconds
+
     def __post_init__(self) -> None:
-        if not (self.duration_s > 0 and math.isfinite(self.duration_s)):
-            raise UsageError(f"duration must be a positive number of seconds, got {self.duration_s!r}")
+        if not (0 < self.duration_s <= self.MAX_DURATION_S):
+            raise UsageError(
+                f"duration must be a number of seconds in (0, {self.MAX_DURATION_S:g}], got {self.duration_s!r}"
+            )
         if self.sync_segments < 1:
             minimum = self.sync_frames_per_segment / self.sync_input_fps
             raise UsageError(

@@ -1,10 +1,12 @@
-"""Conditional flow matching for the reference MMDiT: training loss, ODE samplers, classifier-free guidance.
+"""Conditional flow matching for the reference MMDiT: THE training loss and THE sampler.
 
-Rectified flow (MMAudio's recipe): x_t = (1 - t) x0 + t x1 with x0 ~ N(0, I) noise and x1 the data
-latents, target velocity x1 - x0, training times t = sigmoid(N(0, 1)) (logit-normal). Sampling
-integrates from t = 0 (noise) to t = 1 (data) with Euler (default, 25 steps) or the midpoint method,
-on a uniform or sway-sampled time grid (F5-TTS: t' = t + s (cos(pi t / 2) - 1 + t), s = -1).
-Guidance v = w v_cond + (1 - w) v_uncond (w = 4.5) with both branches batched into one forward.
+Rectified flow (MMAudio's recipe): x_t = (1 - t) x0 + t x1 with x0 ~ N(0, I) noise and x1 the
+normalised data latents, target velocity x1 - x0, training times t = sigmoid(N(0, 1)) (logit-normal).
+`velocity_mse` is the loss training and validation use. `sample` integrates from t = 0 (noise) to
+t = 1 (data) with Euler (default, `DEFAULT_STEPS` steps) or the midpoint method, on a uniform or
+sway-sampled time grid (F5-TTS: t' = t + s (cos(pi t / 2) - 1 + t), s = -1), with classifier-free
+guidance v = w v_cond + (1 - w) v_uncond (w = `DEFAULT_CFG`) where both branches run as ONE batched
+forward. `agomni generate`, `agomni profile`, the latency benchmark and the tests all call `sample`.
 """
 
 from __future__ import annotations
@@ -13,21 +15,21 @@ import math
 from collections.abc import Callable
 
 import torch
+from torch import nn
 
 from ..errors import UsageError
 from .network import AgomniMMDiT, PreprocessedConditions
 
 DEFAULT_STEPS = 25
 DEFAULT_CFG = 4.5
-DEFAULT_SWAY = -1.0
+DEFAULT_METHOD = "euler"
 METHODS = ("euler", "midpoint")
 
+# hook(step, t0, t1, x): called after step `step` (0-based) moved the state from time t0 to t1; x is the
+# new float32 state. Profiling hooks time the steps; a hook must not change x.
+StepHook = Callable[[int, float, float, torch.Tensor], None]
+# step(x, t) -> guided velocity, float32 like x (what one sampler step evaluates, possibly compiled).
 Velocity = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-def sample_flow_times(batch: int, generator: torch.Generator) -> torch.Tensor:
-    """(batch,) logit-normal flow times sigmoid(N(0, 1)) drawn on the generator's device."""
-    return torch.sigmoid(torch.randn(batch, generator=generator, device=generator.device))
 
 
 def interpolate(x0: torch.Tensor, x1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -36,14 +38,16 @@ def interpolate(x0: torch.Tensor, x1: torch.Tensor, t: torch.Tensor) -> torch.Te
     return (1 - t) * x0 + t * x1
 
 
-def flow_matching_loss(
-    model: AgomniMMDiT, x1: torch.Tensor, conditions: PreprocessedConditions, generator: torch.Generator
+def velocity_mse(
+    model: nn.Module, x1: torch.Tensor, x0: torch.Tensor, t: torch.Tensor, kwargs: dict[str, object]
 ) -> torch.Tensor:
-    """Per-sample mean squared error (B,) between predicted and target velocity x1 - x0 at a random time."""
-    x0 = torch.randn(x1.shape, generator=generator, device=generator.device).to(x1)
-    t = sample_flow_times(x1.shape[0], generator).to(x1)
-    v = model.predict_flow(interpolate(x0, x1, t), t, conditions)
-    return (v - (x1 - x0)).pow(2).flatten(1).mean(dim=1)
+    """(B,) mean over frames and channels of (v(x_t, t) - (x1 - x0))^2: the flow-matching loss.
+
+    x1: normalised data latents, x0: noise, t: (B,) flow times (drawn by the caller, so draws can be
+    fixed or sharded); `model` is the network or its DDP wrapper, called with the condition `kwargs`.
+    """
+    v = model(interpolate(x0, x1, t), t, **kwargs)
+    return (v.float() - (x1 - x0)).pow(2).flatten(1).mean(dim=1)
 
 
 def time_grid(num_steps: int = DEFAULT_STEPS, sway: float | None = None) -> torch.Tensor:
@@ -56,72 +60,94 @@ def time_grid(num_steps: int = DEFAULT_STEPS, sway: float | None = None) -> torc
     return t
 
 
-def integrate(
-    velocity: Velocity, x0: torch.Tensor, grid: torch.Tensor, method: str = "euler"
-) -> torch.Tensor:
-    """Integrate dx/dt = velocity(t, x) over `grid` from x0; Euler (1 call/step) or midpoint (2 calls/step)."""
+def check_sampler(steps: int, method: str) -> None:
+    """UsageError for a step count below 1 or an unknown method."""
+    if steps < 1:
+        raise UsageError(f"steps must be at least 1, got {steps}")
     if method not in METHODS:
         raise UsageError(f"unknown sampler method {method!r}; valid: {', '.join(METHODS)}")
-    x = x0
-    for t0, t1 in zip(grid[:-1].tolist(), grid[1:].tolist(), strict=True):
-        dt = t1 - t0
-        if method == "euler":
-            x = x + dt * velocity(torch.tensor(t0, dtype=torch.float64), x)
-        else:
-            x_mid = x + dt / 2 * velocity(torch.tensor(t0, dtype=torch.float64), x)
-            x = x + dt * velocity(torch.tensor(t0 + dt / 2, dtype=torch.float64), x_mid)
-    return x
+
+
+def guided_step(
+    network: AgomniMMDiT, x: torch.Tensor, t: torch.Tensor, conditions: PreprocessedConditions, cfg: float
+) -> torch.Tensor:
+    """One guided velocity evaluation, float32: w v(x | cond) + (1 - w) v(x | uncond) as ONE forward of
+    the 2B rows of `conditions` (conditional rows, then unconditional); with w == 1 the B rows alone."""
+    if cfg == 1.0:
+        return network.predict_flow(x, t, conditions).float()
+    v_cond, v_uncond = network.predict_flow(torch.cat([x, x]), t, conditions).float().chunk(2)
+    return cfg * v_cond + (1 - cfg) * v_uncond
 
 
 def guided_velocity(
-    model: AgomniMMDiT,
+    network: AgomniMMDiT,
     conditions: PreprocessedConditions,
-    unconditional: PreprocessedConditions,
-    cfg_strength: float = DEFAULT_CFG,
+    unconditional: PreprocessedConditions | None,
+    cfg: float,
+    step: Callable[..., torch.Tensor] = guided_step,
+    batched: bool = True,
 ) -> Velocity:
-    """v(t, x) = w v(x | cond) + (1 - w) v(x | uncond), both branches in ONE batched forward.
+    """v(x, t) = w v(x | cond) + (1 - w) v(x | uncond), float32 (unconditional None: every modality absent).
 
-    With w == 1 only the conditional branch is run. The batched conditions are built once here.
+    batched True: `step`(network, x, t, cond + uncond, cfg), ONE forward of 2B rows (the batched
+    conditions are built here, once per sample; `step` may be a compiled `guided_step`): fewest launches,
+    the GPU's choice. batched False: two forwards, the unconditional one without the context streams
+    it would mask anyway (fewer FLOPs, the CPU's choice). Both give the same velocity up to rounding.
     """
-    if cfg_strength == 1.0:
-        return lambda t, x: model.predict_flow(x, t, conditions)
+    if cfg == 1.0:
+        return lambda x, t: step(network, x, t, conditions, cfg)
+    if unconditional is None:
+        unconditional = network.empty_conditions(conditions.batch)
     if unconditional.batch != conditions.batch:
         raise UsageError(
             f"unconditional batch {unconditional.batch} differs from conditional batch {conditions.batch}"
         )
+    if not batched:
+        return lambda x, t: (
+            cfg * network.predict_flow(x, t, conditions).float()
+            + (1 - cfg) * network.predict_flow(x, t, unconditional).float()
+        )
     both = conditions.cat(unconditional)
-
-    def velocity(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        v_cond, v_uncond = model.predict_flow(torch.cat([x, x]), t, both).chunk(2)
-        return cfg_strength * v_cond + (1 - cfg_strength) * v_uncond
-
-    return velocity
+    return lambda x, t: step(network, x, t, both, cfg)
 
 
-def generate(
-    model: AgomniMMDiT,
+def sample(
+    network: AgomniMMDiT,
     conditions: PreprocessedConditions,
-    generator: torch.Generator,
+    noise: torch.Tensor,
     *,
-    num_steps: int = DEFAULT_STEPS,
-    cfg_strength: float = DEFAULT_CFG,
-    negative: PreprocessedConditions | None = None,
-    method: str = "euler",
+    steps: int = DEFAULT_STEPS,
+    cfg: float = DEFAULT_CFG,
+    method: str = DEFAULT_METHOD,
     sway: float | None = None,
+    unconditional: PreprocessedConditions | None = None,
+    velocity: Velocity | None = None,
+    hook: StepHook | None = None,
+    batched_cfg: bool = True,
 ) -> torch.Tensor:
-    """Sample normalised audio latents (B, N, latent_dim) from seeded noise.
+    """Integrate from `noise` (B, latent_len, latent_dim) at t = 0 to normalised latents at t = 1 (float32).
 
-    negative: conditions of a negative prompt, used in place of the unconditional (all-absent) branch.
-    Noise is drawn from `generator` on its own device, then moved to the conditions' device.
+    unconditional: the branch CFG guides away from (default: every modality absent; a negative prompt's
+    conditions otherwise). velocity: a prepared step function (e.g. `agomni.model.fast.FastSampler`'s
+    compiled one) replacing `guided_velocity(network, conditions, unconditional, cfg, batched=batched_cfg)`. hook: see
+    `StepHook`. The state stays float32 whatever the weights' dtype; the flow times are moved to the
+    device once, so the loop reads nothing back from the device.
     """
-    cfg = model.config
-    shape = (conditions.batch, model.sequence.latent_len, cfg.latent_dim)
-    # The state stays in the weights' dtype (fp32 under autocast); only the velocity may be lower precision.
-    dtype = model.null_video.dtype
-    x0 = torch.randn(shape, generator=generator, device=generator.device).to(
-        conditions.global_c.device, dtype
-    )
-    unconditional = negative if negative is not None else model.empty_conditions(conditions.batch)
-    velocity = guided_velocity(model, conditions, unconditional, cfg_strength)
+    check_sampler(steps, method)
+    if velocity is None:
+        velocity = guided_velocity(network, conditions, unconditional, cfg, batched=batched_cfg)
+    grid = time_grid(steps, sway)
+    half = (grid[:-1] + grid[1:]) / 2
+    on_device = torch.stack([grid[:-1], half]).to(device=noise.device, dtype=torch.float32)
+    x = noise.float()
     with torch.no_grad():
-        return integrate(velocity, x0, time_grid(num_steps, sway), method)
+        for i, (t0, t1) in enumerate(zip(grid[:-1].tolist(), grid[1:].tolist(), strict=True)):
+            dt = t1 - t0
+            if method == "euler":
+                x = x + dt * velocity(x, on_device[0, i])
+            else:
+                x_mid = x + dt / 2 * velocity(x, on_device[0, i])
+                x = x + dt * velocity(x_mid, on_device[1, i])
+            if hook is not None:
+                hook(i, t0, t1, x)
+    return x

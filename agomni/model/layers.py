@@ -22,13 +22,24 @@ def swiglu_width(hidden: int, multiple_of: int) -> int:
 
 
 class ChannelLastConv1d(nn.Conv1d):
-    """Conv1d on (B, N, C) tensors; 'same' padding for odd kernels."""
+    """Conv1d on (B, N, C) tensors; 'same' padding for odd kernels.
+
+    On the GPU this is cuDNN's convolution. On the CPU it is the same sum as one matrix product over
+    the unfolded (B, N, kernel x C) windows: oneDNN's small 1-D convolutions on channel-last inputs
+    cost 10-100x more (and suffer most from busy cores), which made CPU generation of the small sizes
+    convolution-bound.
+    """
 
     def __init__(self, in_dim: int, out_dim: int, kernel_size: int, bias: bool = True):
         super().__init__(in_dim, out_dim, kernel_size, padding=kernel_size // 2, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(x.transpose(1, 2)).transpose(1, 2)
+        if x.device.type != "cpu":
+            return super().forward(x.transpose(1, 2)).transpose(1, 2)
+        k, pad = self.kernel_size[0], self.padding[0]
+        windows = F.pad(x, (0, 0, pad, pad)).unfold(1, k, 1).transpose(2, 3).flatten(2)
+        weight = self.weight.permute(0, 2, 1).reshape(self.out_channels, -1)
+        return F.linear(windows, weight, self.bias)
 
 
 class MLP(nn.Module):
@@ -76,11 +87,20 @@ class AdaLN(nn.Module):
         return self.linear(F.silu(c)).chunk(self.chunks, dim=-1)
 
 
-def sinusoidal_features(values: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
-    """[cos(v f_k), sin(v f_k)] with f_k = max_period ** (-k / (dim/2)), k < dim/2; (..., dim) float32."""
+def sinusoidal_frequencies(dim: int, max_period: float = 10_000.0) -> torch.Tensor:
+    """(dim // 2,) float32 f_k = max_period ** (-k / (dim/2)), k < dim/2."""
     half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32) / half)
-    args = values.float()[..., None] * freqs.to(values.device)
+    return torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32) / half)
+
+
+def sinusoidal_features(
+    values: torch.Tensor, dim: int, max_period: float = 10_000.0, frequencies: torch.Tensor | None = None
+) -> torch.Tensor:
+    """[cos(v f_k), sin(v f_k)] (..., dim) float32; `frequencies`: `sinusoidal_frequencies(dim, max_period)`
+    already on the values' device (no host-to-device copy per call)."""
+    if frequencies is None:
+        frequencies = sinusoidal_frequencies(dim, max_period).to(values.device)
+    args = values.float()[..., None] * frequencies.float()
     return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
 
 
@@ -97,7 +117,15 @@ class TimestepEmbedder(nn.Module):
         super().__init__()
         self.frequency_dim = frequency_dim
         self.mlp = nn.Sequential(nn.Linear(frequency_dim, dim), nn.SiLU(), nn.Linear(dim, dim))
+        self.reset_frequencies()
+
+    def reset_frequencies(self) -> None:
+        """(Re)build the float32 frequency table on the module's device (after a cast to bf16, too)."""
+        table = sinusoidal_frequencies(self.frequency_dim).to(self.mlp[0].weight.device)
+        self.register_buffer("frequencies", table, persistent=False)
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
-        features = sinusoidal_features(t * self.time_scale, self.frequency_dim)
+        features = sinusoidal_features(
+            t.float() * self.time_scale, self.frequency_dim, frequencies=self.frequencies
+        )
         return self.mlp(features.to(self.mlp[0].weight.dtype))

@@ -83,13 +83,30 @@ class PreprocessedConditions:
     global_c: (B, D) MLP output of the pooled stream vectors (the timestep embedding is added per step);
     sync_c: (B, N, D) Synchformer projection at audio-frame rate; context: projected tokens of the
     streams taking part in attention, in the order video, lt, text, each (B, L_s, D); key_mask:
-    (B, L_s) bool per context stream, True = the token may be attended to.
+    (B, L_s) bool per context stream, True = the token may be attended to; attn_mask: the joint
+    attention's key mask (B, N + sum L_s) in the order [audio | video | lt | text], or None when every
+    key may be attended to (SDPA then takes its unmasked kernels). `with_masks` builds it once per
+    sample, so the sampling loop never reads a flag back from the device.
     """
 
     global_c: torch.Tensor
     sync_c: torch.Tensor
     context: Mapping[str, torch.Tensor]
     key_mask: Mapping[str, torch.Tensor]
+    attn_mask: torch.Tensor | None = None
+
+    @classmethod
+    def with_masks(
+        cls,
+        global_c: torch.Tensor,
+        sync_c: torch.Tensor,
+        context: Mapping[str, torch.Tensor],
+        key_mask: Mapping[str, torch.Tensor],
+    ) -> PreprocessedConditions:
+        """Conditions with `attn_mask` computed from the per-stream key masks (one device read)."""
+        audio = torch.ones(*sync_c.shape[:2], dtype=torch.bool, device=sync_c.device)
+        joint = torch.cat([audio, *(key_mask[name] for name in context)], dim=1)
+        return cls(global_c, sync_c, context, key_mask, None if bool(joint.all()) else joint)
 
     @property
     def batch(self) -> int:
@@ -112,11 +129,11 @@ class PreprocessedConditions:
             parts = [_padded_stream(c, name, length) for c in (self, other)]
             context[name] = torch.cat([p[0] for p in parts])
             key_mask[name] = torch.cat([p[1] for p in parts])
-        return PreprocessedConditions(
-            global_c=torch.cat([self.global_c, other.global_c]),
-            sync_c=torch.cat([self.sync_c, other.sync_c]),
-            context=context,
-            key_mask=key_mask,
+        return PreprocessedConditions.with_masks(
+            torch.cat([self.global_c, other.global_c]),
+            torch.cat([self.sync_c, other.sync_c]),
+            context,
+            key_mask,
         )
 
 
@@ -189,6 +206,11 @@ class AgomniMMDiT(nn.Module):
         self.final = FinalLayer(d, config.latent_dim)
         self.sequence = config.sequence
         self._build_rope(config.sequence)
+        # Latent normalisation (MMAudio keeps it inside the network): the network works on
+        # (latent - mean) / std per channel. Not in the state dict: a checkpoint's sidecar carries it
+        # ("latent_stats") and `agomni.model.checkpoint.build_network` sets it.
+        self.register_buffer("latent_mean", torch.zeros(config.latent_dim), persistent=False)
+        self.register_buffer("latent_std", torch.ones(config.latent_dim), persistent=False)
         self.reset_parameters()
 
     # --- set-up ---------------------------------------------------------------------------------
@@ -198,6 +220,42 @@ class AgomniMMDiT(nn.Module):
         hd, theta = self.config.head_dim, self.config.rope_theta
         self.register_buffer("rope_audio", rope_table(audio_positions(sequence), hd, theta).to(device), False)
         self.register_buffer("rope_video", rope_table(video_positions(sequence), hd, theta).to(device), False)
+
+    def set_latent_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Per-channel float32 mean and std (latent_dim,) of the codec latents the network was trained on."""
+        dim = self.config.latent_dim
+        if tuple(mean.shape) != (dim,) or tuple(std.shape) != (dim,) or not bool((std > 0).all()):
+            raise UsageError(f"latent statistics must be {dim} means and {dim} positive stds")
+        device = self.null_video.device
+        self.register_buffer("latent_mean", mean.float().to(device), persistent=False)
+        self.register_buffer("latent_std", std.float().to(device), persistent=False)
+
+    def normalize(self, latent: torch.Tensor) -> torch.Tensor:
+        """Codec latents (B, N, latent_dim) -> the network's units, (latent - mean) / std, float32."""
+        return (latent.float() - self.latent_mean) / self.latent_std
+
+    def unnormalize(self, x: torch.Tensor) -> torch.Tensor:
+        """The network's units -> codec latents, x * std + mean, float32."""
+        return x.float() * self.latent_std + self.latent_mean
+
+    def cast(self, dtype: torch.dtype) -> AgomniMMDiT:
+        """Weights in `dtype` (bf16 for the fast path: no autocast over fp32 weights); the RoPE tables,
+        timestep frequencies and latent statistics stay float32. Returns self."""
+        stats = (self.latent_mean.float(), self.latent_std.float())
+        self.to(dtype)
+        self.rebuild_tables()
+        self.set_latent_stats(*stats)
+        return self
+
+    def rebuild_tables(self) -> None:
+        """Rebuild the float32 RoPE tables and timestep frequencies on the weights' device (after a cast,
+        or after weights were assigned into a network built on the meta device); the latent statistics
+        are reset to identity when they are not on that device."""
+        self._build_rope(self.sequence)
+        self.t_embed.reset_frequencies()
+        if self.latent_mean.device != self.null_video.device:
+            dim = self.config.latent_dim
+            self.set_latent_stats(torch.zeros(dim), torch.ones(dim))
 
     def set_duration(self, duration_s: float) -> None:
         """Re-time the network for clips of `duration_s` seconds (rebuilds the RoPE tables; weights unchanged)."""
@@ -262,6 +320,10 @@ class AgomniMMDiT(nn.Module):
         _check_shape("text_f", text_f, (batch, None, cfg.text_dim))
         _check_shape("lt_ids", lt_ids, (batch, seq.latent_len))
 
+        dtype = self.null_video.dtype
+        clip_f, sync_f, text_f = (
+            None if x is None else x.to(device, dtype) for x in (clip_f, sync_f, text_f)
+        )
         context, key_mask, pooled = {}, {}, {}
         if clip_f is not None:
             tokens = self.clip_in(_zero_absent(clip_f, flags["video"]))
@@ -291,7 +353,7 @@ class AgomniMMDiT(nn.Module):
         sync_c = F.interpolate(sync.transpose(1, 2), size=seq.latent_len, mode="nearest-exact").transpose(
             1, 2
         )
-        return PreprocessedConditions(global_c=global_c, sync_c=sync_c, context=context, key_mask=key_mask)
+        return PreprocessedConditions.with_masks(global_c, sync_c, context, key_mask)
 
     def empty_conditions(self, batch: int) -> PreprocessedConditions:
         """Every modality absent (the unconditional branch of classifier-free guidance)."""
@@ -302,21 +364,19 @@ class AgomniMMDiT(nn.Module):
     def predict_flow(
         self, latent: torch.Tensor, t: torch.Tensor, conditions: PreprocessedConditions
     ) -> torch.Tensor:
-        """Velocity for noisy latents (B, N, latent_dim) at flow times t (B,) or scalar in [0, 1]."""
+        """Velocity (B, N, latent_dim), in the weights' dtype, for noisy latents (B, N, latent_dim) at flow
+        times t (B,) or scalar in [0, 1]. No device read: safe inside a CUDA graph."""
         cfg, seq = self.config, self.sequence
         _check_shape("latent", latent, (conditions.batch, seq.latent_len, cfg.latent_dim))
         batch = latent.shape[0]
-        t = torch.as_tensor(t, device=latent.device, dtype=latent.dtype).expand(batch)
+        dtype = self.null_video.dtype
+        t = torch.as_tensor(t, device=latent.device, dtype=dtype).expand(batch)
+        key_mask = conditions.attn_mask
 
-        x = self.audio_in(latent)
+        x = self.audio_in(latent.to(dtype))
         global_c = (self.t_embed(t) + conditions.global_c)[:, None]
         audio_c = global_c + conditions.sync_c
         context = dict(conditions.context)
-        masks = [torch.ones(batch, x.shape[1], dtype=torch.bool, device=x.device)]
-        masks += [conditions.key_mask[name] for name in context]
-        key_mask = torch.cat(masks, dim=1)
-        if bool(key_mask.all()):
-            key_mask = None
         ropes = {"audio": self.rope_audio, "video": self.rope_video, "lt": self.rope_audio, "text": None}
         for block in self.joint:
             x, context = block(x, context, audio_c, global_c, ropes, key_mask)
@@ -379,11 +439,13 @@ def _zero_absent(x: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
     return torch.where(present[:, None, None], x, 0.0)
 
 
-def load_network_weights(model: AgomniMMDiT, state_dict: Mapping[str, torch.Tensor], source: str) -> None:
-    """Strictly load weights into `model` (`agomni.weights.load_strict`); the WeightsError for a missing,
-    unexpected or wrong-shaped tensor names `source` (a path or description) and the model size, since
-    a checkpoint of another size is the usual cause."""
-    load_strict(model, state_dict, where=f"{source} (model size {model.config.name})")
+def load_network_weights(
+    model: AgomniMMDiT, state_dict: Mapping[str, torch.Tensor], source: str, *, assign: bool = False
+) -> None:
+    """Strictly load weights into `model` (`agomni.weights.load_strict`; `assign` for a network built on
+    the meta device); the WeightsError for a missing, unexpected or wrong-shaped tensor names `source`
+    (a path or description) and the model size, since a checkpoint of another size is the usual cause."""
+    load_strict(model, state_dict, where=f"{source} (model size {model.config.name})", assign=assign)
 
 
 __all__ = [

@@ -1,31 +1,37 @@
 """`agomni profile`: parameter counts, and per-stage latency of one full generation with random weights.
 
-Latency recipe (what each stage times; every stage is bracketed by a device synchronisation and
-`time.perf_counter`, so GPU work is inside the stage that launched it):
-- conditioning: stand-in video conditioner on synthetic frames at the CLIP (8 fps) and Synchformer
-  (25 fps) rates and stand-in text conditioner (both on the CPU, their features then copied to the
-  device), LT tokenisation, `preprocess_conditions`, the empty
-  (unconditional) conditions and their batching with the conditional ones (CFG as one batched pass);
-- network step: one sampler step = one `predict_flow` call on the 2B-row CFG batch (B rows when CFG
-  is 1); reported as mean/min/max per step and the total over the steps;
-- codec decode (VAE): latent -> log-mel; vocoder: log-mel -> wave;
-- total: from the start of conditioning to the end of the vocoder, noise drawing included.
-Real-time factor RTF = total seconds / seconds of audio generated (batch x duration); lower is faster,
-below 1 is faster than real time. `warmup` untimed generations run first (they absorb lazy
-initialisation and torch.compile); each stage is then reported as the median over `repeats`
-generations with its min and max. The network runs under bf16 autocast for dtype "bf16", the codec
-always in fp32 (as `agomni generate` does). All weights are random (network, stand-in conditioners,
-codec) and every output of this module says so: the timings are of the computation, not of a model.
+Latency recipe (what each stage times):
+- conditioning (encoders): the frozen encoders on synthetic frames decoded once at 25 fps
+  (`FRAME_SIZE` pixels square) and a prompt - for the S/M/L sizes the REAL architectures with random
+  weights (DFN5B-CLIP ViT-H/14-384 at 8 fps, Synchformer at 25 fps, the Flan-T5-large encoder on
+  `config.text_len` tokens), for the tiny sizes the stand-ins (the real encoders' widths do not fit
+  them) - plus LT tokenisation;
+- conditioning (network): `preprocess_conditions`, the empty (unconditional) conditions and their
+  batching with the conditional ones (CFG as one batched pass), once per generation;
+- network step: one sampler step of `agomni.model.flow_matching.sample` (on CUDA one forward of 2B
+  rows; on the CPU two forwards, as `agomni generate` does; B rows when CFG is 1), timed by its
+  per-step hook; mean/min/max per step and the total over the steps;
+- codec decode (VAE): latent -> log-mel; vocoder: log-mel -> wave; total: all of the above.
+Timing: CUDA events on a CUDA device (recorded without synchronising inside the sampling loop, read
+after the run), `time.perf_counter` on the CPU. `warmup` untimed generations run first; the first one
+also compiles / captures CUDA graphs when `compile` is on, and its network time is reported apart as
+"first run network (compile/capture)". Each stage is then the median over `repeats` generations with
+its min and max. Real-time factor RTF = total / seconds of audio (batch x duration); lower is faster.
+Peak memory: the CUDA allocator's peak over the timed runs, or the process's peak resident set on
+the CPU. Precision follows `agomni generate`: bf16 weights + compile by default on CUDA, fp32 eager
+elsewhere; encoders in the network's dtype; codec in fp32. All weights are random (network,
+conditioners, codec) and every output of this module says so: timings of the computation only.
 """
 
 from __future__ import annotations
 
-import math
 import platform
+import resource
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -33,18 +39,32 @@ import torch
 
 from ..errors import UsageError
 from .codec import AudioCodec, codec_config
+from .conditioners import RandomTextConditioner, RandomVideoConditioner
 from .config import ModelConfig, model_config
-from .flow_matching import guided_velocity, integrate, time_grid
-from .generate import DTYPES, autocast, standin_conditioners
+from .encoders import (
+    DFN5B_VIT_H_14_384,
+    FLAN_T5_LARGE,
+    SYNCHFORMER,
+    ClipVideoEncoder,
+    EncoderVideoConditioner,
+    SynchformerEncoder,
+)
+from .encoders.clip_video import ClipVisionTower
+from .encoders.flan_t5 import T5Encoder
+from .encoders.synchformer import MotionFormer
+from .fast import StepCompiler, resolve_precision
+from .flow_matching import DEFAULT_CFG, DEFAULT_STEPS, sample
 from .network import AgomniMMDiT
 from .text import pad_to_frames, tokenize
 
 PROFILE_PROMPT = "a dog barks twice while rain falls on a tin roof"
 PROFILE_TRANSCRIPT = "the quick brown fox jumps over the lazy dog"
-FRAME_SIZE = 64  # pixels (height = width) of the synthetic video frames fed to the stand-in encoder
+FRAME_SIZE = 224  # pixels (height = width) of the synthetic video frames
+VIDEO_FPS = 25.0  # the synthetic video's frame rate (decoded once; each encoder samples its own rate)
 STEP_STAGES = ("network step (mean)", "network step (min)", "network step (max)")
 STAGES = (
-    "conditioning",
+    "conditioning (encoders)",
+    "conditioning (network)",
     *STEP_STAGES,
     "network total (all steps)",
     "codec decode (VAE)",
@@ -55,23 +75,22 @@ STAGES = (
 
 @dataclass(frozen=True)
 class ProfileSettings:
-    """What one profile measures. size: tiny|S|M|L or a full size name; duration in seconds."""
+    """What one profile measures. size: tiny|S|M|L or a full size name; duration in seconds; dtype
+    None / compile None: the `agomni generate` defaults for the device."""
 
     size: str
     duration: float = 8.0
-    steps: int = 25
-    cfg: float = 4.5
+    steps: int = DEFAULT_STEPS
+    cfg: float = DEFAULT_CFG
     device: str = "cpu"
-    dtype: str = "fp32"
+    dtype: str | None = None
     batch: int = 1
     repeats: int = 3
     warmup: int = 1
-    compile: bool = False
+    compile: bool | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.dtype not in DTYPES:
-            raise UsageError(f"unknown dtype {self.dtype!r}; valid: {', '.join(DTYPES)}")
         for name in ("steps", "batch", "repeats"):
             if getattr(self, name) < 1:
                 raise UsageError(f"--{name} must be at least 1, got {getattr(self, name)}")
@@ -102,99 +121,146 @@ def machine_info(device: torch.device) -> dict[str, Any]:
 
 
 class _Clock:
-    """perf_counter timing with a device synchronisation before reading the clock (CUDA)."""
+    """Marks on the device's timeline: CUDA events (no synchronisation until `seconds`), else perf_counter."""
 
     def __init__(self, device: torch.device):
+        self.cuda = device.type == "cuda"
+
+    def mark(self) -> Any:
+        if not self.cuda:
+            return time.perf_counter()
+        event = torch.cuda.Event(enable_timing=True)
+        event.record()
+        return event
+
+    def seconds(self, start: Any, end: Any) -> float:
+        if not self.cuda:
+            return end - start
+        end.synchronize()
+        return start.elapsed_time(end) / 1000.0
+
+
+class _Encoders:
+    """The conditioning encoders of a profile (module docstring) and how they are described."""
+
+    def __init__(self, config: ModelConfig, device: torch.device, dtype: torch.dtype, seed: int):
+        self.real = not config.name.startswith("tiny")
         self.device = device
+        torch.manual_seed(seed)
+        if self.real:
+            with torch.device(device):
+                clip, sync, t5 = (
+                    ClipVisionTower(DFN5B_VIT_H_14_384),
+                    MotionFormer(SYNCHFORMER),
+                    T5Encoder(FLAN_T5_LARGE),
+                )
+            self.video = EncoderVideoConditioner(
+                ClipVideoEncoder(clip.to(dtype), random_weights=True, device=device),
+                SynchformerEncoder(sync.to(dtype), random_weights=True, device=device),
+            )
+            self.t5 = t5.to(dtype).eval()
+            self.description = "DFN5B-CLIP ViT-H/14-384 + Synchformer + Flan-T5-large encoder, random weights"
+        else:
+            self.video = RandomVideoConditioner(config.clip_dim, config.sync_dim, seed=seed)
+            self.text = RandomTextConditioner(config.text_dim, config.text_len, seed=seed)
+            self.description = (
+                "tiny stand-ins (random projections; the real encoders do not fit the tiny widths)"
+            )
 
-    def now(self) -> float:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-        return time.perf_counter()
-
-
-def _codec_for(config: ModelConfig, device: torch.device) -> AudioCodec:
-    rate = "16k" if config.sequence.sample_rate == 16_000 else "44k"
-    # Built on the device (fast initialisation), then moved there whole: buffers made from numpy stay on the CPU.
-    with torch.device(device):
-        codec = AudioCodec.load(
-            codec_config(rate, tiny=config.name.startswith("tiny")), vae=None, vocoder=None
-        )
-    return codec.to(device)
+    def text_features(self, batch: int, length: int) -> torch.Tensor:
+        if not self.real:
+            return self.text.encode([PROFILE_PROMPT[:length]] * batch)
+        g = torch.Generator().manual_seed(0)
+        ids = torch.randint(1, FLAN_T5_LARGE.vocab_size, (batch, length), generator=g).to(self.device)
+        with torch.inference_mode():
+            return self.t5(ids, torch.ones_like(ids, dtype=torch.bool)).float()
 
 
 class _Pipeline:
-    """A random-weight network, stand-in conditioners and codec on one device, ready to time."""
+    """A random-weight network, encoders and codec on one device, ready to time."""
 
     def __init__(self, settings: ProfileSettings):
         self.settings = settings
-        try:
-            self.device = torch.device(settings.device)
-        except RuntimeError as err:
-            raise UsageError(f"unknown device {settings.device!r} ({err})") from err
+        self.device, self.dtype, self.compile = resolve_precision(
+            settings.device, settings.dtype, settings.compile
+        )
         self.config = model_config(settings.size, settings.duration)
         torch.manual_seed(settings.seed)
         with torch.device(self.device):
             self.network = AgomniMMDiT(self.config).eval()
-        self.network.to(self.device)
-        self.codec = _codec_for(self.config, self.device)
-        self.conditioners = standin_conditioners(self.config)
+            self.network.rebuild_tables()
+        self.network.cast(self.dtype)
+        rate = "16k" if self.config.sequence.sample_rate == 16_000 else "44k"
+        with torch.device(self.device):
+            codec = AudioCodec.load(
+                codec_config(rate, tiny=self.config.name.startswith("tiny")), vae=None, vocoder=None
+            )
+        self.codec = codec.to(self.device)
+        self.encoders = _Encoders(self.config, self.device, self.dtype, settings.seed)
+        self.batched = (
+            self.device.type == "cuda"
+        )  # CFG as one pass on CUDA, two on the CPU (agomni generate's choice)
+        self.steps = StepCompiler(self.network, cfg=settings.cfg, compile=self.compile, batched=self.batched)
         self.clock = _Clock(self.device)
-        if settings.compile:
-            self.network.predict_flow = torch.compile(self.network.predict_flow)
-
-    def _frames(self, fps: float) -> torch.Tensor:
-        count = math.ceil(self.settings.duration * fps) + 1
-        g = torch.Generator().manual_seed(self.settings.seed)
-        return torch.rand(self.settings.batch, count, 3, FRAME_SIZE, FRAME_SIZE, generator=g)
+        count = int(settings.duration * VIDEO_FPS) + 1
+        g = torch.Generator().manual_seed(settings.seed)
+        self.frames = torch.rand(settings.batch, count, 3, FRAME_SIZE, FRAME_SIZE, generator=g)
+        self.noise = torch.randn(
+            settings.batch, self.config.sequence.latent_len, self.config.latent_dim, generator=g
+        )
 
     def run(self) -> dict[str, Any]:
         """One timed generation: {stage: seconds} plus the per-step list."""
-        s, seq, clock = self.settings, self.network.sequence, self.clock
-        frames = {fps: self._frames(fps) for fps in (seq.clip_fps, seq.sync_input_fps)}
-        b = s.batch
-        with torch.no_grad(), autocast(self.device, s.dtype):
-            start = clock.now()
-            clip = self.conditioners.video.encode(frames[seq.clip_fps], seq.clip_fps, seq).clip
-            sync = self.conditioners.video.encode(frames[seq.sync_input_fps], seq.sync_input_fps, seq).sync
-            text = self.conditioners.text.encode([PROFILE_PROMPT] * b)
-            ids = pad_to_frames(tokenize(PROFILE_TRANSCRIPT, "en", self.config.lt_tokenizer), seq.latent_len)
-            inputs = {"clip_f": clip, "sync_f": sync, "text_f": text, "lt_ids": ids[None].expand(b, -1)}
-            conditions = self.network.preprocess_conditions(
-                **{k: v.to(self.device) for k, v in inputs.items()}
-            )
-            velocity = guided_velocity(self.network, conditions, self.network.empty_conditions(b), s.cfg)
-            g = torch.Generator().manual_seed(s.seed)
-            x = torch.randn(b, seq.latent_len, self.config.latent_dim, generator=g).to(self.device)
-            conditioned = clock.now()
-            steps: list[float] = []
-
-            def timed_velocity(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-                step_start = clock.now()
-                v = velocity(t, x)
-                steps.append(clock.now() - step_start)
-                return v
-
-            x = integrate(timed_velocity, x, time_grid(s.steps), "euler")
+        s, seq, clock, network = self.settings, self.network.sequence, self.clock, self.network
         with torch.no_grad():
-            vae_start = clock.now()
-            mel = self.codec.decode(x.float())
-            vae_end = clock.now()
+            start = clock.mark()
+            video = self.encoders.video.encode(self.frames, VIDEO_FPS, seq)
+            text = self.encoders.text_features(s.batch, self.config.text_len)
+            ids = pad_to_frames(tokenize(PROFILE_TRANSCRIPT, "en", self.config.lt_tokenizer), seq.latent_len)
+            encoded = clock.mark()
+            conditions = network.preprocess_conditions(
+                clip_f=video.clip.to(self.device),
+                sync_f=video.sync.to(self.device),
+                text_f=text.to(self.device),
+                lt_ids=ids[None].expand(s.batch, -1).to(self.device),
+            )
+            velocity = self.steps.velocity(conditions)
+            marks = [clock.mark()]
+            x = sample(
+                network,
+                conditions,
+                self.noise.to(self.device),
+                steps=s.steps,
+                cfg=s.cfg,
+                velocity=velocity,
+                hook=lambda i, t0, t1, x: marks.append(clock.mark()),
+            )
+            latents = network.unnormalize(x)
+            mel = self.codec.decode(latents)
+            decoded = clock.mark()
             wave = self.codec.vocode(mel)
-            end = clock.now()
+            end = clock.mark()
         if not bool(torch.isfinite(wave).all()):
             raise UsageError(f"profile of {self.config.name}: the generated wave holds NaN or infinity")
+        steps = [clock.seconds(a, b) for a, b in pairwise(marks)]
         return {
-            "conditioning": conditioned - start,
+            "conditioning (encoders)": clock.seconds(start, encoded),
+            "conditioning (network)": clock.seconds(encoded, marks[0]),
             "network step (mean)": statistics.fmean(steps),
             "network step (min)": min(steps),
             "network step (max)": max(steps),
             "network total (all steps)": sum(steps),
-            "codec decode (VAE)": vae_end - vae_start,
-            "vocoder": end - vae_end,
-            "total": end - start,
+            "codec decode (VAE)": clock.seconds(marks[-1], decoded),
+            "vocoder": clock.seconds(decoded, end),
+            "total": clock.seconds(start, end),
             "steps_s": steps,
         }
+
+
+def _peak_memory_mib(device: torch.device) -> tuple[float, str]:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20, "CUDA allocator peak over the timed runs"
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process peak resident set (whole run)"
 
 
 def profile_generation(
@@ -202,14 +268,20 @@ def profile_generation(
 ) -> dict[str, Any]:
     """Time `settings.repeats` full generations after `settings.warmup` untimed ones (module docstring).
 
-    Returns a JSON-ready report: model, settings, machine, random_weights (always True), per-stage
-    {"median_s", "min_s", "max_s", "runs_s"} (seconds, lower is better) and rtf (same keys, unitless).
+    Returns a JSON-ready report: model, settings, machine, precision, random_weights (always True),
+    per-stage {"median_s", "min_s", "max_s", "runs_s"} (seconds, lower is better), rtf (same keys,
+    unitless), first-run network seconds (compile/capture included), peak memory (MiB).
     """
     pipeline = _Pipeline(settings)
+    first_network_s = None
     for i in range(settings.warmup):
         if progress:
             progress(f"warm-up {i + 1}/{settings.warmup}")
-        pipeline.run()
+        run = pipeline.run()
+        if i == 0:
+            first_network_s = run["network total (all steps)"]
+    if pipeline.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(pipeline.device)
     runs = []
     for i in range(settings.repeats):
         if progress:
@@ -218,22 +290,32 @@ def profile_generation(
     audio_s = settings.batch * settings.duration
     stages = {name: _summary([r[name] for r in runs]) for name in STAGES}
     config = pipeline.config
-    passes = 2 * settings.batch if settings.cfg != 1.0 else settings.batch
+    peak, peak_kind = _peak_memory_mib(pipeline.device)
+    precision = "bf16" if pipeline.dtype == torch.bfloat16 else "fp32"
     return {
         "model": {"size": config.name, "parameters": sum(p.numel() for p in pipeline.network.parameters())},
-        "settings": asdict(settings),
+        "settings": {**asdict(settings), "dtype": precision, "compile": pipeline.compile},
         "audio": {"seconds_per_sample": settings.duration, "sample_rate_hz": pipeline.codec.sample_rate},
-        "cfg_batched": settings.cfg != 1.0,
-        "rows_per_network_call": passes,
-        "network_precision": "bf16 autocast" if settings.dtype == "bf16" else "fp32",
+        "cfg_batched": settings.cfg != 1.0 and pipeline.batched,
+        "rows_per_network_call": 2 * settings.batch
+        if settings.cfg != 1.0 and pipeline.batched
+        else settings.batch,
+        "network_precision": f"{precision} weights (no autocast)",
         "codec_precision": "fp32",
-        "compile": "torch.compile (default mode) of predict_flow" if settings.compile else "eager",
+        "encoders": pipeline.encoders.description,
+        "compile": "torch.compile(mode='reduce-overhead') of the guided step"
+        if pipeline.compile
+        else "eager",
+        "timing": "CUDA events" if pipeline.device.type == "cuda" else "time.perf_counter",
         "machine": machine_info(pipeline.device),
         "random_weights": True,
         "random_parts": ["network", "video conditioner", "text conditioner", "codec"],
         "stages": stages,
         "steps_s": [r["steps_s"] for r in runs],
         "rtf": _summary([r["total"] / audio_s for r in runs]),
+        "first_run_network_s": first_network_s,
+        "peak_memory_mib": peak,
+        "peak_memory": peak_kind,
         "units": "seconds (wall clock, lower is better); rtf = generation s / audio s (lower is faster)",
     }
 
@@ -252,26 +334,35 @@ def format_profile(report: dict[str, Any]) -> str:
     s, m = report["settings"], report["machine"]
     where = m.get("gpu", m["cpu"])
     cfg = f"CFG {s['cfg']} batched ({report['rows_per_network_call']} rows per network call)"
-    if not report["cfg_batched"]:
+    if s["cfg"] == 1.0:
         cfg = "CFG off (w = 1)"
+    elif not report["cfg_batched"]:
+        cfg = f"CFG {s['cfg']} as two passes (conditional {s['batch']} rows, unconditional audio-only)"
     lines = [
         f"agomni profile: reference MMDiT {report['model']['size']} "
         f"({report['model']['parameters'] / 1e6:.2f} M network parameters), RANDOM WEIGHTS "
-        "(network, stand-in conditioners, codec): timings of the computation only",
-        f"machine: {where} | device {s['device']} | torch {m['torch']} | {m['threads']} CPU threads",
+        "(network, conditioners, codec): timings of the computation only",
+        f"machine: {where} | device {s['device']} | torch {m['torch']} | {m['threads']} CPU threads | "
+        f"timing: {report['timing']}",
         f"settings: {s['duration']} s of audio at {report['audio']['sample_rate_hz']} Hz x batch {s['batch']}, "
         f"{s['steps']} Euler steps, {cfg}, network {report['network_precision']}, codec "
         f"{report['codec_precision']}, {report['compile']}, {s['warmup']} warm-up + {s['repeats']} timed runs",
-        f"{'stage':<28}{'median (s)':>12}{'min (s)':>12}{'max (s)':>12}   (wall clock, lower is better)",
+        f"encoders: {report['encoders']}",
+        f"{'stage':<30}{'median (s)':>12}{'min (s)':>12}{'max (s)':>12}   (lower is better)",
     ]
     for name, row in report["stages"].items():
         label = name.replace("all steps", f"{s['steps']} steps")
-        lines.append(f"{label:<28}{row['median_s']:>12.4f}{row['min_s']:>12.4f}{row['max_s']:>12.4f}")
+        lines.append(f"{label:<30}{row['median_s']:>12.4f}{row['min_s']:>12.4f}{row['max_s']:>12.4f}")
     rtf = report["rtf"]
     lines.append(
-        f"{'real-time factor (RTF)':<28}{rtf['median_s']:>12.4f}{rtf['min_s']:>12.4f}{rtf['max_s']:>12.4f}"
+        f"{'real-time factor (RTF)':<30}{rtf['median_s']:>12.4f}{rtf['min_s']:>12.4f}{rtf['max_s']:>12.4f}"
         "   (generation s / audio s; lower is faster, < 1 = faster than real time)"
     )
+    if report["first_run_network_s"] is not None:
+        lines.append(
+            f"first run network (compile/capture): {report['first_run_network_s']:.4f} s (warm-up, not in the rows above)"
+        )
+    lines.append(f"peak memory: {report['peak_memory_mib']:.1f} MiB ({report['peak_memory']})")
     return "\n".join(lines)
 
 

@@ -4,7 +4,7 @@
 ``.model`` files load with ``torch.load(weights_only=True, map_location="cpu")``, whose unpickler only
 rebuilds tensors and plain containers. A checkpoint that needs anything else (a custom class, numpy
 scalars, a function) raises UnsafeCheckpointError naming the offending global; pass
-``allow_pickle=True`` (``--allow-pickle`` where a command offers it) only for a file from a source you trust, since full
+``allow_pickle=True`` (from Python; no command offers it) only for a file from a source you trust, since full
 unpickling can run arbitrary code.
 
 Wrappers: many checkpoints nest the tensors, e.g. ``{"model": state_dict, "iteration": ...}``

@@ -253,3 +253,14 @@ def test_registry_construction_offline_without_cache_fails_clearly(tmp_path, mon
     monkeypatch.setenv("AGOMNI_OFFLINE", "1")
     with pytest.raises(OfflineError, match="panns-cnn14-16k"):
         PannsCnn14Embedder.from_registry("panns-cnn14-16k")
+
+
+def test_random_weights_give_embeddings_and_logits_that_differ_between_clips():
+    """PyTorch's default initialisation with identity BatchNorm statistics gave spreads of 0.029
+    (embeddings) and 0.0098 (logits), so KL was ~1e-8 and IS 1 + 1e-8."""
+    from tests.metrics.test_vggish import _varied_clips, relative_spread
+
+    heads = PannsCnn14Embedder.random("panns-cnn14-16k", seed=0).outputs(_varied_clips())
+    assert relative_spread(heads["embed"].double().numpy()) > 0.3
+    assert relative_spread(heads["logits"].double().numpy()) > 0.3
+    assert float(heads["logits"].std(dim=1).mean()) > 1.0  # logits spread over classes like a tagger's

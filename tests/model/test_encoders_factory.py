@@ -1,4 +1,4 @@
-"""`build_conditioners` and the registry path of the encoders (tiny checkpoints imported into a
+"""`agomni.model.conditioning.build_conditioners` and the registry path of the encoders (tiny checkpoints imported into a
 temporary cache under test-only registry entries; nothing is downloaded)."""
 
 from __future__ import annotations
@@ -11,13 +11,17 @@ import torch
 from safetensors.torch import save_file
 
 from agomni import weights
-from agomni.errors import OfflineError, UsageError
+from agomni.errors import OfflineError, UsageError, WeightsError
+from agomni.model.checkpoint import default_codec_reference, save_checkpoint
 from agomni.model.conditioners import RandomTextConditioner, RandomVideoConditioner
+from agomni.model.conditioning import ConditionerSpec, build_conditioners
 from agomni.model.config import SequenceConfig, model_config
-from agomni.model.encoders import EncoderVideoConditioner, build_conditioners
+from agomni.model.encoders import EncoderVideoConditioner
 from agomni.model.encoders.clip_video import ClipVideoEncoder, ClipVisionConfig, ClipVisionTower
 from agomni.model.encoders.flan_t5 import FlanT5TextConditioner, T5Encoder, T5EncoderConfig
 from agomni.model.encoders.synchformer import MotionFormer, MotionFormerConfig, SynchformerEncoder
+from agomni.model.generate import generate
+from agomni.model.network import AgomniMMDiT
 from agomni.weights.registry import REGISTRY
 
 from .encoder_fixtures import make_spiece_model
@@ -51,23 +55,26 @@ def home(monkeypatch, tmp_path) -> Path:
 
 
 def test_random_kind_gives_the_seeded_standins():
-    conditioners = build_conditioners("random", config=model_config("tiny"), spec={"video": {"seed": 3}})
+    spec = ConditionerSpec.from_dict({"video": {"kind": "random", "seed": 3}}, "test")
+    conditioners = build_conditioners(spec, model_config("tiny"))
     assert isinstance(conditioners.video, RandomVideoConditioner)
     assert isinstance(conditioners.text, RandomTextConditioner)
     assert conditioners.record["video"] == {
         "class": "RandomVideoConditioner",
         "random_weights": True,
+        "kind": "random",
         "seed": 3,
     }
-    with pytest.raises(UsageError, match="unknown conditioner kind 'clip'"):
-        build_conditioners("clip", config=model_config("tiny"))  # type: ignore[arg-type]
+    with pytest.raises(WeightsError, match=r"test: conditioners\.video\.kind: 'clip'"):
+        ConditionerSpec.from_dict({"video": {"kind": "clip"}}, "test")
 
 
 def test_real_kind_checks_widths_before_loading_and_honours_offline_mode(home):
+    real = ConditionerSpec(video_kind="real", text_kind="real")
     with pytest.raises(UsageError, match="clip_dim 32 \\(encoder gives 1024\\)"):
-        build_conditioners("real", config=model_config("tiny"))
+        build_conditioners(real, model_config("tiny"))
     with pytest.raises(OfflineError, match="agomni weights import"):
-        build_conditioners("real", config=model_config("S"))
+        build_conditioners(real, model_config("S"))
 
 
 def test_encoders_load_registry_files_and_record_their_sha256(home):
@@ -138,19 +145,16 @@ def test_registry_entries_for_the_encoders():
 
 
 def test_a_checkpoint_naming_the_real_encoders_builds_them_in_generate(tmp_path):
-    """generate() routes extra["conditioners"] kind "real" to build_conditioners("real"), which refuses a
+    """generate() builds the sidecar's "real" conditioners through build_conditioners, which refuses a
     tiny config (its feature widths are not the encoders') before loading any weights."""
-    from agomni.model.checkpoint import save_checkpoint
-    from agomni.model.generate import generate
-    from agomni.model.network import AgomniMMDiT
-
     config = model_config("tiny")
     path = save_checkpoint(
         tmp_path / "real",
         network_state=AgomniMMDiT(config).state_dict(),
         config=config,
         step=1,
-        extra={"conditioners": {"video": {"kind": "real"}, "text": {"kind": "real"}}},
+        codec=default_codec_reference(config),
+        conditioners=ConditionerSpec(video_kind="real", text_kind="real"),
     )
     with pytest.raises(UsageError, match="1024"):
         generate([], path)

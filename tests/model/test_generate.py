@@ -1,4 +1,5 @@
-"""`generate` / `agomni generate` on a tiny toy corpus with a random tiny checkpoint (CPU)."""
+"""`generate` / `agomni generate` on a tiny toy corpus with a random tiny checkpoint (CPU); batching items
+into one network call gives each row the output it gets alone."""
 
 from __future__ import annotations
 
@@ -15,9 +16,17 @@ from safetensors.torch import save_file
 from agomni.cli import main
 from agomni.errors import ChecksumMismatchError, TooShortError, UsageError
 from agomni.manifest import TASK_REQUIRED_FIELDS, TASKS, load_manifest, pair_outputs
-from agomni.model.checkpoint import save_checkpoint
+from agomni.model.checkpoint import (
+    build_network,
+    codec_reference,
+    default_codec_reference,
+    load_model_checkpoint,
+    save_checkpoint,
+)
 from agomni.model.codec.vae import MelVAE, VAEConfig
-from agomni.model.generate import derive_seed, generate
+from agomni.model.conditioning import ConditionerSpec, build_conditioners, item_conditions
+from agomni.model.flow_matching import sample
+from agomni.model.generate import batch_inputs, derive_seed, generate
 from agomni.toycorpus import build_corpus
 
 from .mmdit_tiny import random_tiny
@@ -36,7 +45,14 @@ def corpus(tmp_path_factory):
 def checkpoint(tmp_path_factory):
     network = random_tiny("tiny-16k", duration_s=8.0, seed=11)
     folder = tmp_path_factory.mktemp("ckpt")
-    return save_checkpoint(folder / "tiny", network_state=network.state_dict(), config=network.config, step=0)
+    return save_checkpoint(
+        folder / "tiny",
+        network_state=network.state_dict(),
+        config=network.config,
+        step=0,
+        codec=default_codec_reference(network.config),
+        conditioners=ConditionerSpec(),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -88,15 +104,31 @@ def test_outputs_are_labelled_random_weights(outputs):
 
 
 def test_same_seed_is_bit_identical_and_other_seeds_differ(corpus, checkpoint, outputs):
-    items = [_by_task(corpus, "v2s"), _by_task(corpus, "t2a")]
-    again = generate(items, checkpoint, seed=0, steps=STEPS)
     first = {o.item_id: o.wave for o in outputs}
-    for out in again:
+    for out in generate(corpus.items, checkpoint, seed=0, steps=STEPS):
         assert torch.equal(out.wave, first[out.item_id])
-    other = generate(items, checkpoint, seed=1, steps=STEPS)
-    for out in other:
+    items = [_by_task(corpus, "v2s"), _by_task(corpus, "t2a")]
+    for out in generate(items, checkpoint, seed=1, steps=STEPS):
         assert not torch.equal(out.wave, first[out.item_id])
         assert out.seed == derive_seed(1, out.item_id, 0)
+
+
+def test_items_batched_together_get_the_latents_they_get_alone(corpus, checkpoint):
+    """Rows of different tasks (different absent modalities) in one batch: each row's sampled latents
+    equal those of the row run alone, up to float32 rounding of the batched GEMMs."""
+    ckpt = load_model_checkpoint(checkpoint)
+    network = build_network(ckpt)
+    network.set_duration(2.0)
+    conditioners = build_conditioners(ckpt.conditioners, ckpt.config)
+    rows = [item_conditions(item, ckpt.config, network.sequence, conditioners) for item in corpus]
+    g = torch.Generator().manual_seed(0)
+    noise = torch.randn(len(rows), network.sequence.latent_len, ckpt.config.latent_dim, generator=g)
+    together = sample(network, network.preprocess_conditions(**batch_inputs(network, rows)), noise, steps=3)
+    for i, row in enumerate(rows):
+        alone = sample(
+            network, network.preprocess_conditions(**row.network_inputs()), noise[i : i + 1], steps=3
+        )
+        torch.testing.assert_close(together[i : i + 1], alone, atol=1e-4 * alone.abs().max().item(), rtol=0)
 
 
 def test_derived_seed_follows_the_documented_rule():
@@ -174,12 +206,15 @@ def test_cli_suite_without_manifest_says_what_to_pass(checkpoint, tmp_path, caps
     assert "pass --manifest" in capsys.readouterr().err
 
 
-def test_bf16_autocast_is_applied_and_gives_finite_audio(corpus, checkpoint, outputs):
+def test_bf16_weights_are_used_and_give_finite_audio(corpus, checkpoint, outputs):
     item = _by_task(corpus, "v2song")
     fp32 = next(o.wave for o in outputs if o.item_id == item.id)
     (bf16,) = generate([item], checkpoint, seed=0, steps=STEPS, dtype="bf16")
     assert bf16.wave.shape == fp32.shape and bool(torch.isfinite(bf16.wave).all())
-    assert bf16.metadata["dtype"] == "bf16"
+    assert (
+        bf16.metadata["dtype"] == "bf16"
+        and bf16.metadata["network_weights"] == "torch.bfloat16 (no autocast)"
+    )
     assert not torch.equal(bf16.wave, fp32)  # the network really ran in bf16
 
 
@@ -190,7 +225,8 @@ def test_too_short_a_duration_for_the_model_names_the_item(corpus, checkpoint):
 
 
 def _training_run_checkpoint(root, network):
-    """A checkpoint laid out and described as a training run writes it (<run>/vae/, <run>/checkpoints/)."""
+    """A checkpoint laid out as a training run writes it: <run>/vae/ and <run>/checkpoints/, the VAE named
+    relative to the checkpoint, a Griffin-Lim vocoder, latent statistics and seeded stand-ins."""
     vae_cfg = VAEConfig(
         mel_channels=80, latent_channels=20, hidden=8, channel_mult=(1, 2), res_blocks=1, groups=4
     )
@@ -198,28 +234,18 @@ def _training_run_checkpoint(root, network):
     vae_path = root / "vae" / "tiny-vae-16k.safetensors"
     vae_path.parent.mkdir(parents=True)
     save_file(MelVAE(vae_cfg).state_dict(), str(vae_path))
-    codec = {
-        "vae": {
-            "file": vae_path.name,
-            "sha256": hashlib.sha256(vae_path.read_bytes()).hexdigest(),
-            "config": dataclasses.asdict(vae_cfg),
-        },
-        "mel": "16k",
-        "vocoder": "Griffin-Lim (4 iterations, zero initial phase, mel pseudo-inverse; no weights)",
-        "latent_normalisation": {"recipe": "(z - mean) / std", "mean": [0.5] * 20, "std": [2.0] * 20},
-    }
-    extra = {
-        "random_weights": False,
-        "conditioners": "conditioners: random stand-ins, seed 3 (text: 64 UTF-8 byte tokens)",
-        "train_config": {"conditioners": {"seed": 3, "text_tokens": 64}},
-    }
+    codec = codec_reference(
+        "16k", tiny=True, vae=vae_path, vocoder=4, vae_config=vae_cfg, relative_to=root / "checkpoints"
+    )
+    assert codec["vae"]["file"] == "../vae/tiny-vae-16k.safetensors"
     return save_checkpoint(
         root / "checkpoints" / "step-000002",
         network_state=network.state_dict(),
         config=network.config,
         step=2,
-        extra=extra,
         codec=codec,
+        conditioners=ConditionerSpec(video_seed=3, text_seed=3, text_length=64),
+        latent_stats=(torch.full((20,), 0.5), torch.full((20,), 2.0)),
     )
 
 
@@ -231,7 +257,9 @@ def test_training_run_checkpoint_uses_its_vae_griffin_lim_stats_and_conditioners
     meta = out.metadata
     assert meta["random_parts"] == ["video conditioner", "text conditioner"]
     assert meta["codec"]["random_weights"] is False
-    assert meta["codec"]["provenance"]["vae"] == str(tmp_path / "vae" / "tiny-vae-16k.safetensors")
+    assert meta["codec"]["provenance"]["vae"] == str(
+        tmp_path / "checkpoints" / "../vae/tiny-vae-16k.safetensors"
+    )
     assert meta["codec"]["provenance"]["vocoder"].startswith("Griffin-Lim (4 iterations")
     assert meta["conditioners"]["text"]["seed"] == 3 and meta["conditioners"]["text"]["length_tokens"] == 64
     assert meta["latent_stats"].startswith("checkpoint statistics")

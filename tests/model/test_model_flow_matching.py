@@ -1,4 +1,5 @@
-"""Flow-matching loss, samplers and guidance against hand-computed formulas; a tiny training run."""
+"""The flow-matching loss and THE sampler (`sample`, with its per-step hook) against hand-computed formulas;
+batched guidance against two separate passes; a tiny training run with the training loss."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ import torch
 from agomni.errors import UsageError
 from agomni.model import AgomniMMDiT, model_config
 from agomni.model.flow_matching import (
-    flow_matching_loss,
-    generate,
+    DEFAULT_CFG,
+    DEFAULT_STEPS,
     guided_velocity,
-    integrate,
     interpolate,
+    sample,
     time_grid,
+    velocity_mse,
 )
 
 from .mmdit_tiny import random_inputs, random_latent, random_tiny
@@ -37,20 +39,36 @@ def test_time_grids():
         time_grid(0)
 
 
-def test_integrators_on_a_linear_ode():
+def test_sampler_integrates_a_linear_ode_and_calls_its_hook_once_per_step():
     # dx/dt = a x: Euler multiplies by (1 + a dt) per step, midpoint by (1 + a dt + (a dt)^2 / 2).
-    a, n, x0 = -1.3, 10, torch.tensor([2.0], dtype=torch.float64)
-    grid = time_grid(n)
-    euler = integrate(lambda t, x: a * x, x0, grid, "euler")
-    mid = integrate(lambda t, x: a * x, x0, grid, "midpoint")
+    model = random_tiny()
+    cond = model.preprocess_conditions(**random_inputs(model, 1))
+    a, n, x0 = -1.3, 10, torch.tensor([2.0])
+
+    def run(method: str, velocity, hook=None) -> float:
+        return sample(model, cond, x0, steps=n, method=method, velocity=velocity, hook=hook).item()
+
     h = 1 / n
-    assert math.isclose(euler.item(), 2 * (1 + a * h) ** n, rel_tol=1e-12)
-    assert math.isclose(mid.item(), 2 * (1 + a * h + (a * h) ** 2 / 2) ** n, rel_tol=1e-12)
+    assert math.isclose(run("euler", lambda x, t: a * x), 2 * (1 + a * h) ** n, rel_tol=1e-6)
+    assert math.isclose(
+        run("midpoint", lambda x, t: a * x), 2 * (1 + a * h + (a * h) ** 2 / 2) ** n, rel_tol=1e-6
+    )
     # dx/dt = t: midpoint is exact, Euler on the grid is the left Riemann sum.
-    assert math.isclose(integrate(lambda t, x: t + 0 * x, x0, grid, "midpoint").item(), 2.5, rel_tol=1e-12)
-    assert math.isclose(integrate(lambda t, x: t + 0 * x, x0, grid, "euler").item(), 2 + 0.45, rel_tol=1e-12)
+    assert math.isclose(run("midpoint", lambda x, t: t + 0 * x), 2.5, rel_tol=1e-6)
+    seen = []
+    final = run("euler", lambda x, t: t + 0 * x, hook=lambda i, t0, t1, x: seen.append((i, t0, t1, x.item())))
+    assert math.isclose(final, 2 + 0.45, rel_tol=1e-6)
+    assert [s[0] for s in seen] == list(range(n)) and seen[-1][3] == final
+    np.testing.assert_allclose([s[1] for s in seen], np.arange(n) / n, atol=1e-12)
+    np.testing.assert_allclose([s[2] for s in seen], np.arange(1, n + 1) / n, atol=1e-12)
     with pytest.raises(UsageError):
-        integrate(lambda t, x: x, x0, grid, "rk4")
+        run("rk4", lambda x, t: x)
+    with pytest.raises(UsageError):
+        sample(model, cond, x0, steps=0, velocity=lambda x, t: x)
+
+
+def test_defaults_are_the_papers():
+    assert (DEFAULT_STEPS, DEFAULT_CFG) == (25, 4.5)
 
 
 def test_batched_cfg_equals_two_passes():
@@ -71,11 +89,12 @@ def test_batched_cfg_equals_two_passes():
         ).chunk(2)
         torch.testing.assert_close(batched_cond, v_cond, atol=branch_tol, rtol=0)
         torch.testing.assert_close(batched_uncond, v_uncond, atol=branch_tol, rtol=0)
-        guided = guided_velocity(model, cond, uncond, w)(t, latent)
-        two_pass = w * v_cond + (1 - w) * v_uncond
-        torch.testing.assert_close(guided, two_pass, atol=(abs(w) + abs(1 - w)) * branch_tol, rtol=0)
-        # The acceptance bound, relative to the velocity's scale: 1e-5 in fp32.
-        assert (guided - two_pass).abs().max() <= branch_tol * two_pass.abs().max()
+        # The guided velocity is float32 whatever the weights (the sampler state's dtype).
+        guided = guided_velocity(model, cond, uncond, w)(latent, t)
+        two_pass = (w * v_cond + (1 - w) * v_uncond).float()
+        assert guided.dtype == torch.float32
+        tol = (abs(w) + abs(1 - w)) * max(branch_tol, 1e-6)
+        torch.testing.assert_close(guided, two_pass, atol=tol * two_pass.abs().max().item(), rtol=0)
 
 
 def test_negative_conditions_replace_the_unconditional_branch():
@@ -84,22 +103,38 @@ def test_negative_conditions_replace_the_unconditional_branch():
     neg_text = random_inputs(model, 2, seed=9, text_len=5)["text_f"]  # shorter prompt: padded when batched
     negative = model.preprocess_conditions(text_f=neg_text)
     latent, t, w = random_latent(model, 2), torch.tensor(0.7), 3.0
-    batched = guided_velocity(model, cond, negative, w)(t, latent)
+    batched = guided_velocity(model, cond, negative, w)(latent, t)
     two_pass = w * model.predict_flow(latent, t, cond) + (1 - w) * model.predict_flow(latent, t, negative)
     torch.testing.assert_close(batched, two_pass, atol=1e-5, rtol=0)
 
 
-def test_generation_is_seeded_bit_for_bit():
+def test_sampling_is_deterministic_and_follows_its_noise():
     model = random_tiny()
     cond = model.preprocess_conditions(**random_inputs(model, 2))
 
     def run(seed: int, **kw) -> torch.Tensor:
-        return generate(model, cond, torch.Generator().manual_seed(seed), num_steps=4, **kw)
+        return sample(model, cond, random_latent(model, 2, seed=seed), steps=4, **kw)
 
     assert torch.equal(run(3), run(3))
     assert torch.equal(run(3, method="midpoint", sway=-1.0), run(3, method="midpoint", sway=-1.0))
     assert not torch.equal(run(3), run(4))
     assert run(3).shape == (2, model.sequence.latent_len, model.config.latent_dim)
+
+
+def test_sampler_euler_steps_equal_a_hand_written_loop():
+    """The sampler's Euler step with batched CFG against a loop written from the formulas."""
+    model = random_tiny()
+    inputs = random_inputs(model, 2)
+    cond, uncond = model.preprocess_conditions(**inputs), model.empty_conditions(2)
+    x, w, n = random_latent(model, 2, seed=5), 2.5, 3
+    expected = x.clone()
+    with torch.no_grad():
+        for i in range(n):
+            t = torch.tensor(i / n)
+            v = w * model.predict_flow(expected, t, cond) + (1 - w) * model.predict_flow(expected, t, uncond)
+            expected = expected + v / n
+    got = sample(model, cond, x, steps=n, cfg=w)
+    torch.testing.assert_close(got, expected, atol=1e-4 * expected.abs().max().item(), rtol=0)
 
 
 def test_loss_falls_on_a_small_synthetic_task():
@@ -113,8 +148,10 @@ def test_loss_falls_on_a_small_synthetic_task():
     labels = torch.arange(8) % 4
 
     def loss(seed: int) -> torch.Tensor:
-        cond = model.preprocess_conditions(text_f=classes[labels])
-        return flow_matching_loss(model, data[labels], cond, torch.Generator().manual_seed(seed)).mean()
+        g = torch.Generator().manual_seed(seed)
+        x0 = torch.randn(data[labels].shape, generator=g)
+        t = torch.sigmoid(torch.randn(len(labels), generator=g))
+        return velocity_mse(model, data[labels], x0, t, {"text_f": classes[labels]}).mean()
 
     with torch.no_grad():
         before = sum(loss(10_000 + i).item() for i in range(4)) / 4

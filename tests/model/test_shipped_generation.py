@@ -9,7 +9,7 @@ import soundfile as sf
 import torch
 
 from agomni.manifest import TASKS, load_manifest
-from agomni.model.checkpoint import load_checkpoint
+from agomni.model.checkpoint import load_model_checkpoint
 from agomni.model.checkpoints import TOY_FINAL
 from agomni.model.codec.mel import LogMel, mel_settings
 from agomni.model.generate import generate
@@ -18,7 +18,7 @@ from agomni.toycorpus import build_corpus
 
 @pytest.mark.slow
 def test_shipped_checkpoint_generates_every_task_and_follows_its_conditions(tmp_path):
-    ckpt = load_checkpoint(TOY_FINAL, expected_size="tiny-16k")
+    ckpt = load_model_checkpoint(TOY_FINAL, expected_size="tiny-16k")
     toy = ckpt.meta["extra"]["corpus"]["toycorpus"]
     manifests = build_corpus(tmp_path, seed=toy["seed"], n_train=1, n_heldout=2, duration=toy["duration"])
     items = list(load_manifest(manifests["heldout"]))

@@ -12,7 +12,7 @@ import torch.multiprocessing as mp
 from safetensors.torch import load_file, save_file
 
 from agomni.errors import UsageError
-from agomni.model.checkpoint import load_checkpoint
+from agomni.model.checkpoint import load_model_checkpoint
 from agomni.model.train.loop import EMA_NOTE, train_model
 from agomni.model.train.state import latest_state, load_state
 
@@ -54,15 +54,17 @@ def test_checkpoint_json_and_state_contents(tmp_path):
     summary = train_model(
         cfg, prepared, tmp_path, log=_quiet, run_info={"training_command": "agomni train x"}
     )
-    ckpt = load_checkpoint(tmp_path / "checkpoints/step-000002")
+    ckpt = load_model_checkpoint(tmp_path / "checkpoints/step-000002")
     assert ckpt.step == 2 and ckpt.config == prepared.model_config
     extra = ckpt.meta["extra"]
-    assert extra["weights"] == EMA_NOTE and extra["random_weights"] is False
-    assert extra["conditioners"] == prepared.conditioners
+    assert extra["weights"] == EMA_NOTE and ckpt.random_weights is False
+    assert ckpt.conditioners == prepared.conditioners
     assert extra["training_command"] == "agomni train x"
     assert extra["validation"]["seed"] == cfg.validation.seed and extra["validation"]["items"] == 3
     assert extra["train_config"]["train"]["max_steps"] == 2
-    assert ckpt.meta["codec"] == prepared.codec_meta
+    assert ckpt.meta["codec"] == prepared.codec_ref
+    stats = ckpt.latent_stats
+    assert torch.equal(stats[0], prepared.stats.mean) and torch.equal(stats[1], prepared.stats.std)
     for name, value in summary["ema_state"].items():  # the shipped weights are the EMA, not the raw ones
         assert torch.equal(ckpt.network_state[name], value)
     assert any(not torch.equal(summary["model_state"][k], v) for k, v in summary["ema_state"].items())

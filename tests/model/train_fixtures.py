@@ -6,6 +6,8 @@ import dataclasses
 
 import torch
 
+from agomni.model.checkpoint import default_codec_reference
+from agomni.model.conditioning import ConditionerSpec
 from agomni.model.config import tiny_16k
 from agomni.model.train.config import parse_train_config
 from agomni.model.train.data import ExampleSet, LatentStats
@@ -36,9 +38,9 @@ def synthetic_prepared(n_train: int = 8, n_heldout: int = 3, seed: int = 0) -> P
         train,
         heldout,
         LatentStats.of(train),
-        {"vae": "synthetic"},
+        default_codec_reference(config),
         {"corpus": "synthetic"},
-        "conditioners: none (synthetic test tensors)",
+        ConditionerSpec(),
     )
 
 

@@ -166,14 +166,18 @@ def he_init(network: torch.nn.Module, seed: int) -> None:
 
 
 def calibration_audio(seed: int, sample_rate: int, seconds: float = 1.0) -> torch.Tensor:
-    """`CALIBRATION_CLIPS` seeded synthetic clips [B, samples]: tones and noise from -50 to -10 dBFS."""
+    """`CALIBRATION_CLIPS` seeded synthetic clips [B, samples]: tones and noise from -50 to -10 dBFS, every
+    other one ending in digital silence (as zero-padded clips do)."""
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * sample_rate)) / sample_rate
     clips = []
     for i in range(CALIBRATION_CLIPS):
         level = 10 ** rng.uniform(-2.5, -0.5)
         tone = np.sin(2 * np.pi * rng.uniform(50, 0.45 * sample_rate) * t) * (i % 2)
-        clips.append(level * (tone + rng.standard_normal(t.size) * (0.2 + i % 3)))
+        clip = level * (tone + rng.standard_normal(t.size) * (0.2 + i % 3))
+        if i % 2:
+            clip[t.size // 2 :] = 0.0
+        clips.append(clip)
     return torch.from_numpy(np.stack(clips).astype(np.float32))
 
 

@@ -67,7 +67,8 @@ FRONTEND_KEYS = (
     "logmel_extractor.melW",
 )
 FRONTEND_TOLERANCE = 1e-4  # relative to the largest absolute value of each matrix
-RANDOM_HEAD_SCALE = 0.1  # random weights: He-initialised AudioSet head times this (logit std ~3)
+#: Random weights: the AudioSet head is scaled to this logit std over classes on the calibration audio.
+RANDOM_LOGIT_STD = 3.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -333,16 +334,19 @@ class PannsCnn14Embedder(Embedder):
     ) -> PannsCnn14Embedder:
         """Seeded random weights with a realistic spread (the fixed STFT/mel matrices stay exact):
         `he_init` convolutions and linear layers, BatchNorm statistics from one pass over seeded
-        synthetic audio (`calibrate_batchnorm`), and the AudioSet head scaled by `RANDOM_HEAD_SCALE` so
-        logits spread over classes like a tagger's (std ~3). Measured on 12 tone/noise clips: embeddings
-        and logits differ across clips by ~130 % of their magnitude (PyTorch's default initialisation:
-        ~3 % and ~1 %, KL ~1e-8, IS 1 + 1e-8)."""
+        synthetic audio (`calibrate_batchnorm`), and the AudioSet head scaled so that logits spread over
+        classes like a tagger's (std `RANDOM_LOGIT_STD` on that audio). Measured on 12 two-second tone / noise / gated-noise
+        clips (spread = mean over dimensions of the std across clips / mean |value|): embeddings 0.99,
+        logits 0.96, KL(ref||gen) over 6 pairs 5.9 nats, IS (2 splits) 2.03; PyTorch's default
+        initialisation gave 0.029, 0.0098, 3.5e-8 nats and 1 + 6e-9."""
         info = common.weights_info("random", seed=seed, name=config)
         embedder = cls(config, None, weights=info, device="cpu")
         common.he_init(embedder.network, seed)
-        common.calibrate_batchnorm(embedder.network, common.calibration_audio(seed, embedder.sample_rate))
+        calibration = common.calibration_audio(seed, embedder.sample_rate)
+        common.calibrate_batchnorm(embedder.network, calibration)
         with torch.no_grad():
-            embedder.network.fc_audioset.weight.mul_(RANDOM_HEAD_SCALE)
+            logits = embedder.network(calibration)[1]
+            embedder.network.fc_audioset.weight.mul_(RANDOM_LOGIT_STD / float(logits.std(dim=1).mean()))
         embedder.network.to(torch.device(device))
         return embedder
 

@@ -14,7 +14,7 @@ Preprocessing (hear21passt ``AugmentMelSTFT`` in eval mode, with ``get_basic_mod
 
 1. length: the first 320000 samples (10 s) are kept, shorter clips are zero-padded at the end to exactly
    320000 (av-benchmark ``extract.py``). Note av-benchmark's data loader first cuts every file to its
-   ``audio_length`` (8 s by default), subtracts the waveform mean and resamples with
+   ``--audio_length`` seconds (no default; MMAudio passes 8), subtracts the waveform mean and resamples with
    ``torchaudio.transforms.Resample``: those steps belong to the loader (the ``av-benchmark`` input
    recipe of `agomni.io.prepare`, which `agomni eval` applies), not to this class;
 2. pre-emphasis ``y[n] = x[n+1] - 0.97 x[n]`` (a valid convolution: 319999 samples);

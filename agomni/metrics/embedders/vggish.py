@@ -199,9 +199,9 @@ class VGGishEmbedder(Embedder):
     def random(cls, seed: int = 0, *, device: str | torch.device = "cpu") -> VGGishEmbedder:
         """Seeded random weights (`he_init`: N(0, 2 / fan_in), zero biases), for tests and latency.
 
-        Embeddings of different clips then differ by ~60 % of their magnitude (mean over dimensions of
-        the std across 12 tone/noise clips over the mean |value|), against ~8 % with PyTorch's default
-        initialisation, whose outputs sit on the biases."""
+        Embeddings of different clips then spread by 0.58 (mean over dimensions of the std across 12
+        two-second tone / noise / gated-noise clips over the mean |value|), against 0.075 with PyTorch's
+        default initialisation, whose outputs sit on the biases."""
         network = VGGishNetwork()
         he_init(network, seed)
         state = network.state_dict()

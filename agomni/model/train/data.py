@@ -3,12 +3,8 @@
 Per item (one clip of `duration_s` seconds at the codec's rate; longer audio is cut to its first
 `duration_s` seconds, shorter audio is an error naming the item):
 - latents: the codec VAE's posterior mean and std [T, C] of the reference audio (T = latent_len);
-- video (when the item has `video`): the video conditioner's CLIP-like [clip_len, clip_dim] and
-  sync [sync_len, sync_dim] features of `load_video` frames at the file's frame rate;
-- text (when it has `text`): the text conditioner's features [text_tokens, text_dim], computed once per
-  distinct caption string;
-- LT (when it has `transcript` or `lyrics`, with `language`): agomni.model.text.tokenize (the model's
-  lt_tokenizer mode) + pad_to_frames to T;
+- video, text and LT inputs: `agomni.model.conditioning.item_conditions`, the function generation
+  uses too (video decoded once; text features [text_tokens, text_dim]; LT ids padded to T);
 - presence: (video, text, lt) flags from which fields exist; absent features are stored as zeros.
 
 Cache key = SHA-256 of (manifest SHA-256, VAE weights SHA-256, conditioner description, model size and
@@ -29,31 +25,13 @@ from safetensors.torch import load_file, save_file
 from agomni.atomic import atomic_write
 
 from ...errors import UsageError
-from ...io import load_audio, load_video
+from ...io import load_audio
 from ...manifest import load_manifest
 from ..codec.audio_codec import AudioCodec
-from ..conditioners import RandomTextConditioner, RandomVideoConditioner
+from ..conditioning import Conditioners, item_conditions
 from ..config import ModelConfig
-from ..text import pad_to_frames, tokenize
 
 FIELDS = ("latent_mean", "latent_std", "clip", "sync", "text", "lt_ids", "presence")
-
-
-@dataclass(frozen=True)
-class Conditioners:
-    """The frozen conditioners of a run and a one-line description recorded in every checkpoint."""
-
-    video: RandomVideoConditioner
-    text: RandomTextConditioner
-    description: str
-
-    @classmethod
-    def random_standins(cls, config: ModelConfig, seed: int, text_tokens: int) -> Conditioners:
-        return cls(
-            video=RandomVideoConditioner(config.clip_dim, config.sync_dim, seed=seed),
-            text=RandomTextConditioner(config.text_dim, text_tokens, seed=seed),
-            description=f"conditioners: random stand-ins, seed {seed} (text: {text_tokens} UTF-8 byte tokens)",
-        )
 
 
 @dataclass(frozen=True)
@@ -97,13 +75,6 @@ def _item_audio(item, codec: AudioCodec, duration_s: float) -> torch.Tensor:
     return wave[:1, : round(duration_s * codec.sample_rate)]
 
 
-def _lt_text(item) -> str | None:
-    text = item.transcript if item.transcript is not None else item.lyrics
-    if text is not None and item.language is None:
-        raise UsageError(f"item {item.id}: has a transcript/lyrics but no language; tokenizing needs one")
-    return text
-
-
 def build_examples(
     manifest_path: str | Path, codec: AudioCodec, conditioners: Conditioners, config: ModelConfig
 ) -> ExampleSet:
@@ -120,31 +91,17 @@ def build_examples(
         "lt_ids": torch.zeros(n, t, dtype=torch.long),
         "presence": torch.zeros(n, 3, dtype=torch.bool),
     }
-    captions: dict[str, torch.Tensor] = {}
     with torch.no_grad():
         for i, item in enumerate(manifest):
             posterior = codec.encode(_item_audio(item, codec, seq.duration_s))
             if posterior.mean.shape[1] != t:
                 raise UsageError(f"item {item.id}: {posterior.mean.shape[1]} latent frames, expected {t}")
             out["latent_mean"][i], out["latent_std"][i] = posterior.mean[0], posterior.std[0]
-            if item.video is not None:
-                frames, record = load_video(item.video)
-                try:
-                    feats = conditioners.video.encode(frames[None].float() / 255.0, record.fps, seq)
-                except UsageError as err:
-                    raise UsageError(f"item {item.id} ({item.video}): {err}") from err
-                out["clip"][i], out["sync"][i] = feats.clip[0], feats.sync[0]
-            if item.text is not None:
-                if item.text not in captions:
-                    try:
-                        captions[item.text] = conditioners.text.encode([item.text])[0]
-                    except UsageError as err:
-                        raise UsageError(f"item {item.id}: text {item.text!r}: {err}") from err
-                out["text"][i] = captions[item.text]
-            lt = _lt_text(item)
-            if lt is not None:
-                out["lt_ids"][i] = pad_to_frames(tokenize(lt, item.language, config.lt_tokenizer), t)
-            out["presence"][i] = torch.tensor([item.video is not None, item.text is not None, lt is not None])
+            c = item_conditions(item, config, seq, conditioners)
+            for name, value in (("clip", c.clip), ("sync", c.sync), ("text", c.text), ("lt_ids", c.lt_ids)):
+                if value is not None:
+                    out[name][i] = value[0]
+            out["presence"][i] = torch.tensor([c.clip is not None, c.text is not None, c.lt_ids is not None])
     return ExampleSet(ids=manifest.ids, tensors=out, manifest_sha256=manifest.sha256)
 
 
@@ -182,8 +139,9 @@ def cached_examples(
 
 @dataclass(frozen=True)
 class LatentStats:
-    """Per-channel mean and std [C] of the training latents (posterior means); the flow model is trained
-    on (z - mean) / std. Recorded in the checkpoint's codec entry so generation can undo it."""
+    """Per-channel mean and std [C] of the training latents (posterior means); the network holds them
+    (`AgomniMMDiT.set_latent_stats`) and is trained on `normalize(z)` = (z - mean) / std; the checkpoint
+    sidecar's ``latent_stats`` carries them to generation."""
 
     mean: torch.Tensor
     std: torch.Tensor
@@ -192,9 +150,3 @@ class LatentStats:
     def of(cls, examples: ExampleSet) -> LatentStats:
         z = examples["latent_mean"].flatten(0, 1)
         return cls(mean=z.mean(dim=0), std=z.std(dim=0).clamp(min=1e-4))
-
-    def normalise(self, z: torch.Tensor) -> torch.Tensor:
-        return (z - self.mean.to(z)) / self.std.to(z)
-
-    def to_dict(self) -> dict[str, list[float]]:
-        return {"mean": [float(v) for v in self.mean], "std": [float(v) for v in self.std]}

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoint import build_network, load_checkpoint, save_checkpoint
+from ..checkpoint import build_network, load_model_checkpoint, save_checkpoint
 from .config import parse_train_config
 from .prepare import VAE_STEM, prepare_run
 from .validation import validation_loss
@@ -26,7 +26,7 @@ from .validation import validation_loss
 def export_checkpoint(source: str | Path, target: str | Path, *, float16: bool = False) -> Path:
     """Re-save checkpoint `source` (<run>/checkpoints/step-N) as `target` (stem) and copy <run>/vae/
     tiny-vae-16k.* beside it (the name the checkpoint's codec entry refers to). Returns the weights path."""
-    ckpt = load_checkpoint(source)
+    ckpt = load_model_checkpoint(source)
     run_dir = Path(ckpt.path).parent.parent
     extra = {**ckpt.meta["extra"], "exported_from": {"path": str(ckpt.path), "sha256": ckpt.sha256}}
     state = ckpt.network_state
@@ -40,15 +40,24 @@ def export_checkpoint(source: str | Path, target: str | Path, *, float16: bool =
             loss = validation_loss(
                 build_network(ckpt),
                 prepared.heldout,
-                prepared.stats,
                 seed=v.seed,
                 times_per_item=v.times_per_item,
                 batch_size=v.batch_size,
             )
         validation = {**extra["validation"], "loss": loss, "loss_float32": extra["validation"]["loss"]}
         extra.update(validation=validation, stored_dtype="float16 (cast from the float32 EMA at export)")
+    codec = ckpt.meta["codec"]
+    codec = {**codec, "vae": {**codec["vae"], "file": f"{VAE_STEM}.safetensors"}}
     out = save_checkpoint(
-        target, network_state=state, config=ckpt.config, step=ckpt.step, extra=extra, codec=ckpt.meta["codec"]
+        target,
+        network_state=state,
+        config=ckpt.config,
+        step=ckpt.step,
+        codec=codec,
+        conditioners=ckpt.conditioners,
+        latent_stats=ckpt.latent_stats,
+        random_weights=ckpt.random_weights,
+        extra=extra,
     )
     for suffix in (".safetensors", ".json"):
         shutil.copyfile(run_dir / "vae" / f"{VAE_STEM}{suffix}", out.parent / f"{VAE_STEM}{suffix}")

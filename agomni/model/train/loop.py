@@ -27,10 +27,11 @@ from torch.utils.data import DistributedSampler
 
 from ...errors import UsageError
 from ..checkpoint import save_checkpoint
+from ..flow_matching import velocity_mse
 from ..network import AgomniMMDiT, draw_presence
 from .config import TrainConfig
 from .ema import EMA
-from .objective import conditions_kwargs, velocity_mse
+from .objective import conditions_kwargs
 from .prepare import Prepared
 from .schedule import learning_rate
 from .state import TrainState, check_resumable, latest_state, load_state, save_state
@@ -51,10 +52,13 @@ def _autocast(cfg: TrainConfig, device: torch.device):
 
 
 def build_model(cfg: TrainConfig, prepared: Prepared, device: torch.device) -> AgomniMMDiT:
-    """The network with its seeded initialisation (torch.manual_seed(train.seed), global RNG restored)."""
+    """The network with its seeded initialisation (torch.manual_seed(train.seed), global RNG restored)
+    and the run's latent statistics."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.train.seed)
-        return AgomniMMDiT(prepared.model_config).to(device)
+        model = AgomniMMDiT(prepared.model_config)
+    model.set_latent_stats(prepared.stats.mean, prepared.stats.std)
+    return model.to(device)
 
 
 def _step_rows(step: int, sampler: DistributedSampler, local: int, steps_per_epoch: int) -> list[int]:
@@ -119,7 +123,6 @@ def train_model(
     ids = [device.index] if device.type == "cuda" else None
     net = DistributedDataParallel(model, device_ids=ids) if world > 1 else model
     autocast = _autocast(cfg, device)
-    stats = prepared.stats
     final = t.max_steps if stop_at is None else min(stop_at, t.max_steps)
     log_path = out / "train_log.jsonl"
     if rank == 0:
@@ -137,7 +140,7 @@ def train_model(
         times = torch.sigmoid(torch.randn(g, generator=generator))[rank::world].to(device)
         drawn = draw_presence(g, prepared.model_config.dropout, generator)
         keep = torch.stack([drawn.video, drawn.text, drawn.lt], dim=1)[rank::world].to(device)
-        x1 = stats.normalise(batch["latent_mean"] + batch["latent_std"] * eps)
+        x1 = model.normalize(batch["latent_mean"] + batch["latent_std"] * eps)
         lr = learning_rate(step, o, t.max_steps)
         for group in optimizer.param_groups:
             group["lr"] = lr
@@ -212,11 +215,11 @@ def _checkpoint(
     with torch.random.fork_rng(devices=[]):
         ema_model = AgomniMMDiT(prepared.model_config)
     ema_model.load_state_dict(ema.state_dict())
+    ema_model.set_latent_stats(prepared.stats.mean, prepared.stats.std)
     ema_model.to(device)
     val = validation_loss(
         ema_model,
         prepared.heldout,
-        prepared.stats,
         seed=v.seed,
         times_per_item=v.times_per_item,
         batch_size=v.batch_size,
@@ -229,7 +232,6 @@ def _checkpoint(
     stem = ckpt_dir / f"step-{step:06d}"
     extra = {
         "weights": EMA_NOTE,
-        "random_weights": False,
         "ema": {"decay": cfg.ema.decay, "updates": ema.updates, "recipe": "min(decay, (1 + k) / (10 + k))"},
         "validation": {
             "loss": val,
@@ -240,7 +242,6 @@ def _checkpoint(
             "items": len(prepared.heldout),
             "heldout_manifest_sha256": prepared.heldout.manifest_sha256,
         },
-        "conditioners": prepared.conditioners,
         "corpus": {
             **(prepared.corpus_meta or {}),
             "train_manifest_sha256": prepared.train.manifest_sha256,
@@ -254,8 +255,10 @@ def _checkpoint(
         network_state=ema.state_dict(),
         config=prepared.model_config,
         step=step,
+        codec=prepared.codec_ref,
+        conditioners=prepared.conditioners,
+        latent_stats=(prepared.stats.mean, prepared.stats.std),
         extra=extra,
-        codec=prepared.codec_meta,
     )
     save_state(
         stem,

@@ -16,28 +16,31 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from ..checkpoint import file_sha256
+from ..checkpoint import codec_reference, file_sha256
 from ..codec.audio_codec import AudioCodec, CodecConfig
 from ..codec.griffin_lim import GriffinLimVocoder
+from ..conditioning import ConditionerSpec, build_conditioners
 from ..config import ModelConfig
 from .config import TrainConfig
-from .data import Conditioners, ExampleSet, LatentStats, cached_examples
+from .data import ExampleSet, LatentStats, cached_examples
 from .vae_training import read_vae_meta, save_vae, tiny_codec_config, train_mel_vae
 
 VAE_STEM = "tiny-vae-16k"
+CHECKPOINTS = "checkpoints"  # folder of a run holding its checkpoints
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """The data side of a run: model config, both splits' examples, latent stats and provenance."""
+    """The data side of a run: model config, both splits' examples, latent stats, the sidecar's codec
+    entry (relative to <out>/checkpoints) and conditioner spec, and the corpus provenance."""
 
     model_config: ModelConfig
     train: ExampleSet
     heldout: ExampleSet
     stats: LatentStats
-    codec_meta: dict[str, Any]
+    codec_ref: dict[str, Any]
     corpus_meta: dict[str, Any]
-    conditioners: str
+    conditioners: ConditionerSpec
 
 
 def corpus_manifests(cfg: TrainConfig, out_dir: Path) -> tuple[Path, Path, dict[str, Any]]:
@@ -102,9 +105,8 @@ def prepare_run(cfg: TrainConfig, out_dir: str | Path, log: Callable[[str], None
         train_m, heldout_m, corpus_meta = shared
     model_config = cfg.model_config()
     codec, _ = load_tiny_codec(vae_path, cfg.codec.griffin_lim_iterations)
-    conditioners = Conditioners.random_standins(
-        model_config, cfg.conditioners.seed, cfg.conditioners.text_tokens
-    )
+    spec = conditioner_spec(cfg)
+    conditioners = build_conditioners(spec, model_config)
     vae_sha = file_sha256(vae_path)
     splits = {}
     for name, manifest in (("train", train_m), ("heldout", heldout_m)):
@@ -119,21 +121,18 @@ def prepare_run(cfg: TrainConfig, out_dir: str | Path, log: Callable[[str], None
                 manifest, codec, vae_sha, conditioners, model_config, out / "cache"
             )
     stats = LatentStats.of(splits["train"])
-    codec_meta = {
-        "vae": {"file": vae_path.name, "sha256": vae_sha, "config": dataclasses.asdict(codec.vae.cfg)},
-        "mel": codec.cfg.mel.name,
-        "vocoder": codec.provenance["vocoder"],
-        "latent_normalisation": {
-            "recipe": "network latents = (VAE posterior mean or sample - mean) / std, per channel",
-            **stats.to_dict(),
-        },
-    }
-    return Prepared(
-        model_config,
-        splits["train"],
-        splits["heldout"],
-        stats,
-        codec_meta,
-        corpus_meta,
-        conditioners.description,
+    codec_ref = codec_reference(
+        "16k",
+        tiny=True,
+        vae=vae_path,
+        vocoder=cfg.codec.griffin_lim_iterations,
+        vae_config=codec.vae.cfg,
+        relative_to=out / CHECKPOINTS,
     )
+    return Prepared(model_config, splits["train"], splits["heldout"], stats, codec_ref, corpus_meta, spec)
+
+
+def conditioner_spec(cfg: TrainConfig) -> ConditionerSpec:
+    """The stand-in conditioners of a training config (one seed for both, text length text_tokens)."""
+    seed = cfg.conditioners.seed
+    return ConditionerSpec(video_seed=seed, text_seed=seed, text_length=cfg.conditioners.text_tokens)

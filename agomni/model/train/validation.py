@@ -1,6 +1,7 @@
 """Held-out flow-matching validation loss with FIXED times and noise, so checkpoints compare fairly.
 
-Recipe (ours): for held-out example i (posterior-mean latent, normalised with the run's latent stats,
+Recipe (ours): for held-out example i (posterior-mean latent, normalised by the network's latent
+statistics,
 the item's own modalities, no dropout) and draw k < times_per_item, t and x0 come from ONE
 torch.Generator seeded with `seed`, drawn once for all (i, k) in this order: t = sigmoid(N(0, 1)) for
 all M * K pairs, then x0 ~ N(0, I) [M * K, T, C]. The loss is the mean over all pairs of the
@@ -11,9 +12,10 @@ from __future__ import annotations
 
 import torch
 
+from ..flow_matching import velocity_mse
 from ..network import AgomniMMDiT
-from .data import ExampleSet, LatentStats
-from .objective import conditions_kwargs, velocity_mse
+from .data import ExampleSet
+from .objective import conditions_kwargs
 
 
 def fixed_draws(n_items: int, times_per_item: int, latent_shape: tuple[int, int], seed: int):
@@ -29,7 +31,6 @@ def fixed_draws(n_items: int, times_per_item: int, latent_shape: tuple[int, int]
 def validation_loss(
     model: AgomniMMDiT,
     examples: ExampleSet,
-    stats: LatentStats,
     *,
     seed: int,
     times_per_item: int,
@@ -39,7 +40,7 @@ def validation_loss(
     was_training = model.training
     model.eval()
     device = model.null_video.device
-    x1_all = stats.normalise(examples["latent_mean"])
+    x1_all = model.normalize(examples["latent_mean"].to(device)).cpu()
     index, t_all, x0_all = fixed_draws(len(examples), times_per_item, tuple(x1_all.shape[1:]), seed)
     total = torch.zeros((), dtype=torch.float64)
     for start in range(0, len(index), batch_size):

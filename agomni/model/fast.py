@@ -1,0 +1,137 @@
+"""The fast path of the network step: bf16 weights, CFG as one batched pass, CUDA graphs.
+
+What `agomni generate` and `agomni profile` do by default on CUDA (and what each part buys):
+- weights in bfloat16 (`AgomniMMDiT.cast`), not autocast over float32 weights: no per-step casts of
+  every weight; RoPE tables, timestep frequencies, latent statistics and the sampler state stay float32;
+- the conditional and unconditional branches in ONE forward of 2B rows (`guided_velocity`; on the CPU,
+  where FLOPs rather than launches bound the time, two forwards, the unconditional one without the
+  context streams it would mask), the
+  conditions computed once per sample and the joint key mask once per sample (none per step);
+- SDPA (`torch.nn.functional.scaled_dot_product_attention`) for every attention call; RMSNorm as
+  `torch.nn.RMSNorm` on inputs of its own dtype (its fused kernel);
+- static shapes captured as CUDA graphs by ``torch.compile(mode="reduce-overhead")`` (`compile`), with
+  no host-device synchronisation inside the sampling loop (flow times live on the device).
+The codec stays float32 (its mel/phase reconstruction is where bf16 hurts accuracy most).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+import torch
+
+from ..errors import UsageError
+from .flow_matching import Velocity, guided_step, guided_velocity, sample
+from .network import AgomniMMDiT, PreprocessedConditions
+
+DTYPES = ("fp32", "bf16")
+TORCH_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+COMPILE_MODE = "reduce-overhead"
+
+
+def resolve_precision(
+    device: str, dtype: str | None, compile: bool | None
+) -> tuple[torch.device, torch.dtype, bool]:
+    """(device, network weight dtype, compile) with the defaults: bf16 + compile on CUDA, fp32 eager elsewhere."""
+    try:
+        dev = torch.device(device)
+    except RuntimeError as err:
+        raise UsageError(f"unknown device {device!r} ({err})") from err
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"device {device!r} asked for, but torch sees no CUDA device")
+    fast = dev.type == "cuda"
+    name = dtype if dtype is not None else ("bf16" if fast else "fp32")
+    if name not in DTYPES:
+        raise UsageError(f"unknown dtype {name!r}; valid: {', '.join(DTYPES)}")
+    return dev, TORCH_DTYPES[name], fast if compile is None else bool(compile)
+
+
+class StepCompiler:
+    """The guided network step for `sample(..., velocity=...)`: eager `guided_velocity` (CFG batched or
+    as two passes, `batched`), or (compile True, always batched)
+    `guided_step` through ``torch.compile(mode="reduce-overhead")``, compiled once per StepCompiler and
+    reused for every batch of conditions (a new shape, e.g. another duration, is captured again; the
+    first call per shape is the compile/capture time that profiles report apart)."""
+
+    def __init__(self, network: AgomniMMDiT, *, cfg: float, compile: bool, batched: bool = True):
+        self.network, self.cfg, self.compile, self.batched = network, cfg, compile, batched
+        self._step = torch.compile(guided_step, mode=COMPILE_MODE, dynamic=False) if compile else guided_step
+
+    def velocity(
+        self, conditions: PreprocessedConditions, unconditional: PreprocessedConditions | None = None
+    ) -> Velocity:
+        """v(x, t) for these conditions (module docstring); unconditional None: every modality absent."""
+        if not self.compile:
+            return guided_velocity(self.network, conditions, unconditional, self.cfg, batched=self.batched)
+        compiled = self._step
+
+        def step(
+            network: AgomniMMDiT, x: torch.Tensor, t: torch.Tensor, both: PreprocessedConditions, cfg: float
+        ):
+            if x.device.type == "cuda":
+                torch.compiler.cudagraph_mark_step_begin()
+            # CUDA-graph outputs are overwritten by the next replay: the sampler gets its own copy.
+            return compiled(network, x, t, both, cfg).clone()
+
+        return guided_velocity(self.network, conditions, unconditional, self.cfg, step=step)
+
+
+def unit_gain_weights(network: AgomniMMDiT, seed: int) -> AgomniMMDiT:
+    """Overwrite every parameter with seeded random values of unit gain (N(0, 1/fan_in) for matrices,
+    N(0, 0.01) for vectors, RMSNorm gains near 1). For numerical checks of random-weight networks only:
+    the zero-initialised adaLN and final layers of a fresh network make every velocity exactly 0."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in network.named_parameters():
+            scale = p[0].numel() ** -0.5 if p.ndim > 1 else 0.1
+            values = torch.randn(p.shape, generator=g) * scale
+            if name.endswith(("q_norm.weight", "k_norm.weight")):
+                values = 1.0 + values
+            p.copy_(values.to(p))
+    return network
+
+
+def fast_path_error(
+    network: AgomniMMDiT,
+    inputs: dict[str, torch.Tensor | None],
+    noise: torch.Tensor,
+    *,
+    steps: int,
+    cfg: float,
+    compile: bool,
+    decode: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> dict[str, float]:
+    """Same weights, same conditions, same noise: the fast path (bf16 weights, batched CFG, `compile`)
+    against float32 eager. Returns the relative L2 error ||fast - fp32|| / ||fp32|| of the sampled
+    latents and, with `decode` (latents -> wave), of the waveforms. `network` must hold float32 weights;
+    it is left unchanged (the bf16 copy is made here)."""
+    fast = copy.deepcopy(network).cast(torch.bfloat16)
+    out: dict[str, float] = {}
+    latents = {}
+    with torch.no_grad():
+        for name, net, compiled in (("fp32", network, False), ("fast", fast, compile)):
+            conditions = net.preprocess_conditions(**inputs)
+            velocity = StepCompiler(net, cfg=cfg, compile=compiled).velocity(conditions)
+            latents[name] = net.unnormalize(
+                sample(net, conditions, noise, steps=steps, cfg=cfg, velocity=velocity)
+            )
+        out["latent_rel_l2"] = _rel_l2(latents["fast"], latents["fp32"])
+        if decode is not None:
+            out["wave_rel_l2"] = _rel_l2(decode(latents["fast"]), decode(latents["fp32"]))
+    return out
+
+
+def _rel_l2(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a.float() - b.float()).norm() / b.float().norm().clamp(min=1e-12))
+
+
+__all__ = [
+    "COMPILE_MODE",
+    "DTYPES",
+    "TORCH_DTYPES",
+    "StepCompiler",
+    "fast_path_error",
+    "resolve_precision",
+    "unit_gain_weights",
+]
