@@ -196,8 +196,27 @@ ALIASES: dict[str, str] = {entry.alias: entry.name for entry in METRICS.values()
 # Catalogue metrics that are not embedding-distance/classifier metrics: not computed in this version.
 OUTSIDE_PIPELINE: dict[str, str] = {
     "clap": "the CLAP audio-text score needs the CLAP text branch; use fd_clap (FD of CLAP audio embeddings)",
-    "wer": "WER; use seed-tts-eval",
-    "sim_o": "SIM-o; use seed-tts-eval",
+    "wer": "WER needs transcripts, which `agomni eval` does not read; use the Python API agomni.metrics.speech "
+    "(transcribe_and_score with WhisperASR, or agomni.metrics.wer on transcripts)",
+    "wer_offline": "WER needs transcripts, which `agomni eval` does not read; use the Python API "
+    "agomni.metrics.speech.transcribe_and_score with PocketSphinxASR",
+    "cer": "CER needs Paraformer-zh transcripts: transcribe with funasr, then score with agomni.metrics.cer",
+    "sim_o": "SIM-o (WavLM-Large + ECAPA-TDNN); use seed-tts-eval, or agomni.metrics.speech.speaker_similarity "
+    "for the resemblyzer / speechbrain ECAPA backends",
+    "sim_resemblyzer": "speaker similarity needs prompt audio, which `agomni eval` does not read; use "
+    "agomni.metrics.speech.speaker_similarity",
+    "sim_ecapa": "speaker similarity needs prompt audio, which `agomni eval` does not read; use "
+    "agomni.metrics.speech.speaker_similarity with SpeechBrainECAPA.from_registry()",
+    **{
+        f"dnsmos_{axis}": "DNSMOS: use the Python API agomni.metrics.speech.dnsmos"
+        for axis in ("sig", "bak", "ovrl")
+    },
+    "f0_stability": "F0 metrics: use the Python API agomni.metrics.speech.pitch_metrics",
+    "per": "phoneme error rate: use the SongGeneration evaluation scripts",
+    **{
+        f"audiobox_{axis}": "Audiobox Aesthetics: use the audiobox-aesthetics package"
+        for axis in ("ce", "cu", "pc", "pq")
+    },
 }
 
 

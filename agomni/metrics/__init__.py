@@ -21,6 +21,7 @@ from agomni.metrics.frechet import (
 from agomni.metrics.inception_score import InceptionScore, inception_score
 from agomni.metrics.kad import KernelAudioDistance, kernel_audio_distance, median_pairwise_distance
 from agomni.metrics.kl import KLDivergence, PairedKL, kl_divergence
+from agomni.metrics.speech import cer, wer
 
 __all__ = [
     "Embedder",
@@ -36,6 +37,7 @@ __all__ = [
     "PairedKL",
     "SpectralStatsEmbedder",
     "all_reduce_sum",
+    "cer",
     "distributed_ready",
     "extrapolate_to_infinite_n",
     "fad_inf",
@@ -46,4 +48,5 @@ __all__ = [
     "kl_divergence",
     "median_pairwise_distance",
     "offline_embedder",
+    "wer",
 ]

@@ -1,0 +1,144 @@
+"""Per-item speech scores with explicit flags and errors, and the screening checks that produce them.
+
+A speech metric scores every item it is given. An item that cannot be scored carries ``error`` (the
+reason) and ``value=None`` and is left out of the mean; an item that is scored but suspicious carries
+``flags`` (the reasons) and keeps its value. ``covered`` and ``errors`` say how many and which; nothing
+is skipped silently.
+
+Screening (documented heuristics, not a classifier):
+- ``speech_like(audio)``: audio counts as speech-like when at least ``MIN_VOICED_FRACTION`` of its
+  active 25 ms frames (10 ms hop; active = within 40 dB of the loudest frame) are periodic (normalised
+  autocorrelation peak above 0.5 at a lag of 2.5-16.7 ms, i.e. 60-400 Hz pitch) *and* its frame
+  log-energy varies by at least ``MIN_ENERGY_SPREAD_DB`` (standard deviation over active frames;
+  syllables modulate energy, a steady tone or stationary noise does not). White noise fails the first
+  test, a steady tone the second.
+- prompts shorter than ``MIN_PROMPT_SECONDS`` (1 s) are errors for speaker similarity (a speaker
+  embedding of a fraction of a second is unreliable; seed-tts-eval prompts are 3-10 s).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from agomni.errors import MetricInputError
+from agomni.metrics.base import MetricResult
+
+MIN_PROMPT_SECONDS = 1.0
+MIN_VOICED_FRACTION = 0.2
+MIN_ENERGY_SPREAD_DB = 3.0
+NON_SPEECH = "non-speech audio"
+
+
+@dataclass(frozen=True)
+class ItemScore:
+    """One item's value, or the reason it has none."""
+
+    id: str
+    value: float | None
+    flags: tuple[str, ...] = ()
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "value": self.value,
+            "flags": list(self.flags),
+            "error": self.error,
+            **self.extra,
+        }
+
+
+@dataclass(frozen=True)
+class SetScore:
+    """A speech metric over a set: the mean of the scored items, with every item listed."""
+
+    name: str
+    unit: str
+    higher_is_better: bool
+    recipe: str
+    backend: str
+    items: tuple[ItemScore, ...]
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def scored(self) -> list[ItemScore]:
+        return [item for item in self.items if item.error is None]
+
+    @property
+    def covered(self) -> int:
+        return len(self.scored)
+
+    @property
+    def errors(self) -> list[dict[str, str]]:
+        return [{"id": item.id, "reason": item.error} for item in self.items if item.error is not None]
+
+    @property
+    def mean(self) -> float:
+        scored = self.scored
+        if not scored:
+            reasons = "; ".join(f"{e['id']}: {e['reason']}" for e in self.errors[:5])
+            raise MetricInputError(f"{self.name}: no item could be scored ({reasons})")
+        return float(np.mean([item.value for item in scored]))
+
+    def to_metric_result(self) -> MetricResult:
+        return MetricResult(
+            name=self.name,
+            value=self.mean,
+            unit=self.unit,
+            higher_is_better=self.higher_is_better,
+            recipe=self.recipe,
+            details={
+                "backend": self.backend,
+                "covered": self.covered,
+                "items": [item.to_dict() for item in self.items],
+                "errors": self.errors,
+                **self.details,
+            },
+        )
+
+    def __str__(self) -> str:
+        return f"{self.to_metric_result()} ({self.backend}; {self.covered}/{len(self.items)} items)"
+
+
+def _frames(audio: np.ndarray, size: int, hop: int) -> np.ndarray:
+    count = 1 + (len(audio) - size) // hop
+    return np.stack([audio[k * hop : k * hop + size] for k in range(count)])
+
+
+def speech_like(audio: np.ndarray, sample_rate: int) -> tuple[bool, str]:
+    """Whether ``audio`` (mono float) looks like speech, and the measured numbers (see module doc)."""
+    size, hop = int(0.025 * sample_rate), int(0.010 * sample_rate)
+    if len(audio) < size:
+        return False, f"{NON_SPEECH}: shorter than one 25 ms frame"
+    frames = _frames(np.asarray(audio, dtype=np.float64), size, hop)
+    frames = frames - frames.mean(axis=1, keepdims=True)
+    energy_db = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
+    active = energy_db > energy_db.max() - 40
+    lo, hi = int(sample_rate / 400), int(sample_rate / 60)
+    spectrum = np.fft.rfft(frames[active], n=2 * size, axis=1)
+    autocorr = np.fft.irfft(np.abs(spectrum) ** 2, axis=1)[:, : hi + 1]
+    peak = autocorr[:, lo : hi + 1].max(axis=1) / np.maximum(autocorr[:, 0], 1e-12)
+    voiced = float(np.mean(peak > 0.5))
+    spread = float(np.std(energy_db[active]))
+    numbers = f"voiced fraction {voiced:.2f} (min {MIN_VOICED_FRACTION}), energy spread {spread:.1f} dB"
+    if voiced < MIN_VOICED_FRACTION or spread < MIN_ENERGY_SPREAD_DB:
+        return False, f"{NON_SPEECH} ({numbers}, min {MIN_ENERGY_SPREAD_DB} dB)"
+    return True, numbers
+
+
+def mono_float(audio: Any, what: str) -> np.ndarray:
+    """``audio`` as a 1-D float32 numpy array; MetricInputError for other shapes or non-finite values."""
+    array = audio.detach().cpu().numpy() if hasattr(audio, "detach") else np.asarray(audio)
+    if array.ndim == 2 and array.shape[0] == 1:
+        array = array[0]
+    if array.ndim != 1:
+        raise MetricInputError(f"{what}: expected mono audio [samples] (downmix first), got {array.shape}")
+    if array.size == 0:
+        raise MetricInputError(f"{what}: empty audio")
+    if not np.isfinite(array).all():
+        raise MetricInputError(f"{what}: holds NaN or infinite samples")
+    return array.astype(np.float32, copy=False)

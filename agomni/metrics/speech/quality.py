@@ -1,0 +1,96 @@
+"""DNSMOS (ITU-T P.835 SIG / BAK / OVRL, plus P.808 MOS): non-intrusive speech quality, offline.
+
+Computed by the ``speechmos`` package's DNSMOS class on the ONNX models that ship inside it
+(``dnsmos_models/sig_bak_ovr.onnx``, ``model_v8.onnx``; Microsoft's DNS-Challenge DNSMOS, non-
+personalised): mono 16 kHz float audio in [-1, 1]; clips shorter than 9.01 s are repeated to that
+length; 9.01 s windows with 1 s hop; the raw P.835 outputs pass the published polynomial fit; each
+score is the mean over windows. Scale 1-5, higher is better.
+
+Per item: samples outside [-1, 1] (speechmos refuses them; normalise first), empty or non-finite audio
+are errors; non-speech
+audio is scored and flagged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from agomni.errors import MetricInputError, UsageError
+from agomni.metrics.speech.items import ItemScore, SetScore, mono_float, speech_like
+
+SAMPLE_RATE = 16000
+AXES = {
+    "sig_mos": "DNSMOS_SIG",
+    "bak_mos": "DNSMOS_BAK",
+    "ovrl_mos": "DNSMOS_OVRL",
+    "p808_mos": "DNSMOS_P808",
+}
+RECIPE = "DNSMOS P.835 (speechmos; Microsoft DNS-Challenge sig_bak_ovr.onnx + P.808 model_v8.onnx)"
+
+
+class DNSMOS:
+    """speechmos's DNSMOS with its bundled ONNX models, one session per instance."""
+
+    sample_rate = SAMPLE_RATE
+
+    def __init__(self) -> None:
+        try:
+            from speechmos import dnsmos as speechmos_dnsmos
+        except ImportError as err:
+            raise UsageError("DNSMOS needs speechmos and onnxruntime (pip install 'agomni[speech]')") from err
+        models = Path(speechmos_dnsmos.__file__).parent / "dnsmos_models"
+        self._model = speechmos_dnsmos.DNSMOS(str(models / "sig_bak_ovr.onnx"), str(models / "model_v8.onnx"))
+        self.backend = f"speechmos {version('speechmos')}, onnxruntime {version('onnxruntime')}"
+
+    def score(self, audio: np.ndarray) -> dict[str, float]:
+        """``{"sig_mos", "bak_mos", "ovrl_mos", "p808_mos"}`` of one clip (mono 16 kHz, in [-1, 1])."""
+        peak = float(np.abs(audio).max())
+        if peak > 1.0:
+            raise MetricInputError(f"samples reach {peak:.3f}, outside [-1, 1]; normalise the audio first")
+        scores = self._model(np.asarray(audio, dtype=np.float32), self.sample_rate, False)
+        return {key: float(scores[key]) for key in AXES}
+
+
+def dnsmos(
+    clips: Sequence[np.ndarray],
+    *,
+    ids: Sequence[str] | None = None,
+    model: DNSMOS | None = None,
+    progress: bool = False,
+) -> dict[str, SetScore]:
+    """DNSMOS of each clip (mono 16 kHz float arrays): one ``SetScore`` per axis (SIG, BAK, OVRL, P808)."""
+    ids = [str(k) for k in range(len(clips))] if ids is None else [str(i) for i in ids]
+    if len(ids) != len(clips) or len(set(ids)) != len(ids):
+        raise MetricInputError("ids must be unique, one per clip")
+    model = DNSMOS() if model is None else model
+    per_axis: dict[str, list[ItemScore]] = {key: [] for key in AXES}
+    for item_id, clip in tqdm(
+        zip(ids, clips, strict=True), total=len(ids), desc="DNSMOS", disable=not progress
+    ):
+        try:
+            audio = mono_float(clip, f"item {item_id}")
+            scores = model.score(audio)
+        except MetricInputError as err:
+            for key in AXES:
+                per_axis[key].append(ItemScore(item_id, None, error=str(err)))
+            continue
+        ok, why = speech_like(audio, SAMPLE_RATE)
+        flags = () if ok else (why,)
+        for key in AXES:
+            per_axis[key].append(ItemScore(item_id, scores[key], flags=flags))
+    return {
+        name: SetScore(
+            name=name,
+            unit="MOS (1-5)",
+            higher_is_better=True,
+            recipe=RECIPE,
+            backend=model.backend,
+            items=tuple(per_axis[key]),
+        )
+        for key, name in AXES.items()
+    }

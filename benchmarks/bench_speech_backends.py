@@ -1,0 +1,67 @@
+"""CPU throughput (clips per second) of the offline speech backends, on the committed test utterances.
+
+    PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/bench_speech_backends.py [--repeats 3]
+
+Each backend scores the 11 committed espeak-ng utterances (tests/metrics/speech_data, 16 kHz mono,
+2.4-4.1 s, 3.3 s mean) ``repeats`` times after one warm-up clip; prints clips/s per repeat (and the
+audio seconds processed per wall second) as a Markdown table row. Model construction is not timed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import numpy as np
+import torch
+
+from agomni.metrics.speech.asr import PocketSphinxASR
+from agomni.metrics.speech.pitch import track_f0
+from agomni.metrics.speech.quality import DNSMOS
+from agomni.metrics.speech.speaker import ResemblyzerEncoder, SpeechBrainECAPA
+from tests.metrics.speech_fixtures import utterances
+
+
+def backends() -> dict[str, callable]:
+    asr, resemblyzer, dns = PocketSphinxASR(), ResemblyzerEncoder(), DNSMOS()
+    ecapa = SpeechBrainECAPA.random(seed=0)
+    return {
+        "pocketsphinx en-us (ASR)": lambda a: asr.transcribe(a, "en"),
+        "resemblyzer GE2E (embedding)": resemblyzer.embed,
+        "speechbrain ECAPA, RANDOM WEIGHTS (embedding; same cost as the real ones)": ecapa.embed,
+        "DNSMOS speechmos (SIG/BAK/OVRL/P808)": dns.score,
+        "torchcrepe tiny (F0)": lambda a: track_f0(a, model="tiny"),
+        "torchcrepe full (F0)": lambda a: track_f0(a, model="full"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    clips = [audio.astype(np.float32) for audio, _ in utterances().values()]
+    seconds = sum(len(c) for c in clips) / 16000
+    print(
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+        f"threads {torch.get_num_threads()}, {len(clips)} clips, {seconds:.1f} s audio, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
+    print("| backend | clips/s (each repeat) | audio s per wall s (median) |")
+    print("|---|---|---|")
+    for name, run in backends().items():
+        run(clips[0])
+        rates = []
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            for clip in clips:
+                run(clip)
+            rates.append(len(clips) / (time.perf_counter() - start))
+        realtime = np.median(rates) * seconds / len(clips)
+        print(f"| {name} | {', '.join(f'{r:.2f}' for r in rates)} | {realtime:.2f} |", flush=True)
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
