@@ -108,7 +108,7 @@ def test_cli_suites_says_which_metrics_agomni_eval_computes(capsys):
     assert "fd_passt (FD, lower is better) - agomni eval: available" in out
     assert "ib_score (cosine x100, higher is better) - agomni eval: available" in out
     assert (
-        "wer (% WER, lower is better) - agomni eval: not available in this version: WER; use seed-tts-eval"
+        "wer (% WER, lower is better) - agomni eval: not available in this version: WER needs transcripts"
         in out
     )
 
