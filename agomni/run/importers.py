@@ -1,0 +1,5 @@
+"""Importers of the anchors' own test-set lists into agomni manifests (see agomni.run.items)."""
+
+from __future__ import annotations
+
+IMPORTERS: dict = {}
