@@ -25,7 +25,7 @@ import numpy as np
 from agomni.errors import AgomniError, UsageError
 from agomni.results import Results
 from agomni.results.store import read_results
-from agomni.run.runner import RESULTS_FILE, load_run
+from agomni.run.runner import first_replicate, load_run, run_manifest
 
 from .bootstrap import (
     DEFAULT_RESAMPLES,
@@ -83,12 +83,12 @@ class _Run:
     results: Results
     context: dict[str, Any]
 
-    def replicate(self) -> Results | None:
-        """The first replicate's results (its pred folder and cache hold the per-item embeddings)."""
+    def replicate(self) -> tuple[Results, Path] | None:
+        """The first replicate's results and generated-files folder (for the per-item embeddings)."""
         if not self.context:
             return None
-        path = self.folder / f"seed-{self.context['seeds'][0]}" / "sample-0" / RESULTS_FILE
-        return read_results(path) if path.is_file() else None
+        path, pred_dir = first_replicate(self.folder, self.context)
+        return (read_results(path), pred_dir) if path.is_file() else None
 
 
 def verdict(interval: Interval | None, higher_is_better: bool, tolerance: float) -> tuple[str, bool]:
@@ -113,7 +113,7 @@ def _set_interval(base: _Run, new: _Run, name: str, resamples: int, seed: int) -
     if reps[0] is None or reps[1] is None:
         return None, "no interval: per-item embeddings are kept only in `agomni run` folders"
     rows = [
-        item_rows(rep, name, Path(run.context["manifest"]), Path(rep.run.pred_dir), run.folder / "cache")
+        item_rows(rep[0], name, run_manifest(run.folder, run.context), rep[1], run.folder / "cache")
         for run, rep in zip((base, new), reps, strict=True)
     ]
     common = [i for i in rows[0]["pred"] if i in rows[1]["pred"]]

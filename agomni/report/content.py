@@ -19,7 +19,7 @@ from typing import Any
 from agomni.errors import UsageError
 from agomni.manifest import load_manifest, pair_outputs
 from agomni.results import Results
-from agomni.run.runner import RESULTS_FILE, load_run
+from agomni.run.runner import first_replicate, load_run, run_manifest
 from agomni.suites import get_suite, read_published
 
 from .compare import Comparison, compare_runs
@@ -172,14 +172,8 @@ def _audio_files(system: System) -> dict[str, Path]:
     ctx = system.context
     if not ctx:
         return {}
-    rep = system.folder / f"seed-{ctx['seeds'][0]}" / "sample-0"
-    results_path = rep / RESULTS_FILE
-    pred_dir = (
-        Path(json.loads(results_path.read_text(encoding="utf-8"))["run"]["pred_dir"])
-        if results_path.is_file()
-        else rep
-    )
-    pairing = pair_outputs(load_manifest(ctx["manifest"]), pred_dir, allow_missing=True)
+    _, pred_dir = first_replicate(system.folder, ctx)
+    pairing = pair_outputs(load_manifest(run_manifest(system.folder, ctx)), pred_dir, allow_missing=True)
     return {p.item.id: p.outputs[0] for p in pairing.pairs}
 
 

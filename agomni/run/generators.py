@@ -22,7 +22,9 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import os
 import shlex
+import signal
 import string
 import subprocess
 import sys
@@ -323,16 +325,20 @@ class CommandGenerator(Generator):
         out = rep.folder / f".{item.id}.command{AUDIO_EXT}"
         out.unlink(missing_ok=True)
         cmd = self.command(item, out)
+        # Own process group, so a timeout ends the command's children too (they hold its pipes).
+        proc = subprocess.Popen(
+            cmd, shell=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        )
         try:
-            done = subprocess.run(
-                cmd, shell=True, capture_output=True, text=True, timeout=self.settings.timeout_s
-            )
+            stdout, stderr = proc.communicate(timeout=self.settings.timeout_s)
         except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
             out.unlink(missing_ok=True)
             return Failure(item.id, f"command timed out after {self.settings.timeout_s:g} s: {cmd}")
-        if done.returncode != 0:
-            tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or [""]
-            return Failure(item.id, f"command exited with status {done.returncode}: {cmd} ({tail[0]})")
+        if proc.returncode != 0:
+            tail = (stderr or stdout).strip().splitlines()[-1:] or [""]
+            return Failure(item.id, f"command exited with status {proc.returncode}: {cmd} ({tail[0]})")
         if not out.is_file():
             return Failure(item.id, f"command exited 0 but wrote no file at {{out}}: {cmd}")
         try:

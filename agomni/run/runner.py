@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -219,7 +220,7 @@ def run_suite(request: RunRequest) -> Path:
         "generator": generator.describe(),
         "seeds": list(request.seeds),
         "num_samples": request.num_samples,
-        "manifest": str(manifest.path),
+        "manifest": os.path.relpath(manifest.path, out.resolve()),  # relative: the run folder may move
         "import_coverage": imported.to_dict(),
         "metrics_run": names,
         "metrics_skipped": [s.to_dict() for s in skipped],
@@ -288,3 +289,19 @@ def load_run(run_dir: str | Path) -> tuple[Results, dict[str, Any]]:
     run_json = path.parent / RUN_FILE
     context = json.loads(run_json.read_text(encoding="utf-8")) if run_json.is_file() else {}
     return read_results(path), context
+
+
+def run_manifest(run_dir: Path, context: dict[str, Any]) -> Path:
+    """The manifest a run scored (run.json stores it relative to the run folder)."""
+    return Path(os.path.normpath(Path(run_dir).resolve() / context["manifest"]))
+
+
+def first_replicate(run_dir: Path, context: dict[str, Any]) -> tuple[Path, Path]:
+    """(results.json, folder of generated files) of a run's first replicate; generated files live in the
+    replicate folder except for a folder: generator, whose recorded folder is used."""
+    rep = Path(run_dir) / f"seed-{context['seeds'][0]}" / "sample-0"
+    if context["generator"]["kind"] == "folder":
+        return rep / RESULTS_FILE, Path(
+            json.loads((rep / RESULTS_FILE).read_text(encoding="utf-8"))["run"]["pred_dir"]
+        )
+    return rep / RESULTS_FILE, rep
