@@ -29,7 +29,8 @@ def metric_bars(content: ReportContent) -> list[tuple[str, str]]:
         rows = [r for r in content.rows if r.metric == name]
         fig, ax = plt.subplots(figsize=(4.5, 2.6))
         errors = [float(r.spread.split(" ")[0][1:]) if r.spread else 0.0 for r in rows]
-        ax.bar([r.system for r in rows], [r.value for r in rows], yerr=errors, color="#4c72b0", capsize=4)
+        bars = {"yerr": errors, "capsize": 4} if any(errors) else {}
+        ax.bar([r.system for r in rows], [r.value for r in rows], color="#4c72b0", **bars)
         ax.set_ylabel(f"{rows[0].unit} ({rows[0].arrow} better)")
         ax.set_title(f"{name} per system", fontsize=10)
         out.append((f"{name} per system", _svg(fig)))
@@ -70,7 +71,7 @@ def comparison_deltas(content: ReportContent) -> list[tuple[str, str]]:
             ax.set_title(f"{m.name}\n{m.verdict}", fontsize=8)
             ax.set_ylabel(f"Δ {m.unit}", fontsize=8)
         title = f"{comp.new} - {comp.base}: difference with 95 % bootstrap interval"
-        fig.suptitle(title, fontsize=9)
+        fig.tight_layout()
         out.append((title, _svg(fig)))
     return out
 

@@ -150,8 +150,10 @@ def _with_run_parts(
     preprocessing = {**results.provenance.preprocessing, "run": context}
     if extra is not None:
         losses, metric, details = extra
-        for item_id, loss in losses.items():
-            scores.setdefault(item_id, {})[metric.name] = loss
+        ok = {c.id for c in coverage if c.status == "ok"}
+        for item_id, loss in losses.items():  # item scores only for scored items (results schema rule)
+            if item_id in ok:
+                scores.setdefault(item_id, {})[metric.name] = loss
         metrics.append(metric)
         preprocessing["metrics"] = {**preprocessing.get("metrics", {}), metric.name: details}
     provenance = dataclasses.replace(results.provenance, preprocessing=preprocessing)
@@ -183,6 +185,18 @@ def combine(replicates: Sequence[Results], names: Sequence[str], run_info: RunIn
     preprocessing = {**first.provenance.preprocessing, "replicates": per_replicate}
     provenance = dataclasses.replace(first.provenance, preprocessing=preprocessing)
     return Results(run_info, provenance, scores, tuple(metrics), first.coverage)
+
+
+def generated_with_random_weights(pred_dir: Path) -> bool:
+    """True when any generated file's JSON sidecar says random weights were involved (the reference
+    model labels every output it makes with random stand-in conditioners or an untrained network)."""
+    for sidecar in sorted(Path(pred_dir).glob("*.json")):
+        try:
+            if json.loads(sidecar.read_text(encoding="utf-8")).get("random_weights") is True:
+                return True
+        except (OSError, ValueError, AttributeError):
+            continue
+    return False
 
 
 def run_suite(request: RunRequest) -> Path:
