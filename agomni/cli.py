@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 
 from . import __version__
-from .errors import AgomniError, NotAvailableYet
+from .errors import AgomniError
 
 # command -> "module:function" taking the parsed args and returning an exit code.
 _HANDLERS: dict[str, str] = {
@@ -24,12 +24,9 @@ _HANDLERS: dict[str, str] = {
     "generate": "agomni.model.cli:cli_generate",
     "profile": "agomni.model.cli:cli_profile",
     "train": "agomni.model.train.cli:cli_train",
-}
-
-# command -> the work it waits for. These fail with exit code 3 and this message until it lands.
-_PENDING: dict[str, str] = {
-    "report": "the reports issue (not filed yet)",
-    "compare": "the reports issue (not filed yet)",
+    "run": "agomni.run.cli:cli_run",
+    "report": "agomni.report.cli:cli_report",
+    "compare": "agomni.report.compare:cli_compare",
 }
 
 
@@ -86,15 +83,50 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--batch-size", type=int, help="items per network call (default: the model's)")
 
+    p = sub.add_parser("run", help="generate for a suite, score it, write results and a report")
+    p.add_argument("suite", metavar="SUITE", help="suite name (see `agomni suites`); smoke runs offline")
+    p.add_argument(
+        "--generator",
+        action="append",
+        metavar="[NAME=]SPEC",
+        help="checkpoint:PATH | folder:DIR | python:module:function | command:TEMPLATE; repeat to run "
+        "several (default: the suite's own, e.g. smoke: the shipped early and final toy checkpoints)",
+    )
+    p.add_argument("--out", required=True, help="run folder (several generators: OUT/runs/NAME + report)")
+    p.add_argument("--data-root", help="your local copy of the suite's test set (the importer reads it)")
+    p.add_argument("--manifest", help="score the items of this manifest instead of the suite's test set")
+    p.add_argument("--num-samples", type=int, default=1, help="samples per item")
+    p.add_argument("--seeds", default="0", help="comma-separated run seeds, e.g. 0,1,2")
+    p.add_argument("--metrics", help="comma-separated subset of the suite's metrics")
+    p.add_argument("--steps", type=int, default=25, help="checkpoint: flow-matching Euler steps")
+    p.add_argument("--cfg", type=float, default=4.5, help="checkpoint: guidance strength")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (generation and embedders)")
+    p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"], help="checkpoint: network precision")
+    p.add_argument(
+        "--sample-rate", type=int, default=16000, help="python:/command: rate (Hz) files must have"
+    )
+    p.add_argument("--timeout", type=float, default=600.0, help="command: seconds per item before it fails")
+    p.add_argument("--batch-size", type=int, default=16, help="clips per embedder call")
+    p.add_argument("--format", default="md,html,csv,json", help="report formats: md,html,csv,json")
+    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of the comparison")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
+
     p = sub.add_parser("report", help="render reports from run folders")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--format", default="md", help="comma-separated: md,html,csv,json")
-    p.add_argument("--against-paper", action="store_true")
+    p.add_argument("--out", help="folder for the report files (default: the first run folder)")
+    p.add_argument("--against-paper", action="store_true", help="add the suite's published rows")
+    p.add_argument("--profile", metavar="JSON", help="a latency profile (`agomni profile --json`) to plot")
+    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of the comparison")
 
     p = sub.add_parser("compare", help="compare two runs; non-zero exit on a significant regression")
     p.add_argument("base", metavar="BASE_RUN")
     p.add_argument("new", metavar="NEW_RUN")
-    p.add_argument("--fail-on-regression", action="store_true")
+    p.add_argument("--tolerance", action="append", metavar="METRIC=VALUE", help="allowed worsening")
+    p.add_argument("--fail-on-regression", action="store_true", help="exit 1 on a significant regression")
+    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument("--json", metavar="PATH", help="also write the comparison as JSON")
 
     p = sub.add_parser("profile", help="parameter counts and per-stage latency of the reference model")
     p.add_argument("--size", required=True, choices=["tiny", "S", "M", "L"])
@@ -150,8 +182,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _handler(command: str) -> Callable[[argparse.Namespace], int]:
-    if command in _PENDING:
-        raise NotAvailableYet(f"`agomni {command}` is not available yet: it lands with {_PENDING[command]}.")
     module, func = _HANDLERS[command].split(":")
     return getattr(importlib.import_module(module), func)
 

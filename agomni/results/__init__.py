@@ -1,6 +1,7 @@
 """Results of a run (schema_version "1"): scores, set metrics, coverage and provenance, as dataclasses
 and as JSON files checked against results.schema.json."""
 
+from .frame import to_frame
 from .provenance import (
     CHECKPOINT_TRUST,
     PROVENANCE_PACKAGES,
@@ -38,6 +39,7 @@ __all__ = [
     "collect_provenance",
     "read_results",
     "results_schema",
+    "to_frame",
     "validate_results_dict",
     "write_results",
 ]

@@ -1,0 +1,247 @@
+"""What a report says, computed once from run folders; the md/html/csv/json writers only lay it out.
+
+Sections: the results table (system x metric, with unit, better-direction arrow, spread and n; published
+rows of the suite beside them with their source when asked), the comparison of every run with the first
+(`agomni.report.compare`), coverage (counts per system and every item not scored, with the reason),
+skipped metrics with the command that fetches their weights, the worst items per per-item metric (with
+their generated file), and provenance (agomni version, git commit, device, seed, generator, checkpoints,
+import coverage, timings). Every number carries its unit and direction; a run involving random weights
+says so in the table.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agomni.errors import UsageError
+from agomni.manifest import load_manifest, pair_outputs
+from agomni.results import Results
+from agomni.run.runner import first_replicate, load_run, run_manifest
+from agomni.suites import get_suite, read_published
+
+from .compare import Comparison, compare_runs
+
+WORST_ITEMS = 3
+
+
+@dataclass(frozen=True)
+class System:
+    label: str
+    folder: Path
+    results: Results
+    context: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One system x metric line of the results table."""
+
+    system: str
+    metric: str
+    value: float
+    unit: str
+    higher_is_better: bool
+    profile: str
+    n: int | None
+    spread: str
+    source: str
+    random_weights: bool
+
+    @property
+    def arrow(self) -> str:
+        return "↑" if self.higher_is_better else "↓"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.__dict__,
+            "direction": "higher is better" if self.higher_is_better else "lower is better",
+        }
+
+
+@dataclass(frozen=True)
+class WorstItem:
+    metric: str
+    system: str
+    item: str
+    value: float
+    audio: Path | None
+
+
+@dataclass
+class ReportContent:
+    title: str
+    systems: list[System]
+    rows: list[Row]
+    published: list[Row]
+    comparisons: list[Comparison]
+    worst: list[WorstItem]
+    skipped: list[dict[str, str]]
+    profile: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def coverage(self, system: System) -> dict[str, Any]:
+        entries = system.results.coverage
+        counts = {s: sum(e.status == s for e in entries) for s in ("ok", "missing", "error")}
+        return {"counts": counts, "not_scored": [e.to_dict() for e in entries if e.status != "ok"]}
+
+    def provenance(self, system: System) -> dict[str, Any]:
+        prov = system.results.provenance
+        ctx = system.context
+        return {
+            "agomni_version": prov.agomni_version,
+            "git_commit": prov.git.commit,
+            "git_dirty": prov.git.dirty,
+            "device": prov.device,
+            "seed": prov.seed,
+            "generator": ctx.get("generator"),
+            "seeds": ctx.get("seeds"),
+            "num_samples": ctx.get("num_samples"),
+            "import_coverage": ctx.get("import_coverage"),
+            "checkpoints": {k: v.to_dict() for k, v in prov.checkpoints.items()},
+            "random_weights": prov.random_weights,
+            "timings_s": prov.timings,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "notes": self.notes,
+            "rows": [r.to_dict() for r in self.rows],
+            "published": [r.to_dict() for r in self.published],
+            "comparisons": [c.to_dict() for c in self.comparisons],
+            "coverage": {s.label: self.coverage(s) for s in self.systems},
+            "skipped_metrics": self.skipped,
+            "worst_items": [
+                {**w.__dict__, "audio": None if w.audio is None else str(w.audio)} for w in self.worst
+            ],
+            "provenance": {s.label: self.provenance(s) for s in self.systems},
+            "profile": self.profile,
+        }
+
+
+def _rows(system: System) -> list[Row]:
+    out = []
+    random = system.results.random_weights
+    for m in system.results.metrics:
+        spread = "" if m.spread is None else f"±{m.spread.value:.4g} ({m.spread.kind})"
+        source = f"agomni run {system.folder}"
+        out.append(
+            Row(
+                system.label,
+                m.name,
+                m.value,
+                m.unit,
+                m.higher_is_better,
+                m.profile,
+                m.n,
+                spread,
+                source,
+                random,
+            )
+        )
+    return out
+
+
+def _published(suite_name: str | None) -> list[Row]:
+    if suite_name is None:
+        return []
+    rows = []
+    for r in read_published(get_suite(suite_name)):
+        rows.append(
+            Row(
+                r["system"],
+                r["metric"],
+                float(r["value"]),
+                r["unit"],
+                r["higher_is_better"].lower() == "true",
+                "published",
+                None,
+                "",
+                r["source"],
+                False,
+            )
+        )
+    return rows
+
+
+def _audio_files(system: System) -> dict[str, Path]:
+    """Item id -> generated file of the first replicate (empty for folders without run.json)."""
+    ctx = system.context
+    if not ctx:
+        return {}
+    _, pred_dir = first_replicate(system.folder, ctx)
+    pairing = pair_outputs(load_manifest(run_manifest(system.folder, ctx)), pred_dir, allow_missing=True)
+    return {p.item.id: p.outputs[0] for p in pairing.pairs}
+
+
+def _worst(system: System) -> list[WorstItem]:
+    per_metric: dict[str, list[tuple[str, float]]] = {}
+    for item_id, scores in system.results.item_scores.items():
+        for name, value in scores.items():
+            per_metric.setdefault(name, []).append((item_id, value))
+    directions = {m.name: m.higher_is_better for m in system.results.metrics}
+    files = _audio_files(system)
+    out = []
+    for name, values in per_metric.items():
+        ranked = sorted(values, key=lambda kv: kv[1], reverse=not directions.get(name, False))
+        out += [WorstItem(name, system.label, i, v, files.get(i)) for i, v in ranked[:WORST_ITEMS]]
+    return out
+
+
+def build_content(
+    run_dirs: list[Path],
+    *,
+    compare: bool = True,
+    against_paper: bool = False,
+    profile: Path | None = None,
+    resamples: int = 1000,
+) -> ReportContent:
+    if not run_dirs:
+        raise UsageError("name at least one run folder")
+    systems = []
+    for folder in run_dirs:
+        results, context = load_run(folder)
+        systems.append(System(Path(folder).name, Path(folder), results, context))
+    labels = [s.label for s in systems]
+    if len(set(labels)) != len(labels):
+        raise UsageError(f"run folders need distinct names, got {', '.join(labels)}")
+    suites = {s.results.run.suite for s in systems}
+    suite = next(iter(suites)) if len(suites) == 1 else None
+    comparisons = []
+    if compare and len(systems) > 1:
+        comparisons = [compare_runs(systems[0].folder, s.folder, resamples=resamples) for s in systems[1:]]
+    notes = []
+    if any(s.results.random_weights for s in systems):
+        notes.append(
+            "RANDOM WEIGHTS: at least one system involved a network with random (untrained or stand-in) "
+            "weights; its numbers test the pipeline and are not comparable with anything published."
+        )
+    if suite is not None and not get_suite(suite).comparable_with_published:
+        notes.append(f"Suite {suite}: its protocol is not comparable with published numbers.")
+    skipped = []
+    for s in systems:
+        for entry in s.context.get("metrics_skipped", []):
+            if entry not in skipped:
+                skipped.append(entry)
+    profile_data = None
+    if profile is not None:
+        try:
+            profile_data = json.loads(Path(profile).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise UsageError(
+                f"--profile {profile}: not a readable `agomni profile --json` file ({err})"
+            ) from err
+    return ReportContent(
+        title=f"agomni report: {suite or 'several suites'} ({', '.join(labels)})",
+        systems=systems,
+        rows=[r for s in systems for r in _rows(s)],
+        published=_published(suite) if against_paper else [],
+        comparisons=comparisons,
+        worst=[w for s in systems for w in _worst(s)],
+        skipped=skipped,
+        profile=profile_data,
+        notes=notes,
+    )

@@ -1,0 +1,293 @@
+"""Write a report in Markdown, a self-contained HTML page, CSV (one row per system x metric) and JSON.
+
+The HTML page needs no network: plots are inline SVG and the worst items' audio is embedded as
+base64 16-bit WAV data, so the file can be mailed or archived on its own.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from agomni.atomic import atomic_write
+from agomni.errors import UsageError
+
+from .content import ReportContent, Row, build_content
+from .plots import all_plots
+
+FORMATS = {"md": "report.md", "html": "index.html", "csv": "results.csv", "json": "report.json"}
+CSV_COLUMNS = (
+    "system",
+    "metric",
+    "value",
+    "unit",
+    "direction",
+    "profile",
+    "n",
+    "spread",
+    "source",
+    "random_weights",
+)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.5g}"
+
+
+def _table_rows(content: ReportContent) -> list[Row]:
+    return content.rows + content.published
+
+
+def render_md(content: ReportContent) -> str:
+    lines = [f"# {content.title}", ""]
+    lines += [f"> {note}" for note in content.notes] + ([""] if content.notes else [])
+    lines += [
+        "## Results",
+        "",
+        "| system | metric | value | unit | better | spread | n | recipe | source |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in _table_rows(content):
+        lines.append(
+            f"| {r.system} | {r.metric} | {_fmt(r.value)} | {r.unit} | {r.arrow} | {r.spread} | {r.n or ''} | "
+            f"{r.profile} | {r.source} |"
+        )
+    for comp in content.comparisons:
+        lines += [
+            "",
+            f"## Comparison: {comp.new} vs {comp.base}",
+            "",
+            "Delta = new - base; 95 % seeded bootstrap interval.",
+            "",
+        ]
+        lines += [
+            "| metric | unit | better | base | new | delta | 95 % interval | verdict | note |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for m in comp.metrics:
+            ci = "" if m.interval is None else f"[{m.interval.low:+.4g}, {m.interval.high:+.4g}]"
+            verdict = m.verdict + (" (REGRESSION)" if m.regression else "")
+            arrow = "↑" if m.higher_is_better else "↓"
+            lines.append(
+                f"| {m.name} | {m.unit} | {arrow} | {_fmt(m.base)} | {_fmt(m.new)} | {m.delta:+.4g} | {ci} | {verdict} | {m.note} |"
+            )
+    lines += ["", "## Coverage", ""]
+    for s in content.systems:
+        cov = content.coverage(s)
+        counts = ", ".join(f"{k} {v}" for k, v in cov["counts"].items())
+        imported = s.context.get("import_coverage") or {}
+        found = (
+            f"; {imported['found_items']} of {imported['listed_items']} listed items found locally (published: {imported['published_items']})"
+            if imported
+            else ""
+        )
+        lines.append(f"- **{s.label}**: {counts}{found}")
+        lines += [f"  - `{e['id']}` {e['status']}: {e['reason']}" for e in cov["not_scored"]]
+    if content.skipped:
+        lines += ["", "## Skipped metrics", ""]
+        for sk in content.skipped:
+            lines.append(
+                f"- `{sk['name']}`: {sk['reason']}" + (f" - run `{sk['command']}`" if sk["command"] else "")
+            )
+    if content.worst:
+        lines += [
+            "",
+            "## Worst items",
+            "",
+            "| metric | system | item | value | audio |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {w.metric} | {w.system} | {w.item} | {_fmt(w.value)} | {w.audio or ''} |"
+            for w in content.worst
+        ]
+    lines += ["", "## Provenance", ""]
+    for s in content.systems:
+        lines += [
+            f"### {s.label}",
+            "",
+            "```json",
+            json.dumps(content.provenance(s), indent=1, default=str),
+            "```",
+            "",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def render_csv(content: ReportContent) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for r in _table_rows(content):
+        writer.writerow({k: r.to_dict()[k] for k in CSV_COLUMNS})
+    return buffer.getvalue()
+
+
+def render_json(content: ReportContent) -> str:
+    return json.dumps(content.to_dict(), indent=1, default=str) + "\n"
+
+
+def _audio_tag(path: Path | None) -> str:
+    if path is None or not path.is_file():
+        return ""
+    wave, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    buffer = io.BytesIO()
+    sf.write(buffer, np.clip(wave, -1.0, 1.0), rate, "PCM_16", format="WAV")
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f'<audio controls preload="none" src="data:audio/wav;base64,{data}"></audio>'
+
+
+def _table(headers: Sequence[str], rows: list[list[str]], css: str = "") -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
+table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.25em .6em;font-size:.9em}
+th{background:#f3f3f3}.note{background:#fff3cd;padding:.5em 1em;border-left:4px solid #e0a800}
+figure{display:inline-block;margin:.5em}figure svg{max-width:100%;height:auto}.published td{color:#555}
+.better{color:#1a7f37}.worse{color:#cf222e}pre{background:#f6f8fa;padding:.5em;overflow:auto;font-size:.8em}
+"""
+
+
+def render_html(content: ReportContent) -> str:
+    e = html.escape
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{e(content.title)}</title>"]
+    parts.append(f"<style>{STYLE}</style></head><body><h1>{e(content.title)}</h1>")
+    parts += [f"<p class='note'>{e(n)}</p>" for n in content.notes]
+    rows = [
+        [
+            e(r.system),
+            e(r.metric),
+            _fmt(r.value),
+            e(r.unit),
+            r.arrow,
+            e(r.spread),
+            str(r.n or ""),
+            e(r.profile),
+            e(r.source),
+        ]
+        for r in _table_rows(content)
+    ]
+    parts.append(
+        "<h2>Results</h2>"
+        + _table(
+            ["system", "metric", "value", "unit", "better", "spread", "n", "recipe", "source"],
+            rows,
+            "results",
+        )
+    )
+    for comp in content.comparisons:
+        crow = []
+        for m in comp.metrics:
+            ci = "" if m.interval is None else f"[{m.interval.low:+.4g}, {m.interval.high:+.4g}]"
+            css = {"better": "better", "worse": "worse"}.get(m.verdict, "")
+            verdict = f"<span class='{css}'>{e(m.verdict)}{' (REGRESSION)' if m.regression else ''}</span>"
+            crow.append(
+                [
+                    e(m.name),
+                    e(m.unit),
+                    "↑" if m.higher_is_better else "↓",
+                    _fmt(m.base),
+                    _fmt(m.new),
+                    f"{m.delta:+.4g}",
+                    ci,
+                    verdict,
+                    e(m.note),
+                ]
+            )
+        parts.append(
+            f"<h2>Comparison: {e(comp.new)} vs {e(comp.base)}</h2><p>Delta = new - base; 95 % seeded bootstrap interval.</p>"
+        )
+        parts.append(
+            _table(
+                ["metric", "unit", "better", "base", "new", "delta", "95 % interval", "verdict", "note"],
+                crow,
+                "comparison",
+            )
+        )
+    plots = all_plots(content)
+    if plots:
+        parts.append("<h2>Plots</h2>")
+        parts += [
+            f"<figure class='plot' title='{e(title)}'>{svg}<figcaption>{e(title)}</figcaption></figure>"
+            for title, svg in plots
+        ]
+    parts.append("<h2>Coverage</h2>")
+    for s in content.systems:
+        cov = content.coverage(s)
+        counts = ", ".join(f"{k} {v}" for k, v in cov["counts"].items())
+        parts.append(f"<p><b>{e(s.label)}</b>: {e(counts)}</p>")
+        if cov["not_scored"]:
+            parts.append(
+                _table(
+                    ["item", "status", "reason"],
+                    [[e(x["id"]), e(x["status"]), e(x["reason"])] for x in cov["not_scored"]],
+                )
+            )
+    if content.skipped:
+        parts.append("<h2>Skipped metrics</h2>")
+        parts.append(
+            _table(
+                ["metric", "reason", "command"],
+                [[e(s["name"]), e(s["reason"]), f"<code>{e(s['command'])}</code>"] for s in content.skipped],
+            )
+        )
+    if content.worst:
+        parts.append("<h2>Worst items</h2>")
+        parts.append(
+            _table(
+                ["metric", "system", "item", "value", "audio"],
+                [
+                    [e(w.metric), e(w.system), e(w.item), _fmt(w.value), _audio_tag(w.audio)]
+                    for w in content.worst
+                ],
+                "worst",
+            )
+        )
+    parts.append("<h2>Provenance</h2>")
+    for s in content.systems:
+        parts.append(
+            f"<h3>{e(s.label)}</h3><pre>{e(json.dumps(content.provenance(s), indent=1, default=str))}</pre>"
+        )
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+RENDERERS = {"md": render_md, "html": render_html, "csv": render_csv, "json": render_json}
+
+
+def write_report(
+    run_dirs: Sequence[Path],
+    out: Path,
+    formats: Sequence[str],
+    *,
+    compare: bool = True,
+    against_paper: bool = False,
+    profile: Path | None = None,
+    resamples: int = 1000,
+) -> list[Path]:
+    """Write the report files of `run_dirs` into `out` (names in FORMATS); returns their paths."""
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise UsageError(f"--format {','.join(formats)}: choose from {', '.join(FORMATS)}")
+    content = build_content(
+        list(run_dirs), compare=compare, against_paper=against_paper, profile=profile, resamples=resamples
+    )
+    written = []
+    for fmt in formats:
+        text = RENDERERS[fmt](content)
+        written.append(
+            atomic_write(out / FORMATS[fmt], lambda tmp, text=text: tmp.write_text(text, encoding="utf-8"))
+        )
+    return written

@@ -1,0 +1,201 @@
+"""Importers: the anchors' own test-set lists -> an agomni manifest in the user's data root.
+
+Each importer reads the list in the anchor's exact format from ``DATA_ROOT``, looks for every listed
+item's media under ``DATA_ROOT``, writes ``DATA_ROOT/agomni-<importer>.jsonl`` (manifest paths must stay
+inside the manifest's folder, so the manifest lives at the data root) with the items found, and returns
+it with an `ImportCoverage` naming each listed item that is missing and why. A malformed line is a
+`ManifestError` naming the file and line number. A read-only data root is a `UsageError` saying so.
+
+Formats and layouts:
+- ``seed-tts-eval``: ``meta.lst``, one ``utt|prompt_text|prompt_wav|text`` per line (BytedanceSpeech
+  seed-tts-eval); prompt audio at ``prompt_wav`` (relative to the data root), ground truth (when present)
+  at ``wavs/<utt>.wav``. Items: task tts, transcript = text, prompt_audio, prompt_text, language from
+  the data root's name ("zh" when it is ``zh``, else "en").
+- ``f5-librispeech-pc``: F5-TTS's ``librispeech_pc_test_clean_cross_sentence.lst``, one
+  ``ref_utt<TAB>ref_dur<TAB>ref_txt<TAB>gen_utt<TAB>gen_dur<TAB>gen_txt`` per line; audio in the
+  LibriSpeech layout ``LibriSpeech/test-clean/<spk>/<chapter>/<utt>.flac``. Items: id gen_utt, task
+  tts, transcript gen_txt, prompt_audio ref_utt's file with prompt_text ref_txt, reference_audio
+  gen_utt's file, duration gen_dur.
+- ``vggsound-test``: ``vggsound.csv`` (no header: ``youtube_id,start_seconds,label,split``), rows with
+  split "test"; video at ``video/<youtube_id>_<start:06d>.mp4``, its audio track the reference. Items:
+  task v2a, id ``<youtube_id>_<start:06d>``, duration 8 s (the av-benchmark length), meta label.
+- ``audiocaps-test``: AudioCaps ``test.csv`` (header ``audiocap_id,youtube_id,start_time,caption``; five
+  captions per clip); audio at ``audio/<youtube_id>_<start_time>.wav``. Items: one per clip (first
+  caption in file order is the text, all five in meta), task t2a, duration 10 s.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from agomni.errors import ManifestError, UsageError
+from agomni.manifest import Manifest, load_manifest
+
+from .items import ImportCoverage
+
+Entry = dict[str, Any]
+Parsed = tuple[list[Entry], list[tuple[str, str]], int]  # entries found, (id, reason) missing, listed
+
+
+def _need(path: Path, what: str) -> Path:
+    if not path.is_file():
+        raise UsageError(f"{path}: {what} not found under the data root")
+    return path
+
+
+def _bad(path: Path, line: int, problem: str) -> ManifestError:
+    return ManifestError(path, [f"line {line}: {problem}"])
+
+
+def _check(root: Path, rel: str, item_id: str, what: str, missing: list[tuple[str, str]]) -> bool:
+    if (root / rel).is_file():
+        return True
+    missing.append((item_id, f"not found locally: {what} {rel}"))
+    return False
+
+
+def parse_seed_tts(root: Path) -> Parsed:
+    lst = _need(root / "meta.lst", "seed-tts-eval meta.lst")
+    language = "zh" if root.name == "zh" else "en"
+    entries, missing, listed = [], [], 0
+    for number, line in enumerate(lst.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        fields = line.split("|")
+        if len(fields) != 4 or not all(f.strip() for f in (fields[0], fields[2], fields[3])):
+            raise _bad(lst, number, f"expected utt|prompt_text|prompt_wav|text, got {len(fields)} field(s)")
+        utt, prompt_text, prompt_wav, text = (f.strip() for f in fields)
+        listed += 1
+        if not _check(root, prompt_wav, utt, "prompt audio", missing):
+            continue
+        entry = {"id": utt, "task": "tts", "transcript": text, "language": language}
+        entry.update(prompt_audio=prompt_wav, prompt_text=prompt_text)
+        if (root / "wavs" / f"{utt}.wav").is_file():
+            entry["reference_audio"] = f"wavs/{utt}.wav"
+        entries.append(entry)
+    return entries, missing, listed
+
+
+def _librispeech_file(utt: str) -> str:
+    speaker, chapter, _ = utt.split("-")
+    return f"LibriSpeech/test-clean/{speaker}/{chapter}/{utt}.flac"
+
+
+def parse_librispeech_pc(root: Path) -> Parsed:
+    lst = _need(root / "librispeech_pc_test_clean_cross_sentence.lst", "F5-TTS cross-sentence list")
+    entries, missing, listed = [], [], 0
+    for number, line in enumerate(lst.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        try:
+            ref_utt, _, ref_txt, gen_utt, gen_dur, gen_txt = fields
+            duration = float(gen_dur)
+            ref_file, gen_file = _librispeech_file(ref_utt), _librispeech_file(gen_utt)
+        except ValueError:
+            raise _bad(
+                lst,
+                number,
+                "expected ref_utt, ref_dur, ref_txt, gen_utt, gen_dur, gen_txt separated by tabs, "
+                "utterance ids as speaker-chapter-utterance and numeric durations",
+            ) from None
+        listed += 1
+        if not _check(root, ref_file, gen_utt, "prompt audio", missing):
+            continue
+        entry = {"id": gen_utt, "task": "tts", "transcript": gen_txt, "language": "en", "duration": duration}
+        entry.update(prompt_audio=ref_file, prompt_text=ref_txt)
+        if (root / gen_file).is_file():
+            entry["reference_audio"] = gen_file
+        entries.append(entry)
+    return entries, missing, listed
+
+
+def parse_vggsound(root: Path) -> Parsed:
+    table = _need(root / "vggsound.csv", "VGGSound vggsound.csv")
+    entries, missing, listed = [], [], 0
+    with table.open(newline="", encoding="utf-8") as fh:
+        for number, row in enumerate(csv.reader(fh), start=1):
+            if not row:
+                continue
+            try:
+                ytid, start, label, split = row
+                item_id = f"{ytid}_{int(start):06d}"
+            except ValueError:
+                raise _bad(table, number, "expected youtube_id,start_seconds,label,split") from None
+            if split != "test":
+                continue
+            listed += 1
+            video = f"video/{item_id}.mp4"
+            if _check(root, video, item_id, "video", missing):
+                entry = {
+                    "id": item_id,
+                    "task": "v2a",
+                    "video": video,
+                    "reference_audio": video,
+                    "duration": 8.0,
+                }
+                entries.append({**entry, "meta": {"label": label}})
+    return entries, missing, listed
+
+
+def parse_audiocaps(root: Path) -> Parsed:
+    table = _need(root / "test.csv", "AudioCaps test.csv")
+    clips: dict[str, Entry] = {}
+    missing: list[tuple[str, str]] = []
+    with table.open(newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header != ["audiocap_id", "youtube_id", "start_time", "caption"]:
+            raise _bad(table, 1, "expected the header audiocap_id,youtube_id,start_time,caption")
+        for number, row in enumerate(reader, start=2):
+            try:
+                _, ytid, start, caption = row
+                item_id = f"{ytid}_{int(start)}"
+            except ValueError:
+                raise _bad(table, number, "expected audiocap_id,youtube_id,start_time,caption") from None
+            if item_id in clips:
+                clips[item_id]["meta"]["captions"].append(caption)
+                continue
+            entry = {"id": item_id, "task": "t2a", "text": caption, "reference_audio": f"audio/{item_id}.wav"}
+            clips[item_id] = {**entry, "duration": 10.0, "meta": {"captions": [caption]}}
+    entries = [e for e in clips.values() if _check(root, e["reference_audio"], e["id"], "audio", missing)]
+    return entries, missing, len(clips)
+
+
+PARSERS: dict[str, Callable[[Path], Parsed]] = {
+    "seed-tts-eval": parse_seed_tts,
+    "f5-librispeech-pc": parse_librispeech_pc,
+    "vggsound-test": parse_vggsound,
+    "audiocaps-test": parse_audiocaps,
+}
+
+
+def import_test_set(importer: str, data_root: Path, published: int) -> tuple[Manifest, ImportCoverage]:
+    """Run `importer` on `data_root` and write its manifest there (module docstring)."""
+    root = Path(data_root)
+    if not root.is_dir():
+        raise UsageError(f"--data-root {root}: not a folder")
+    entries, missing, listed = PARSERS[importer](root)
+    if not entries:
+        raise UsageError(
+            f"{root}: none of the {listed} listed items were found locally (importer {importer})"
+        )
+    target = root / f"agomni-{importer}.jsonl"
+    text = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries)
+    try:
+        target.write_text(text, encoding="utf-8")
+    except OSError as err:
+        raise UsageError(
+            f"{target}: cannot write the manifest into the data root ({err}); the manifest must sit at the data "
+            "root because its paths may not leave its folder: make the folder writable or copy the test set"
+        ) from err
+    return load_manifest(target), ImportCoverage(importer, listed, published, tuple(missing))
+
+
+IMPORTERS = {
+    name: (lambda root, published, name=name: import_test_set(name, root, published)) for name in PARSERS
+}

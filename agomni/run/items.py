@@ -1,0 +1,120 @@
+"""The items a run scores: a suite's test set turned into an agomni manifest, with what was found.
+
+A suite names its importer (``"importer"`` in evaluation/suites/<name>.json) and the published item count
+(``test_set.size``). `resolve_items` runs the importer on the user's data root and returns the manifest
+plus `ImportCoverage`: how many items the anchor's list names, how many were found locally, and one
+(id, reason) for each listed item that was not. A run records every missing one in its coverage table,
+so a run on fewer items never passes for a full one.
+
+Importers (agomni.run.importers): ``toycorpus`` (the smoke suite: builds agomni's toy corpus, no data
+root needed), ``seed-tts-eval``, ``f5-librispeech-pc``, ``vggsound-test``, ``audiocaps-test``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agomni.errors import UsageError
+from agomni.manifest import Manifest, load_manifest
+from agomni.paths import evaluation_dir
+from agomni.toycorpus import build_corpus
+
+
+@dataclass(frozen=True)
+class ImportCoverage:
+    """Listed items (the anchor's list), published count (the suite's), found locally, and the rest."""
+
+    importer: str
+    listed: int
+    published: int
+    missing: tuple[tuple[str, str], ...] = ()
+    notes: str = ""
+
+    @property
+    def found(self) -> int:
+        return self.listed - len(self.missing)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "importer": self.importer,
+            "published_items": self.published,
+            "listed_items": self.listed,
+            "found_items": self.found,
+            "missing": [{"id": i, "reason": r} for i, r in self.missing],
+            "notes": self.notes,
+        }
+
+    def summary(self) -> str:
+        return (
+            f"{self.found} of {self.listed} listed items found locally (published test set: {self.published} "
+            f"items; importer {self.importer})"
+        )
+
+
+@dataclass(frozen=True)
+class SuiteRunSpec:
+    """The run-side fields of a suite file: importer, its options, and the default generators."""
+
+    importer: str | None
+    options: dict[str, Any] = field(default_factory=dict)
+    generators: dict[str, str] = field(default_factory=dict)
+
+
+def suite_run_spec(name: str) -> SuiteRunSpec:
+    """``importer``, ``importer_options`` and ``default_generators`` of evaluation/suites/<name>.json."""
+    path = evaluation_dir() / "suites" / f"{name}.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return SuiteRunSpec(
+        data.get("importer"),
+        dict(data.get("importer_options") or {}),
+        dict(data.get("default_generators") or {}),
+    )
+
+
+def toy_items(root: Path, options: dict[str, Any], published: int) -> tuple[Manifest, ImportCoverage]:
+    """The toy corpus (built under `root` unless there) and a subset manifest of its ``split``:
+    the first ``items_per_task`` items of each task in file order (all when absent)."""
+    split = options.get("split", "heldout")
+    manifest_path = root / split / "manifest.jsonl"
+    if not manifest_path.is_file():
+        build_corpus(root, seed=int(options.get("seed", 0)))
+    full = load_manifest(manifest_path)
+    per_task = options.get("items_per_task")
+    if per_task is None:
+        return full, ImportCoverage("toycorpus", len(full), published)
+    seen: Counter[str] = Counter()
+    lines = []
+    for item, line in zip(full.items, manifest_path.read_text(encoding="utf-8").splitlines(), strict=True):
+        seen[item.task] += 1
+        if seen[item.task] <= int(per_task):
+            entry = json.loads(line)
+            for key in ("reference_audio", "video", "prompt_audio"):
+                if key in entry:
+                    entry[key] = f"{split}/{entry[key]}"
+            lines.append(json.dumps(entry, ensure_ascii=False))
+    subset = root / f"{split}-{per_task}-per-task.jsonl"
+    subset.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    note = f"subset: the first {per_task} items of each task of the {split} split ({len(full)} items)"
+    return load_manifest(subset), ImportCoverage("toycorpus", len(lines), published, notes=note)
+
+
+def resolve_items(suite_name: str, published: int, data_root: Path | None) -> tuple[Manifest, ImportCoverage]:
+    """The manifest of a suite's items for this run (module docstring); the toy corpus goes into
+    ``data_root/toy``."""
+    from .importers import IMPORTERS
+
+    spec = suite_run_spec(suite_name)
+    if spec.importer is None:
+        raise UsageError(f"suite {suite_name!r} names no importer; pass --manifest FILE listing its items")
+    if data_root is None:
+        raise UsageError(
+            f"suite {suite_name!r} reads the test set from your local copy: pass --data-root DIR "
+            f"(importer {spec.importer})"
+        )
+    if spec.importer == "toycorpus":
+        return toy_items(data_root / "toy", spec.options, published)
+    return IMPORTERS[spec.importer](data_root, published)

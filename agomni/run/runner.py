@@ -1,0 +1,321 @@
+"""`agomni run`: a suite's items -> generator -> scores -> results.json of one run folder.
+
+Run folder layout (RUN):
+- ``run.json``: what was asked (suite, generator, seeds, samples, data root), the import coverage and the
+  metrics skipped with the command that fetches their weights;
+- ``seed-<s>/sample-<k>/``: the generated files of replicate (seed s, sample k) and its ``results.json``;
+- ``cache/``: the embedding cache of this run (`agomni.metrics.cache`), so a re-run reuses every finished
+  embedding;
+- ``results.json``: the replicates combined: per metric the mean over replicates with the standard
+  deviation across them (``spread.kind`` "std over N replicates (seeds x samples)"), per-item scores
+  averaged over replicates, the first replicate's coverage and provenance plus every replicate's values;
+- ``log.txt``: what each step did, including how many items were done already and not recomputed.
+
+Resume: every generated file and every cache entry is written atomically, so after a kill -9 the same
+command skips finished items (generation: files present; scoring: embeddings in the cache) and gives
+the same numbers (generation noise depends only on seed, item id and sample; see agomni.model.generate).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agomni.atomic import atomic_write
+from agomni.errors import UsageError
+from agomni.evaluate.pipeline import EvalRequest, evaluate
+from agomni.manifest import Manifest, load_manifest
+from agomni.results import CoverageEntry, Results, RunInfo, SetMetric, Spread, read_results, write_results
+from agomni.suites import Suite, get_suite, metric_availability
+from agomni.weights.registry import get_entry
+from agomni.weights.store import quick_status
+
+from . import validation
+from .generators import CheckpointGenerator, Failure, Generator, GenSettings, Replicate, parse_generator
+from .items import ImportCoverage, resolve_items, suite_run_spec
+
+RESULTS_FILE = "results.json"
+RUN_FILE = "run.json"
+LOG_FILE = "log.txt"
+VALIDATION_PROFILE = "agomni-toy-training"
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """Everything `agomni run` was asked for (see `agomni.run.cli`)."""
+
+    suite: str
+    out: Path
+    generator: str
+    data_root: Path | None = None
+    manifest: Path | None = None
+    seeds: tuple[int, ...] = (0,)
+    num_samples: int = 1
+    metrics: tuple[str, ...] | None = None
+    settings: GenSettings = field(default_factory=GenSettings)
+    batch_size: int = 16
+    command: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SkippedMetric:
+    name: str
+    reason: str
+    command: str  # what makes it computable here ("" when nothing can)
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "reason": self.reason, "command": self.command}
+
+
+class Log:
+    """Lines to stderr and RUN/log.txt (appended: a resumed run shows both attempts)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, message: str) -> None:
+        stamp = datetime.now(timezone.utc).strftime("%H:%M:%S")
+        print(f"[agomni run] {message}", file=sys.stderr)
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(f"{stamp} {message}\n")
+
+
+def plan_metrics(suite: Suite, requested: Sequence[str] | None) -> tuple[list[str], list[SkippedMetric]]:
+    """The suite's (or the requested) metrics this machine computes offline now, and the others with why.
+
+    Computable: available in this version (`metric_availability`) and every checkpoint it needs already
+    in the weights cache. Not computable: listed with the `agomni weights fetch` commands it needs.
+    """
+    specs = {m.name: m for m in suite.metrics}
+    names = list(requested) if requested else list(specs)
+    run, skipped = [], []
+    for name in names:
+        available, why = metric_availability(name)
+        if not available:
+            skipped.append(SkippedMetric(name, f"not available in this version ({why})", ""))
+            continue
+        weights = specs[name].weights if name in specs else ()
+        absent = [w for w in weights if quick_status(get_entry(w)) != "cached"]
+        if absent:
+            fetch = " && ".join(f"agomni weights fetch {w}" for w in absent)
+            skipped.append(SkippedMetric(name, f"weights not in the cache: {', '.join(absent)}", fetch))
+            continue
+        run.append(name)
+    return run, skipped
+
+
+def _validation_metric(generator: Generator, manifest: Manifest, run_dir: Path, log: Log) -> tuple | None:
+    """(per-item losses, SetMetric, details) for a toy-trained checkpoint generator, else None."""
+    if not isinstance(generator, CheckpointGenerator) or "train_config" not in generator.checkpoint.extra:
+        return None
+    if any(item.reference_audio is None for item in manifest):
+        return None
+    ckpt = generator.checkpoint
+    log(f"flow-matching validation loss of {ckpt.path.name} on {len(manifest)} items")
+    examples, stats = validation.heldout_examples(ckpt, manifest.path, run_dir / "cache" / "examples")
+    losses = validation.per_item_losses(ckpt, examples, stats)
+    value = float(np.mean(list(losses.values())))
+    metric = SetMetric(validation.METRIC, value, validation.UNIT, False, VALIDATION_PROFILE, n=len(losses))
+    return losses, metric, validation.describe(ckpt, len(losses))
+
+
+def _with_run_parts(
+    results: Results,
+    failures: Sequence[Failure],
+    imported: ImportCoverage,
+    extra: tuple | None,
+    run_info: RunInfo,
+    context: dict[str, Any],
+) -> Results:
+    """A replicate's results plus generation failures, import coverage, validation loss and run context."""
+    reasons = {f.id: f.reason for f in failures}
+    coverage = [
+        CoverageEntry(c.id, "error", reasons[c.id]) if c.id in reasons and c.status != "ok" else c
+        for c in results.coverage
+    ]
+    coverage += [CoverageEntry(i, "missing", reason) for i, reason in imported.missing]
+    scores = {k: dict(v) for k, v in results.item_scores.items()}
+    metrics = list(results.metrics)
+    preprocessing = {**results.provenance.preprocessing, "run": context}
+    if extra is not None:
+        losses, metric, details = extra
+        ok = {c.id for c in coverage if c.status == "ok"}
+        for item_id, loss in losses.items():  # item scores only for scored items (results schema rule)
+            if item_id in ok:
+                scores.setdefault(item_id, {})[metric.name] = loss
+        metrics.append(metric)
+        preprocessing["metrics"] = {**preprocessing.get("metrics", {}), metric.name: details}
+    provenance = dataclasses.replace(results.provenance, preprocessing=preprocessing)
+    return Results(run_info, provenance, scores, tuple(metrics), tuple(coverage))
+
+
+def combine(replicates: Sequence[Results], names: Sequence[str], run_info: RunInfo) -> Results:
+    """One Results for several replicates (module docstring): mean, std across replicates, per-item means."""
+    first = replicates[0]
+    n = len(replicates)
+    metrics = []
+    for metric in first.metrics:
+        values = [next(m.value for m in r.metrics if m.name == metric.name) for r in replicates]
+        spread = (
+            Spread(f"std over {n} replicates (seeds x samples)", float(np.std(values, ddof=1)))
+            if n > 1
+            else None
+        )
+        metrics.append(dataclasses.replace(metric, value=float(np.mean(values)), spread=spread))
+    scores: dict[str, dict[str, float]] = {}
+    for item_id, item in first.item_scores.items():
+        for name in item:
+            values = [r.item_scores.get(item_id, {}).get(name) for r in replicates]
+            if all(v is not None for v in values):
+                scores.setdefault(item_id, {})[name] = float(np.mean(values))
+    per_replicate = {
+        name: {m.name: m.value for m in r.metrics} for name, r in zip(names, replicates, strict=True)
+    }
+    preprocessing = {**first.provenance.preprocessing, "replicates": per_replicate}
+    provenance = dataclasses.replace(first.provenance, preprocessing=preprocessing)
+    return Results(run_info, provenance, scores, tuple(metrics), first.coverage)
+
+
+def generated_with_random_weights(pred_dir: Path) -> bool:
+    """True when any generated file's JSON sidecar says random weights were involved (the reference
+    model labels every output it makes with random stand-in conditioners or an untrained network)."""
+    for sidecar in sorted(Path(pred_dir).glob("*.json")):
+        try:
+            if json.loads(sidecar.read_text(encoding="utf-8")).get("random_weights") is True:
+                return True
+        except (OSError, ValueError, AttributeError):
+            continue
+    return False
+
+
+def run_suite(request: RunRequest) -> Path:
+    """Generate, score and write RUN/results.json (module docstring); returns its path."""
+    if not request.seeds:
+        raise UsageError("--seeds needs at least one seed")
+    if request.num_samples < 1:
+        raise UsageError(f"--num-samples must be at least 1, got {request.num_samples}")
+    started = time.perf_counter()
+    out = request.out
+    log = Log(out / LOG_FILE)
+    suite = get_suite(request.suite)
+    if request.manifest is not None:
+        manifest = load_manifest(request.manifest)
+        imported = ImportCoverage("manifest", len(manifest), suite.test_set_size)
+    else:
+        default_root = out / "data" if suite_run_spec(suite.name).importer == "toycorpus" else None
+        manifest, imported = resolve_items(suite.name, suite.test_set_size, request.data_root or default_root)
+    log(f"suite {suite.name}: {imported.summary()}")
+    names, skipped = plan_metrics(suite, request.metrics)
+    for skip in skipped:
+        log(
+            f"skipped metric {skip.name}: {skip.reason}" + (f" (run: {skip.command})" if skip.command else "")
+        )
+    if not names:
+        raise UsageError(f"suite {suite.name}: no metric can be computed here; see the skipped list above")
+    generator = parse_generator(request.generator, request.settings)
+    replicates = [
+        Replicate(s, k, out / f"seed-{s}" / f"sample-{k}")
+        for s in request.seeds
+        for k in range(request.num_samples)
+    ]
+    context = {
+        "suite": suite.name,
+        "generator": generator.describe(),
+        "seeds": list(request.seeds),
+        "num_samples": request.num_samples,
+        "manifest": os.path.relpath(manifest.path, out.resolve()),  # relative: the run folder may move
+        "import_coverage": imported.to_dict(),
+        "metrics_run": names,
+        "metrics_skipped": [s.to_dict() for s in skipped],
+    }
+    atomic_write(
+        out / RUN_FILE, lambda tmp: tmp.write_text(json.dumps(context, indent=1) + "\n", encoding="utf-8")
+    )
+    t0 = time.perf_counter()
+    failures = generator.produce(manifest.items, replicates, log)
+    generation_s = time.perf_counter() - t0
+    extra = _validation_metric(generator, manifest, out, log)
+    created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    combined = []
+    for rep in replicates:
+        pred_dir = generator.pred_dir(rep)
+        outcome = evaluate(
+            EvalRequest(
+                pred_dir=pred_dir,
+                manifest=manifest.path,
+                suite=suite.name,
+                metrics=tuple(names),
+                allow_missing=True,
+                seed=rep.seed,
+                cache_dir=out / "cache",
+                batch_size=request.batch_size,
+                command=request.command,
+                progress=request.settings.progress,
+            )
+        )
+        cache = outcome.results.provenance.preprocessing.get("cache", {})
+        log(
+            f"scored {rep.name}: {cache.get('embedding_hits', 0)} embeddings read from the cache (not recomputed), "
+            f"{cache.get('embedding_writes', 0)} computed"
+        )
+        info = RunInfo(
+            f"{out.name}/{rep.name}",
+            created,
+            request.command,
+            suite.name,
+            str(pred_dir),
+            None,
+            request.num_samples,
+        )
+        timings = {**outcome.results.provenance.timings, "generate": generation_s}
+        rep_context = {**context, "replicate": {"seed": rep.seed, "sample": rep.sample}}
+        results = _with_run_parts(outcome.results, failures[rep.name], imported, extra, info, rep_context)
+        results = dataclasses.replace(
+            results, provenance=dataclasses.replace(results.provenance, timings=timings)
+        )
+        write_results(results, rep.folder / RESULTS_FILE)
+        combined.append(results)
+    info = RunInfo(out.name, created, request.command, suite.name, str(out), None, request.num_samples)
+    final = combine(combined, [r.name for r in replicates], info)
+    path = write_results(final, out / RESULTS_FILE)
+    ok = sum(c.status == "ok" for c in final.coverage)
+    log(f"wrote {path}: {ok} of {len(final.coverage)} items scored, {time.perf_counter() - started:.1f} s")
+    return path
+
+
+def load_run(run_dir: str | Path) -> tuple[Results, dict[str, Any]]:
+    """A run folder's combined results and its run.json ({} for a folder written by `agomni eval`)."""
+    folder = Path(run_dir)
+    path = folder / RESULTS_FILE if folder.is_dir() else folder
+    if not path.is_file():
+        raise UsageError(f"{run_dir}: no {RESULTS_FILE} (not a run folder of `agomni run` or `agomni eval`)")
+    run_json = path.parent / RUN_FILE
+    context = json.loads(run_json.read_text(encoding="utf-8")) if run_json.is_file() else {}
+    return read_results(path), context
+
+
+def run_manifest(run_dir: Path, context: dict[str, Any]) -> Path:
+    """The manifest a run scored (run.json stores it relative to the run folder)."""
+    return Path(os.path.normpath(Path(run_dir).resolve() / context["manifest"]))
+
+
+def first_replicate(run_dir: Path, context: dict[str, Any]) -> tuple[Path, Path]:
+    """(results.json, folder of generated files) of a run's first replicate; generated files live in the
+    replicate folder except for a folder: generator, whose recorded folder is used."""
+    rep = Path(run_dir) / f"seed-{context['seeds'][0]}" / "sample-0"
+    if context["generator"]["kind"] == "folder":
+        return rep / RESULTS_FILE, Path(
+            json.loads((rep / RESULTS_FILE).read_text(encoding="utf-8"))["run"]["pred_dir"]
+        )
+    return rep / RESULTS_FILE, rep

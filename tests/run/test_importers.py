@@ -1,0 +1,106 @@
+"""Importers: a small fixture in each anchor's exact format -> the expected manifest; a malformed line
+-> an error naming the line; listed items missing locally -> coverage entries."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from agomni.errors import ManifestError, UsageError
+from agomni.run.importers import import_test_set
+from agomni.run.items import suite_run_spec
+
+
+def _wav(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, np.zeros(1600, dtype=np.float32), 16000)
+
+
+def _lines(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_seed_tts_meta_lst(tmp_path):
+    root = tmp_path / "en"
+    (root).mkdir()
+    (root / "meta.lst").write_text(
+        "u1|Prompt one.|prompt-wavs/p1.wav|Say this first.\nu2|Prompt two.|prompt-wavs/p2.wav|Then this.\n"
+    )
+    _wav(root / "prompt-wavs/p1.wav")
+    _wav(root / "wavs/u1.wav")
+    manifest, coverage = import_test_set("seed-tts-eval", root, 1088)
+    assert _lines(manifest.path) == [
+        {"id": "u1", "task": "tts", "transcript": "Say this first.", "language": "en",
+         "prompt_audio": "prompt-wavs/p1.wav", "prompt_text": "Prompt one.", "reference_audio": "wavs/u1.wav"}
+    ]  # fmt: skip
+    assert (coverage.listed, coverage.found, coverage.published) == (2, 1, 1088)
+    assert coverage.missing == (("u2", "not found locally: prompt audio prompt-wavs/p2.wav"),)
+    (root / "meta.lst").write_text("u1|Prompt one.|prompt-wavs/p1.wav|Say it.\nu3|only three|fields\n")
+    with pytest.raises(ManifestError, match=r"line 2: expected utt\|prompt_text\|prompt_wav\|text"):
+        import_test_set("seed-tts-eval", root, 1088)
+
+
+def test_f5_librispeech_pc_cross_sentence_list(tmp_path):
+    lst = tmp_path / "librispeech_pc_test_clean_cross_sentence.lst"
+    lst.write_text("1089-134686-0000\t5.2\tRef text.\t1089-134686-0001\t6.5\tGen text.\n")
+    _wav(tmp_path / "LibriSpeech/test-clean/1089/134686/1089-134686-0000.flac")
+    manifest, coverage = import_test_set("f5-librispeech-pc", tmp_path, 1127)
+    assert _lines(manifest.path) == [
+        {"id": "1089-134686-0001", "task": "tts", "transcript": "Gen text.", "language": "en", "duration": 6.5,
+         "prompt_audio": "LibriSpeech/test-clean/1089/134686/1089-134686-0000.flac", "prompt_text": "Ref text."}
+    ]  # fmt: skip
+    assert coverage.found == coverage.listed == 1
+    lst.write_text("1089-134686-0000\t5.2\tRef text.\t1089-134686-0001\tsix\tGen text.\n")
+    with pytest.raises(ManifestError, match=r"line 1: expected ref_utt"):
+        import_test_set("f5-librispeech-pc", tmp_path, 1127)
+
+
+def test_vggsound_test_csv_keeps_test_rows(tmp_path):
+    (tmp_path / "vggsound.csv").write_text(
+        "---g-f_I2yQ,1,people marching,test\nabc,30,dog barking,train\nxyz,5,rain,test\n"
+    )
+    (tmp_path / "video").mkdir()
+    shutil.copyfile(__file__, tmp_path / "video/---g-f_I2yQ_000001.mp4")  # the importer checks presence only
+    manifest, coverage = import_test_set("vggsound-test", tmp_path, 15446)
+    assert _lines(manifest.path) == [
+        {"id": "---g-f_I2yQ_000001", "task": "v2a", "video": "video/---g-f_I2yQ_000001.mp4",
+         "reference_audio": "video/---g-f_I2yQ_000001.mp4", "duration": 8.0, "meta": {"label": "people marching"}}
+    ]  # fmt: skip
+    assert coverage.listed == 2 and coverage.missing == (
+        ("xyz_000005", "not found locally: video video/xyz_000005.mp4"),
+    )
+    (tmp_path / "vggsound.csv").write_text("abc,notanumber,dog,test\n")
+    with pytest.raises(ManifestError, match=r"line 1: expected youtube_id"):
+        import_test_set("vggsound-test", tmp_path, 15446)
+
+
+def test_audiocaps_test_csv_one_item_per_clip(tmp_path):
+    (tmp_path / "test.csv").write_text(
+        "audiocap_id,youtube_id,start_time,caption\n"
+        "103549,7fmOlUlwoNg,20,Constant rattling noise\n"
+        "103548,7fmOlUlwoNg,20,A rattling noise repeats\n"
+        "1,absent01,0,A dog barks\n"
+    )
+    _wav(tmp_path / "audio/7fmOlUlwoNg_20.wav")
+    manifest, coverage = import_test_set("audiocaps-test", tmp_path, 975)
+    assert _lines(manifest.path) == [
+        {"id": "7fmOlUlwoNg_20", "task": "t2a", "text": "Constant rattling noise",
+         "reference_audio": "audio/7fmOlUlwoNg_20.wav", "duration": 10.0,
+         "meta": {"captions": ["Constant rattling noise", "A rattling noise repeats"]}}
+    ]  # fmt: skip
+    assert coverage.listed == 2 and coverage.missing == (
+        ("absent01_0", "not found locally: audio audio/absent01_0.wav"),
+    )
+    (tmp_path / "test.csv").write_text("audiocap_id,youtube_id,start_time,caption\n1,abc,zero,x\n")
+    with pytest.raises(ManifestError, match=r"line 2: expected audiocap_id"):
+        import_test_set("audiocaps-test", tmp_path, 975)
+
+
+def test_every_anchor_suite_names_an_importer_and_nothing_found_is_an_error(tmp_path):
+    for suite in ("tts-seed-en", "tts-librispeech-pc", "v2a-vggsound", "t2a-audiocaps", "smoke"):
+        assert suite_run_spec(suite).importer is not None
+    (tmp_path / "test.csv").write_text("audiocap_id,youtube_id,start_time,caption\n1,abc,0,x\n")
+    with pytest.raises(UsageError, match="none of the 1 listed items were found locally"):
+        import_test_set("audiocaps-test", tmp_path, 975)

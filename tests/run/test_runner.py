@@ -1,0 +1,91 @@
+"""`agomni run` with several seeds and samples, the folder: and python: adapters, and to_frame."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from agomni.cli import main
+from agomni.results import read_results, to_frame
+from agomni.toycorpus import build_corpus
+
+ROOT = Path(__file__).resolve().parents[2]
+CHECKPOINT = ROOT / "agomni/model/checkpoints/tiny-16k-toy.safetensors"
+
+
+@pytest.fixture(scope="module")
+def no_video_manifest(tmp_path_factory):
+    """The toy held-out items without video (t2a, tts, t2song; 2 each), as a manifest at the corpus root."""
+    root = tmp_path_factory.mktemp("toy")
+    heldout = build_corpus(root, n_train=1, n_heldout=2)["heldout"]
+    lines = [json.loads(line) for line in heldout.read_text().splitlines()]
+    paths = ("reference_audio", "prompt_audio")
+    kept = [{**e, **{k: f"heldout/{e[k]}" for k in paths if k in e}} for e in lines if "video" not in e]
+    path = root / "no-video.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in kept))
+    return path
+
+
+def tone(item):
+    """A python: generator: a tone whose pitch depends on the item id (16 kHz, 2 s)."""
+    t = np.arange(32000) / 16000
+    return 0.3 * np.sin(2 * np.pi * (200 + 20 * len(item.text or item.transcript or "")) * t), 16000
+
+
+@pytest.mark.slow  # 2 seeds x 2 samples x 6 items of the tiny model at 2 steps, plus scoring (about 1 min)
+def test_seeds_and_samples_give_per_replicate_results_and_mean_std(tmp_path, no_video_manifest):
+    out = tmp_path / "run"
+    argv = ["run", "smoke", "--generator", f"checkpoint:{CHECKPOINT}", "--manifest", str(no_video_manifest)]
+    argv += ["--out", str(out), "--seeds", "0,1", "--num-samples", "2", "--steps", "2", "--no-progress"]
+    assert main([*argv, "--metrics", "fd_offline", "--format", "md,csv"]) == 0
+    replicates = [read_results(out / f"seed-{s}/sample-{k}/results.json") for s in (0, 1) for k in (0, 1)]
+    combined = read_results(out / "results.json")
+    for metric in combined.metrics:
+        values = [next(m.value for m in r.metrics if m.name == metric.name) for r in replicates]
+        assert len(set(values)) > 1  # seeds and samples change the audio
+        assert metric.value == pytest.approx(np.mean(values), rel=1e-12)
+        assert metric.spread.value == pytest.approx(np.std(values, ddof=1), rel=1e-12)
+        assert metric.spread.kind == "std over 4 replicates (seeds x samples)"
+    seed0 = sf.read(out / "seed-0/sample-0/t2a-heldout-000.wav")[0]
+    assert not np.array_equal(seed0, sf.read(out / "seed-1/sample-0/t2a-heldout-000.wav")[0])
+    assert not np.array_equal(seed0, sf.read(out / "seed-0/sample-1/t2a-heldout-000.wav")[0])
+    rows = (out / "results.csv").read_text().splitlines()
+    assert rows[0].startswith("system,metric,value,unit,direction") and len(rows) == 1 + len(combined.metrics)
+
+
+def test_python_and_folder_generators_and_the_frame_view(tmp_path, no_video_manifest):
+    made = tmp_path / "python"
+    base = ["run", "smoke", "--manifest", str(no_video_manifest), "--no-progress", "--format", "json"]
+    assert main([*base, "--generator", "python:tests.run.test_runner:tone", "--out", str(made)]) == 0
+    files = made / "seed-0" / "sample-0"
+    assert main([*base, "--generator", f"folder:{files}", "--out", str(tmp_path / "folder")]) == 0
+    a, b = read_results(made / "results.json"), read_results(tmp_path / "folder" / "results.json")
+    assert [(m.name, m.value) for m in a.metrics] == [(m.name, m.value) for m in b.metrics]
+    assert {m.name for m in a.metrics} == {"fd_offline", "kad_offline"}
+    assert json.loads((made / "run.json").read_text())["generator"]["kind"] == "python"
+
+    frame = to_frame(made)
+    set_rows = frame[frame.level == "set"].set_index("metric")
+    for m in a.metrics:
+        assert set_rows.loc[m.name, "value"] == m.value and set_rows.loc[m.name, "unit"] == m.unit
+        assert bool(set_rows.loc[m.name, "higher_is_better"]) is m.higher_is_better
+    assert len(frame) == len(a.metrics) + sum(len(s) for s in a.item_scores.values())
+    report = json.loads((made / "report.json").read_text())
+    assert [r["metric"] for r in report["rows"]] == [m.name for m in a.metrics]
+    assert report["coverage"]["python"]["counts"] == {"ok": 6, "missing": 0, "error": 0}
+    skipped = {s["name"] for s in report["skipped_metrics"]}
+    assert skipped == set()  # the smoke suite's metrics need no weights
+
+
+def test_skipped_metrics_name_the_fetch_command(tmp_path, monkeypatch):
+    from agomni.run.runner import plan_metrics
+    from agomni.suites import get_suite
+
+    monkeypatch.setenv("AGOMNI_HOME", str(tmp_path / "empty-home"))
+    run, skipped = plan_metrics(get_suite("v2a-vggsound"), None)
+    assert run == []
+    by_name = {s.name: s for s in skipped}
+    assert by_name["fd_panns"].command == "agomni weights fetch panns-cnn14-16k"
+    assert "not available in this version" in by_name["desync"].reason
