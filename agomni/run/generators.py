@@ -41,7 +41,7 @@ from tqdm import tqdm
 from agomni.atomic import atomic_write
 from agomni.errors import AgomniError, UsageError
 from agomni.manifest import Item
-from agomni.model.checkpoint import file_sha256, load_checkpoint
+from agomni.model.checkpoint import file_sha256, load_model_checkpoint
 from agomni.model.cli import write_output
 from agomni.model.generate import GeneratedAudio, generate
 
@@ -181,7 +181,7 @@ class CheckpointGenerator(Generator):
 
     def __init__(self, spec: str, settings: GenSettings, path: str):
         super().__init__(spec, settings)
-        self.checkpoint = load_checkpoint(path)
+        self.checkpoint = load_model_checkpoint(path)
 
     def describe(self) -> dict[str, Any]:
         ckpt = self.checkpoint

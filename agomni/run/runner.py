@@ -123,8 +123,8 @@ def _validation_metric(generator: Generator, manifest: Manifest, run_dir: Path, 
         return None
     ckpt = generator.checkpoint
     log(f"flow-matching validation loss of {ckpt.path.name} on {len(manifest)} items")
-    examples, stats = validation.heldout_examples(ckpt, manifest.path, run_dir / "cache" / "examples")
-    losses = validation.per_item_losses(ckpt, examples, stats)
+    examples = validation.heldout_examples(ckpt, manifest.path, run_dir / "cache" / "examples")
+    losses = validation.per_item_losses(ckpt, examples)
     value = float(np.mean(list(losses.values())))
     metric = SetMetric(validation.METRIC, value, validation.UNIT, False, VALIDATION_PROFILE, n=len(losses))
     return losses, metric, validation.describe(ckpt, len(losses))

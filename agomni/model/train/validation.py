@@ -28,21 +28,21 @@ def fixed_draws(n_items: int, times_per_item: int, latent_shape: tuple[int, int]
 
 
 @torch.no_grad()
-def validation_loss(
+def per_item_validation_losses(
     model: AgomniMMDiT,
     examples: ExampleSet,
     *,
     seed: int,
     times_per_item: int,
     batch_size: int = 32,
-) -> float:
-    """Mean velocity MSE (normalised-latent units squared) over the held-out set (module docstring)."""
+) -> torch.Tensor:
+    """Float64 [M]: each held-out item's mean velocity MSE over its fixed draws (module docstring)."""
     was_training = model.training
     model.eval()
     device = model.null_video.device
     x1_all = model.normalize(examples["latent_mean"].to(device)).cpu()
     index, t_all, x0_all = fixed_draws(len(examples), times_per_item, tuple(x1_all.shape[1:]), seed)
-    total = torch.zeros((), dtype=torch.float64)
+    losses = torch.zeros(len(index), dtype=torch.float64)
     for start in range(0, len(index), batch_size):
         idx = index[start : start + batch_size]
         batch = {k: v.to(device) for k, v in examples.select(idx).items()}
@@ -54,6 +54,22 @@ def validation_loss(
             t_all[start : start + batch_size].to(device),
             kwargs,
         )
-        total += loss.double().sum().cpu()
+        losses[start : start + len(idx)] = loss.double().cpu()
     model.train(was_training)
-    return float(total / len(index))
+    return losses.view(len(examples), times_per_item).mean(dim=1)
+
+
+def validation_loss(
+    model: AgomniMMDiT,
+    examples: ExampleSet,
+    *,
+    seed: int,
+    times_per_item: int,
+    batch_size: int = 32,
+) -> float:
+    """Mean velocity MSE (normalised-latent units squared) over the held-out set (module docstring):
+    the mean of `per_item_validation_losses` (every item has the same number of draws)."""
+    per_item = per_item_validation_losses(
+        model, examples, seed=seed, times_per_item=times_per_item, batch_size=batch_size
+    )
+    return float(per_item.mean())
