@@ -78,10 +78,14 @@ def _prepared(path: Path, profile: str, rate: int) -> torch.Tensor:
 
 
 def _frechet(a: np.ndarray, b: np.ndarray) -> float:
+    """FD with Tr sqrt(S1 S2) from the eigenvalues of sqrt(S1) S2 sqrt(S1) (stable for the singular
+    covariances of few clips in many dimensions, where scipy's sqrtm warns)."""
     mu1, mu2 = a.mean(0), b.mean(0)
     s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    covmean = linalg.sqrtm(s1 @ s2).real
-    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
+    w, v = linalg.eigh(s1)
+    root = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    trace_sqrt = np.sqrt(np.clip(linalg.eigvalsh(root @ s2 @ root), 0, None)).sum()
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * trace_sqrt)
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
