@@ -16,7 +16,7 @@ import soundfile as sf
 import torch
 
 from agomni.cli import main
-from agomni.metrics.av import eval_stage
+from agomni.metrics.av import score as av_score
 from agomni.metrics.av.desync import DeSyncScorer
 from agomni.metrics.av.ib_score import IBScorer
 from agomni.metrics.av.imagebind import ImageBindConfig, ImageBindTowers, TowerConfig
@@ -44,7 +44,7 @@ def tiny_scorer(metric: str, *, random_weights: bool, seed: int, device: str) ->
 
 @pytest.mark.slow
 def test_eval_scores_audio_against_manifest_videos(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(eval_stage, "build_scorer", tiny_scorer)
+    monkeypatch.setattr(av_score, "build_scorer", tiny_scorer)
     videos, pred = tmp_path / "videos", tmp_path / "pred"
     videos.mkdir()
     pred.mkdir()

@@ -16,7 +16,7 @@ from typing import Any
 from agomni import suites, weights
 from agomni.errors import UsageError
 from agomni.manifest import load_manifest
-from agomni.metrics.av.score import AV_METRICS, AVItem, build_scorer, score_items, summarise
+from agomni.metrics.av import score as av_score
 from agomni.results import SetMetric
 
 #: Metrics computed by one scorer run: the lip-sync run gives both LSE numbers.
@@ -25,7 +25,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {"lse_c": ("lse_c", "lse_d"), "lse_d": ("
 
 def audio_visual_names(names: Sequence[str]) -> tuple[list[str], list[str]]:
     """(audio-visual metric names, the others), each in the given order (names compared in lower case)."""
-    chosen = [n for n in names if n.strip().lower() in AV_METRICS]
+    chosen = [n for n in names if n.strip().lower() in av_score.AV_METRICS]
     return [n.strip().lower() for n in chosen], [n for n in names if n not in chosen]
 
 
@@ -57,13 +57,15 @@ def score_audio_visual(
             continue
         family = [m for m in FAMILIES.get(name, (name,)) if m in names]
         done.update(family)
-        scorer = build_scorer(name, random_weights=random_weights, seed=seed, device=device)
-        with_video = [AVItem(i, videos[i], path) for i, path in pred.items() if videos.get(i) is not None]
-        items = score_items(scorer, with_video, progress=progress)
+        scorer = av_score.build_scorer(name, random_weights=random_weights, seed=seed, device=device)
+        with_video = [
+            av_score.AVItem(i, videos[i], path) for i, path in pred.items() if videos.get(i) is not None
+        ]
+        items = av_score.score_items(scorer, with_video, progress=progress)
         checkpoints = {} if random_weights else {w: weights.sha256_of(w) for w in specs[name].weights}
         for metric in family:
             config = {**scorer.config(), "checkpoint_sha256": checkpoints}
-            result = summarise(metric, items, config)
+            result = av_score.summarise(metric, items, config)
             missing = sorted(i for i in pred if videos.get(i) is None)
             result.details["errors"] += [{"id": i, "reason": "the manifest gives no video"} for i in missing]
             result.details["items_failed"] += len(missing)
