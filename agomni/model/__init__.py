@@ -1,8 +1,10 @@
 """agomni's reference model: an MMDiT flow-matching network for video/text/lyrics-conditioned audio.
 
 Submodules: config (sizes, sequence lengths), rope (PAAPI), layers, blocks, lt_encoder,
-conditioners (frozen-encoder interfaces and random stand-ins), network (the MMDiT), flow_matching
-(loss, samplers, guidance), params (parameter counts).
+conditioners (frozen-encoder interfaces and random stand-ins), conditioning (item -> conditions, the
+one path of training and generation), network (the MMDiT), flow_matching (the loss and the sampler),
+fast (bf16 weights, CUDA graphs), sidecar / checkpoint (the checkpoint format), generate, profile,
+params (parameter counts).
 """
 
 from .config import SIZE_ALIASES, SIZES, ModelConfig, SequenceConfig, model_config

@@ -46,7 +46,7 @@ from .conditioning import Conditioners, ItemConditions, build_conditioners, item
 from .config import ModelConfig
 from .fast import DTYPES, StepCompiler, resolve_precision
 from .flow_matching import DEFAULT_CFG, DEFAULT_METHOD, DEFAULT_STEPS, check_sampler, sample
-from .network import AgomniMMDiT, ModalityPresence
+from .network import ModalityPresence
 
 DEFAULT_BATCH_SIZE = 32  # items per network call (x num_samples rows, x 2 for CFG)
 
@@ -97,7 +97,7 @@ def random_parts(checkpoint: Checkpoint, conditioners: Conditioners, codec: Audi
     return parts + (["codec"] if codec.random_weights else [])
 
 
-def batch_inputs(network: AgomniMMDiT, rows: list[ItemConditions]) -> dict[str, Any]:
+def batch_inputs(rows: list[ItemConditions]) -> dict[str, Any]:
     """`preprocess_conditions` keyword arguments for rows of item conditions (one row per sample): a
     stream some rows lack is zero-filled there and marked absent in `presence`; None when no row has it."""
     inputs: dict[str, Any] = {}
@@ -244,7 +244,7 @@ def generate(
         shape = (network.sequence.latent_len, config.latent_dim)
         noise = torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(s)) for s in seeds])
         with torch.no_grad():
-            conditions = network.preprocess_conditions(**batch_inputs(network, rows))
+            conditions = network.preprocess_conditions(**batch_inputs(rows))
             velocity = steps_fn.velocity(conditions)
             x = sample(
                 network,

@@ -123,7 +123,7 @@ def test_items_batched_together_get_the_latents_they_get_alone(corpus, checkpoin
     rows = [item_conditions(item, ckpt.config, network.sequence, conditioners) for item in corpus]
     g = torch.Generator().manual_seed(0)
     noise = torch.randn(len(rows), network.sequence.latent_len, ckpt.config.latent_dim, generator=g)
-    together = sample(network, network.preprocess_conditions(**batch_inputs(network, rows)), noise, steps=3)
+    together = sample(network, network.preprocess_conditions(**batch_inputs(rows)), noise, steps=3)
     for i, row in enumerate(rows):
         alone = sample(
             network, network.preprocess_conditions(**row.network_inputs()), noise[i : i + 1], steps=3
