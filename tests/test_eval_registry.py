@@ -38,7 +38,7 @@ def test_name_errors() -> None:
         resolve_metric_names(["nope"])
     with pytest.raises(UsageError, match="no metrics"):
         resolve_metric_names([" "])
-    with pytest.raises(NotAvailableYet, match="not available in this version: WER; use seed-tts-eval"):
+    with pytest.raises(NotAvailableYet, match="not available in this version: WER needs transcripts"):
         resolve_metric_names(["wer"])
 
 
