@@ -108,8 +108,8 @@ def test_cli_suites_says_which_metrics_agomni_eval_computes(capsys):
     assert "fd_passt (FD, lower is better) - agomni eval: available" in out
     assert "ib_score (cosine x100, higher is better) - agomni eval: available" in out
     assert (
-        "wer (% WER, lower is better) - agomni eval: not available in this version: WER needs transcripts"
-        in out
+        "wer (% WER, lower is better) - agomni eval: not available in this version: WER needs transcripts, "
+        "which `agomni eval` does not read; use the Python API agomni.metrics.speech" in out
     )
 
 
