@@ -45,7 +45,7 @@ from agomni.model.flow_matching import DEFAULT_CFG, DEFAULT_STEPS, sample
 from agomni.model.profile import ProfileSettings, format_profile, profile_generation
 
 MODES = {"fp32": ("fp32", False), "bf16": ("bf16", False), "fast": ("bf16", True)}
-TARGETS_S = {"L-44k": 0.25, "S-16k": 0.10}  # issue targets: 8 s, batch 1, 25 steps, CFG 4.5, total
+TARGETS_S = {"L-44k": 0.25, "S-16k": 0.10}  # targets: 8 s, batch 1, 25 steps, CFG 4.5, total
 
 
 def _free() -> None:
@@ -181,7 +181,7 @@ def _markdown(results: list[dict[str, Any]], checks: list[dict[str, Any]]) -> st
         lines.append(
             f"| {rep['model']['size']} | {s['batch']} | {r['mode']} | ok | " + " | ".join(cells) + " |"
         )
-    lines += ["", "Targets (issue): total at batch 1, 8 s, 25 steps, CFG 4.5: "]
+    lines += ["", "Targets: total at batch 1, 8 s, 25 steps, CFG 4.5: "]
     lines[-1] += ", ".join(f"{k} <= {v} s" for k, v in TARGETS_S.items())
     lines += ["", "## Fast path vs float32 eager (same unit-gain random network, conditions, noise)", ""]
     for c in checks:

@@ -16,7 +16,7 @@ from agomni.weights.load import TORCH_SUFFIXES
 from tests.weights_http_server import make_entry
 
 HEX = re.compile(r"^[0-9a-f]+$")
-# the checkpoints the foundation issue lists, each needs at least one entry
+# the checkpoints the metrics and the model need, each needs at least one entry
 REQUIRED = {
     "vggish",
     "panns-cnn14-16k",
