@@ -34,6 +34,7 @@ def test_seeds_and_samples_give_per_replicate_results_and_mean_std(tmp_path, no_
     assert main([*argv, "--metrics", "fd_offline", "--format", "md,csv"]) == 0
     replicates = [read_results(out / f"seed-{s}/sample-{k}/results.json") for s in (0, 1) for k in (0, 1)]
     combined = read_results(out / "results.json")
+    assert combined.random_weights  # the toy model's stand-in conditioners label every output
     for metric in combined.metrics:
         values = [next(m.value for m in r.metrics if m.name == metric.name) for r in replicates]
         # Seeds and samples change the audio; the validation loss is of the checkpoint, the same for all.
@@ -57,6 +58,7 @@ def test_python_and_folder_generators_and_the_frame_view(tmp_path, no_video):
     a, b = read_results(made / "results.json"), read_results(tmp_path / "folder" / "results.json")
     assert [(m.name, m.value) for m in a.metrics] == [(m.name, m.value) for m in b.metrics]
     assert {m.name for m in a.metrics} == {"fd_offline", "kad_offline"}
+    assert not a.random_weights
     assert json.loads((made / "run.json").read_text())["generator"]["kind"] == "python"
 
     frame = to_frame(made)
