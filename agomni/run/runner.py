@@ -281,9 +281,9 @@ def run_suite(request: RunRequest) -> Path:
         timings = {**outcome.results.provenance.timings, "generate": generation_s}
         rep_context = {**context, "replicate": {"seed": rep.seed, "sample": rep.sample}}
         results = _with_run_parts(outcome.results, failures[rep.name], imported, extra, info, rep_context)
-        results = dataclasses.replace(
-            results, provenance=dataclasses.replace(results.provenance, timings=timings)
-        )
+        random = results.provenance.random_weights or generated_with_random_weights(pred_dir)
+        provenance = dataclasses.replace(results.provenance, timings=timings, random_weights=random)
+        results = dataclasses.replace(results, provenance=provenance)
         write_results(results, rep.folder / RESULTS_FILE)
         combined.append(results)
     info = RunInfo(out.name, created, request.command, suite.name, str(out), None, request.num_samples)

@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from agomni.results import read_results
-from agomni.toycorpus import build_corpus
+from tests.run.toy_fixtures import no_video_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKPOINT = ROOT / "agomni/model/checkpoints/tiny-16k-toy.safetensors"
@@ -48,9 +48,9 @@ def agomni_run(out, manifest, kill=None):
     )
 
 
-@pytest.mark.slow  # three interrupted/resumed runs and one clean run of the tiny model (about 1-2 min on 2 cores)
+@pytest.mark.slow  # three interrupted/resumed runs and one clean run of the tiny model (about 1-3 min on 2 cores)
 def test_kill_9_during_generation_and_scoring_then_resume_gives_identical_results(tmp_path):
-    manifest = build_corpus(tmp_path / "toy", n_train=1, n_heldout=1)["heldout"]  # 6 items, one per task
+    manifest = no_video_manifest(tmp_path / "toy")  # 6 items
     resumed = tmp_path / "resumed"
     killed = agomni_run(resumed, manifest, kill=("agomni.run.generators", "", "write_output", 3))
     assert killed.returncode == -9, killed.stderr
