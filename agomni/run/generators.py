@@ -220,6 +220,9 @@ class CheckpointGenerator(Generator):
                     dtype=self.settings.dtype,
                     progress=self.settings.progress,
                     sink=sink,
+                    # One item per network call: a batch's floating-point results depend on which items
+                    # share it, and a resumed run (fewer items left) must give bit-identical audio.
+                    batch_size=1,
                 )
                 remaining = []
             except AgomniError as err:  # the item being generated failed: record it, go on with the rest
