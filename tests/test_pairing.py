@@ -161,3 +161,11 @@ def test_default_extensions_cover_the_common_audio_containers(tmp_path):
     partial = pair_outputs(manifest, pred, extensions=(".wav",), allow_missing=True)
     assert [c.status for c in partial.coverage] == ["ok"] + ["missing"] * 5
     assert partial.ignored == tuple(f"i{k}{ext}" for k, ext in enumerate(exts) if k)
+
+
+def test_generator_sidecars_are_listed_apart_from_unused_files(tmp_path, manifest):
+    """`<stem>.json` beside `<stem>.wav` is a generator's sidecar; a JSON file without its audio is unused."""
+    pred = outputs(tmp_path / "pred", "a.wav", "a.json", "b.wav", "b.json", "c.wav", "orphan.json", "x.txt")
+    pairing = pair_outputs(manifest, pred)
+    assert pairing.sidecars == ("a.json", "b.json")
+    assert pairing.ignored == ("orphan.json", "x.txt")

@@ -68,7 +68,8 @@ def listed(ids: list[str]) -> str:
 
 def scan_folder(folder: Path, what: str) -> tuple[dict[str, Path], dict[str, str]]:
     """Audio files directly inside ``folder`` by id (sorted), and every other entry with why it is not
-    used (another extension, a sub-folder, a broken link)."""
+    used (another extension, a sub-folder, a broken link); "<stem>.json" sidecars of audio files are
+    neither."""
     if not folder.is_dir():
         raise UsageError(f"{what} folder {folder} not found (or not a folder)")
     entries = folder_entries(folder, f"{what} folder")
@@ -93,6 +94,10 @@ def scan_folder(folder: Path, what: str) -> tuple[dict[str, Path], dict[str, str
         raise UsageError(
             f"{what} folder {folder} holds no audio files (extensions: {', '.join(AUDIO_EXTENSIONS)})"
         )
+    # A generator's "<stem>.json" sidecar beside its audio (agomni generate / run) is metadata, not unused.
+    sidecars = [name for name in unused if name.endswith(".json") and name[: -len(".json")] in found]
+    for name in sidecars:
+        del unused[name]
     return {stem: paths[0] for stem, paths in found.items()}, unused
 
 
@@ -209,6 +214,7 @@ def _from_manifest(
         "references_from": "ref_dir" if ref_dir is not None else "manifest reference_audio",
         "n_items": len(manifest),
         "unused": {"pred": list(pairing.ignored)},
+        "sidecars": {"pred": list(pairing.sidecars)},
     }
     order = (*manifest.ids, *(entry.id for entry in coverage))
     return EvalInputs(tuple(items), tuple(coverage), order, manifest.sha256, description)

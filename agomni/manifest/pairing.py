@@ -6,8 +6,9 @@ Naming contract (what a generator writes, what `pair_outputs` reads), in one fla
   k is written in plain decimal, without leading zeros.
 `<ext>` is one of the audio extensions (matched without regard to letter case). Ids never contain
 "__" (the manifest validator forbids it), so a name splits back into (id, k) one way only.
-Files with other extensions (logs, JSON sidecars, partial ".tmp" writes) and sub-folders are not
-outputs: they are listed in `Pairing.ignored`, not paired.
+A generator's JSON sidecar "<stem>.json" beside an audio output "<stem><ext>" (what `agomni generate`
+and `agomni run` write) is listed in `Pairing.sidecars`. Other files (logs, partial ".tmp" writes, other
+extensions) and sub-folders are not outputs: they are listed in `Pairing.ignored`, not paired.
 """
 
 from __future__ import annotations
@@ -36,14 +37,15 @@ class Pair:
 @dataclass(frozen=True)
 class Pairing:
     """The result of pairing: `pairs` (covered items, manifest order), `coverage` (every item, manifest
-    order, status "ok" or "missing" with the reason) and `ignored` (names in the folder that are not
-    audio outputs)."""
+    order, status "ok" or "missing" with the reason), `ignored` (names in the folder that are neither
+    audio outputs nor their sidecars) and `sidecars` (the outputs' "<stem>.json" metadata files)."""
 
     pred_dir: Path
     num_samples: int
     pairs: tuple[Pair, ...]
     coverage: tuple[CoverageEntry, ...]
     ignored: tuple[str, ...]
+    sidecars: tuple[str, ...] = ()
 
 
 def output_name(item_id: str, ext: str, *, sample: int = 0, num_samples: int = 1) -> str:
@@ -88,12 +90,14 @@ def pair_outputs(
     found: dict[tuple[str, int], list[str]] = defaultdict(list)
     problems: list[str] = []
     ignored: list[str] = []
+    audio_stems: set[str] = set()
     for entry in folder_entries(folder, "output folder"):
         ext = next((e for e in exts if entry.name.lower().endswith(e)), None)
         if ext is None or not entry.is_file():
             ignored.append(entry.name)
             continue
         stem = entry.name[: -len(ext)]
+        audio_stems.add(stem)
         key, problem = _parse_stem(stem, num_samples, known)
         if problem is not None:
             problems.append(f"{entry.name}: {problem}")
@@ -128,7 +132,9 @@ def pair_outputs(
     if problems:
         head = f"{folder}: {len(problems)} pairing problem(s) against manifest {manifest.path}"
         raise PairingError("\n".join([head, *problems]))
-    return Pairing(folder, num_samples, tuple(pairs), tuple(coverage), tuple(ignored))
+    sidecars = tuple(n for n in ignored if n.endswith(".json") and n[: -len(".json")] in audio_stems)
+    others = tuple(n for n in ignored if n not in sidecars)
+    return Pairing(folder, num_samples, tuple(pairs), tuple(coverage), others, sidecars)
 
 
 def folder_entries(folder: Path, what: str) -> list[Path]:

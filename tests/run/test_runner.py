@@ -83,4 +83,4 @@ def test_skipped_metrics_name_the_fetch_command(tmp_path, monkeypatch):
     assert run == []
     by_name = {s.name: s for s in skipped}
     assert by_name["fd_panns"].command == "agomni weights fetch panns-cnn14-16k"
-    assert "not available in this version" in by_name["desync"].reason
+    assert by_name["desync"].command == "agomni weights fetch synchformer-24-01-04T16-39-21"
