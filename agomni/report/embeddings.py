@@ -1,7 +1,7 @@
 """Per-item embeddings of a scored run, read back from the run's embedding cache, for set-level intervals.
 
 A run's results record, per metric, the embedder group and its exact cache key parts (embedder, cache
-key, checkpoint, head, preprocessing) in provenance; each file's decoded-audio hash is in the cache's
+key, checkpoint, preprocessing) in provenance, and the metric's kind says which output (head) it read; each file's decoded-audio hash is in the cache's
 audio index. So the rows FD/KAD saw are found again without decoding or embedding anything. An item
 whose entry is absent raises `ResultsError` naming it (e.g. the cache was deleted).
 """
@@ -17,6 +17,7 @@ import numpy as np
 from agomni.errors import ResultsError
 from agomni.io.container import file_sha256
 from agomni.manifest import load_manifest, pair_outputs
+from agomni.evaluate.registry import KINDS
 from agomni.metrics.cache import EmbeddingCache, EmbeddingKey, SourceKey, decoder_fingerprint
 from agomni.metrics.frechet import frechet_distance
 from agomni.metrics.kad import kernel_audio_distance
@@ -44,6 +45,7 @@ def item_rows(
     prep = results.provenance.preprocessing
     details = prep["metrics"][name]
     group = prep["embedders"][details["embedder"]]
+    head = KINDS[details["kind"]].spec.head
     dtype = prep["profiles"][group["profile"]].get("embedding_dtype", "float32")
     cache = EmbeddingCache(cache_root)
     loaded = load_manifest(manifest)
@@ -70,10 +72,10 @@ def item_rows(
                     group["cache_key"],
                     group["checkpoint"],
                     group["preprocessing"],
-                    group["head"],
                 )
             )
-            array = None if key is None else cache.get(key)
+            outputs = None if key is None else cache.get(key, source=source.file_sha256)
+            array = None if outputs is None else outputs.get(head)
             if array is None:
                 raise ResultsError(
                     f"{name}: no cached embedding of {path} (item {item_id!r}) under {cache_root}"
