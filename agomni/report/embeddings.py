@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from agomni.errors import ResultsError
+from agomni.evaluate.registry import KINDS
 from agomni.io.container import file_sha256
 from agomni.manifest import load_manifest, pair_outputs
-from agomni.evaluate.registry import KINDS
 from agomni.metrics.cache import EmbeddingCache, EmbeddingKey, SourceKey, decoder_fingerprint
 from agomni.metrics.frechet import frechet_distance
 from agomni.metrics.kad import kernel_audio_distance
