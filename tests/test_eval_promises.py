@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 
 from agomni.cli import main
+from agomni.errors import PairingError
+from agomni.evaluate.inputs import collect_inputs
 from agomni.evaluate.registry import METRICS, EmbedderSpec, MetricEntry
 from agomni.io.container import file_sha256
 from agomni.results import read_results
@@ -229,3 +231,26 @@ def test_a_permission_problem_is_not_reported_as_a_corrupt_file(tmp_path, capsys
     assert (
         str(locked) in err and "permission denied" in err and "corrupt" not in err and "Traceback" not in err
     )
+
+
+def test_a_run_folder_scored_again_does_not_count_its_own_results_as_unused(tmp_path):
+    """The results file a run writes into the scored folder (as `agomni run` resumes) is this run's own
+    output; any other stray file still is an error."""
+
+    pred, ref = tmp_path / "pred", tmp_path / "ref"
+    for folder in (pred, ref):
+        folder.mkdir()
+        for name in ("a.wav", "b.wav"):
+            (folder / name).write_bytes(b"\x00")
+    (pred / "results.json").write_text("{}")
+    args = {
+        "pred_dir": pred,
+        "ref_dir": ref,
+        "manifest": None,
+        "need_reference": True,
+        "allow_missing": False,
+    }
+    inputs = collect_inputs(**args, own_files=(pred / "results.json",))
+    assert [i.id for i in inputs.items] == ["a", "b"] and inputs.unused == ()
+    with pytest.raises(PairingError, match=r"results\.json"):
+        collect_inputs(**args)

@@ -138,6 +138,7 @@ def collect_inputs(
     need_reference: bool,
     allow_missing: bool,
     ref_superset: bool = False,
+    own_files: tuple[Path, ...] = (),
 ) -> EvalInputs:
     """Items to score from folders or a manifest (see the module docstring).
 
@@ -148,18 +149,31 @@ def collect_inputs(
         need_reference: some metric needs reference audio (FD, KAD, KL).
         allow_missing: keep unpaired items and record unused files in coverage instead of raising.
         ref_superset: the reference folder may hold ids without a generated file, and other files.
+        own_files: files this run itself writes (its results); one that lies in pred_dir (a run folder
+            scored again, as `agomni run` resumes) is this run's output, not an unused file.
     """
+    own = {path.resolve() for path in own_files}
     if manifest is None:
-        return _from_folders(pred_dir, ref_dir, need_reference, allow_missing, ref_superset)
-    return _from_manifest(manifest, pred_dir, ref_dir, need_reference, allow_missing)
+        return _from_folders(pred_dir, ref_dir, need_reference, allow_missing, ref_superset, own)
+    return _from_manifest(manifest, pred_dir, ref_dir, need_reference, allow_missing, own)
+
+
+def _not_own(folder: Path, unused: dict[str, str], own: set[Path]) -> dict[str, str]:
+    return {name: why for name, why in unused.items() if (folder / name).resolve() not in own}
 
 
 def _from_folders(
-    pred_dir: Path, ref_dir: Path | None, need_reference: bool, allow_missing: bool, ref_superset: bool
+    pred_dir: Path,
+    ref_dir: Path | None,
+    need_reference: bool,
+    allow_missing: bool,
+    ref_superset: bool,
+    own: set[Path],
 ) -> EvalInputs:
     if need_reference and ref_dir is None:
         raise UsageError("these metrics compare with reference audio: pass --ref DIR (or --manifest FILE)")
     preds, pred_unused = scan_folder(pred_dir, "generated (--pred)")
+    pred_unused = _not_own(pred_dir, pred_unused, own)
     refs, ref_unused = ({}, {})
     if need_reference and ref_dir is not None:
         refs, ref_unused = scan_folder(ref_dir, "reference (--ref)")
@@ -184,7 +198,12 @@ def _from_folders(
 
 
 def _from_manifest(
-    manifest_path: Path, pred_dir: Path, ref_dir: Path | None, need_reference: bool, allow_missing: bool
+    manifest_path: Path,
+    pred_dir: Path,
+    ref_dir: Path | None,
+    need_reference: bool,
+    allow_missing: bool,
+    own: set[Path],
 ) -> EvalInputs:
     manifest = load_manifest(manifest_path)
     pairing = pair_outputs(manifest, pred_dir, allow_missing=allow_missing)
@@ -204,7 +223,10 @@ def _from_manifest(
         )
     items = [EvalItem(i, preds.get(i), refs.get(i)) for i in manifest.ids]
     checked = items if need_reference else []
-    unused = {"pred": dict.fromkeys(pairing.ignored, "not an audio output of the naming contract")}
+    ignored = _not_own(
+        pred_dir, dict.fromkeys(pairing.ignored, "not an audio output of the naming contract"), own
+    )
+    unused = {"pred": ignored}
     coverage = _check_complete(checked, unused, allow_missing, f"manifest {manifest.path}")
     description = {
         "mode": "manifest",
@@ -213,7 +235,7 @@ def _from_manifest(
         "ref_dir": None if ref_dir is None else str(ref_dir),
         "references_from": "ref_dir" if ref_dir is not None else "manifest reference_audio",
         "n_items": len(manifest),
-        "unused": {"pred": list(pairing.ignored)},
+        "unused": {"pred": list(ignored)},
         "sidecars": {"pred": list(pairing.sidecars)},
     }
     order = (*manifest.ids, *(entry.id for entry in coverage))

@@ -75,6 +75,8 @@ class EvalRequest:
     random_weights: bool = False
     command: tuple[str, ...] = ()
     progress: bool = True
+    # Files the caller writes into pred_dir itself (e.g. `agomni run`'s replicate results): not unused.
+    own_files: tuple[Path, ...] = ()
     ref_superset: bool = False
     overwrite: bool = False
 
@@ -391,6 +393,7 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
             need_reference=need_reference,
             allow_missing=request.allow_missing,
             ref_superset=request.ref_superset,
+            own_files=(*request.own_files, *(() if request.out is None else (request.out / RESULTS_FILE,))),
         )
     with timings.stage("load_embedders"):
         networks, metrics = _build(entries, profiles, request)

@@ -262,6 +262,7 @@ def run_suite(request: RunRequest) -> Path:
                 batch_size=request.batch_size,
                 command=request.command,
                 progress=request.settings.progress,
+                own_files=(pred_dir / RESULTS_FILE,),
             )
         )
         cache = outcome.results.provenance.preprocessing.get("cache", {})
