@@ -184,7 +184,8 @@ def test_cli_writes_paired_files_with_sidecars(corpus, checkpoint, outputs, tmp_
     err = capsys.readouterr().err
     assert "RANDOM WEIGHTS" in err
     pairing = pair_outputs(corpus, out)
-    assert len(pairing.pairs) == len(corpus) and len(pairing.ignored) == len(corpus)  # the JSON sidecars
+    assert len(pairing.pairs) == len(corpus) and pairing.ignored == ()
+    assert sorted(pairing.sidecars) == sorted(f"{item.id}.json" for item in corpus)
     expected = {o.item_id: o.wave.numpy() for o in outputs}
     sha = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
     for pair in pairing.pairs:
