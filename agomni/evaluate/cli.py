@@ -35,6 +35,7 @@ def request_from_args(args: argparse.Namespace, argv: list[str] | None = None) -
         progress=not getattr(args, "no_progress", False),
         ref_superset=getattr(args, "ref_superset", False),
         overwrite=getattr(args, "overwrite", False),
+        speech_backends=tuple(getattr(args, "speech_backend", None) or ()),
     )
 
 

@@ -48,6 +48,7 @@ from agomni.io.prepare import Recipe, load_prepared
 from agomni.metrics.av import eval_stage
 from agomni.metrics.cache import EmbeddingCache, EmbeddingKey, SourceKey, audio_sha256, decoder_fingerprint
 from agomni.metrics.embedders import Embedder
+from agomni.metrics.speech import eval_stage as speech_stage
 from agomni.results import CoverageEntry, Results, RunInfo, SetMetric, collect_provenance, write_results
 from agomni.results.provenance import describe_device
 
@@ -79,6 +80,8 @@ class EvalRequest:
     own_files: tuple[Path, ...] = ()
     ref_superset: bool = False
     overwrite: bool = False
+    # --speech-backend: recogniser / speaker encoder of the speech metrics (agomni.metrics.speech.eval_stage)
+    speech_backends: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -126,8 +129,11 @@ class Timings:
             self.seconds[name] += time.perf_counter() - start
 
 
-def _metric_profiles(request: EvalRequest) -> tuple[list[MetricEntry], dict[str, Profile], list[str]]:
-    """Embedder metrics with their profiles, and the audio-visual metrics (`agomni.metrics.av`)."""
+def _metric_profiles(
+    request: EvalRequest,
+) -> tuple[list[MetricEntry], dict[str, Profile], list[str], list[str]]:
+    """Embedder metrics with their profiles, the audio-visual metrics (`agomni.metrics.av`) and the speech
+    metrics (`agomni.metrics.speech.eval_stage`)."""
     names = list(request.metrics) if request.metrics else None
     suite_profile = None
     if request.suite is not None:
@@ -137,6 +143,7 @@ def _metric_profiles(request: EvalRequest) -> tuple[list[MetricEntry], dict[str,
     if not names:
         raise UsageError("no metrics named; pass --metrics a,b or --suite NAME")
     audio_visual, names = eval_stage.audio_visual_names(names)
+    speech, names = speech_stage.speech_names(names)
     entries = resolve_metric_names(names) if names else []
     chosen = request.profile or suite_profile
     profiles = {e.name: get_profile(chosen or e.default_profile) for e in entries}
@@ -146,7 +153,7 @@ def _metric_profiles(request: EvalRequest) -> tuple[list[MetricEntry], dict[str,
                 f"metric {entry.name} follows {', '.join(entry.profiles)} only; got profile "
                 f"{profiles[entry.name].name!r} (drop --profile, or run it separately)"
             )
-    return entries, profiles, audio_visual
+    return entries, profiles, audio_visual, speech
 
 
 def _build(
@@ -380,7 +387,7 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
     created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     timings = Timings()
     describe_device(request.device)
-    entries, profiles, audio_visual = _metric_profiles(request)
+    entries, profiles, audio_visual, speech = _metric_profiles(request)
     check_destinations(
         request.out, RESULTS_FILE, request.overwrite, request.cache_dir if request.use_cache else None
     )
@@ -424,9 +431,30 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
         details.update(av_details)
         for item_id, values in av_scores.items():
             item_scores.setdefault(item_id, {}).update(values)
-    av_random = bool(audio_visual) and request.random_weights
-    comparable = not av_random and all(
-        n.embedder.comparable_with_published and not n.checkpoint.random_weights for n in networks
+    speech_comparable = True
+    if speech:
+        with timings.stage("speech"):
+            pred = {i.id: i.pred for i in inputs.items if i.pred is not None and i.id not in runner.errors}
+            sp_sets, sp_scores, sp_details, speech_comparable = speech_stage.score_speech(
+                speech,
+                pred,
+                request.manifest,
+                backends=request.speech_backends,
+                protocol=None if request.suite is None else suites.get_suite(request.suite).protocol,
+                random_weights=request.random_weights,
+                device=request.device,
+                seed=request.seed,
+                progress=request.progress,
+            )
+        set_metrics += sp_sets
+        details.update(sp_details)
+        for item_id, values in sp_scores.items():
+            item_scores.setdefault(item_id, {}).update(values)
+    av_random = bool(audio_visual or speech) and request.random_weights
+    comparable = (
+        speech_comparable
+        and not av_random
+        and all(n.embedder.comparable_with_published and not n.checkpoint.random_weights for n in networks)
     )
     preprocessing = {
         "profiles": {

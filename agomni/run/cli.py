@@ -76,6 +76,7 @@ def cli_run(args: argparse.Namespace) -> int:
             metrics=tuple(args.metrics.split(",")) if args.metrics else None,
             settings=settings,
             batch_size=args.batch_size,
+            speech_backends=tuple(args.speech_backend or ()),
             command=tuple(["agomni", *sys.argv[1:]]),
         )
         run_suite(request)

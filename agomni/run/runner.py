@@ -35,6 +35,7 @@ from agomni.atomic import atomic_write
 from agomni.errors import UsageError
 from agomni.evaluate.pipeline import EvalRequest, evaluate
 from agomni.manifest import Manifest, load_manifest
+from agomni.metrics.speech import eval_stage as speech_stage
 from agomni.results import CoverageEntry, Results, RunInfo, SetMetric, Spread, read_results, write_results
 from agomni.suites import Suite, get_suite, metric_availability
 from agomni.weights.registry import get_entry
@@ -65,6 +66,7 @@ class RunRequest:
     settings: GenSettings = field(default_factory=GenSettings)
     batch_size: int = 16
     command: tuple[str, ...] = ()
+    speech_backends: tuple[str, ...] = ()  # --speech-backend (agomni.metrics.speech.eval_stage)
 
 
 @dataclass(frozen=True)
@@ -91,11 +93,14 @@ class Log:
             fh.write(f"{stamp} {message}\n")
 
 
-def plan_metrics(suite: Suite, requested: Sequence[str] | None) -> tuple[list[str], list[SkippedMetric]]:
+def plan_metrics(
+    suite: Suite, requested: Sequence[str] | None, speech_backends: Sequence[str] = ()
+) -> tuple[list[str], list[SkippedMetric]]:
     """The suite's (or the requested) metrics this machine computes offline now, and the others with why.
 
     Computable: available in this version (`metric_availability`) and every checkpoint it needs already
-    in the weights cache. Not computable: listed with the `agomni weights fetch` commands it needs.
+    in the weights cache (for a speech metric: those of its chosen backend, `speech_stage.weights_needed`).
+    Not computable: listed with the `agomni weights fetch` commands it needs.
     """
     specs = {m.name: m for m in suite.metrics}
     names = list(requested) if requested else list(specs)
@@ -105,7 +110,10 @@ def plan_metrics(suite: Suite, requested: Sequence[str] | None) -> tuple[list[st
         if not available:
             skipped.append(SkippedMetric(name, f"not available in this version ({why})", ""))
             continue
-        weights = specs[name].weights if name in specs else ()
+        if name in speech_stage.SPEECH_METRICS:
+            weights = speech_stage.weights_needed(name, speech_backends)
+        else:
+            weights = specs[name].weights if name in specs else ()
         absent = [w for w in weights if quick_status(get_entry(w)) != "cached"]
         if absent:
             fetch = " && ".join(f"agomni weights fetch {w}" for w in absent)
@@ -216,7 +224,7 @@ def run_suite(request: RunRequest) -> Path:
         default_root = out / "data" if suite_run_spec(suite.name).importer == "toycorpus" else None
         manifest, imported = resolve_items(suite.name, suite.test_set_size, request.data_root or default_root)
     log(f"suite {suite.name}: {imported.summary()}")
-    names, skipped = plan_metrics(suite, request.metrics)
+    names, skipped = plan_metrics(suite, request.metrics, request.speech_backends)
     for skip in skipped:
         log(
             f"skipped metric {skip.name}: {skip.reason}" + (f" (run: {skip.command})" if skip.command else "")
@@ -263,6 +271,7 @@ def run_suite(request: RunRequest) -> Path:
                 command=request.command,
                 progress=request.settings.progress,
                 own_files=(pred_dir / RESULTS_FILE,),
+                speech_backends=request.speech_backends,
             )
         )
         cache = outcome.results.provenance.preprocessing.get("cache", {})
