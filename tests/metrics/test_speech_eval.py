@@ -1,0 +1,180 @@
+"""`agomni eval --manifest M --metrics wer,sim_o`: the speech stage on the committed espeak-ng utterances.
+
+WER is checked against jiwer run directly on pocketsphinx's own transcripts of the same audio (its Decoder
+with the bundled en-us model, audio read with soundfile), SIM-o against `agomni.metrics.speech`'s direct
+computation, and bad input (no usable transcript, missing or short prompt, non-speech audio, a language
+the recogniser does not support) must come out as per-item errors or flags, never a crash or a skip.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import string
+from pathlib import Path
+
+import jiwer
+import numpy as np
+import pytest
+import soundfile as sf
+from pocketsphinx import Decoder
+
+from agomni.cli import main
+from agomni.metrics.speech import ResemblyzerEncoder, speaker_similarity
+from agomni.metrics.speech.items import NON_SPEECH
+from agomni.results import read_results
+from tests.metrics.speech_fixtures import DATA, utterances
+
+IDS = ["f2_0", "f2_1", "f2_2", "f2_3"]
+_PUNCTUATION = str.maketrans("", "", string.punctuation.replace("'", ""))
+
+
+def _write_set(
+    tmp_path: Path, texts: dict[str, str], extra: dict[str, dict] | None = None
+) -> tuple[Path, Path]:
+    """pred/<id>.flac copies of the committed clips and a tts manifest with ``texts`` as transcripts."""
+    pred = tmp_path / "pred"
+    pred.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for item_id, text in texts.items():
+        source = DATA / f"{item_id.split('-')[0]}.flac"
+        if not (pred / f"{item_id}.flac").exists():
+            shutil.copy(source, pred / f"{item_id}.flac")
+        lines.append(
+            json.dumps({"id": item_id, "task": "tts", "transcript": text, **(extra or {}).get(item_id, {})})
+        )
+    manifest = tmp_path / "items.jsonl"
+    manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return pred, manifest
+
+
+def _eval(pred: Path, manifest: Path, out: Path, metrics: str) -> dict:
+    argv = ["eval", "--pred", str(pred), "--manifest", str(manifest), "--metrics", metrics]
+    assert main([*argv, "--out", str(out), "--no-progress"]) == 0
+    return read_results(out / "results.json")
+
+
+def _pocketsphinx(path: Path) -> str:
+    audio, rate = sf.read(str(path), dtype="int16")
+    assert rate == 16000 and audio.ndim == 1
+    decoder = Decoder(samprate=16000, logfn="/dev/null")
+    decoder.start_utt()
+    decoder.process_raw(audio.tobytes(), full_utt=True)
+    decoder.end_utt()
+    return decoder.hyp().hypstr
+
+
+def _seed_tts_eval_text(text: str) -> str:
+    return text.translate(_PUNCTUATION).lower()
+
+
+@pytest.mark.slow
+def test_wer_through_eval_equals_jiwer_on_pocketsphinx_transcripts_and_shuffled_is_higher(
+    tmp_path: Path,
+) -> None:
+    texts = {i: utterances()[i][1] for i in IDS}
+    pred, manifest = _write_set(tmp_path / "right", texts)
+    results = _eval(pred, manifest, tmp_path / "right" / "out", "wer")
+    wer = next(m for m in results.metrics if m.name == "wer")
+    assert wer.unit == "% WER" and not wer.higher_is_better and wer.n == len(IDS)
+    assert "pocketsphinx" in wer.profile and "NOT comparable" in wer.profile
+    expected = {}
+    for item_id in IDS:
+        hypothesis = _seed_tts_eval_text(_pocketsphinx(pred / f"{item_id}.flac"))
+        expected[item_id] = 100 * jiwer.wer(_seed_tts_eval_text(texts[item_id]), hypothesis)
+    for item_id in IDS:
+        assert results.item_scores[item_id]["wer"] == pytest.approx(expected[item_id], abs=1e-9)
+    assert wer.value == pytest.approx(np.mean(list(expected.values())), abs=1e-9)
+    details = results.provenance.preprocessing["metrics"]["wer"]
+    assert details["comparable_with_published"] is False and details["errors"] == []
+    assert results.provenance.preprocessing["comparable_with_published"] is False
+
+    rotated = {i: texts[IDS[(k + 1) % len(IDS)]] for k, i in enumerate(IDS)}
+    pred, manifest = _write_set(tmp_path / "shuffled", rotated)
+    shuffled = _eval(pred, manifest, tmp_path / "shuffled" / "out", "wer")
+    shuffled_wer = next(m for m in shuffled.metrics if m.name == "wer").value
+    print(
+        f"pocketsphinx WER through agomni eval: {wer.value:.1f} % (shuffled transcripts: {shuffled_wer:.1f} %)"
+    )
+    assert shuffled_wer > 80.0 and wer.value < 0.5 * shuffled_wer
+
+
+def test_sim_o_through_eval_equals_the_direct_computation(tmp_path: Path) -> None:
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    pairs = {"f2_0": "f2_5", "m1_1": "f2_6"}  # same voice, other voice
+    for prompt in pairs.values():
+        shutil.copy(DATA / f"{prompt}.flac", prompts / f"{prompt}.flac")
+    extra = {i: {"prompt_audio": f"prompts/{p}.flac"} for i, p in pairs.items()}
+    pred, manifest = _write_set(tmp_path, {i: utterances()[i][1] for i in pairs}, extra)
+    results = _eval(pred, manifest, tmp_path / "out", "sim_o")
+    sim = next(m for m in results.metrics if m.name == "sim_o")
+    assert sim.unit == "cosine" and sim.higher_is_better and sim.n == 2
+    assert "resemblyzer" in sim.profile and "NOT comparable" in sim.profile
+
+    def read(path: Path) -> np.ndarray:
+        audio, rate = sf.read(str(path), dtype="float32")
+        assert rate == 16000
+        return audio
+
+    direct = speaker_similarity(
+        [read(DATA / f"{i}.flac") for i in pairs],
+        [read(DATA / f"{p}.flac") for p in pairs.values()],
+        ids=list(pairs),
+        encoder=ResemblyzerEncoder(),
+    )
+    for item in direct.items:
+        assert results.item_scores[item.id]["sim_o"] == pytest.approx(item.value, abs=1e-5)
+    assert sim.value == pytest.approx(direct.mean, abs=1e-5)
+    assert results.item_scores["f2_0"]["sim_o"] > results.item_scores["m1_1"]["sim_o"]
+
+
+@pytest.mark.slow
+def test_bad_items_are_per_item_errors_or_flags(tmp_path: Path) -> None:
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    shutil.copy(DATA / "f2_5.flac", prompts / "long.flac")
+    audio, _ = sf.read(str(DATA / "f2_5.flac"), dtype="float32")
+    sf.write(prompts / "short.flac", audio[:8000], 16000)  # 0.5 s
+    texts = {
+        "f2_0": utterances()["f2_0"][1],
+        "f2_1-punctuation": "...!?",
+        "f2_2-noprompt": utterances()["f2_2"][1],
+        "f2_3-shortprompt": utterances()["f2_3"][1],
+        "f2_4-chinese": "今天天气很好",
+        "noise": "please call me back when you have a minute",
+    }
+    extra = {i: {"prompt_audio": "prompts/long.flac"} for i in texts if i != "f2_2-noprompt"}
+    extra["f2_3-shortprompt"] = {"prompt_audio": "prompts/short.flac"}
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    rng = np.random.default_rng(0)
+    sf.write(pred / "noise.flac", 0.3 * rng.standard_normal(32000), 16000)
+    texts_with_files = {i: t for i, t in texts.items() if i != "noise"}
+    _, manifest = _write_set(tmp_path, texts_with_files, extra)
+    noise_line = {"id": "noise", "task": "tts", "transcript": texts["noise"], **extra["noise"]}
+    with manifest.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(noise_line) + "\n")
+    results = _eval(pred, manifest, tmp_path / "out", "wer,sim_o")
+    details = results.provenance.preprocessing["metrics"]
+    wer_errors = {e["id"]: e["reason"] for e in details["wer"]["errors"]}
+    sim_errors = {e["id"]: e["reason"] for e in details["sim_o"]["errors"]}
+    assert set(wer_errors) == {"f2_1-punctuation", "f2_4-chinese"}
+    assert "empty reference" in wer_errors["f2_1-punctuation"]
+    assert "not supported by pocketsphinx" in wer_errors["f2_4-chinese"]
+    assert "Paraformer-zh" in wer_errors["f2_4-chinese"]
+    assert set(sim_errors) == {"f2_2-noprompt", "f2_3-shortprompt"}
+    assert (
+        "no prompt_audio" in sim_errors["f2_2-noprompt"]
+        and "shorter than 1.0 s" in sim_errors["f2_3-shortprompt"]
+    )
+    wer_flags = {f["id"]: f["flags"] for f in details["wer"]["flags"]}
+    sim_flags = {f["id"]: f["flags"] for f in details["sim_o"]["flags"]}
+    assert any(NON_SPEECH in flag for flag in wer_flags["noise"])
+    assert any(NON_SPEECH in flag for flag in sim_flags["noise"])
+    assert details["wer"]["items_scored"] == 4 and details["wer"]["items_failed"] == 2
+    assert details["sim_o"]["items_scored"] == 4 and details["sim_o"]["items_failed"] == 2
+    for item_id in ("f2_1-punctuation", "f2_4-chinese"):
+        assert "wer" not in results.item_scores.get(item_id, {})
+    assert "wer" in results.item_scores["noise"] and "sim_o" in results.item_scores["noise"]
+    assert {c.id for c in results.coverage} == set(texts)
