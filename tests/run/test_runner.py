@@ -84,3 +84,24 @@ def test_skipped_metrics_name_the_fetch_command(tmp_path, monkeypatch):
     by_name = {s.name: s for s in skipped}
     assert by_name["fd_panns"].command == "agomni weights fetch panns-cnn14-16k"
     assert by_name["desync"].command == "agomni weights fetch synchformer-24-01-04T16-39-21"
+
+
+def test_speech_suites_run_their_offline_backends_and_name_the_fetch_commands(tmp_path, monkeypatch):
+    """tts-seed-en runs WER / SIM-o with the offline backends on an empty weights cache; Whisper asked for,
+    or Audiobox Aesthetics, is skipped with the command that fetches its checkpoint."""
+    from agomni.run.runner import plan_metrics
+    from agomni.suites import get_suite
+
+    monkeypatch.setenv("AGOMNI_HOME", str(tmp_path / "empty-home"))
+    assert plan_metrics(get_suite("tts-seed-en"), None) == (["wer", "sim_o"], [])
+    assert plan_metrics(get_suite("tts-librispeech-pc"), None) == (["wer", "sim_o"], [])
+    run, skipped = plan_metrics(get_suite("tts-seed-en"), None, ("whisper-large-v3",))
+    assert run == ["sim_o"] and [(s.name, s.command) for s in skipped] == [
+        ("wer", "agomni weights fetch whisper-large-v3")
+    ]
+    run, skipped = plan_metrics(get_suite("t2song"), None)
+    assert {"per", "f0_stability", "fd_clap_music"} - {s.name for s in skipped} <= set(run)
+    audiobox = {s.name: s.command for s in skipped if s.name.startswith("audiobox_")}
+    assert audiobox == {
+        f"audiobox_{axis}": "agomni weights fetch audiobox-aesthetics" for axis in ("ce", "cu", "pc", "pq")
+    }
