@@ -265,3 +265,29 @@ def test_f0_stability_through_eval_equals_pitch_metrics(tmp_path: Path) -> None:
     assert metric.unit == "cents" and not metric.higher_is_better and "torchcrepe" in metric.profile
     expected = pitch_metrics([audio], ids=["m1_0"])["F0_STABILITY"].items[0].value
     assert results.item_scores["m1_0"]["f0_stability"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_a_set_no_item_of_which_can_be_scored_and_an_uncached_backend_are_typed_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agomni.errors import MetricInputError, NotAvailableYet, UsageError
+    from agomni.evaluate.pipeline import EvalRequest, evaluate
+
+    monkeypatch.setenv("AGOMNI_HOME", str(tmp_path / "empty-home"))
+    pred, manifest = _write_set(tmp_path, {"f2_0": "今天天气很好"})
+
+    def run(metrics: tuple[str, ...], backends: tuple[str, ...] = ()) -> None:
+        evaluate(
+            EvalRequest(pred, manifest=manifest, metrics=metrics, speech_backends=backends, progress=False)
+        )
+
+    with pytest.raises(MetricInputError, match=r"cer: no item could be scored .*Paraformer-zh"):
+        run(("cer",))
+    with pytest.raises(UsageError, match=r"run `agomni weights fetch whisper-large-v3`"):
+        run(("wer",), ("whisper-large-v3",))
+    with pytest.raises(NotAvailableYet, match=r"WavLM-Large \+ ECAPA-TDNN .* not available in this version"):
+        run(("sim_o",), ("wavlm-ecapa",))
+    with pytest.raises(UsageError, match="two asr backends"):
+        run(("wer",), ("pocketsphinx", "whisper-large-v3"))
+    with pytest.raises(UsageError, match="pass --manifest"):
+        evaluate(EvalRequest(pred, metrics=("wer",), progress=False))

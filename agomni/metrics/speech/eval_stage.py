@@ -53,6 +53,7 @@ from agomni.metrics.speech.wer import ErrorCounts, ErrorRateResult, error_rate
 from agomni.metrics.speech.whisper import WhisperASR
 from agomni.model.text import phonemize
 from agomni.results import SetMetric
+from agomni.weights.store import quick_status
 
 SAMPLE_RATE = 16000
 TEXT_METRICS = ("wer", "cer", "per")
@@ -203,17 +204,18 @@ def _from_set_score(name: str, score: SetScore, *, unit: str, profile: str, comp
 
 def _from_error_rate(
     name: str,
-    result: ErrorRateResult,
+    result: ErrorRateResult | None,
     items: Sequence[ErrorCounts],
     *,
     profile: str,
     backend: str,
     comparable: bool,
 ) -> _Outcome:
+    """``result`` is None when no item reached the recogniser (every item has an error)."""
     scored = [i for i in items if i.error is None]
     return _Outcome(
         name=name,
-        value=100.0 * result.utterance_mean if scored else None,
+        value=None if result is None else 100.0 * result.utterance_mean,
         unit=f"% {name.upper()}",
         higher_is_better=False,
         profile=profile,
@@ -223,9 +225,9 @@ def _from_error_rate(
         errors={i.id: i.error for i in items if i.error is not None},
         flags={i.id: list(i.flags) for i in items if i.flags},
         extra={
-            "corpus": 100.0 * result.corpus,
+            "corpus": None if result is None else 100.0 * result.corpus,
             "aggregation": "mean of the per-item rates x100 (corpus rate in 'corpus')",
-            "normalizer": result.normalizer,
+            "normalizer": None if result is None else result.normalizer,
             "items": {
                 i.id: {
                     "reference": i.reference,
@@ -274,12 +276,21 @@ class _Stage:
                 self.load_errors[item_id] = f"generated audio: {err}"
         self._asr: Transcriber | None = None
 
+    def require_cached(self, names: Sequence[str]) -> None:
+        """UsageError naming the fetch commands when a checkpoint a chosen backend needs is not cached
+        (random weights need none)."""
+        absent = [n for n in names if quick_status(weights.get_entry(n)) != "cached"]
+        if absent and not self.random_weights:
+            fetch = " && ".join(f"agomni weights fetch {n}" for n in absent)
+            raise UsageError(f"{', '.join(absent)} not in the weights cache: run `{fetch}`")
+
     def ids(self) -> list[str]:
         return list(self.audio)
 
     def asr(self) -> Transcriber:
         if self._asr is None:
             name = self.backends["asr"].name
+            self.require_cached(self.backends["asr"].weights)
             if name == "whisper-large-v3":
                 if self.random_weights:
                     self._asr = WhisperASR.random(seed=self.seed, device=self.device)
@@ -323,11 +334,6 @@ class _Stage:
         items += [ErrorCounts(i, "", "", 0, 0, 0, 0, 0, None, error=e) for i, e in errors.items()]
         if name == "per":
             profile = f"{profile}; agomni G2P (CMU dictionary / pypinyin), stress and tones dropped"
-        if result is None:
-            return _Outcome(
-                name, None, f"% {name.upper()}", False, profile, asr.name, comparable, {},
-                {i.id: i.error for i in items}, {}, {},
-            )  # fmt: skip
         return _from_error_rate(name, result, items, profile=profile, backend=asr.name, comparable=comparable)
 
     def _phone_rates(self, words: ErrorRateResult, items: Mapping[str, SpeechItem]) -> ErrorRateResult:
@@ -358,6 +364,7 @@ class _Stage:
 
     def sim_o(self) -> _Outcome:
         backend = self.backends["speaker"]
+        self.require_cached(backend.weights)
         if backend.name == "speechbrain-ecapa":
             encoder: Any = (
                 SpeechBrainECAPA.random(self.seed, self.device)
@@ -400,6 +407,7 @@ class _Stage:
             identity = {axis: {"mean": 0.0, "std": 1.0} for axis in AXES}
             model = AudioboxAesthetics(network, identity, random_weights=True, device=self.device)
         else:
+            self.require_cached((AUDIOBOX_WEIGHTS,))
             path = weights.resolve(AUDIOBOX_WEIGHTS)
             model = AudioboxAesthetics.from_checkpoint(str(path), device=self.device)
         ids = self.ids()
@@ -408,19 +416,29 @@ class _Stage:
             " RANDOM WEIGHTS, values meaningless" if self.random_weights else ""
         )
         return [
-            _from_set_score(f"audiobox_{axis.lower()}", scores[f"AUDIOBOX_{axis}"], unit="score (1-10)",
-                            profile=label, comparable=not self.random_weights)
+            _from_set_score(
+                f"audiobox_{axis.lower()}",
+                scores[f"AUDIOBOX_{axis}"],
+                unit="score (1-10)",
+                profile=label,
+                comparable=not self.random_weights,
+            )
             for axis in AXES
-        ]  # fmt: skip
+        ]
 
     def dnsmos(self) -> list[_Outcome]:
         ids = self.ids()
         scores = dnsmos([self.audio[i] for i in ids], ids=ids, progress=self.progress)
         return [
-            _from_set_score(f"dnsmos_{axis}", scores[f"DNSMOS_{axis.upper()}"], unit="MOS (1-5)",
-                            profile=scores[f"DNSMOS_{axis.upper()}"].recipe, comparable=True)
+            _from_set_score(
+                f"dnsmos_{axis}",
+                scores[f"DNSMOS_{axis.upper()}"],
+                unit="MOS (1-5)",
+                profile=scores[f"DNSMOS_{axis.upper()}"].recipe,
+                comparable=True,
+            )
             for axis in ("sig", "bak", "ovrl")
-        ]  # fmt: skip
+        ]
 
     def run(self, name: str) -> list[_Outcome]:
         if name in TEXT_METRICS:
@@ -462,9 +480,15 @@ def score_speech(
     if missing:
         raise UsageError(f"generated files without a manifest item: {', '.join(missing[:10])}")
     stage = _Stage(
-        pred, items, chosen, protocol=protocol, random_weights=random_weights, device=device, seed=seed,
+        pred,
+        items,
+        chosen,
+        protocol=protocol,
+        random_weights=random_weights,
+        device=device,
+        seed=seed,
         progress=progress,
-    )  # fmt: skip
+    )
     catalogue = suites.load_metric_specs()
     set_metrics: list[SetMetric] = []
     item_scores: dict[str, dict[str, float]] = {}
