@@ -74,6 +74,14 @@ def format_outcome(outcome: EvalOutcome) -> str:
         note = profile.get("recipe", {}).get("notes")
         if note:
             lines.append(f"profile {name} differs from its toolkit: {note}")
+    for m in results.metrics:
+        info = details.get(m.name, {})
+        failed, flagged = info.get("items_failed", 0), len(info.get("flags", []))
+        if failed or flagged:
+            lines.append(
+                f"{m.name}: {failed} item(s) not scored, {flagged} scored but flagged "
+                "(ids and reasons under provenance.preprocessing.metrics in results.json)"
+            )
     counts = Counter(entry.status for entry in results.coverage)
     lines.append(
         f"coverage: {counts['ok']} ok, {counts['error']} error, {counts['missing']} missing "

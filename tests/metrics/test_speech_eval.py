@@ -131,7 +131,7 @@ def test_sim_o_through_eval_equals_the_direct_computation(tmp_path: Path) -> Non
 
 
 @pytest.mark.slow
-def test_bad_items_are_per_item_errors_or_flags(tmp_path: Path) -> None:
+def test_bad_items_are_per_item_errors_or_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     prompts = tmp_path / "prompts"
     prompts.mkdir()
     shutil.copy(DATA / "f2_5.flac", prompts / "long.flac")
@@ -157,6 +157,8 @@ def test_bad_items_are_per_item_errors_or_flags(tmp_path: Path) -> None:
     with manifest.open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(noise_line) + "\n")
     results = _eval(pred, manifest, tmp_path / "out", "wer,sim_o")
+    printed = capsys.readouterr().out
+    assert "wer: 2 item(s) not scored" in printed and "sim_o: 2 item(s) not scored" in printed
     details = results.provenance.preprocessing["metrics"]
     wer_errors = {e["id"]: e["reason"] for e in details["wer"]["errors"]}
     sim_errors = {e["id"]: e["reason"] for e in details["sim_o"]["errors"]}

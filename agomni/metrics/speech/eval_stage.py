@@ -396,7 +396,7 @@ class _Stage:
 
     def f0_stability(self) -> _Outcome:
         ids = self.ids()
-        score = pitch_metrics([self.audio[i] for i in ids], ids=ids)["F0_STABILITY"]
+        score = pitch_metrics([self.audio[i] for i in ids], ids=ids, progress=self.progress)["F0_STABILITY"]
         return _from_set_score("f0_stability", score, unit="cents", profile=score.recipe, comparable=False)
 
     def audiobox(self) -> list[_Outcome]:
