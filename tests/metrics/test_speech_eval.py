@@ -293,3 +293,23 @@ def test_a_set_no_item_of_which_can_be_scored_and_an_uncached_backend_are_typed_
         run(("wer",), ("pocketsphinx", "whisper-large-v3"))
     with pytest.raises(UsageError, match="pass --manifest"):
         evaluate(EvalRequest(pred, metrics=("wer",), progress=False))
+
+
+@pytest.mark.slow
+def test_agomni_run_tts_seed_en_runs_with_the_offline_backends(tmp_path: Path) -> None:
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    shutil.copy(DATA / "f2_7.flac", prompts / "f2_7.flac")
+    ids = ["f2_0", "f2_1"]
+    extra = {i: {"prompt_audio": "prompts/f2_7.flac"} for i in ids}
+    pred, manifest = _write_set(tmp_path, {i: utterances()[i][1] for i in ids}, extra)
+    out = tmp_path / "run"
+    argv = ["run", "tts-seed-en", "--manifest", str(manifest), "--generator", f"folder:{pred}"]
+    assert main([*argv, "--out", str(out), "--no-progress", "--format", "md"]) == 0
+    plan = json.loads((out / "run.json").read_text())
+    assert plan["metrics_run"] == ["wer", "sim_o"] and plan["metrics_skipped"] == []
+    results = read_results(out / "results.json")
+    assert [m.name for m in results.metrics] == ["wer", "sim_o"]
+    assert all("NOT comparable" in m.profile and m.n == 2 for m in results.metrics)
+    assert set(results.item_scores) == set(ids)
+    assert "NOT comparable" in (out / "report.md").read_text()
