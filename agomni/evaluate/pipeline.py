@@ -144,6 +144,11 @@ def _metric_profiles(
         raise UsageError("no metrics named; pass --metrics a,b or --suite NAME")
     audio_visual, names = eval_stage.audio_visual_names(names)
     speech, names = speech_stage.speech_names(names)
+    speech_stage.choose_backends(request.speech_backends)  # unknown or unavailable names fail before any work
+    if request.speech_backends and not any(n in speech_stage.ROLE_OF for n in speech):
+        raise UsageError(
+            "--speech-backend chooses the recogniser / speaker encoder of wer, cer, per and sim_o; none is requested"
+        )
     entries = resolve_metric_names(names) if names else []
     chosen = request.profile or suite_profile
     profiles = {e.name: get_profile(chosen or e.default_profile) for e in entries}

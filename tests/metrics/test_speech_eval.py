@@ -291,6 +291,8 @@ def test_a_set_no_item_of_which_can_be_scored_and_an_uncached_backend_are_typed_
         run(("sim_o",), ("wavlm-ecapa",))
     with pytest.raises(UsageError, match="two asr backends"):
         run(("wer",), ("pocketsphinx", "whisper-large-v3"))
+    with pytest.raises(UsageError, match="none is requested"):
+        run(("f0_stability",), ("resemblyzer",))
     with pytest.raises(UsageError, match="pass --manifest"):
         evaluate(EvalRequest(pred, metrics=("wer",), progress=False))
 
