@@ -32,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from agomni.atomic import atomic_write
 from agomni.errors import ManifestError, UsageError
 from agomni.manifest import Manifest, load_manifest
 
@@ -187,7 +188,7 @@ def import_test_set(importer: str, data_root: Path, published: int) -> tuple[Man
     target = root / f"agomni-{importer}.jsonl"
     text = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries)
     try:
-        target.write_text(text, encoding="utf-8")
+        atomic_write(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     except OSError as err:
         raise UsageError(
             f"{target}: cannot write the manifest into the data root ({err}); the manifest must sit at the data "

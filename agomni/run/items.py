@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agomni.atomic import atomic_write
 from agomni.errors import UsageError
 from agomni.manifest import Manifest, load_manifest
 from agomni.paths import evaluation_dir
@@ -97,7 +98,8 @@ def toy_items(root: Path, options: dict[str, Any], published: int) -> tuple[Mani
                     entry[key] = f"{split}/{entry[key]}"
             lines.append(json.dumps(entry, ensure_ascii=False))
     subset = root / f"{split}-{per_task}-per-task.jsonl"
-    subset.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    text = "\n".join(lines) + "\n"
+    atomic_write(subset, lambda tmp: tmp.write_text(text, encoding="utf-8"))  # other ranks may read it
     note = f"subset: the first {per_task} items of each task of the {split} split ({len(full)} items)"
     return load_manifest(subset), ImportCoverage("toycorpus", len(lines), published, notes=note)
 
