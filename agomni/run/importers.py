@@ -30,6 +30,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +38,39 @@ from agomni.atomic import atomic_write
 from agomni.errors import ManifestError, UsageError
 from agomni.manifest import Manifest, load_manifest
 
-from .items import ImportCoverage
-
 Entry = dict[str, Any]
 Parsed = tuple[list[Entry], list[tuple[str, str]], int]  # entries found, (id, reason) missing, listed
+
+
+@dataclass(frozen=True)
+class ImportCoverage:
+    """Listed items (the anchor's list), published count (the suite's), found locally, and the rest."""
+
+    importer: str
+    listed: int
+    published: int
+    missing: tuple[tuple[str, str], ...] = ()
+    notes: str = ""
+
+    @property
+    def found(self) -> int:
+        return self.listed - len(self.missing)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "importer": self.importer,
+            "published_items": self.published,
+            "listed_items": self.listed,
+            "found_items": self.found,
+            "missing": [{"id": i, "reason": r} for i, r in self.missing],
+            "notes": self.notes,
+        }
+
+    def summary(self) -> str:
+        return (
+            f"{self.found} of {self.listed} listed items found locally (published test set: {self.published} "
+            f"items; importer {self.importer})"
+        )
 
 
 def _need(path: Path, what: str) -> Path:

@@ -48,7 +48,8 @@ from agomni.weights.store import quick_status
 
 from . import validation
 from .generators import CheckpointGenerator, Failure, Generator, GenSettings, Replicate, parse_generator
-from .items import ImportCoverage, resolve_items, suite_run_spec
+from .importers import ImportCoverage
+from .items import resolve_items, suite_run_spec
 
 RESULTS_FILE = "results.json"
 RUN_FILE = "run.json"
