@@ -15,8 +15,8 @@ statistics, and KAD's kept embeddings are bounded.
 
 Under torchrun (`agomni.distributed`) each rank runs steps 1-3 on its contiguous block of items, then the
 accumulators are synced and the item bookkeeping gathered in rank order, so every rank computes the same
-values as one process would (sums differ only by float64 summation order); the audio-visual stage runs
-on rank 0 and its result is shared.
+values as one process would (sums differ only by float64 summation order); the audio-visual and speech
+stages run on rank 0 and their results are shared.
 """
 
 from __future__ import annotations
@@ -454,42 +454,44 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
         for metric in metrics:
             set_metric, details[metric.entry.name] = score(metric, item_scores)
             set_metrics.append(set_metric)
+    pred = {i.id: i.pred for i in inputs.items if i.pred is not None and i.id not in runner.errors}
+    stages = []  # per-item stages, run on rank 0 (their result shared): (sets, item scores, details)
     if audio_visual:
         with timings.stage("audio_visual"):
-            pred = {i.id: i.pred for i in inputs.items if i.pred is not None and i.id not in runner.errors}
-            av_sets, av_scores, av_details = shard.from_main(
-                lambda: eval_stage.score_audio_visual(
-                    audio_visual,
+            stages.append(
+                shard.from_main(
+                    lambda: eval_stage.score_audio_visual(
+                        audio_visual,
+                        pred,
+                        request.manifest,
+                        random_weights=request.random_weights,
+                        device=request.device,
+                        seed=request.seed,
+                        progress=request.progress,
+                    )
+                )
+            )
+    speech_comparable = True
+    if speech:
+        with timings.stage("speech"):
+            *speech_result, speech_comparable = shard.from_main(
+                lambda: speech_stage.score_speech(
+                    speech,
                     pred,
                     request.manifest,
+                    backends=request.speech_backends,
+                    protocol=None if request.suite is None else suites.get_suite(request.suite).protocol,
                     random_weights=request.random_weights,
                     device=request.device,
                     seed=request.seed,
                     progress=request.progress,
                 )
             )
-        set_metrics += av_sets
-        details.update(av_details)
-        for item_id, values in av_scores.items():
-            item_scores.setdefault(item_id, {}).update(values)
-    speech_comparable = True
-    if speech:
-        with timings.stage("speech"):
-            pred = {i.id: i.pred for i in inputs.items if i.pred is not None and i.id not in runner.errors}
-            sp_sets, sp_scores, sp_details, speech_comparable = speech_stage.score_speech(
-                speech,
-                pred,
-                request.manifest,
-                backends=request.speech_backends,
-                protocol=None if request.suite is None else suites.get_suite(request.suite).protocol,
-                random_weights=request.random_weights,
-                device=request.device,
-                seed=request.seed,
-                progress=request.progress,
-            )
-        set_metrics += sp_sets
-        details.update(sp_details)
-        for item_id, values in sp_scores.items():
+            stages.append(tuple(speech_result))
+    for stage_sets, stage_scores, stage_details in stages:
+        set_metrics += stage_sets
+        details.update(stage_details)
+        for item_id, values in stage_scores.items():
             item_scores.setdefault(item_id, {}).update(values)
     av_random = bool(audio_visual or speech) and request.random_weights
     comparable = (
