@@ -100,6 +100,7 @@ def test_wer_through_eval_equals_jiwer_on_pocketsphinx_transcripts_and_shuffled_
     assert shuffled_wer > 80.0 and wer.value < 0.5 * shuffled_wer
 
 
+@pytest.mark.slow
 def test_sim_o_through_eval_equals_the_direct_computation(tmp_path: Path) -> None:
     prompts = tmp_path / "prompts"
     prompts.mkdir()
