@@ -107,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--timeout", type=float, default=600.0, help="command: seconds per item before it fails")
     p.add_argument("--batch-size", type=int, default=16, help="clips per embedder call")
+    p.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="score with seeded random network weights (no weights needed; labelled; tests and latency only)",
+    )
     p.add_argument("--format", default="md,html,csv,json", help="report formats: md,html,csv,json")
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of the comparison")
     p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")

@@ -408,10 +408,12 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
         for metric in metrics:
             set_metric, details[metric.entry.name] = score(metric, item_scores)
             set_metrics.append(set_metric)
+    av = eval_stage.AVScores()
     if audio_visual:
         with timings.stage("audio_visual"):
-            pred = {i.id: i.pred for i in inputs.items if i.pred is not None and i.id not in runner.errors}
-            av_sets, av_scores, av_details = eval_stage.score_audio_visual(
+            ok = set(runner.ok)  # scores are kept for items covered "ok" only (results schema rule)
+            pred = {i.id: i.pred for i in inputs.items if i.pred is not None and i.id in ok}
+            av = eval_stage.score_audio_visual(
                 audio_visual,
                 pred,
                 request.manifest,
@@ -420,9 +422,9 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
                 seed=request.seed,
                 progress=request.progress,
             )
-        set_metrics += av_sets
-        details.update(av_details)
-        for item_id, values in av_scores.items():
+        set_metrics += av.metrics
+        details.update(av.details)
+        for item_id, values in av.item_scores.items():
             item_scores.setdefault(item_id, {}).update(values)
     av_random = bool(audio_visual) and request.random_weights
     comparable = not av_random and all(
@@ -469,20 +471,24 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
         pred_dir=str(request.pred_dir),
         ref_dir=None if request.ref_dir is None else str(request.ref_dir),
     )
-    results = Results(run, provenance, item_scores, tuple(set_metrics), _coverage(inputs, runner))
+    coverage = _coverage(inputs, runner, av.unscored)
+    results = Results(run, provenance, item_scores, tuple(set_metrics), coverage)
     path = write_results(results, request.out / RESULTS_FILE) if request.out is not None else None
     return EvalOutcome(results, path, comparable)
 
 
-def _coverage(inputs: EvalInputs, runner: _Runner) -> tuple[CoverageEntry, ...]:
-    """Every id: "ok", "error" (with the file and problem), "missing" (one side absent: which metrics
-    used its file), and the unused files of the inputs."""
+def _coverage(
+    inputs: EvalInputs, runner: _Runner, unscored: dict[str, dict[str, str]]
+) -> tuple[CoverageEntry, ...]:
+    """Every id: "ok" (with the metrics that could not score it and why: `unscored`), "error" (with the
+    file and problem), "missing" (one side absent: which metrics used its file), and the unused files of
+    the inputs."""
     entries = {entry.id: entry for entry in inputs.unused}
     for item in inputs.items:
         if item.id in runner.errors:
             entries[item.id] = CoverageEntry(item.id, "error", runner.errors[item.id])
         elif item.id in runner.ok:
-            entries[item.id] = CoverageEntry(item.id, "ok", "")
+            entries[item.id] = CoverageEntry(item.id, "ok", "", unscored.get(item.id, {}))
         elif item.id in inputs.order:
             lacking = "generated" if item.pred is None else "reference"
             used = sorted(m.entry.name for m in runner.metrics if item.id in m.used["pred"] + m.used["ref"])

@@ -7,6 +7,7 @@ schema is `agomni.results.store.validate_results_dict`; `from_dict` assumes a ch
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,18 +20,27 @@ COVERAGE_STATUSES: tuple[str, ...] = ("ok", "missing", "error")
 @dataclass(frozen=True)
 class CoverageEntry:
     """What happened to one item: status "ok", "missing" (no output) or "error" (unusable output);
-    `reason` says why for every status but "ok" (where it is "")."""
+    `reason` says why for every status but "ok" (where it is "").
+
+    `unscored` (metric name -> reason) lists the metrics that could not score an "ok" item although its
+    files were read, e.g. LSE-C when no face was found: the item counts as covered, and those metrics
+    leave it out of their set values. Results files written before this field existed read as {}.
+    """
 
     id: str
     status: str
     reason: str = ""
+    unscored: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "unscored", dict(sorted(self.unscored.items())))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "status": self.status, "reason": self.reason}
+        return {"id": self.id, "status": self.status, "reason": self.reason, "unscored": dict(self.unscored)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CoverageEntry:
-        return cls(data["id"], data["status"], data["reason"])
+        return cls(data["id"], data["status"], data["reason"], data.get("unscored", {}))
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,7 @@ def cli_run(args: argparse.Namespace) -> int:
             settings=settings,
             batch_size=args.batch_size,
             command=tuple(["agomni", *sys.argv[1:]]),
+            random_weights=args.random_weights,
         )
         run_suite(request)
         run_dirs.append(run_dir)
