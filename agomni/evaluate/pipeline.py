@@ -421,6 +421,7 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
                 device=request.device,
                 seed=request.seed,
                 progress=request.progress,
+                batch_size=request.batch_size,
             )
         set_metrics += av.metrics
         details.update(av.details)

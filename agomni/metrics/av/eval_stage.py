@@ -52,9 +52,11 @@ def score_audio_visual(
     device: str,
     seed: int,
     progress: bool,
+    batch_size: int | None = None,
 ) -> AVScores:
     """The audio-visual `names` over the generated files `pred` (id -> path), each judged against the
-    manifest item's video (see `AVScores`)."""
+    manifest item's video (see `AVScores`), on `device` with `batch_size` windows / segments / clips per
+    network call (None: each scorer's default)."""
     if manifest is None:
         raise UsageError(
             f"{', '.join(names)} judge each generated audio against its item's video: pass --manifest "
@@ -69,7 +71,10 @@ def score_audio_visual(
             continue
         family = [m for m in FAMILIES.get(name, (name,)) if m in names]
         done.update(family)
-        scorer = av_score.build_scorer(name, random_weights=random_weights, seed=seed, device=device)
+        options = {} if batch_size is None else {"batch_size": batch_size}
+        scorer = av_score.build_scorer(
+            name, random_weights=random_weights, seed=seed, device=device, **options
+        )
         with_video = [
             av_score.AVItem(i, videos[i], path) for i, path in pred.items() if videos.get(i) is not None
         ]
