@@ -1,7 +1,8 @@
 """The results of one evaluation run as dataclasses (schema_version "1"), and their JSON form.
 
 The JSON form is described by `results.schema.json` beside this file; `to_dict` writes every key
-(null where a value is absent) and `from_dict` reads exactly that form. Checking a dict against the
+(null where a value is absent) and `from_dict` reads exactly that form (plus coverage entries without
+``unscored``, as files written before it existed hold them). Checking a dict against the
 schema is `agomni.results.store.validate_results_dict`; `from_dict` assumes a checked dict.
 """
 
