@@ -64,7 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manifest", help="manifest naming the items (references: --ref or reference_audio)")
     p.add_argument("--profile", help="recipe for every metric (default: the suite's, else each metric's)")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] for the embedders")
-    p.add_argument("--batch-size", type=int, default=16, help="clips per embedder call")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=16,
+        help="clips per embedder call (audio-visual metrics: SyncNet windows, Synchformer segments, ImageBind clips per call)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed (recorded; used by random-weight embedders)")
     p.add_argument("--cache-dir", help="embedding cache root (default: $AGOMNI_HOME/cache)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
@@ -117,7 +122,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--sample-rate", type=int, default=16000, help="python:/command: rate (Hz) files must have"
     )
     p.add_argument("--timeout", type=float, default=600.0, help="command: seconds per item before it fails")
-    p.add_argument("--batch-size", type=int, default=16, help="clips per embedder call")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=16,
+        help="clips per embedder call (audio-visual metrics: SyncNet windows, Synchformer segments, ImageBind clips per call)",
+    )
+    p.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="score with seeded random network weights (no weights needed; labelled; tests and latency only)",
+    )
     p.add_argument("--format", default="md,html,csv,json", help="report formats: md,html,csv,json")
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of the comparison")
     p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")

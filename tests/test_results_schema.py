@@ -71,7 +71,7 @@ def make_results(**provenance_changes) -> Results:
         ],
         coverage=[
             CoverageEntry("a", "ok"),
-            CoverageEntry("b", "ok"),
+            CoverageEntry("b", "ok", unscored={"lse_c": "no face found in any of the 50 frames"}),
             CoverageEntry("c", "missing", "no output file"),
         ],
     )
@@ -94,7 +94,13 @@ def test_round_trip(tmp_path):
         "spread": None,
         "ci": {"low": 10.0, "high": 15.0, "level": 0.95, "method": "bootstrap"},
     }
-    assert on_disk["coverage"][2] == {"id": "c", "status": "missing", "reason": "no output file"}
+    assert on_disk["coverage"][2] == {
+        "id": "c",
+        "status": "missing",
+        "reason": "no output file",
+        "unscored": {},
+    }
+    assert on_disk["coverage"][1]["unscored"] == {"lse_c": "no face found in any of the 50 frames"}
     assert on_disk["provenance"]["packages"] == {"numpy": "2.4.0", "soxr": None}
     assert [p.name for p in path.parent.iterdir()] == ["results.json"]  # no temporary file left
 
@@ -150,6 +156,18 @@ def broken(change) -> dict:
         ),
         (lambda d: d["coverage"][2].update(reason=""), "coverage/2/reason: '' should be non-empty"),
         (lambda d: d["coverage"][2].update(status="skipped"), "coverage/2/status"),
+        (
+            lambda d: d["coverage"][2].update(unscored={"lse_c": "no face"}),
+            "coverage/2/unscored: per-metric reasons on an item with status 'missing'",
+        ),
+        (
+            lambda d: d["coverage"][1]["unscored"].update(ib=""),
+            "coverage/1/unscored/ib: '' should be non-empty",
+        ),
+        (
+            lambda d: d["coverage"][1]["unscored"].update(ib="too short"),
+            "item_scores/b: scores for ib, which its coverage entry lists as unscored",
+        ),
         (lambda d: d["provenance"]["git"].update(commit=None), "provenance/git"),
         (
             lambda d: d["provenance"]["checkpoints"]["vae"].update(sha256=None),
@@ -168,6 +186,20 @@ def broken(change) -> dict:
 def test_schema_and_consistency_rejections(change, fragment):
     problems = validate_results_dict(broken(change))
     assert any(fragment in p for p in problems), problems
+
+
+def test_files_written_before_per_metric_coverage_still_read(tmp_path):
+    data = make_results().to_dict()
+    for entry in data["coverage"]:
+        del entry["unscored"]
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(data))
+    coverage = read_results(path).coverage
+    assert [(c.id, c.status, c.unscored) for c in coverage] == [
+        ("a", "ok", {}),
+        ("b", "ok", {}),
+        ("c", "missing", {}),
+    ]
 
 
 def test_random_weights_checkpoint_without_digest_is_accepted_when_flagged():

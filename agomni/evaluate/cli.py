@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 from agomni.evaluate.pipeline import EvalOutcome, EvalRequest, evaluate
+from agomni.results import CoverageEntry
 
 
 def request_from_args(args: argparse.Namespace, argv: list[str] | None = None) -> EvalRequest:
@@ -51,7 +53,8 @@ def command_line(args: argparse.Namespace) -> tuple[str, ...]:
 
 def format_outcome(outcome: EvalOutcome) -> str:
     """A short table: every metric with value, unit, direction, profile and n, then the KL direction and
-    FAD-inf seed where they apply, where a profile is not exact, coverage, the embedders (weights,
+    FAD-inf seed where they apply, where a profile is not exact, coverage (with the items a metric could
+    not score), the embedders (weights,
     random weights, comparability) and where the results were written."""
     results = outcome.results
     rows = [("metric", "value", "unit", "direction", "profile", "n")]
@@ -87,6 +90,7 @@ def format_outcome(outcome: EvalOutcome) -> str:
         f"coverage: {counts['ok']} ok, {counts['error']} error, {counts['missing']} missing "
         f"(of {len(results.coverage)} entries)"
     )
+    lines += unscored_lines(results.coverage)
     for m in results.metrics:
         info = details.get(m.name, {})
         if info.get("n_generated_items") != info.get("n_reference_items") and info.get("kind") != "is":
@@ -106,6 +110,20 @@ def format_outcome(outcome: EvalOutcome) -> str:
         lines.append("NOT comparable with published numbers (offline embedder or random weights)")
     lines.append(f"results: {outcome.path}" if outcome.path else "results: not written (no --out given)")
     return "\n".join(lines)
+
+
+def unscored_lines(coverage: Sequence[CoverageEntry], shown: int = 3) -> list[str]:
+    """Per metric that could not score some "ok" items: how many, the first `shown` with their reasons."""
+    lines = []
+    for metric in sorted({m for entry in coverage for m in entry.unscored}):
+        missed = [entry for entry in coverage if metric in entry.unscored]
+        examples = "; ".join(f"{e.id}: {e.unscored[metric]}" for e in missed[:shown])
+        more = f"; and {len(missed) - shown} more" if len(missed) > shown else ""
+        lines.append(
+            f"{metric}: {len(missed)} ok item(s) not scored ({examples}{more}); each listed under "
+            "'unscored' in the results' coverage"
+        )
+    return lines
 
 
 def cli_eval(args: argparse.Namespace) -> int:

@@ -454,27 +454,26 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
         for metric in metrics:
             set_metric, details[metric.entry.name] = score(metric, item_scores)
             set_metrics.append(set_metric)
-    pred = {i.id: i.pred for i in inputs.items if i.pred is not None and i.id not in runner.errors}
-    stages = []  # per-item stages, run on rank 0 (their result shared): (sets, item scores, details)
+    av, sp = eval_stage.AVScores(), eval_stage.AVScores()
+    ok = set(runner.ok)  # scores are kept for items covered "ok" only (results schema rule)
+    pred = {i.id: i.pred for i in inputs.items if i.pred is not None and i.id in ok}
     if audio_visual:
         with timings.stage("audio_visual"):
-            stages.append(
-                shard.from_main(
-                    lambda: eval_stage.score_audio_visual(
-                        audio_visual,
-                        pred,
-                        request.manifest,
-                        random_weights=request.random_weights,
-                        device=request.device,
-                        seed=request.seed,
-                        progress=request.progress,
-                    )
+            av = shard.from_main(
+                lambda: eval_stage.score_audio_visual(
+                    audio_visual,
+                    pred,
+                    request.manifest,
+                    random_weights=request.random_weights,
+                    device=request.device,
+                    seed=request.seed,
+                    progress=request.progress,
+                    batch_size=request.batch_size,
                 )
             )
-    speech_comparable = True
     if speech:
         with timings.stage("speech"):
-            *speech_result, speech_comparable = shard.from_main(
+            sp = shard.from_main(
                 lambda: speech_stage.score_speech(
                     speech,
                     pred,
@@ -487,12 +486,15 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
                     progress=request.progress,
                 )
             )
-            stages.append(tuple(speech_result))
-    for stage_sets, stage_scores, stage_details in stages:
-        set_metrics += stage_sets
-        details.update(stage_details)
-        for item_id, values in stage_scores.items():
+    unscored: dict[str, dict[str, str]] = {}
+    for stage in (av, sp):
+        set_metrics += stage.metrics
+        details.update(stage.details)
+        for item_id, values in stage.item_scores.items():
             item_scores.setdefault(item_id, {}).update(values)
+        for item_id, reasons in stage.unscored.items():
+            unscored.setdefault(item_id, {}).update(reasons)
+    speech_comparable = all(info["comparable_with_published"] for info in sp.details.values())
     av_random = bool(audio_visual or speech) and request.random_weights
     comparable = (
         speech_comparable
@@ -541,20 +543,24 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
         pred_dir=str(request.pred_dir),
         ref_dir=None if request.ref_dir is None else str(request.ref_dir),
     )
-    results = Results(run, provenance, item_scores, tuple(set_metrics), _coverage(inputs, runner))
+    coverage = _coverage(inputs, runner, unscored)
+    results = Results(run, provenance, item_scores, tuple(set_metrics), coverage)
     path = write_results(results, request.out / RESULTS_FILE) if request.out is not None else None
     return EvalOutcome(results, path, comparable)
 
 
-def _coverage(inputs: EvalInputs, runner: _Runner) -> tuple[CoverageEntry, ...]:
-    """Every id: "ok", "error" (with the file and problem), "missing" (one side absent: which metrics
-    used its file), and the unused files of the inputs."""
+def _coverage(
+    inputs: EvalInputs, runner: _Runner, unscored: dict[str, dict[str, str]]
+) -> tuple[CoverageEntry, ...]:
+    """Every id: "ok" (with the metrics that could not score it and why: `unscored`), "error" (with the
+    file and problem), "missing" (one side absent: which metrics used its file), and the unused files of
+    the inputs."""
     entries = {entry.id: entry for entry in inputs.unused}
     for item in inputs.items:
         if item.id in runner.errors:
             entries[item.id] = CoverageEntry(item.id, "error", runner.errors[item.id])
         elif item.id in runner.ok:
-            entries[item.id] = CoverageEntry(item.id, "ok", "")
+            entries[item.id] = CoverageEntry(item.id, "ok", "", unscored.get(item.id, {}))
         elif item.id in inputs.order:
             lacking = "generated" if item.pred is None else "reference"
             used = sorted(m.entry.name for m in runner.metrics if item.id in m.used["pred"] + m.used["ref"])

@@ -2,7 +2,8 @@
 
 Sections: the results table (system x metric, with unit, better-direction arrow, spread and n; published
 rows of the suite beside them with their source when asked), the comparison of every run with the first
-(`agomni.report.compare`), coverage (counts per system and every item not scored, with the reason),
+(`agomni.report.compare`), coverage (counts per system, every item not scored, with the reason, and every
+item one metric could not score, with the metric and the reason),
 skipped metrics with the command that fetches their weights, the worst items per per-item metric (with
 their generated file), and provenance (agomni version, git commit, device, seed, generator, checkpoints,
 import coverage, timings). Every number carries its unit and direction; a run involving random weights
@@ -12,6 +13,7 @@ says so in the table.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,9 +85,21 @@ class ReportContent:
     notes: list[str] = field(default_factory=list)
 
     def coverage(self, system: System) -> dict[str, Any]:
+        """Counts per status, every item not scored at all (``not_scored``), and every "ok" item some
+        metric could not score (``unscored``: id, metric, reason; ``unscored_counts`` per metric)."""
         entries = system.results.coverage
         counts = {s: sum(e.status == s for e in entries) for s in ("ok", "missing", "error")}
-        return {"counts": counts, "not_scored": [e.to_dict() for e in entries if e.status != "ok"]}
+        unscored = [
+            {"id": e.id, "metric": metric, "reason": reason}
+            for e in entries
+            for metric, reason in e.unscored.items()
+        ]
+        return {
+            "counts": counts,
+            "not_scored": [e.to_dict() for e in entries if e.status != "ok"],
+            "unscored": unscored,
+            "unscored_counts": dict(sorted(Counter(u["metric"] for u in unscored).items())),
+        }
 
     def provenance(self, system: System) -> dict[str, Any]:
         prov = system.results.provenance

@@ -13,6 +13,7 @@ import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -36,6 +37,15 @@ CSV_COLUMNS = (
     "source",
     "random_weights",
 )
+
+
+def _coverage_counts(cov: dict[str, Any]) -> str:
+    """ "ok 3, missing 0, error 1" and, when some metric could not score ok items, "; not scored by
+    lse_c 1, lse_d 1"."""
+    text = ", ".join(f"{k} {v}" for k, v in cov["counts"].items())
+    if cov["unscored_counts"]:
+        text += "; not scored by " + ", ".join(f"{k} {v}" for k, v in cov["unscored_counts"].items())
+    return text
 
 
 def _fmt(value: float) -> str:
@@ -82,7 +92,7 @@ def render_md(content: ReportContent) -> str:
     lines += ["", "## Coverage", ""]
     for s in content.systems:
         cov = content.coverage(s)
-        counts = ", ".join(f"{k} {v}" for k, v in cov["counts"].items())
+        counts = _coverage_counts(cov)
         imported = s.context.get("import_coverage") or {}
         found = (
             f"; {imported['found_items']} of {imported['listed_items']} listed items found locally (published: {imported['published_items']})"
@@ -91,6 +101,7 @@ def render_md(content: ReportContent) -> str:
         )
         lines.append(f"- **{s.label}**: {counts}{found}")
         lines += [f"  - `{e['id']}` {e['status']}: {e['reason']}" for e in cov["not_scored"]]
+        lines += [f"  - `{u['id']}` ok, not scored by {u['metric']}: {u['reason']}" for u in cov["unscored"]]
     if content.skipped:
         lines += ["", "## Skipped metrics", ""]
         for sk in content.skipped:
@@ -226,15 +237,12 @@ def render_html(content: ReportContent) -> str:
     parts.append("<h2>Coverage</h2>")
     for s in content.systems:
         cov = content.coverage(s)
-        counts = ", ".join(f"{k} {v}" for k, v in cov["counts"].items())
+        counts = _coverage_counts(cov)
         parts.append(f"<p><b>{e(s.label)}</b>: {e(counts)}</p>")
-        if cov["not_scored"]:
-            parts.append(
-                _table(
-                    ["item", "status", "reason"],
-                    [[e(x["id"]), e(x["status"]), e(x["reason"])] for x in cov["not_scored"]],
-                )
-            )
+        rows = [[e(x["id"]), e(x["status"]), "every metric", e(x["reason"])] for x in cov["not_scored"]]
+        rows += [[e(x["id"]), "ok", e(x["metric"]), e(x["reason"])] for x in cov["unscored"]]
+        if rows:
+            parts.append(_table(["item", "status", "not scored by", "reason"], rows))
     if content.skipped:
         parts.append("<h2>Skipped metrics</h2>")
         parts.append(

@@ -1,12 +1,14 @@
 """The results of one evaluation run as dataclasses (schema_version "1"), and their JSON form.
 
 The JSON form is described by `results.schema.json` beside this file; `to_dict` writes every key
-(null where a value is absent) and `from_dict` reads exactly that form. Checking a dict against the
+(null where a value is absent) and `from_dict` reads exactly that form (plus coverage entries without
+``unscored``, as files written before it existed hold them). Checking a dict against the
 schema is `agomni.results.store.validate_results_dict`; `from_dict` assumes a checked dict.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,18 +21,27 @@ COVERAGE_STATUSES: tuple[str, ...] = ("ok", "missing", "error")
 @dataclass(frozen=True)
 class CoverageEntry:
     """What happened to one item: status "ok", "missing" (no output) or "error" (unusable output);
-    `reason` says why for every status but "ok" (where it is "")."""
+    `reason` says why for every status but "ok" (where it is "").
+
+    `unscored` (metric name -> reason) lists the metrics that could not score an "ok" item although its
+    files were read, e.g. LSE-C when no face was found: the item counts as covered, and those metrics
+    leave it out of their set values. Results files written before this field existed read as {}.
+    """
 
     id: str
     status: str
     reason: str = ""
+    unscored: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "unscored", dict(sorted(self.unscored.items())))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "status": self.status, "reason": self.reason}
+        return {"id": self.id, "status": self.status, "reason": self.reason, "unscored": dict(self.unscored)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CoverageEntry:
-        return cls(data["id"], data["status"], data["reason"])
+        return cls(data["id"], data["status"], data["reason"], data.get("unscored", {}))
 
 
 @dataclass(frozen=True)

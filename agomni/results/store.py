@@ -30,7 +30,8 @@ def validate_results_dict(data: Any) -> list[str]:
 
     A schema_version other than "1" is the only problem reported (nothing else can be judged);
     otherwise: the JSON Schema, then what it cannot express: non-finite numbers, duplicate coverage
-    ids, scores for items not covered "ok", random-weights checkpoints without the random_weights
+    ids, scores for items not covered "ok", per-metric unscored reasons on items not "ok" or next to a
+    score of the same metric, random-weights checkpoints without the random_weights
     flag, confidence intervals with low > high.
     """
     if not isinstance(data, dict):
@@ -116,16 +117,28 @@ def _non_finite(value: Any, at: tuple[Any, ...]) -> list[tuple[str, float]]:
 def _consistency_problems(data: dict[str, Any]) -> list[str]:
     problems: list[str] = []
     status: dict[str, str] = {}
+    unscored: dict[str, dict[str, str]] = {}
     for index, entry in enumerate(data["coverage"]):
         if entry["id"] in status:
             problems.append(f"coverage/{index}: id {entry['id']!r} listed more than once")
         status[entry["id"]] = entry["status"]
+        unscored[entry["id"]] = entry.get("unscored", {})
+        if unscored[entry["id"]] and entry["status"] != "ok":
+            problems.append(
+                f"coverage/{index}/unscored: per-metric reasons on an item with status {entry['status']!r} "
+                "(only 'ok' items list the metrics that could not score them)"
+            )
     for item_id in data["item_scores"]:
         if status.get(item_id) != "ok":
             got = (
                 "is not in coverage" if item_id not in status else f"has coverage status {status[item_id]!r}"
             )
             problems.append(f"item_scores/{item_id}: scores for an item that {got} (must be covered 'ok')")
+        both = sorted(set(data["item_scores"][item_id]) & set(unscored.get(item_id, {})))
+        if both:
+            problems.append(
+                f"item_scores/{item_id}: scores for {', '.join(both)}, which its coverage entry lists as unscored"
+            )
     provenance = data["provenance"]
     random = [name for name, rec in provenance["checkpoints"].items() if rec["trust"] == "random-weights"]
     if random and not provenance["random_weights"]:

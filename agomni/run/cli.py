@@ -97,6 +97,7 @@ def _run_all(
             batch_size=args.batch_size,
             speech_backends=tuple(args.speech_backend or ()),
             command=tuple(["agomni", *sys.argv[1:]]),
+            random_weights=args.random_weights,
         )
         run_suite(request)
         run_dirs.append(run_dir)

@@ -8,7 +8,8 @@ Run folder layout (RUN):
   embedding;
 - ``results.json``: the replicates combined: per metric the mean over replicates with the standard
   deviation across them (``spread.kind`` "std over N replicates (seeds x samples)"), per-item scores
-  averaged over replicates, the first replicate's coverage and provenance plus every replicate's values;
+  averaged over replicates, the first replicate's coverage (with the metrics that could not score an item
+  in any replicate) and provenance plus every replicate's values;
 - ``log.txt``: what each step did, including how many items were done already and not recomputed.
 
 Sharded (``torchrun --nproc-per-node N -m agomni.cli run ...``, `agomni.distributed`): each rank
@@ -74,6 +75,7 @@ class RunRequest:
     batch_size: int = 16
     command: tuple[str, ...] = ()
     speech_backends: tuple[str, ...] = ()  # --speech-backend (agomni.metrics.speech.eval_stage)
+    random_weights: bool = False  # score with seeded random networks (labelled; tests and latency only)
 
 
 @dataclass(frozen=True)
@@ -102,13 +104,18 @@ class Log:
 
 
 def plan_metrics(
-    suite: Suite, requested: Sequence[str] | None, speech_backends: Sequence[str] = ()
+    suite: Suite,
+    requested: Sequence[str] | None,
+    speech_backends: Sequence[str] = (),
+    *,
+    random_weights: bool = False,
 ) -> tuple[list[str], list[SkippedMetric]]:
     """The suite's (or the requested) metrics this machine computes offline now, and the others with why.
 
     Computable: available in this version (`metric_availability`) and every checkpoint it needs already
-    in the weights cache (for a speech metric: those of its chosen backend, `speech_stage.weights_needed`).
-    Not computable: listed with the `agomni weights fetch` commands it needs.
+    in the weights cache (for a speech metric: those of its chosen backend, `speech_stage.weights_needed`;
+    with `random_weights` no checkpoint is needed). Not computable: listed with the `agomni weights fetch`
+    commands it needs.
     """
     specs = {m.name: m for m in suite.metrics}
     names = list(requested) if requested else list(specs)
@@ -116,13 +123,13 @@ def plan_metrics(
     for name in names:
         available, why = metric_availability(name)
         if not available:
-            skipped.append(SkippedMetric(name, f"not available in this version ({why})", ""))
+            skipped.append(SkippedMetric(name, why, ""))  # why: "not available in this version: ..."
             continue
         if name in speech_stage.SPEECH_METRICS:
             weights = speech_stage.weights_needed(name, speech_backends)
         else:
             weights = specs[name].weights if name in specs else ()
-        absent = [w for w in weights if quick_status(get_entry(w)) != "cached"]
+        absent = [] if random_weights else [w for w in weights if quick_status(get_entry(w)) != "cached"]
         if absent:
             fetch = " && ".join(f"agomni weights fetch {w}" for w in absent)
             skipped.append(SkippedMetric(name, f"weights not in the cache: {', '.join(absent)}", fetch))
@@ -200,7 +207,24 @@ def combine(replicates: Sequence[Results], names: Sequence[str], run_info: RunIn
     }
     preprocessing = {**first.provenance.preprocessing, "replicates": per_replicate}
     provenance = dataclasses.replace(first.provenance, preprocessing=preprocessing)
-    return Results(run_info, provenance, scores, tuple(metrics), first.coverage)
+    return Results(run_info, provenance, scores, tuple(metrics), _combined_coverage(replicates, names))
+
+
+def _combined_coverage(replicates: Sequence[Results], names: Sequence[str]) -> tuple[CoverageEntry, ...]:
+    """The first replicate's coverage, where an "ok" item lists every metric that could not score it in
+    any replicate (its per-item mean is then absent), with the reason per replicate."""
+    unscored: dict[str, dict[str, list[str]]] = {}
+    for name, replicate in zip(names, replicates, strict=True):
+        for entry in replicate.coverage:
+            for metric, reason in entry.unscored.items():
+                label = f"{name}: {reason}" if len(replicates) > 1 else reason
+                unscored.setdefault(entry.id, {}).setdefault(metric, []).append(label)
+    return tuple(
+        dataclasses.replace(c, unscored={m: "; ".join(r) for m, r in unscored.get(c.id, {}).items()})
+        if c.status == "ok"
+        else c
+        for c in replicates[0].coverage
+    )
 
 
 def _gathered(shard: distributed.Shard, failures: dict[str, list[Failure]]) -> dict[str, list[Failure]]:
@@ -243,7 +267,11 @@ def run_suite(request: RunRequest) -> Path:
                 suite.name, suite.test_set_size, request.data_root or default_root
             )
     log(f"suite {suite.name}: {imported.summary()}")
-    names, skipped = plan_metrics(suite, request.metrics, request.speech_backends)
+    names, skipped = plan_metrics(
+        suite, request.metrics, request.speech_backends, random_weights=request.random_weights
+    )
+    if request.random_weights:
+        log("scoring with seeded RANDOM network weights: for tests and latency only, not measurements")
     for skip in skipped:
         log(
             f"skipped metric {skip.name}: {skip.reason}" + (f" (run: {skip.command})" if skip.command else "")
@@ -265,6 +293,7 @@ def run_suite(request: RunRequest) -> Path:
         "import_coverage": imported.to_dict(),
         "metrics_run": names,
         "metrics_skipped": [s.to_dict() for s in skipped],
+        "random_weights": request.random_weights,
     }
     if shard.main:
         atomic_write(
@@ -288,6 +317,8 @@ def run_suite(request: RunRequest) -> Path:
                 seed=rep.seed,
                 cache_dir=out / "cache",
                 batch_size=request.batch_size,
+                device=request.settings.device,
+                random_weights=request.random_weights,
                 command=request.command,
                 progress=request.settings.progress,
                 own_files=(pred_dir / RESULTS_FILE,),
@@ -323,8 +354,11 @@ def run_suite(request: RunRequest) -> Path:
     if shard.main:
         write_results(final, path)
         ok = sum(c.status == "ok" for c in final.coverage)
+        partly = sum(bool(c.unscored) for c in final.coverage)
+        some = f" ({partly} of them not by every metric: see 'unscored' in its coverage)" if partly else ""
         log(
-            f"wrote {path}: {ok} of {len(final.coverage)} items scored, {time.perf_counter() - started:.1f} s"
+            f"wrote {path}: {ok} of {len(final.coverage)} items scored{some}, "
+            f"{time.perf_counter() - started:.1f} s"
         )
     shard.barrier()  # the other ranks return once the run folder is complete
     return path

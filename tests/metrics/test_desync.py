@@ -150,9 +150,10 @@ class PlantedHead:
         self.windows: list[tuple[list[int], list[int]]] = []
 
     def offset_logits(self, visual: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
-        self.windows.append((visual[0, :, 0, 0].long().tolist(), audio[0, :, 0, 0].long().tolist()))
-        logits = torch.zeros(1, 21)
-        logits[0, self.classes[int(visual[0, 0, 0, 0])]] = 5.0
+        logits = torch.zeros(visual.shape[0], 21)
+        for row in range(visual.shape[0]):  # each row is one window (the scorer batches windows)
+            self.windows.append((visual[row, :, 0, 0].long().tolist(), audio[row, :, 0, 0].long().tolist()))
+            logits[row, self.classes[int(visual[row, 0, 0, 0])]] = 5.0
         return logits
 
 

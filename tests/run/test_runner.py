@@ -86,6 +86,44 @@ def test_skipped_metrics_name_the_fetch_command(tmp_path, monkeypatch):
     assert by_name["desync"].command == "agomni weights fetch synchformer-24-01-04T16-39-21"
 
 
+def test_combined_replicates_list_every_metric_an_item_missed_in_any_replicate(tmp_path):
+    from agomni.results import CoverageEntry, Results, RunInfo, SetMetric, collect_provenance, write_results
+    from agomni.run.runner import combine
+
+    provenance = collect_provenance(
+        device="cpu",
+        seed=0,
+        checkpoints={},
+        preprocessing={},
+        manifest_sha256=None,
+        timings={},
+        random_weights=False,
+    )
+
+    def replicate(lse_b: float | None) -> Results:
+        scores = {"a": {"lse_c": 7.0, "ib_score": 30.0}, "b": {"ib_score": 20.0}}
+        unscored = {}
+        if lse_b is None:
+            unscored = {"lse_c": "no face found in any of the 50 frames"}
+        else:
+            scores["b"]["lse_c"] = lse_b
+        coverage = (CoverageEntry("a", "ok"), CoverageEntry("b", "ok", unscored=unscored))
+        metrics = (SetMetric("lse_c", 7.0, "SyncNet confidence", True, "syncnet", 1),)
+        return Results(RunInfo("r", "2026-01-31T12:00:00Z"), provenance, scores, metrics, coverage)
+
+    combined = combine(
+        [replicate(5.0), replicate(None)],
+        ["seed-0/sample-0", "seed-1/sample-0"],
+        RunInfo("r", "2026-01-31T12:00:00Z"),
+    )
+    assert combined.coverage[0].unscored == {}
+    assert combined.coverage[1].unscored == {
+        "lse_c": "seed-1/sample-0: no face found in any of the 50 frames"
+    }
+    assert combined.item_scores == {"a": {"lse_c": 7.0, "ib_score": 30.0}, "b": {"ib_score": 20.0}}
+    assert read_results(write_results(combined, tmp_path / "results.json")) == combined  # schema rules hold
+
+
 def test_speech_suites_run_their_offline_backends_and_name_the_fetch_commands(tmp_path, monkeypatch):
     """tts-seed-en runs WER / SIM-o with the offline backends on an empty weights cache; Whisper asked for,
     or Audiobox Aesthetics, is skipped with the command that fetches its checkpoint."""

@@ -14,13 +14,17 @@ Recipe (hkchengrex/av-benchmark ``extract_video.py``, ``av_bench/extract.py``, `
 * DeSync of an item = mean of |offset| over its two windows; of a set = mean over items (av-benchmark
   averages the |offset| of all windows of all items, which is the same number when every item has two).
 
+Batching (on the scorer's device): MotionFormer takes `batch_size` video segments per call (default 8;
+23 segments for 8 s), the audio trunk all segments of an item in one call, the offset head both windows
+in one call. Each input moves to the device once; the batch size does not change the numbers (to float32
+rounding).
+
 Items shorter than the duration (the reference's default 8 s) in either stream are per-item errors with
 the reason (av-benchmark logs them and moves to another file).
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +34,7 @@ import torchaudio
 
 from agomni import weights
 from agomni.errors import UsageError
-from agomni.metrics.av.media import Decoded, ItemResult, MediaRecipe, decode, start_item
+from agomni.metrics.av.media import AVScorer, ItemResult, MediaRecipe, Pair
 from agomni.metrics.av.synchformer_offsets import Synchformer
 from agomni.model.config import SequenceConfig
 from agomni.model.encoders.synchformer import SYNC_SIZE, SYNCHFORMER_WEIGHTS, SynchformerEncoder
@@ -45,6 +49,7 @@ MEL_STD = 4.5689974
 OFFSET_GRID = torch.from_numpy(np.linspace(-2.0, 2.0, 21)).float()  # as make_class_grid (0 is exact)
 RECIPE = "av-benchmark"
 DEFAULT_DURATION = 8.0
+BATCH_SEGMENTS = 8  # MotionFormer video segments per call (module docstring)
 MEDIA = MediaRecipe(fps=VIDEO_FPS, sample_rate=SAMPLE_RATE, size=SYNC_SIZE)
 
 
@@ -80,9 +85,12 @@ def window_offsets(model: Synchformer, visual: torch.Tensor, audio: torch.Tensor
         raise UsageError(
             f"need {size} segments per window, got {visual.shape[1]} visual, {audio.shape[1]} audio"
         )
-    first = model.offset_logits(visual[:, :size], audio[:, :size])
-    last = model.offset_logits(visual[:, -size:], audio[:, -size:])
-    return OFFSET_GRID[torch.stack([first, last], dim=1).argmax(dim=-1).cpu()]
+    b = visual.shape[0]
+    windows = model.offset_logits(  # first and last windows of every item as one batch (2 B)
+        torch.cat([visual[:, :size], visual[:, -size:]]), torch.cat([audio[:, :size], audio[:, -size:]])
+    )
+    logits = torch.stack([windows[:b], windows[b:]], dim=1)
+    return OFFSET_GRID[logits.argmax(dim=-1).cpu()]
 
 
 @dataclass
@@ -94,10 +102,11 @@ class DeSyncItem(ItemResult):
     source_fps: float | None = None
 
 
-class DeSyncScorer:
+class DeSyncScorer(AVScorer[DeSyncItem]):
     """Scores (video, audio) pairs with one Synchformer; the audio defaults to the video's own track."""
 
     media = MEDIA  # how items are decoded
+    item_type = DeSyncItem
 
     def __init__(
         self,
@@ -106,9 +115,12 @@ class DeSyncScorer:
         random_weights: bool,
         duration: float = DEFAULT_DURATION,
         device: str | torch.device = "cpu",
+        batch_size: int = BATCH_SEGMENTS,
     ):
         self.model = model.eval().to(device)
-        self.video = SynchformerEncoder(model.vfeat_extractor, random_weights=random_weights, device=device)
+        self.video = SynchformerEncoder(
+            model.vfeat_extractor, random_weights=random_weights, device=device, batch_segments=batch_size
+        )
         self.sequence = SequenceConfig(duration_s=duration, sample_rate=SAMPLE_RATE, mel_hop=160)
         if self.sequence.sync_segments < model.head_config.segments:
             raise UsageError(f"DeSync needs at least 4.8 s of video and audio, got duration {duration} s")
@@ -148,17 +160,7 @@ class DeSyncScorer:
             audio = self.model.audio_features(spectrogram.to(self.device))
         return visual.to(self.device), audio
 
-    def score(
-        self, video: str | os.PathLike[str], item_id: str, audio: str | os.PathLike[str] | None = None
-    ) -> DeSyncItem:
-        return self.score_decoded(item_id, decode(self.media, video, audio))
-
-    def score_decoded(self, item_id: str, decoded: Decoded) -> DeSyncItem:
-        """The item from its decode (`agomni.metrics.av.media.decode` with `media`, maybe in a worker)."""
-        item = DeSyncItem(item_id=item_id)
-        pair = start_item(item, decoded, random_weights=self.random_weights)
-        if pair is None:
-            return item
+    def score_pair(self, item: DeSyncItem, pair: Pair) -> None:
         frames, waveform = pair.frames, pair.waveform
         item.source_fps = pair.video.source_fps
         needed_frames, needed_samples = int(self.duration * VIDEO_FPS), round(self.duration * SAMPLE_RATE)
@@ -167,10 +169,9 @@ class DeSyncScorer:
                 f"shorter than the {self.duration:g} s DeSync needs: {frames.shape[0]} frames at 25 fps "
                 f"(need {needed_frames}), {waveform.shape[1]} audio samples at 16 kHz (need {needed_samples})"
             )
-            return item
+            return
         visual, audio_features = self.features(frames, waveform[0])
         with torch.inference_mode():
             offsets = window_offsets(self.model, visual, audio_features)[0]
         item.offsets_s = (float(offsets[0]), float(offsets[1]))
         item.desync_s = float(offsets.abs().mean())
-        return item

@@ -3,13 +3,15 @@
 Each generated audio file is judged against its item's video, which comes from the manifest's ``video``
 field (so these metrics need ``--manifest``). Per metric family one scorer runs over the items (LSE-C and
 LSE-D share one lip-sync run); each item's value goes into the per-item scores, each item that could not
-be scored (no video in the manifest, no face, too short, unreadable ...) is listed with its reason in the
-metric's details, and the set value is the mean over the scored items (`agomni.metrics.av.item_mean`).
+be scored (no video in the manifest, no face, too short, unreadable ...) is returned with the metric and
+the reason (the run's coverage entry of the item lists it under ``unscored``) and listed in the metric's
+details, and the set value is the mean over the scored items (`agomni.metrics.av.item_mean`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,18 @@ def audio_visual_names(names: Sequence[str]) -> tuple[list[str], list[str]]:
     return [n.strip().lower() for n in chosen], [n for n in names if n not in chosen]
 
 
+@dataclass
+class AVScores:
+    """What the audio-visual stage gives the run: set metrics, per-item scores (id -> metric -> value),
+    the items each metric could not score (id -> metric -> reason) and per-metric details (configuration,
+    checkpoints, errors) for the provenance."""
+
+    metrics: list[SetMetric] = field(default_factory=list)
+    item_scores: dict[str, dict[str, float]] = field(default_factory=dict)
+    unscored: dict[str, dict[str, str]] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
 def score_audio_visual(
     names: Sequence[str],
     pred: dict[str, Path],
@@ -38,9 +52,11 @@ def score_audio_visual(
     device: str,
     seed: int,
     progress: bool,
-) -> tuple[list[SetMetric], dict[str, dict[str, float]], dict[str, Any]]:
-    """Set metrics, per-item scores (id -> metric -> value) and details (per metric: configuration,
-    checkpoints, errors) of the audio-visual `names` over the generated files `pred` (id -> path)."""
+    batch_size: int | None = None,
+) -> AVScores:
+    """The audio-visual `names` over the generated files `pred` (id -> path), each judged against the
+    manifest item's video (see `AVScores`), on `device` with `batch_size` windows / segments / clips per
+    network call (None: each scorer's default)."""
     if manifest is None:
         raise UsageError(
             f"{', '.join(names)} judge each generated audio against its item's video: pass --manifest "
@@ -48,16 +64,17 @@ def score_audio_visual(
         )
     videos = {item.id: item.video for item in load_manifest(manifest).items}
     specs = suites.load_metric_specs()
-    set_metrics: list[SetMetric] = []
-    item_scores: dict[str, dict[str, float]] = {}
-    details: dict[str, Any] = {}
+    out = AVScores()
     done: set[str] = set()
     for name in names:
         if name in done:
             continue
         family = [m for m in FAMILIES.get(name, (name,)) if m in names]
         done.update(family)
-        scorer = av_score.build_scorer(name, random_weights=random_weights, seed=seed, device=device)
+        options = {} if batch_size is None else {"batch_size": batch_size}
+        scorer = av_score.build_scorer(
+            name, random_weights=random_weights, seed=seed, device=device, **options
+        )
         with_video = [
             av_score.AVItem(i, videos[i], path) for i, path in pred.items() if videos.get(i) is not None
         ]
@@ -70,9 +87,11 @@ def score_audio_visual(
             result.details["errors"] += [{"id": i, "reason": "the manifest gives no video"} for i in missing]
             result.details["items_failed"] += len(missing)
             for item_id, value in result.details.pop("per_item").items():
-                item_scores.setdefault(item_id, {})[metric] = value
-            details[metric] = {"unit": result.unit, "recipe": result.recipe, **result.details}
-            set_metrics.append(
+                out.item_scores.setdefault(item_id, {})[metric] = value
+            for error in result.details["errors"]:
+                out.unscored.setdefault(error["id"], {})[metric] = error["reason"]
+            out.details[metric] = {"unit": result.unit, "recipe": result.recipe, **result.details}
+            out.metrics.append(
                 SetMetric(
                     name=metric,
                     value=result.value,
@@ -82,4 +101,4 @@ def score_audio_visual(
                     n=result.details["items_scored"],
                 )
             )
-    return set_metrics, item_scores, details
+    return out

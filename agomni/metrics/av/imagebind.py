@@ -181,17 +181,21 @@ class ImageBindTowers(nn.Module):
             }
         )
 
-    def _embed(self, tower: str, clips: torch.Tensor, scale: float) -> torch.Tensor:
+    def _embed(self, tower: str, clips: torch.Tensor, scale: float, batch_size: int | None) -> torch.Tensor:
         b, s = clips.shape[:2]
-        x = self.modality_preprocessors[tower](clips.flatten(0, 1))
-        x = self.modality_heads[tower](self.modality_trunks[tower](x))
-        return (F.normalize(x, dim=-1) * scale).view(b, s, -1).mean(dim=1)
+        outputs = []
+        for chunk in clips.flatten(0, 1).split(batch_size or b * s):
+            x = self.modality_preprocessors[tower](chunk)
+            outputs.append(self.modality_heads[tower](self.modality_trunks[tower](x)))
+        return (F.normalize(torch.cat(outputs), dim=-1) * scale).view(b, s, -1).mean(dim=1)
 
-    def embed_vision(self, clips: torch.Tensor) -> torch.Tensor:
-        return self._embed("vision", clips, 1.0)
+    def embed_vision(self, clips: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+        """`batch_size` clips per tower call (None: all B x S at once); the numbers do not depend on it."""
+        return self._embed("vision", clips, 1.0, batch_size)
 
-    def embed_audio(self, mels: torch.Tensor) -> torch.Tensor:
-        return self._embed("audio", mels, AUDIO_LOGIT_SCALE)
+    def embed_audio(self, mels: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+        """`batch_size` clips per tower call (None: all B x S at once); the numbers do not depend on it."""
+        return self._embed("audio", mels, AUDIO_LOGIT_SCALE, batch_size)
 
 
 def tower_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

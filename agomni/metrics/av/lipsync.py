@@ -20,7 +20,6 @@ usable face track or unreadable becomes a per-item error with the reason; it is 
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -37,10 +36,11 @@ from agomni.metrics.av.faces import (
     crop_video,
     track_shot,
 )
-from agomni.metrics.av.media import Decoded, ItemResult, MediaRecipe, decode, start_item
+from agomni.metrics.av.media import AVScorer, ItemResult, MediaRecipe, Pair
 from agomni.metrics.av.mfcc import SAMPLE_RATE, syncnet_mfcc, to_int16_values
 from agomni.metrics.av.s3fd import S3FD, S3FDNet
 from agomni.metrics.av.syncnet import (
+    BATCH_WINDOWS,
     SAMPLES_PER_FRAME,
     VSHIFT,
     SyncNet,
@@ -88,7 +88,7 @@ class LipSyncItem(ItemResult):
     resampled_to_25fps: bool = False
 
 
-class LipSyncScorer:
+class LipSyncScorer(AVScorer[LipSyncItem]):
     """Scores videos with one SyncNet and one face detector (see the module docstring).
 
     `random_weights` is True when SyncNet (or the detector) is untrained; every item then carries a note,
@@ -96,6 +96,7 @@ class LipSyncScorer:
     """
 
     media = MEDIA  # how items are decoded
+    item_type = LipSyncItem
 
     def __init__(
         self,
@@ -105,7 +106,7 @@ class LipSyncScorer:
         random_weights: bool,
         tracking: TrackingConfig = REFERENCE_TRACKING,
         vshift: int = VSHIFT,
-        batch_size: int = 20,
+        batch_size: int = BATCH_WINDOWS,
         device: str | torch.device = "cpu",
     ):
         self.syncnet = syncnet.eval().to(device)
@@ -149,23 +150,11 @@ class LipSyncScorer:
             "random_weights": self.random_weights,
         }
 
-    def score(
-        self, video: str | os.PathLike[str], item_id: str, audio: str | os.PathLike[str] | None = None
-    ) -> LipSyncItem:
-        """LSE of one video (its own audio track, or `audio`); media problems become `LipSyncItem.error`."""
-        return self.score_decoded(item_id, decode(self.media, video, audio))
-
-    def score_decoded(self, item_id: str, decoded: Decoded) -> LipSyncItem:
-        """The item from its decode (`agomni.metrics.av.media.decode` with `media`, maybe in a worker)."""
-        item = LipSyncItem(item_id=item_id)
-        pair = start_item(item, decoded, random_weights=self.random_weights)
-        if pair is None:
-            return item
+    def score_pair(self, item: LipSyncItem, pair: Pair) -> None:
         item.video_frames = pair.frames.shape[0]
         item.source_fps = pair.video.source_fps
         item.resampled_to_25fps = item.source_fps is None or abs(item.source_fps - VIDEO_FPS) > 1e-6
         self._score_tracks(item, pair.frames, to_int16_values(pair.waveform[0].numpy()))
-        return item
 
     def _score_tracks(self, item: LipSyncItem, frames: torch.Tensor, pcm: np.ndarray) -> None:
         rgb = frames.permute(0, 2, 3, 1).numpy()  # (T, H, W, 3)

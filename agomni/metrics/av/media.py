@@ -3,14 +3,15 @@
 `ItemResult` is the common part of the per-item results (id, notes, error); `decode` decodes the video
 (PyAV, at the metric's frame rate and size, `MediaRecipe`) and the audio (the video's own track or a
 separate file, mono, at the metric's rate) and returns any media problem as text instead of raising, so it
-can run in a worker process; `start_item` turns that into the item's notes or `error`.
+can run in a worker process; `AVScorer` turns that into the item's notes or `error` and hands the decoded
+pair to each scorer's own `score_pair`.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import torch
 
@@ -33,6 +34,9 @@ class ItemResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+ItemT = TypeVar("ItemT", bound=ItemResult)
 
 
 @dataclass(frozen=True)
@@ -82,14 +86,34 @@ def decode(
     return Decoded(Pair(frames, video_record, waveform, audio_record), None)
 
 
-def start_item(item: ItemResult, decoded: Decoded, *, random_weights: bool) -> Pair | None:
-    """Notes and error of a fresh item from its decode: the random-weights label, silent audio, or the
-    media error (then None)."""
-    if random_weights:
-        item.notes.append(RANDOM_WEIGHTS_NOTE)
-    if decoded.pair is None:
-        item.error = decoded.error
-        return None
-    if decoded.pair.audio.peak_abs == 0.0:
-        item.notes.append("the audio is all zeros")
-    return decoded.pair
+class AVScorer(Generic[ItemT]):
+    """What the audio-visual scorers share: `score` decodes an item (`decode` with the scorer's `media`)
+    and `score_decoded` starts its result (`item_type`, with the random-weights note, the silent-audio
+    note or the media error) before the scorer's own `score_pair` fills in the rest."""
+
+    media: MediaRecipe
+    item_type: type[ItemT]
+    random_weights: bool
+
+    def score(
+        self, video: str | os.PathLike[str], item_id: str, audio: str | os.PathLike[str] | None = None
+    ) -> ItemT:
+        """One item: `video` with its own audio track, or with `audio`; media problems become its `error`."""
+        return self.score_decoded(item_id, decode(self.media, video, audio))
+
+    def score_decoded(self, item_id: str, decoded: Decoded) -> ItemT:
+        """The item from its decode (`decode` with `media`, maybe done in a worker process)."""
+        item = self.item_type(item_id=item_id)
+        if self.random_weights:
+            item.notes.append(RANDOM_WEIGHTS_NOTE)
+        if decoded.pair is None:
+            item.error = decoded.error
+            return item
+        if decoded.pair.audio.peak_abs == 0.0:
+            item.notes.append("the audio is all zeros")
+        self.score_pair(item, decoded.pair)
+        return item
+
+    def score_pair(self, item: ItemT, pair: Pair) -> None:
+        """Fill in `item` (scores, or `error` with the reason) from the decoded pair."""
+        raise NotImplementedError

