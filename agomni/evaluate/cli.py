@@ -79,11 +79,11 @@ def format_outcome(outcome: EvalOutcome) -> str:
             lines.append(f"profile {name} differs from its toolkit: {note}")
     for m in results.metrics:
         info = details.get(m.name, {})
-        failed, flagged = info.get("items_failed", 0), len(info.get("flags", []))
-        if failed or flagged:
+        flagged = info.get("flags", [])
+        if flagged:
             lines.append(
-                f"{m.name}: {failed} item(s) not scored, {flagged} scored but flagged "
-                "(ids and reasons under provenance.preprocessing.metrics in results.json)"
+                f"{m.name}: {len(flagged)} item(s) scored but flagged (e.g. {flagged[0]['id']}: "
+                f"{'; '.join(flagged[0]['flags'])}); listed under 'flags' in the metric's details"
             )
     counts = Counter(entry.status for entry in results.coverage)
     lines.append(

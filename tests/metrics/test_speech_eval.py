@@ -159,7 +159,8 @@ def test_bad_items_are_per_item_errors_or_flags(tmp_path: Path, capsys: pytest.C
         handle.write(json.dumps(noise_line) + "\n")
     results = _eval(pred, manifest, tmp_path / "out", "wer,sim_o")
     printed = capsys.readouterr().out
-    assert "wer: 2 item(s) not scored" in printed and "sim_o: 2 item(s) not scored" in printed
+    assert "wer: 2 ok item(s) not scored" in printed and "sim_o: 2 ok item(s) not scored" in printed
+    assert "wer: 1 item(s) scored but flagged (e.g. noise: non-speech audio" in printed
     details = results.provenance.preprocessing["metrics"]
     wer_errors = {e["id"]: e["reason"] for e in details["wer"]["errors"]}
     sim_errors = {e["id"]: e["reason"] for e in details["sim_o"]["errors"]}
@@ -181,7 +182,11 @@ def test_bad_items_are_per_item_errors_or_flags(tmp_path: Path, capsys: pytest.C
     for item_id in ("f2_1-punctuation", "f2_4-chinese"):
         assert "wer" not in results.item_scores.get(item_id, {})
     assert "wer" in results.item_scores["noise"] and "sim_o" in results.item_scores["noise"]
-    assert {c.id for c in results.coverage} == set(texts)
+    coverage = {c.id: c for c in results.coverage}
+    assert set(coverage) == set(texts) and all(c.status == "ok" for c in coverage.values())
+    assert coverage["f2_4-chinese"].unscored == {"wer": wer_errors["f2_4-chinese"]}
+    assert coverage["f2_2-noprompt"].unscored == {"sim_o": sim_errors["f2_2-noprompt"]}
+    assert coverage["f2_0"].unscored == {} and coverage["noise"].unscored == {}
 
 
 def _cmu_phones(text: str) -> str:
