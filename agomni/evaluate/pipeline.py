@@ -48,6 +48,7 @@ from agomni.io.prepare import Recipe, load_prepared
 from agomni.metrics.av import eval_stage
 from agomni.metrics.cache import EmbeddingCache, EmbeddingKey, SourceKey, audio_sha256, decoder_fingerprint
 from agomni.metrics.embedders import Embedder
+from agomni.metrics.text_audio import eval_stage as text_audio_stage
 from agomni.results import CoverageEntry, Results, RunInfo, SetMetric, collect_provenance, write_results
 from agomni.results.provenance import describe_device
 
@@ -126,8 +127,11 @@ class Timings:
             self.seconds[name] += time.perf_counter() - start
 
 
-def _metric_profiles(request: EvalRequest) -> tuple[list[MetricEntry], dict[str, Profile], list[str]]:
-    """Embedder metrics with their profiles, and the audio-visual metrics (`agomni.metrics.av`)."""
+def _metric_profiles(
+    request: EvalRequest,
+) -> tuple[list[MetricEntry], dict[str, Profile], list[str], list[str]]:
+    """Embedder metrics with their profiles, the audio-visual metrics (`agomni.metrics.av`) and the
+    text-audio metrics (`agomni.metrics.text_audio`)."""
     names = list(request.metrics) if request.metrics else None
     suite_profile = None
     if request.suite is not None:
@@ -137,6 +141,7 @@ def _metric_profiles(request: EvalRequest) -> tuple[list[MetricEntry], dict[str,
     if not names:
         raise UsageError("no metrics named; pass --metrics a,b or --suite NAME")
     audio_visual, names = eval_stage.audio_visual_names(names)
+    text_audio, names = text_audio_stage.text_audio_names(names)
     entries = resolve_metric_names(names) if names else []
     chosen = request.profile or suite_profile
     profiles = {e.name: get_profile(chosen or e.default_profile) for e in entries}
@@ -146,7 +151,7 @@ def _metric_profiles(request: EvalRequest) -> tuple[list[MetricEntry], dict[str,
                 f"metric {entry.name} follows {', '.join(entry.profiles)} only; got profile "
                 f"{profiles[entry.name].name!r} (drop --profile, or run it separately)"
             )
-    return entries, profiles, audio_visual
+    return entries, profiles, audio_visual, text_audio
 
 
 def _build(
@@ -380,7 +385,7 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
     created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     timings = Timings()
     describe_device(request.device)
-    entries, profiles, audio_visual = _metric_profiles(request)
+    entries, profiles, audio_visual, text_audio = _metric_profiles(request)
     check_destinations(
         request.out, RESULTS_FILE, request.overwrite, request.cache_dir if request.use_cache else None
     )
@@ -408,9 +413,9 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
         for metric in metrics:
             set_metric, details[metric.entry.name] = score(metric, item_scores)
             set_metrics.append(set_metric)
+    pred = {i.id: i.pred for i in inputs.items if i.pred is not None and i.id not in runner.errors}
     if audio_visual:
         with timings.stage("audio_visual"):
-            pred = {i.id: i.pred for i in inputs.items if i.pred is not None and i.id not in runner.errors}
             av_sets, av_scores, av_details = eval_stage.score_audio_visual(
                 audio_visual,
                 pred,
@@ -424,7 +429,22 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
         details.update(av_details)
         for item_id, values in av_scores.items():
             item_scores.setdefault(item_id, {}).update(values)
-    av_random = bool(audio_visual) and request.random_weights
+    if text_audio:
+        with timings.stage("text_audio"):
+            ta_sets, ta_scores, ta_details = text_audio_stage.score_text_audio(
+                text_audio,
+                pred,
+                request.manifest,
+                random_weights=request.random_weights,
+                device=request.device,
+                seed=request.seed,
+                progress=request.progress,
+            )
+        set_metrics += ta_sets
+        details.update(ta_details)
+        for item_id, values in ta_scores.items():
+            item_scores.setdefault(item_id, {}).update(values)
+    av_random = bool(audio_visual or text_audio) and request.random_weights
     comparable = not av_random and all(
         n.embedder.comparable_with_published and not n.checkpoint.random_weights for n in networks
     )
