@@ -36,11 +36,13 @@ from agomni.evaluate.destinations import check_destinations
 from agomni.evaluate.inputs import EvalInputs, EvalItem, collect_inputs
 from agomni.evaluate.profiles import PROFILES, Profile, get_profile
 from agomni.evaluate.registry import (
+    TEXT_AUDIO,
     CheckpointIdentity,
     MetricEntry,
     build_embedder,
     checkpoint_identity,
     resolve_metric_names,
+    split_names,
 )
 from agomni.evaluate.scoring import MetricState, score
 from agomni.io.container import file_sha256
@@ -141,7 +143,7 @@ def _metric_profiles(
     if not names:
         raise UsageError("no metrics named; pass --metrics a,b or --suite NAME")
     audio_visual, names = eval_stage.audio_visual_names(names)
-    text_audio, names = text_audio_stage.text_audio_names(names)
+    text_audio, names = split_names(names, TEXT_AUDIO)
     entries = resolve_metric_names(names) if names else []
     chosen = request.profile or suite_profile
     profiles = {e.name: get_profile(chosen or e.default_profile) for e in entries}
@@ -414,10 +416,16 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
             set_metric, details[metric.entry.name] = score(metric, item_scores)
             set_metrics.append(set_metric)
     pred = {i.id: i.pred for i in inputs.items if i.pred is not None and i.id not in runner.errors}
-    if audio_visual:
-        with timings.stage("audio_visual"):
-            av_sets, av_scores, av_details = eval_stage.score_audio_visual(
-                audio_visual,
+    per_item_stages = (
+        ("audio_visual", audio_visual, eval_stage.score_audio_visual),
+        ("text_audio", text_audio, text_audio_stage.score_text_audio),
+    )
+    for stage, names, score_stage in per_item_stages:
+        if not names:
+            continue
+        with timings.stage(stage):
+            stage_sets, stage_scores, stage_details = score_stage(
+                names,
                 pred,
                 request.manifest,
                 random_weights=request.random_weights,
@@ -425,24 +433,9 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
                 seed=request.seed,
                 progress=request.progress,
             )
-        set_metrics += av_sets
-        details.update(av_details)
-        for item_id, values in av_scores.items():
-            item_scores.setdefault(item_id, {}).update(values)
-    if text_audio:
-        with timings.stage("text_audio"):
-            ta_sets, ta_scores, ta_details = text_audio_stage.score_text_audio(
-                text_audio,
-                pred,
-                request.manifest,
-                random_weights=request.random_weights,
-                device=request.device,
-                seed=request.seed,
-                progress=request.progress,
-            )
-        set_metrics += ta_sets
-        details.update(ta_details)
-        for item_id, values in ta_scores.items():
+        set_metrics += stage_sets
+        details.update(stage_details)
+        for item_id, values in stage_scores.items():
             item_scores.setdefault(item_id, {}).update(values)
     av_random = bool(audio_visual or text_audio) and request.random_weights
     comparable = not av_random and all(

@@ -234,6 +234,13 @@ AUDIO_VISUAL: dict[str, str] = {
 TEXT_AUDIO: tuple[str, ...] = ("clap",)
 
 
+def split_names(names: Iterable[str], group: Iterable[str]) -> tuple[list[str], list[str]]:
+    """(the names in ``group``, lower-cased; the others as given), each in the given order."""
+    wanted = set(group)
+    chosen = [n for n in names if n.strip().lower() in wanted]
+    return [n.strip().lower() for n in chosen], [n for n in names if n not in chosen]
+
+
 def availability(name: str) -> tuple[bool, str]:
     """Whether `agomni eval` in this version computes the catalogue metric ``name``: (True, "available")
     or (False, why and which work brings it)."""

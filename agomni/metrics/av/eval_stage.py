@@ -15,6 +15,7 @@ from typing import Any
 
 from agomni import suites, weights
 from agomni.errors import UsageError
+from agomni.evaluate.registry import split_names
 from agomni.manifest import load_manifest
 from agomni.metrics.av import score as av_score
 from agomni.results import SetMetric
@@ -25,8 +26,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {"lse_c": ("lse_c", "lse_d"), "lse_d": ("
 
 def audio_visual_names(names: Sequence[str]) -> tuple[list[str], list[str]]:
     """(audio-visual metric names, the others), each in the given order (names compared in lower case)."""
-    chosen = [n for n in names if n.strip().lower() in av_score.AV_METRICS]
-    return [n.strip().lower() for n in chosen], [n for n in names if n not in chosen]
+    return split_names(names, av_score.AV_METRICS)
 
 
 def score_audio_visual(

@@ -13,16 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from agomni.errors import UsageError
-from agomni.evaluate.registry import TEXT_AUDIO
 from agomni.manifest import load_manifest
 from agomni.metrics.text_audio import clap_score
 from agomni.results import SetMetric
-
-
-def text_audio_names(names: Sequence[str]) -> tuple[list[str], list[str]]:
-    """(text-audio metric names, the others), each in the given order (names compared in lower case)."""
-    chosen = [n for n in names if n.strip().lower() in TEXT_AUDIO]
-    return [n.strip().lower() for n in chosen], [n for n in names if n not in chosen]
 
 
 def score_text_audio(
