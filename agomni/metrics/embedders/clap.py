@@ -587,6 +587,8 @@ class ClapAudioEmbedder(Embedder):
             clap_weights = load_clap_weights(
                 model, towers=("audio",), random_weights=random_weights, seed=seed, state_dict=state_dict
             )
+        elif random_weights or state_dict is not None:
+            raise UsageError("CLAP: pass clap_weights, or random_weights / state_dict, not both")
         elif clap_weights.model != model:
             raise UsageError(f"CLAP: weights of {clap_weights.model!r} given for model {model!r}")
         _, size, recipe = MODELS[model]

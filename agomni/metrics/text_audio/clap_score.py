@@ -31,7 +31,7 @@ import math
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -92,7 +92,6 @@ class ClapScorer:
         device: str | torch.device = "cpu",
         text_batch_size: int = 32,
     ) -> None:
-        self.clap_weights = clap_weights
         self.tokenizer = tokenizer
         self.device = torch.device(device)
         self.text_batch_size = text_batch_size
@@ -102,6 +101,8 @@ class ClapScorer:
         self.text = ClapTextNet()
         load_text_state(self.text, clap_weights.tower("text"), clap_weights.where)
         self.text.to(self.device, torch.float32).eval()
+        # what the numbers came from; the tensors themselves now live in the two towers only
+        self.clap_weights = replace(clap_weights, towers={})
 
     @classmethod
     def from_registry(cls, model: str = DEFAULT_MODEL, *, device: str | torch.device = "cpu") -> ClapScorer:
