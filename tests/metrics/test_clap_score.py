@@ -238,6 +238,7 @@ def test_agomni_eval_clap_equals_numpy_cosine_of_upstream(tmp_path, monkeypatch,
     assert (metric.name, metric.unit, metric.higher_is_better, metric.n) == ("clap", "cosine", True, 2)
     details = results.provenance.preprocessing["metrics"]["clap"]
     assert details["random_weights"] is True and results.provenance.random_weights is True
+    assert details["scale"].startswith("mean cosine x1 ") and "first 10 s" in details["long_clips"]
     reasons = {e["id"]: e["reason"] for e in details["errors"]}
     assert set(reasons) == {"c", "d"} and "no caption" in reasons["c"] and "d.wav" in reasons["d"]
 

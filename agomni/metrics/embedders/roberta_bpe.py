@@ -13,7 +13,9 @@ Steps, as the reference does them:
 2. GPT-2 pre-tokenisation of the rest: contractions ``'s 't 're 've 'm 'll 'd``, an optional space plus a
    run of letters, of numbers, or of other non-space characters, then whitespace runs (a run followed by
    a non-space keeps its last character for the next piece). Letters and numbers are the Unicode general
-   categories L* and N*, taken from Python's ``unicodedata``; whitespace is Unicode ``White_Space``;
+   categories L* and N*, taken from Python's ``unicodedata`` (its Unicode version: a character assigned
+   only in a later version is classed as "other" here, where the reference's tables may know it as a
+   letter); whitespace is Unicode ``White_Space``;
 3. each piece's UTF-8 bytes are mapped to printable characters (GPT-2's ``bytes_to_unicode``) and merged
    by BPE, lowest merge rank first;
 4. ``<s>`` + tokens + ``</s>``, the tokens truncated (from the right) to ``max_length - 2``, then padded
