@@ -12,11 +12,17 @@ A *network* is one embedder under one input recipe. Per chunk of ``batch_size`` 
 
 Memory does not grow with the number of clips: outputs live for one chunk, FD keeps streamed sufficient
 statistics, and KAD's kept embeddings are bounded.
+
+Under torchrun (`agomni.distributed`) each rank runs steps 1-3 on its contiguous block of items, then the
+accumulators are synced and the item bookkeeping gathered in rank order, so every rank computes the same
+values as one process would (sums differ only by float64 summation order); the per-item audio-visual and
+text-audio stages run on rank 0 and their results are shared.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 import time
 from collections import defaultdict
@@ -30,7 +36,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from agomni import suites
+from agomni import distributed, suites
 from agomni.errors import MediaError, MetricInputError, TooShortError, UsageError
 from agomni.evaluate.destinations import check_destinations
 from agomni.evaluate.inputs import EvalInputs, EvalItem, collect_inputs
@@ -48,7 +54,14 @@ from agomni.evaluate.scoring import MetricState, score
 from agomni.io.container import file_sha256
 from agomni.io.prepare import Recipe, load_prepared
 from agomni.metrics.av import eval_stage
-from agomni.metrics.cache import EmbeddingCache, EmbeddingKey, SourceKey, audio_sha256, decoder_fingerprint
+from agomni.metrics.cache import (
+    CacheStats,
+    EmbeddingCache,
+    EmbeddingKey,
+    SourceKey,
+    audio_sha256,
+    decoder_fingerprint,
+)
 from agomni.metrics.embedders import Embedder
 from agomni.metrics.text_audio import eval_stage as text_audio_stage
 from agomni.results import CoverageEntry, Results, RunInfo, SetMetric, collect_provenance, write_results
@@ -340,6 +353,26 @@ class _Runner:
                 progress.update(len(chunk))
                 progress.set_postfix(cache_hits=self.cache.stats.hits, errors=len(self.errors), refresh=False)
 
+    def gather(self, shard: distributed.Shard) -> None:
+        """Under torchrun, after each rank ran its part: every rank's accumulators synced (sums reduced,
+        rows and items gathered in rank order) and its item bookkeeping merged, so that every rank holds
+        the whole evaluation. Nothing to do in a single process."""
+        if shard.world == 1:
+            return
+        for metric in self.metrics:
+            metric.accumulator.sync()
+        parts = shard.gather(
+            (self.errors, self.ok, self.cache.stats, [(m.rows, m.used, m.left_out) for m in self.metrics])
+        )
+        self.errors = {item: why for errors, *_ in parts for item, why in errors.items()}
+        self.ok = [item for _, ok, *_ in parts for item in ok]
+        self.cache.stats = CacheStats.total([stats for _, _, stats, _ in parts])
+        for i, metric in enumerate(self.metrics):
+            states = [part[3][i] for part in parts]
+            metric.rows = {side: sum(rows[side] for rows, _, _ in states) for side in metric.rows}
+            metric.used = {side: [x for _, used, _ in states for x in used[side]] for side in metric.used}
+            metric.left_out = [x for _, _, left_out in states for x in left_out]
+
     def _run_chunk(self, chunk: tuple[EvalItem, ...]) -> None:
         outputs: dict[tuple[str, str], dict[str, Outputs]] = defaultdict(dict)
         pending: dict[str, dict[int, list[Job]]] = defaultdict(lambda: defaultdict(list))
@@ -406,7 +439,9 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
         networks, metrics = _build(entries, profiles, request)
     cache = EmbeddingCache(request.cache_dir, enabled=request.use_cache)
     runner = _Runner(request, networks, metrics, cache, timings, need_reference)
-    runner.run(inputs.items)
+    shard = distributed.current()
+    runner.run(tuple(shard.part(inputs.items)))
+    runner.gather(shard)
 
     item_scores: dict[str, dict[str, float]] = {}
     set_metrics: list[SetMetric] = []
@@ -424,7 +459,8 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
         if not names:
             continue
         with timings.stage(stage):
-            stage_sets, stage_scores, stage_details = score_stage(
+            run_stage = functools.partial(
+                score_stage,
                 names,
                 pred,
                 request.manifest,
@@ -433,6 +469,7 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
                 seed=request.seed,
                 progress=request.progress,
             )
+            stage_sets, stage_scores, stage_details = shard.from_main(run_stage)
         set_metrics += stage_sets
         details.update(stage_details)
         for item_id, values in stage_scores.items():
@@ -463,6 +500,7 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
         "cache": cache.describe(),
         "allow_missing": request.allow_missing,
         "batch_size": request.batch_size,
+        "processes": shard.world,
     }
     timings.seconds["total"] = time.perf_counter() - started
     provenance = collect_provenance(

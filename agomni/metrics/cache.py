@@ -170,6 +170,20 @@ class CacheStats:
     rejected: list[str] = field(default_factory=list)
     write_error: str | None = None
 
+    @classmethod
+    def total(cls, parts: list[CacheStats]) -> CacheStats:
+        """The counts of several processes added up (rejections listed in order, the first write error)."""
+        errors = [p.write_error for p in parts if p.write_error is not None]
+        return cls(
+            hits=sum(p.hits for p in parts),
+            misses=sum(p.misses for p in parts),
+            writes=sum(p.writes for p in parts),
+            index_hits=sum(p.index_hits for p in parts),
+            index_misses=sum(p.index_misses for p in parts),
+            rejected=[r for p in parts for r in p.rejected],
+            write_error=errors[0] if errors else None,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "embedding_hits": self.hits,

@@ -7,6 +7,7 @@ import re
 import sys
 from pathlib import Path
 
+from agomni import distributed
 from agomni.errors import UsageError
 
 from .generators import KINDS, GenSettings
@@ -58,6 +59,24 @@ def cli_run(args: argparse.Namespace) -> int:
         timeout_s=args.timeout,
         progress=not args.no_progress,
     )
+    shard = distributed.start(args.device)
+    try:
+        run_dirs = _run_all(args, generators, settings, out)
+        if not shard.main:
+            return 0
+    finally:
+        distributed.stop()
+    formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
+    written = write_report(run_dirs, out, formats, compare=len(run_dirs) > 1, resamples=args.resamples)
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def _run_all(
+    args: argparse.Namespace, generators: dict[str, str], settings: GenSettings, out: Path
+) -> list[Path]:
+    """One run folder per generator (RUN/runs/NAME when there are several)."""
     several = len(generators) > 1
     data_root = args.data_root
     if data_root is None and suite_run_spec(args.suite).importer == "toycorpus":
@@ -80,8 +99,4 @@ def cli_run(args: argparse.Namespace) -> int:
         )
         run_suite(request)
         run_dirs.append(run_dir)
-    formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
-    written = write_report(run_dirs, out, formats, compare=several, resamples=args.resamples)
-    for path in written:
-        print(f"wrote {path}")
-    return 0
+    return run_dirs

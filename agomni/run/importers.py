@@ -8,8 +8,9 @@ it with an `ImportCoverage` naming each listed item that is missing and why. A m
 
 Formats and layouts:
 - ``seed-tts-eval``: ``meta.lst``, one ``utt|prompt_text|prompt_wav|text`` per line (BytedanceSpeech
-  seed-tts-eval); prompt audio at ``prompt_wav`` (relative to the data root), ground truth (when present)
-  at ``wavs/<utt>.wav``. Items: task tts, transcript = text, prompt_audio, prompt_text, language from
+  seed-tts-eval; the lists that carry ground truth add a fifth field ``|gt_wav``, as F5-TTS's reader
+  accepts); prompt audio at ``prompt_wav`` (relative to the data root), ground truth (when present) at
+  ``gt_wav``, else ``wavs/<utt>.wav``. Items: task tts, transcript = text, prompt_audio, prompt_text, language from
   the data root's name ("zh" when it is ``zh``, else "en").
 - ``f5-librispeech-pc``: F5-TTS's ``librispeech_pc_test_clean_cross_sentence.lst``, one
   ``ref_utt<TAB>ref_dur<TAB>ref_txt<TAB>gen_utt<TAB>gen_dur<TAB>gen_txt`` per line; audio in the
@@ -29,16 +30,47 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agomni.atomic import atomic_write
 from agomni.errors import ManifestError, UsageError
 from agomni.manifest import Manifest, load_manifest
 
-from .items import ImportCoverage
-
 Entry = dict[str, Any]
 Parsed = tuple[list[Entry], list[tuple[str, str]], int]  # entries found, (id, reason) missing, listed
+
+
+@dataclass(frozen=True)
+class ImportCoverage:
+    """Listed items (the anchor's list), published count (the suite's), found locally, and the rest."""
+
+    importer: str
+    listed: int
+    published: int
+    missing: tuple[tuple[str, str], ...] = ()
+    notes: str = ""
+
+    @property
+    def found(self) -> int:
+        return self.listed - len(self.missing)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "importer": self.importer,
+            "published_items": self.published,
+            "listed_items": self.listed,
+            "found_items": self.found,
+            "missing": [{"id": i, "reason": r} for i, r in self.missing],
+            "notes": self.notes,
+        }
+
+    def summary(self) -> str:
+        return (
+            f"{self.found} of {self.listed} listed items found locally (published test set: {self.published} "
+            f"items; importer {self.importer})"
+        )
 
 
 def _need(path: Path, what: str) -> Path:
@@ -65,17 +97,23 @@ def parse_seed_tts(root: Path) -> Parsed:
     for number, line in enumerate(lst.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
-        fields = line.split("|")
-        if len(fields) != 4 or not all(f.strip() for f in (fields[0], fields[2], fields[3])):
-            raise _bad(lst, number, f"expected utt|prompt_text|prompt_wav|text, got {len(fields)} field(s)")
-        utt, prompt_text, prompt_wav, text = (f.strip() for f in fields)
+        fields = [f.strip() for f in line.split("|")]
+        if len(fields) not in (4, 5) or not all(fields[i] for i in (0, 2, 3, *range(4, len(fields)))):
+            raise _bad(
+                lst,
+                number,
+                f"expected utt|prompt_text|prompt_wav|text or utt|prompt_text|prompt_wav|text|gt_wav, "
+                f"got {len(fields)} field(s)",
+            )
+        utt, prompt_text, prompt_wav, text = fields[:4]
+        truth = fields[4] if len(fields) == 5 else f"wavs/{utt}.wav"
         listed += 1
         if not _check(root, prompt_wav, utt, "prompt audio", missing):
             continue
         entry = {"id": utt, "task": "tts", "transcript": text, "language": language}
         entry.update(prompt_audio=prompt_wav, prompt_text=prompt_text)
-        if (root / "wavs" / f"{utt}.wav").is_file():
-            entry["reference_audio"] = f"wavs/{utt}.wav"
+        if (root / truth).is_file():
+            entry["reference_audio"] = truth
         entries.append(entry)
     return entries, missing, listed
 
@@ -187,7 +225,7 @@ def import_test_set(importer: str, data_root: Path, published: int) -> tuple[Man
     target = root / f"agomni-{importer}.jsonl"
     text = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries)
     try:
-        target.write_text(text, encoding="utf-8")
+        atomic_write(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     except OSError as err:
         raise UsageError(
             f"{target}: cannot write the manifest into the data root ({err}); the manifest must sit at the data "

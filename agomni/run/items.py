@@ -18,41 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agomni.atomic import atomic_write
 from agomni.errors import UsageError
 from agomni.manifest import Manifest, load_manifest
 from agomni.paths import evaluation_dir
 from agomni.toycorpus import build_corpus
 
-
-@dataclass(frozen=True)
-class ImportCoverage:
-    """Listed items (the anchor's list), published count (the suite's), found locally, and the rest."""
-
-    importer: str
-    listed: int
-    published: int
-    missing: tuple[tuple[str, str], ...] = ()
-    notes: str = ""
-
-    @property
-    def found(self) -> int:
-        return self.listed - len(self.missing)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "importer": self.importer,
-            "published_items": self.published,
-            "listed_items": self.listed,
-            "found_items": self.found,
-            "missing": [{"id": i, "reason": r} for i, r in self.missing],
-            "notes": self.notes,
-        }
-
-    def summary(self) -> str:
-        return (
-            f"{self.found} of {self.listed} listed items found locally (published test set: {self.published} "
-            f"items; importer {self.importer})"
-        )
+from .importers import IMPORTERS, ImportCoverage
 
 
 @dataclass(frozen=True)
@@ -97,7 +69,8 @@ def toy_items(root: Path, options: dict[str, Any], published: int) -> tuple[Mani
                     entry[key] = f"{split}/{entry[key]}"
             lines.append(json.dumps(entry, ensure_ascii=False))
     subset = root / f"{split}-{per_task}-per-task.jsonl"
-    subset.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    text = "\n".join(lines) + "\n"
+    atomic_write(subset, lambda tmp: tmp.write_text(text, encoding="utf-8"))  # other ranks may read it
     note = f"subset: the first {per_task} items of each task of the {split} split ({len(full)} items)"
     return load_manifest(subset), ImportCoverage("toycorpus", len(lines), published, notes=note)
 
@@ -105,8 +78,6 @@ def toy_items(root: Path, options: dict[str, Any], published: int) -> tuple[Mani
 def resolve_items(suite_name: str, published: int, data_root: Path | None) -> tuple[Manifest, ImportCoverage]:
     """The manifest of a suite's items for this run (module docstring); the toy corpus goes into
     ``data_root/toy``."""
-    from .importers import IMPORTERS
-
     spec = suite_run_spec(suite_name)
     if spec.importer is None:
         raise UsageError(f"suite {suite_name!r} names no importer; pass --manifest FILE listing its items")

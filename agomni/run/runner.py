@@ -11,6 +11,11 @@ Run folder layout (RUN):
   averaged over replicates, the first replicate's coverage and provenance plus every replicate's values;
 - ``log.txt``: what each step did, including how many items were done already and not recomputed.
 
+Sharded (``torchrun --nproc-per-node N -m agomni.cli run ...``, `agomni.distributed`): each rank
+generates and embeds its contiguous block of items; statistics are reduced across ranks, so the numbers
+equal a single process's. Rank 0 builds the test set, computes the validation loss and writes every file
+of the run folder; the log names the rank of each line.
+
 Resume: every generated file and every cache entry is written atomically, so after a kill -9 the same
 command skips finished items (generation: files present; scoring: embeddings in the cache) and gives
 the same numbers (generation noise depends only on seed, item id and sample; see agomni.model.generate).
@@ -31,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from agomni import distributed
 from agomni.atomic import atomic_write
 from agomni.errors import UsageError
 from agomni.evaluate.pipeline import EvalRequest, evaluate
@@ -42,7 +48,8 @@ from agomni.weights.store import quick_status
 
 from . import validation
 from .generators import CheckpointGenerator, Failure, Generator, GenSettings, Replicate, parse_generator
-from .items import ImportCoverage, resolve_items, suite_run_spec
+from .importers import ImportCoverage
+from .items import resolve_items, suite_run_spec
 
 RESULTS_FILE = "results.json"
 RUN_FILE = "run.json"
@@ -80,15 +87,16 @@ class SkippedMetric:
 class Log:
     """Lines to stderr and RUN/log.txt (appended: a resumed run shows both attempts)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, shard: distributed.Shard):
         self.path = path
+        self.rank = f"rank {shard.rank}/{shard.world}: " if shard.world > 1 else ""
         path.parent.mkdir(parents=True, exist_ok=True)
 
     def __call__(self, message: str) -> None:
         stamp = datetime.now(timezone.utc).strftime("%H:%M:%S")
-        print(f"[agomni run] {message}", file=sys.stderr)
+        print(f"[agomni run] {self.rank}{message}", file=sys.stderr)
         with self.path.open("a", encoding="utf-8") as fh:
-            fh.write(f"{stamp} {message}\n")
+            fh.write(f"{stamp} {self.rank}{message}\n")
 
 
 def plan_metrics(suite: Suite, requested: Sequence[str] | None) -> tuple[list[str], list[SkippedMetric]]:
@@ -187,6 +195,13 @@ def combine(replicates: Sequence[Results], names: Sequence[str], run_info: RunIn
     return Results(run_info, provenance, scores, tuple(metrics), first.coverage)
 
 
+def _gathered(shard: distributed.Shard, failures: dict[str, list[Failure]]) -> dict[str, list[Failure]]:
+    """Every rank's generation failures per replicate, in rank order (all ranks' files exist on return)."""
+    shard.barrier()
+    parts = shard.gather(failures)
+    return {name: [f for part in parts for f in part[name]] for name in failures}
+
+
 def generated_with_random_weights(pred_dir: Path) -> bool:
     """True when any generated file's JSON sidecar says random weights were involved (the reference
     model labels every output it makes with random stand-in conditioners or an untrained network)."""
@@ -207,14 +222,18 @@ def run_suite(request: RunRequest) -> Path:
         raise UsageError(f"--num-samples must be at least 1, got {request.num_samples}")
     started = time.perf_counter()
     out = request.out
-    log = Log(out / LOG_FILE)
+    shard = distributed.current()
+    log = Log(out / LOG_FILE, shard)
     suite = get_suite(request.suite)
     if request.manifest is not None:
         manifest = load_manifest(request.manifest)
         imported = ImportCoverage("manifest", len(manifest), suite.test_set_size)
     else:
         default_root = out / "data" if suite_run_spec(suite.name).importer == "toycorpus" else None
-        manifest, imported = resolve_items(suite.name, suite.test_set_size, request.data_root or default_root)
+        with shard.main_first():
+            manifest, imported = resolve_items(
+                suite.name, suite.test_set_size, request.data_root or default_root
+            )
     log(f"suite {suite.name}: {imported.summary()}")
     names, skipped = plan_metrics(suite, request.metrics)
     for skip in skipped:
@@ -239,13 +258,14 @@ def run_suite(request: RunRequest) -> Path:
         "metrics_run": names,
         "metrics_skipped": [s.to_dict() for s in skipped],
     }
-    atomic_write(
-        out / RUN_FILE, lambda tmp: tmp.write_text(json.dumps(context, indent=1) + "\n", encoding="utf-8")
-    )
+    if shard.main:
+        atomic_write(
+            out / RUN_FILE, lambda tmp: tmp.write_text(json.dumps(context, indent=1) + "\n", encoding="utf-8")
+        )
     t0 = time.perf_counter()
-    failures = generator.produce(manifest.items, replicates, log)
+    failures = _gathered(shard, generator.produce(shard.part(manifest.items), replicates, log))
     generation_s = time.perf_counter() - t0
-    extra = _validation_metric(generator, manifest, out, log)
+    extra = shard.from_main(lambda: _validation_metric(generator, manifest, out, log))
     created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     combined = []
     for rep in replicates:
@@ -285,13 +305,19 @@ def run_suite(request: RunRequest) -> Path:
         random = results.provenance.random_weights or generated_with_random_weights(pred_dir)
         provenance = dataclasses.replace(results.provenance, timings=timings, random_weights=random)
         results = dataclasses.replace(results, provenance=provenance)
-        write_results(results, rep.folder / RESULTS_FILE)
+        if shard.main:
+            write_results(results, rep.folder / RESULTS_FILE)
         combined.append(results)
     info = RunInfo(out.name, created, request.command, suite.name, str(out), None, request.num_samples)
     final = combine(combined, [r.name for r in replicates], info)
-    path = write_results(final, out / RESULTS_FILE)
-    ok = sum(c.status == "ok" for c in final.coverage)
-    log(f"wrote {path}: {ok} of {len(final.coverage)} items scored, {time.perf_counter() - started:.1f} s")
+    path = out / RESULTS_FILE
+    if shard.main:
+        write_results(final, path)
+        ok = sum(c.status == "ok" for c in final.coverage)
+        log(
+            f"wrote {path}: {ok} of {len(final.coverage)} items scored, {time.perf_counter() - started:.1f} s"
+        )
+    shard.barrier()  # the other ranks return once the run folder is complete
     return path
 
 

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from agomni.metrics.cache import (
+    CacheStats,
     EmbeddingCache,
     EmbeddingKey,
     SourceKey,
@@ -178,3 +179,18 @@ def test_decoder_fingerprint_hashes_the_io_sources() -> None:
     fingerprint = decoder_fingerprint()
     assert set(fingerprint) == {"av", "libavcodec", "torchaudio", "soxr", "agomni_io_sha256"}
     assert len(fingerprint["agomni_io_sha256"]) == 64
+
+
+def test_stats_of_several_processes_add_up():
+    a = CacheStats(hits=3, misses=1, writes=1, index_hits=2, index_misses=0, rejected=["x: bad"])
+    b = CacheStats(hits=1, misses=4, writes=4, index_hits=0, index_misses=5, write_error="disk full")
+    total = CacheStats.total([a, b]).to_dict()
+    assert total == {
+        "embedding_hits": 4,
+        "embedding_misses": 5,
+        "embedding_writes": 5,
+        "audio_index_hits": 2,
+        "audio_index_misses": 5,
+        "rejected_entries": ["x: bad"],
+        "write_error": "disk full",
+    }

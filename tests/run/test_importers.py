@@ -37,6 +37,11 @@ def test_seed_tts_meta_lst(tmp_path):
     ]  # fmt: skip
     assert (coverage.listed, coverage.found, coverage.published) == (2, 1, 1088)
     assert coverage.missing == (("u2", "not found locally: prompt audio prompt-wavs/p2.wav"),)
+    # the five-field form names the ground truth itself
+    (root / "meta.lst").write_text("u1|Prompt one.|prompt-wavs/p1.wav|Say it.|gt/u1.wav\n")
+    _wav(root / "gt/u1.wav")
+    manifest, _ = import_test_set("seed-tts-eval", root, 1088)
+    assert _lines(manifest.path)[0]["reference_audio"] == "gt/u1.wav"
     (root / "meta.lst").write_text("u1|Prompt one.|prompt-wavs/p1.wav|Say it.\nu3|only three|fields\n")
     with pytest.raises(ManifestError, match=r"line 2: expected utt\|prompt_text\|prompt_wav\|text"):
         import_test_set("seed-tts-eval", root, 1088)
