@@ -15,13 +15,14 @@ statistics, and KAD's kept embeddings are bounded.
 
 Under torchrun (`agomni.distributed`) each rank runs steps 1-3 on its contiguous block of items, then the
 accumulators are synced and the item bookkeeping gathered in rank order, so every rank computes the same
-values as one process would (sums differ only by float64 summation order); the audio-visual stage runs
-on rank 0 and its result is shared.
+values as one process would (sums differ only by float64 summation order); the per-item audio-visual and
+text-audio stages run on rank 0 and their results are shared.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 import time
 from collections import defaultdict
@@ -41,13 +42,16 @@ from agomni.evaluate.destinations import check_destinations
 from agomni.evaluate.inputs import EvalInputs, EvalItem, collect_inputs
 from agomni.evaluate.profiles import PROFILES, Profile, get_profile
 from agomni.evaluate.registry import (
+    TEXT_AUDIO,
     CheckpointIdentity,
     MetricEntry,
     build_embedder,
     checkpoint_identity,
     resolve_metric_names,
+    split_names,
 )
 from agomni.evaluate.scoring import MetricState, score
+from agomni.evaluate.stage_scores import StageScores
 from agomni.io.container import file_sha256
 from agomni.io.prepare import Recipe, load_prepared
 from agomni.metrics.av import eval_stage
@@ -60,6 +64,7 @@ from agomni.metrics.cache import (
     decoder_fingerprint,
 )
 from agomni.metrics.embedders import Embedder
+from agomni.metrics.text_audio import eval_stage as text_audio_stage
 from agomni.results import CoverageEntry, Results, RunInfo, SetMetric, collect_provenance, write_results
 from agomni.results.provenance import describe_device
 
@@ -138,8 +143,11 @@ class Timings:
             self.seconds[name] += time.perf_counter() - start
 
 
-def _metric_profiles(request: EvalRequest) -> tuple[list[MetricEntry], dict[str, Profile], list[str]]:
-    """Embedder metrics with their profiles, and the audio-visual metrics (`agomni.metrics.av`)."""
+def _metric_profiles(
+    request: EvalRequest,
+) -> tuple[list[MetricEntry], dict[str, Profile], list[str], list[str]]:
+    """Embedder metrics with their profiles, the audio-visual metrics (`agomni.metrics.av`) and the
+    text-audio metrics (`agomni.metrics.text_audio`)."""
     names = list(request.metrics) if request.metrics else None
     suite_profile = None
     if request.suite is not None:
@@ -149,6 +157,7 @@ def _metric_profiles(request: EvalRequest) -> tuple[list[MetricEntry], dict[str,
     if not names:
         raise UsageError("no metrics named; pass --metrics a,b or --suite NAME")
     audio_visual, names = eval_stage.audio_visual_names(names)
+    text_audio, names = split_names(names, TEXT_AUDIO)
     entries = resolve_metric_names(names) if names else []
     chosen = request.profile or suite_profile
     profiles = {e.name: get_profile(chosen or e.default_profile) for e in entries}
@@ -158,7 +167,7 @@ def _metric_profiles(request: EvalRequest) -> tuple[list[MetricEntry], dict[str,
                 f"metric {entry.name} follows {', '.join(entry.profiles)} only; got profile "
                 f"{profiles[entry.name].name!r} (drop --profile, or run it separately)"
             )
-    return entries, profiles, audio_visual
+    return entries, profiles, audio_visual, text_audio
 
 
 def _build(
@@ -412,7 +421,7 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
     created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     timings = Timings()
     describe_device(request.device)
-    entries, profiles, audio_visual = _metric_profiles(request)
+    entries, profiles, audio_visual, text_audio = _metric_profiles(request)
     check_destinations(
         request.out, RESULTS_FILE, request.overwrite, request.cache_dir if request.use_cache else None
     )
@@ -442,28 +451,34 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
         for metric in metrics:
             set_metric, details[metric.entry.name] = score(metric, item_scores)
             set_metrics.append(set_metric)
-    av = eval_stage.AVScores()
-    if audio_visual:
-        with timings.stage("audio_visual"):
-            ok = set(runner.ok)  # scores are kept for items covered "ok" only (results schema rule)
-            pred = {i.id: i.pred for i in inputs.items if i.pred is not None and i.id in ok}
-            av = shard.from_main(
-                lambda: eval_stage.score_audio_visual(
-                    audio_visual,
-                    pred,
-                    request.manifest,
-                    random_weights=request.random_weights,
-                    device=request.device,
-                    seed=request.seed,
-                    progress=request.progress,
-                    batch_size=request.batch_size,
-                )
+    ok = set(runner.ok)  # scores are kept for items covered "ok" only (results schema rule)
+    pred = {i.id: i.pred for i in inputs.items if i.pred is not None and i.id in ok}
+    per_item = StageScores()
+    per_item_stages = (
+        ("audio_visual", audio_visual, eval_stage.score_audio_visual),
+        ("text_audio", text_audio, text_audio_stage.score_text_audio),
+    )
+    for stage, names, score_stage in per_item_stages:
+        if not names:
+            continue
+        with timings.stage(stage):
+            run_stage = functools.partial(
+                score_stage,
+                names,
+                pred,
+                request.manifest,
+                random_weights=request.random_weights,
+                device=request.device,
+                seed=request.seed,
+                progress=request.progress,
+                batch_size=request.batch_size,
             )
-        set_metrics += av.metrics
-        details.update(av.details)
-        for item_id, values in av.item_scores.items():
-            item_scores.setdefault(item_id, {}).update(values)
-    av_random = bool(audio_visual) and request.random_weights
+            per_item.merge(shard.from_main(run_stage))
+    set_metrics += per_item.metrics
+    details.update(per_item.details)
+    for item_id, values in per_item.item_scores.items():
+        item_scores.setdefault(item_id, {}).update(values)
+    av_random = bool(audio_visual or text_audio) and request.random_weights
     comparable = not av_random and all(
         n.embedder.comparable_with_published and not n.checkpoint.random_weights for n in networks
     )
@@ -509,7 +524,7 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
         pred_dir=str(request.pred_dir),
         ref_dir=None if request.ref_dir is None else str(request.ref_dir),
     )
-    coverage = _coverage(inputs, runner, av.unscored)
+    coverage = _coverage(inputs, runner, per_item.unscored)
     results = Results(run, provenance, item_scores, tuple(set_metrics), coverage)
     path = write_results(results, request.out / RESULTS_FILE) if request.out is not None else None
     return EvalOutcome(results, path, comparable)

@@ -195,7 +195,6 @@ ALIASES: dict[str, str] = {entry.alias: entry.name for entry in METRICS.values()
 
 # Catalogue metrics that are not embedding-distance/classifier metrics: not computed in this version.
 OUTSIDE_PIPELINE: dict[str, str] = {
-    "clap": "the CLAP audio-text score needs the CLAP text branch; use fd_clap (FD of CLAP audio embeddings)",
     "wer": "WER needs transcripts, which `agomni eval` does not read; use the Python API agomni.metrics.speech "
     "(transcribe_and_score with WhisperASR, or agomni.metrics.wer on transcripts)",
     "wer_offline": "WER needs transcripts, which `agomni eval` does not read; use the Python API "
@@ -230,6 +229,18 @@ AUDIO_VISUAL: dict[str, str] = {
 }
 
 
+#: Text-audio metrics (`agomni.metrics.text_audio.eval_stage`; they judge each generated audio against its
+#: manifest item's caption).
+TEXT_AUDIO: tuple[str, ...] = ("clap",)
+
+
+def split_names(names: Iterable[str], group: Iterable[str]) -> tuple[list[str], list[str]]:
+    """(the names in ``group``, lower-cased; the others as given), each in the given order."""
+    wanted = set(group)
+    chosen = [n for n in names if n.strip().lower() in wanted]
+    return [n.strip().lower() for n in chosen], [n for n in names if n not in chosen]
+
+
 def availability(name: str) -> tuple[bool, str]:
     """Whether `agomni eval` in this version computes the catalogue metric ``name``: (True, "available")
     or (False, why and which work brings it)."""
@@ -237,6 +248,8 @@ def availability(name: str) -> tuple[bool, str]:
     if canonical in AUDIO_VISUAL:
         if importlib.util.find_spec(AUDIO_VISUAL[canonical]) is None:
             return False, "not available in this installation: install OpenCV with pip install 'agomni[av]'"
+        return True, "available"
+    if canonical in TEXT_AUDIO:
         return True, "available"
     if canonical in METRICS:
         spec = METRICS[canonical].embedder
