@@ -15,13 +15,14 @@ statistics, and KAD's kept embeddings are bounded.
 
 Under torchrun (`agomni.distributed`) each rank runs steps 1-3 on its contiguous block of items, then the
 accumulators are synced and the item bookkeeping gathered in rank order, so every rank computes the same
-values as one process would (sums differ only by float64 summation order); the audio-visual and speech
-stages run on rank 0 and their results are shared.
+values as one process would (sums differ only by float64 summation order); the per-item audio-visual,
+text-audio and speech stages run on rank 0 and their results are shared.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 import time
 from collections import defaultdict
@@ -41,13 +42,16 @@ from agomni.evaluate.destinations import check_destinations
 from agomni.evaluate.inputs import EvalInputs, EvalItem, collect_inputs
 from agomni.evaluate.profiles import PROFILES, Profile, get_profile
 from agomni.evaluate.registry import (
+    TEXT_AUDIO,
     CheckpointIdentity,
     MetricEntry,
     build_embedder,
     checkpoint_identity,
     resolve_metric_names,
+    split_names,
 )
 from agomni.evaluate.scoring import MetricState, score
+from agomni.evaluate.stage_scores import StageScores
 from agomni.io.container import file_sha256
 from agomni.io.prepare import Recipe, load_prepared
 from agomni.metrics.av import eval_stage
@@ -61,6 +65,7 @@ from agomni.metrics.cache import (
 )
 from agomni.metrics.embedders import Embedder
 from agomni.metrics.speech import eval_stage as speech_stage
+from agomni.metrics.text_audio import eval_stage as text_audio_stage
 from agomni.results import CoverageEntry, Results, RunInfo, SetMetric, collect_provenance, write_results
 from agomni.results.provenance import describe_device
 
@@ -143,9 +148,9 @@ class Timings:
 
 def _metric_profiles(
     request: EvalRequest,
-) -> tuple[list[MetricEntry], dict[str, Profile], list[str], list[str]]:
-    """Embedder metrics with their profiles, the audio-visual metrics (`agomni.metrics.av`) and the speech
-    metrics (`agomni.metrics.speech.eval_stage`)."""
+) -> tuple[list[MetricEntry], dict[str, Profile], list[str], list[str], list[str]]:
+    """Embedder metrics with their profiles, the audio-visual metrics (`agomni.metrics.av`), the
+    text-audio metrics (`agomni.metrics.text_audio`) and the speech metrics (`agomni.metrics.speech`)."""
     names = list(request.metrics) if request.metrics else None
     suite_profile = None
     if request.suite is not None:
@@ -155,7 +160,8 @@ def _metric_profiles(
     if not names:
         raise UsageError("no metrics named; pass --metrics a,b or --suite NAME")
     audio_visual, names = eval_stage.audio_visual_names(names)
-    speech, names = speech_stage.speech_names(names)
+    text_audio, names = split_names(names, TEXT_AUDIO)
+    speech, names = split_names(names, speech_stage.SPEECH_METRICS)
     speech_stage.choose_backends(request.speech_backends)  # unknown or unavailable names fail before any work
     if request.speech_backends and not any(n in speech_stage.ROLE_OF for n in speech):
         raise UsageError(
@@ -170,7 +176,7 @@ def _metric_profiles(
                 f"metric {entry.name} follows {', '.join(entry.profiles)} only; got profile "
                 f"{profiles[entry.name].name!r} (drop --profile, or run it separately)"
             )
-    return entries, profiles, audio_visual, speech
+    return entries, profiles, audio_visual, text_audio, speech
 
 
 def _build(
@@ -424,7 +430,7 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
     created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     timings = Timings()
     describe_device(request.device)
-    entries, profiles, audio_visual, speech = _metric_profiles(request)
+    entries, profiles, audio_visual, text_audio, speech = _metric_profiles(request)
     check_destinations(
         request.out, RESULTS_FILE, request.overwrite, request.cache_dir if request.use_cache else None
     )
@@ -454,48 +460,51 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
         for metric in metrics:
             set_metric, details[metric.entry.name] = score(metric, item_scores)
             set_metrics.append(set_metric)
-    av, sp = eval_stage.AVScores(), eval_stage.AVScores()
     ok = set(runner.ok)  # scores are kept for items covered "ok" only (results schema rule)
     pred = {i.id: i.pred for i in inputs.items if i.pred is not None and i.id in ok}
-    if audio_visual:
-        with timings.stage("audio_visual"):
-            av = shard.from_main(
-                lambda: eval_stage.score_audio_visual(
-                    audio_visual,
-                    pred,
-                    request.manifest,
-                    random_weights=request.random_weights,
-                    device=request.device,
-                    seed=request.seed,
-                    progress=request.progress,
-                    batch_size=request.batch_size,
-                )
+    per_item = StageScores()
+    per_item_stages = (
+        (
+            "audio_visual",
+            audio_visual,
+            functools.partial(eval_stage.score_audio_visual, batch_size=request.batch_size),
+        ),
+        (
+            "text_audio",
+            text_audio,
+            functools.partial(text_audio_stage.score_text_audio, batch_size=request.batch_size),
+        ),
+        (
+            "speech",
+            speech,
+            functools.partial(
+                speech_stage.score_speech,
+                backends=request.speech_backends,
+                protocol=None if request.suite is None else suites.get_suite(request.suite).protocol,
+            ),
+        ),
+    )
+    for stage, names, score_stage in per_item_stages:
+        if not names:
+            continue
+        with timings.stage(stage):
+            run_stage = functools.partial(
+                score_stage,
+                names,
+                pred,
+                request.manifest,
+                random_weights=request.random_weights,
+                device=request.device,
+                seed=request.seed,
+                progress=request.progress,
             )
-    if speech:
-        with timings.stage("speech"):
-            sp = shard.from_main(
-                lambda: speech_stage.score_speech(
-                    speech,
-                    pred,
-                    request.manifest,
-                    backends=request.speech_backends,
-                    protocol=None if request.suite is None else suites.get_suite(request.suite).protocol,
-                    random_weights=request.random_weights,
-                    device=request.device,
-                    seed=request.seed,
-                    progress=request.progress,
-                )
-            )
-    unscored: dict[str, dict[str, str]] = {}
-    for stage in (av, sp):
-        set_metrics += stage.metrics
-        details.update(stage.details)
-        for item_id, values in stage.item_scores.items():
-            item_scores.setdefault(item_id, {}).update(values)
-        for item_id, reasons in stage.unscored.items():
-            unscored.setdefault(item_id, {}).update(reasons)
-    speech_comparable = all(info["comparable_with_published"] for info in sp.details.values())
-    av_random = bool(audio_visual or speech) and request.random_weights
+            per_item.merge(shard.from_main(run_stage))
+    set_metrics += per_item.metrics
+    details.update(per_item.details)
+    for item_id, values in per_item.item_scores.items():
+        item_scores.setdefault(item_id, {}).update(values)
+    speech_comparable = all(per_item.details[n]["comparable_with_published"] for n in speech)
+    av_random = bool(audio_visual or text_audio or speech) and request.random_weights
     comparable = (
         speech_comparable
         and not av_random
@@ -543,7 +552,7 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
         pred_dir=str(request.pred_dir),
         ref_dir=None if request.ref_dir is None else str(request.ref_dir),
     )
-    coverage = _coverage(inputs, runner, unscored)
+    coverage = _coverage(inputs, runner, per_item.unscored)
     results = Results(run, provenance, item_scores, tuple(set_metrics), coverage)
     path = write_results(results, request.out / RESULTS_FILE) if request.out is not None else None
     return EvalOutcome(results, path, comparable)

@@ -195,7 +195,6 @@ ALIASES: dict[str, str] = {entry.alias: entry.name for entry in METRICS.values()
 
 # Catalogue metrics that are not embedding-distance/classifier metrics: not computed in this version.
 OUTSIDE_PIPELINE: dict[str, str] = {
-    "clap": "the CLAP audio-text score needs the CLAP text branch; use fd_clap (FD of CLAP audio embeddings)",
     "wer_offline": "use `--metrics wer` (its default recogniser is the offline pocketsphinx; "
     "`--speech-backend pocketsphinx` names it)",
     "sim_resemblyzer": "use `--metrics sim_o` (its default speaker encoder is the offline resemblyzer; "
@@ -212,6 +211,18 @@ AUDIO_VISUAL: dict[str, str] = {
     "desync": "torchaudio",
     "ib_score": "torchaudio",
 }
+
+
+#: Text-audio metrics (`agomni.metrics.text_audio.eval_stage`; they judge each generated audio against its
+#: manifest item's caption).
+TEXT_AUDIO: tuple[str, ...] = ("clap",)
+
+
+def split_names(names: Iterable[str], group: Iterable[str]) -> tuple[list[str], list[str]]:
+    """(the names in ``group``, lower-cased; the others as given), each in the given order."""
+    wanted = set(group)
+    chosen = [n for n in names if n.strip().lower() in wanted]
+    return [n.strip().lower() for n in chosen], [n for n in names if n not in chosen]
 
 
 #: Speech and song metrics (`agomni.metrics.speech.eval_stage`; they read the manifest's transcripts,
@@ -253,6 +264,8 @@ def availability(name: str) -> tuple[bool, str]:
                 "(pip install 'agomni[speech,phonemes]')"
             )
         return True, "available" + (f" ({SPEECH_NOTES[canonical]})" if canonical in SPEECH_NOTES else "")
+    if canonical in TEXT_AUDIO:
+        return True, "available"
     if canonical in METRICS:
         spec = METRICS[canonical].embedder
         if importlib.util.find_spec(spec.module) is None:

@@ -216,6 +216,39 @@ _ENTRIES: tuple[WeightsEntry, ...] = (
         state_dict_key="state_dict",
         notes="pickle holds numpy scalars (HF scan), refused by the safe loader unless allow_pickle=True.",
     ),
+    *(
+        WeightsEntry(
+            name=f"roberta-base-{part}",
+            filename=filename,
+            url=_hf("FacebookAI/roberta-base", filename),
+            size_bytes=size,
+            size_exact=False,
+            licence="MIT (huggingface.co/FacebookAI/roberta-base model card)",
+            metrics=(
+                f"CLAP score: the {part} file of the RoBERTa tokenizer laion-clap loads ('roberta-base')",
+            ),
+            pin=None,
+            checksum_search="a plain git file (not LFS) on the hub, so the publisher shows no SHA-256; "
+            f"unpinned (trust on first use). A third-party Nix derivation packaging laion-clap 1.1.7 "
+            f"fetches this URL with sha256 {third_party} (not the publisher's, so not a pin). Size "
+            f"'{size // 1000} kB' (rounded).",
+            notes="tokenizer file, not a checkpoint (agomni.metrics.embedders.roberta_bpe reads it).",
+        )
+        for part, filename, size, third_party in (
+            (
+                "vocab",
+                "vocab.json",
+                899_000,
+                "9e7f63c2d15d666b52e21d250d2e513b87c9b713cfa6987a82ed89e5e6e50655",
+            ),
+            (
+                "merges",
+                "merges.txt",
+                456_000,
+                "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5",
+            ),
+        )
+    ),
     WeightsEntry(
         name="whisper-large-v3",
         filename="large-v3.pt",

@@ -1,9 +1,7 @@
 """LAION-CLAP audio embedder vs the upstream laion-clap 1.1.7 ``CLAP_Module`` (same random weights).
 
-laion-clap is installed with ``--no-deps`` (it declares numpy<2) plus its real needs. Offline, building
-``CLAP_Module`` would fetch RoBERTa and three tokenizers from the Hugging Face hub, so these tests replace
-exactly those ``from_pretrained`` calls with a tiny randomly initialised ``RobertaModel`` and ``None``
-tokenizers (the text branch is not used by any audio embedding).
+The upstream module is built offline by `tests.metrics.clap_upstream` (a tiny randomly initialised
+``RobertaModel``: the text branch is not used by any audio embedding).
 
 Reference paths: av-benchmark (``AudioDataset.read_from_file`` at 48 kHz, then
 ``get_audio_embedding_from_data(x, use_tensor=True)``; our side composes the same loader steps from
@@ -29,6 +27,7 @@ from agomni.metrics.embedders.clap import (
     front_end_tensors,
     numpy_scalar_globals,
 )
+from tests.metrics.clap_upstream import build_upstream
 from tests.metrics.passt_clap_reference import (
     agomni_av_benchmark_path,
     av_benchmark_wave,
@@ -36,49 +35,13 @@ from tests.metrics.passt_clap_reference import (
     write_tone,
 )
 
-transformers = pytest.importorskip("transformers", reason="laion-clap's reference model needs transformers")
-pytest.importorskip("torchlibrosa", reason="laion-clap's reference model needs torchlibrosa")
-
 pytestmark = pytest.mark.filterwarnings("ignore")
 SR = 48000
 
 
-def _build_upstream(amodel: str):
-    """``laion_clap.CLAP_Module(enable_fusion=False, amodel=...)`` built offline (see module docstring)."""
-    cfg = transformers.RobertaConfig(
-        vocab_size=64, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37,
-        max_position_embeddings=80,
-    )  # fmt: skip
-    none = classmethod(lambda cls, *a, **k: None)
-    with (
-        mock.patch.object(
-            transformers.RobertaModel, "from_pretrained", lambda *a, **k: transformers.RobertaModel(cfg)
-        ),
-        mock.patch.object(transformers.RobertaTokenizer, "from_pretrained", none),
-        mock.patch.object(transformers.BertTokenizer, "from_pretrained", none),
-        mock.patch.object(transformers.BartTokenizer, "from_pretrained", none),
-    ):
-        laion_clap = pytest.importorskip(
-            "laion_clap", reason="laion-clap 1.1.7 is the reference implementation"
-        )
-        module = laion_clap.CLAP_Module(enable_fusion=False, amodel=amodel, device="cpu")
-    gen = torch.Generator().manual_seed(7)
-    with torch.no_grad():  # random audio weights everywhere except the fixed front end and index buffers
-        for name, v in module.model.state_dict().items():
-            if not name.startswith("audio") or not v.is_floating_point():
-                continue
-            if "extractor" in name or "attn_mask" in name:
-                continue
-            if name.endswith("running_var"):
-                v.copy_(torch.rand(v.shape, generator=gen) + 0.5)
-            else:
-                v.add_(torch.randn(v.shape, generator=gen) * 0.05)
-    return module.eval()
-
-
 @pytest.fixture(scope="module")
 def tiny_pair():
-    upstream = _build_upstream("HTSAT-tiny")
+    upstream = build_upstream("HTSAT-tiny")
     state = {"module." + k: v for k, v in upstream.model.state_dict().items()}  # official file layout
     return upstream, ClapAudioEmbedder("630k-audioset-best", state_dict=state), state
 
@@ -142,7 +105,7 @@ def test_fadtk_profile_matches_upstream_chunking(tiny_pair):
 
 @pytest.mark.slow
 def test_htsat_base_matches_upstream(tmp_path):
-    upstream = _build_upstream("HTSAT-base")
+    upstream = build_upstream("HTSAT-base")
     state = {"module." + k: v for k, v in upstream.model.state_dict().items()}
     ours = ClapAudioEmbedder("music-speech-audioset-89.98", state_dict=state)
     path = tmp_path / "mono22k.wav"

@@ -11,15 +11,14 @@ details, and the set value is the mean over the scored items (`agomni.metrics.av
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from agomni import suites, weights
 from agomni.errors import UsageError
+from agomni.evaluate.registry import split_names
+from agomni.evaluate.stage_scores import StageScores
 from agomni.manifest import load_manifest
 from agomni.metrics.av import score as av_score
-from agomni.results import SetMetric
 
 #: Metrics computed by one scorer run: the lip-sync run gives both LSE numbers.
 FAMILIES: dict[str, tuple[str, ...]] = {"lse_c": ("lse_c", "lse_d"), "lse_d": ("lse_c", "lse_d")}
@@ -27,20 +26,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {"lse_c": ("lse_c", "lse_d"), "lse_d": ("
 
 def audio_visual_names(names: Sequence[str]) -> tuple[list[str], list[str]]:
     """(audio-visual metric names, the others), each in the given order (names compared in lower case)."""
-    chosen = [n for n in names if n.strip().lower() in av_score.AV_METRICS]
-    return [n.strip().lower() for n in chosen], [n for n in names if n not in chosen]
-
-
-@dataclass
-class AVScores:
-    """What the audio-visual stage gives the run: set metrics, per-item scores (id -> metric -> value),
-    the items each metric could not score (id -> metric -> reason) and per-metric details (configuration,
-    checkpoints, errors) for the provenance."""
-
-    metrics: list[SetMetric] = field(default_factory=list)
-    item_scores: dict[str, dict[str, float]] = field(default_factory=dict)
-    unscored: dict[str, dict[str, str]] = field(default_factory=dict)
-    details: dict[str, Any] = field(default_factory=dict)
+    return split_names(names, av_score.AV_METRICS)
 
 
 def score_audio_visual(
@@ -53,9 +39,9 @@ def score_audio_visual(
     seed: int,
     progress: bool,
     batch_size: int | None = None,
-) -> AVScores:
+) -> StageScores:
     """The audio-visual `names` over the generated files `pred` (id -> path), each judged against the
-    manifest item's video (see `AVScores`), on `device` with `batch_size` windows / segments / clips per
+    manifest item's video (see `StageScores`), on `device` with `batch_size` windows / segments / clips per
     network call (None: each scorer's default)."""
     if manifest is None:
         raise UsageError(
@@ -64,7 +50,7 @@ def score_audio_visual(
         )
     videos = {item.id: item.video for item in load_manifest(manifest).items}
     specs = suites.load_metric_specs()
-    out = AVScores()
+    out = StageScores()
     done: set[str] = set()
     for name in names:
         if name in done:
@@ -86,19 +72,5 @@ def score_audio_visual(
             missing = sorted(i for i in pred if videos.get(i) is None)
             result.details["errors"] += [{"id": i, "reason": "the manifest gives no video"} for i in missing]
             result.details["items_failed"] += len(missing)
-            for item_id, value in result.details.pop("per_item").items():
-                out.item_scores.setdefault(item_id, {})[metric] = value
-            for error in result.details["errors"]:
-                out.unscored.setdefault(error["id"], {})[metric] = error["reason"]
-            out.details[metric] = {"unit": result.unit, "recipe": result.recipe, **result.details}
-            out.metrics.append(
-                SetMetric(
-                    name=metric,
-                    value=result.value,
-                    unit=result.unit,
-                    higher_is_better=result.higher_is_better,
-                    profile=result.recipe,
-                    n=result.details["items_scored"],
-                )
-            )
+            out.add_result(metric, result)
     return out

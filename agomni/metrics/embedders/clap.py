@@ -1,8 +1,9 @@
 """LAION-CLAP audio embeddings (HTSAT, fusion-less) at 48 kHz: 512-d, L2-normalised.
 
 Used for FD-CLAP / FAD-CLAP (fadtk ``clap-laion-audio`` / ``clap-laion-music``) and for the audio side of
-the CLAP score (av-benchmark / MMAudio). Only the audio branch is built: the runtime never needs RoBERTa or
-the ``transformers`` package. The text branch comes with the CLAP-score metric.
+the CLAP score (av-benchmark / MMAudio; `agomni.metrics.text_audio`). The checkpoint is read once for both
+towers (`load_clap_weights`); the text tower (RoBERTa + ``text_projection``) is
+`agomni.metrics.embedders.clap_text`. Neither needs the ``transformers`` package.
 
 Own implementation, not a wrapper: laion-clap 1.1.7 declares ``numpy<2`` (installing it with its
 dependencies would change numpy), imports torchvision and transformers, and builds the RoBERTa text
@@ -22,10 +23,11 @@ these extra globals allowed, for the duration of that one call (``torch.serializ
 dtype and raw bytes), ``numpy.dtype`` and the DType classes of the bool / integer / float dtypes (numpy
 >= 1.25 rebuilds a dtype as e.g. ``numpy.dtypes.Float64DType``). All of them only rebuild plain data; numpy
 arrays (``_reconstruct``), object dtypes and every other global stay refused, and full pickle is never
-enabled. ``module.audio_branch.*`` and ``module.audio_projection.*`` are loaded strictly
-(every key and shape must match); the other top-level groups (``text_branch``, ``text_projection``,
-``text_transform``, ``audio_transform``, ``logit_scale_a``, ``logit_scale_t``) are left unused; any key
-outside these groups is an error.
+enabled. ``module.audio_branch.*`` + ``module.audio_projection.*`` (audio tower) and
+``module.text_branch.*`` + ``module.text_projection.*`` (text tower) are each loaded strictly into their
+tower (every key and shape must match); the training heads and temperatures (``text_transform``,
+``audio_transform``, ``logit_scale_a``, ``logit_scale_t``) are left unused; any key outside these groups
+is an error.
 
 Front end (torchlibrosa, the checkpoint's own tensors): reflect-pad 512, Conv1d DFT with periodic Hann
 (n_fft 1024, hop 480) -> power -> ``melW`` (Slaney mel, 64 bands, 50-14000 Hz) -> ``10 log10(max(x,
@@ -63,7 +65,8 @@ from torch import nn
 
 from agomni import weights
 from agomni.errors import UsageError, WeightsError
-from agomni.metrics.embedders import Embedder
+from agomni.metrics.embedders import Embedder, clap_text
+from agomni.metrics.embedders.clap_text import ClapTextNet
 from agomni.metrics.embedders.common import check_network_options, weights_info
 from agomni.weights import load_strict
 
@@ -90,16 +93,14 @@ NUMPY_SCALAR_CODES: tuple[str, ...] = ("?", "i1", "i2", "i4", "i8", "u1", "u2", 
 
 Profile = Literal["av-benchmark", "fadtk"]
 PROFILES: tuple[str, ...] = ("av-benchmark", "fadtk")
-#: Top-level groups of the official checkpoint that the audio embedder does not use.
-UNUSED_GROUPS: tuple[str, ...] = (
-    "text_branch.",
-    "text_projection.",
-    "text_transform.",
-    "audio_transform.",
-    "logit_scale_a",
-    "logit_scale_t",
-)
-AUDIO_GROUPS: tuple[str, ...] = ("audio_branch.", "audio_projection.")
+#: The official checkpoint's top-level groups: each tower's, and those no embedding uses (the contrastive
+#: training heads and temperatures).
+TOWER_GROUPS: dict[str, tuple[str, ...]] = {
+    "audio": ("audio_branch.", "audio_projection."),
+    "text": ("text_branch.", "text_projection."),
+}
+UNUSED_GROUPS: tuple[str, ...] = ("text_transform.", "audio_transform.", "logit_scale_a", "logit_scale_t")
+Tower = Literal["audio", "text"]
 
 
 @dataclass(frozen=True)
@@ -399,23 +400,112 @@ class ClapAudioNet(nn.Module):
         return F.normalize(self.audio_projection(self.audio_branch(waveform)), dim=-1)
 
 
-def audio_state(state: Mapping[str, torch.Tensor], where: str) -> dict[str, torch.Tensor]:
-    """The audio-branch and projection tensors of a LAION-CLAP state dict (``module.`` prefix removed when
-    every key has it). Keys outside the known groups raise ``WeightsError`` naming them."""
+def split_state(state: Mapping[str, torch.Tensor], where: str) -> dict[str, dict[str, torch.Tensor]]:
+    """The tensors of a LAION-CLAP state dict by tower (``"audio"``, ``"text"``; ``module.`` prefix removed
+    when every key has it); the unused groups are dropped. Keys outside the known groups raise
+    ``WeightsError`` naming them."""
     keys = list(state)
     prefix = "module." if keys and all(k.startswith("module.") for k in keys) else ""
-    out: dict[str, torch.Tensor] = {}
+    towers: dict[str, dict[str, torch.Tensor]] = {tower: {} for tower in TOWER_GROUPS}
     unknown = []
     for key, value in state.items():
         name = key[len(prefix) :]
-        if name.startswith(AUDIO_GROUPS):
-            out[name] = value
+        tower = next((t for t, groups in TOWER_GROUPS.items() if name.startswith(groups)), None)
+        if tower is not None:
+            towers[tower][name] = value
         elif not name.startswith(UNUSED_GROUPS):
             unknown.append(key)
     if unknown:
         shown = ", ".join(unknown[:6]) + (f", ... ({len(unknown)} in all)" if len(unknown) > 6 else "")
         raise WeightsError(f"{where}: keys outside the LAION-CLAP layout: {shown}")
-    return out
+    return towers
+
+
+@dataclass(frozen=True)
+class ClapWeights:
+    """The tensors of one LAION-CLAP checkpoint by tower, and where they came from: ``checkpoint`` (the
+    SHA-256, ``random-weights:<seed>`` or ``state-dict-argument``), ``weights`` (the embedders' provenance
+    convention, `weights_info`), ``provenance`` (the registry record; None otherwise) and ``where`` (for
+    error messages)."""
+
+    model: str
+    towers: Mapping[str, Mapping[str, torch.Tensor]]
+    checkpoint: str
+    weights: Mapping[str, Any]
+    provenance: Mapping[str, Any] | None
+    where: str
+    random_weights: bool
+    seed: int
+
+    @property
+    def comparable_with_published(self) -> bool:
+        return self.provenance is not None
+
+    def tower(self, name: Tower) -> Mapping[str, torch.Tensor]:
+        """The tensors of tower ``name``; WeightsError when the checkpoint holds none."""
+        if not self.towers.get(name):
+            raise WeightsError(f"{self.where}: holds no {name} tower ({', '.join(TOWER_GROUPS[name])}*)")
+        return self.towers[name]
+
+
+def _random_state(tower: Tower, size: HtsatSize, seed: int) -> dict[str, torch.Tensor]:
+    if tower == "audio":
+        net: nn.Module = ClapAudioNet(size)
+        _init_random(net, seed)
+    else:
+        net = ClapTextNet()
+        clap_text.init_random(net, torch.Generator().manual_seed(seed))
+    return net.state_dict()
+
+
+def load_clap_weights(
+    model: str,
+    *,
+    towers: tuple[Tower, ...] = ("audio", "text"),
+    random_weights: bool = False,
+    seed: int = 0,
+    state_dict: Mapping[str, torch.Tensor] | None = None,
+) -> ClapWeights:
+    """One LAION-CLAP checkpoint, read once for both towers: the registry file of ``model`` (``torch.load``
+    with ``weights_only=True`` and the narrow numpy allowlist, see the module docstring), a state dict in
+    the official layout (``state_dict``; e.g. from a test), or seeded random weights for ``towers`` (the
+    others are not built)."""
+    if model not in MODELS:
+        raise UsageError(f"CLAP: unknown model {model!r}; choose one of {sorted(MODELS)}")
+    if random_weights and state_dict is not None:
+        raise UsageError("CLAP: pass random_weights or state_dict, not both")
+    entry, size, _ = MODELS[model]
+    if random_weights:
+        return ClapWeights(
+            model,
+            {tower: _random_state(tower, size, seed) for tower in towers},
+            f"random-weights:{seed}",
+            weights_info("random", seed=seed, name=entry),
+            None,
+            f"{entry} (random weights, seed {seed})",
+            True,
+            seed,
+        )
+    if state_dict is not None:
+        where = "CLAP state_dict"
+        info = weights_info("state-dict-argument", name=entry)
+        return ClapWeights(
+            model, split_state(state_dict, where), "state-dict-argument", info, None, where, False, seed
+        )
+    where = f"{entry} ({weights.cached_path(weights.get_entry(entry))})"
+    with numpy_scalar_globals():
+        state = weights.load_entry_state_dict(entry)
+    provenance = weights.provenance(entry)
+    return ClapWeights(
+        model,
+        split_state(state, where),
+        provenance["sha256"],
+        weights_info("registry", provenance=provenance),
+        provenance,
+        where,
+        False,
+        seed,
+    )
 
 
 def _init_random(net: ClapAudioNet, seed: int) -> None:
@@ -486,13 +576,22 @@ class ClapAudioEmbedder(Embedder):
         seed: int = 0,
         state_dict: Mapping[str, torch.Tensor] | None = None,
         min_samples: int = N_FFT,
+        clap_weights: ClapWeights | None = None,
     ) -> None:
         if model not in MODELS:
             raise UsageError(f"CLAP: unknown model {model!r}; choose one of {sorted(MODELS)}")
         if profile not in PROFILES:
             raise UsageError(f"CLAP: unknown profile {profile!r}; choose one of {PROFILES}")
         check_network_options("CLAP", batch_size, random_weights, state_dict)
-        entry, size, recipe = MODELS[model]
+        if clap_weights is None:
+            clap_weights = load_clap_weights(
+                model, towers=("audio",), random_weights=random_weights, seed=seed, state_dict=state_dict
+            )
+        elif random_weights or state_dict is not None:
+            raise UsageError("CLAP: pass clap_weights, or random_weights / state_dict, not both")
+        elif clap_weights.model != model:
+            raise UsageError(f"CLAP: weights of {clap_weights.model!r} given for model {model!r}")
+        _, size, recipe = MODELS[model]
         self.model = model
         self.size = size
         self.recipe = recipe
@@ -501,28 +600,15 @@ class ClapAudioEmbedder(Embedder):
         self.output = "clip" if profile == "av-benchmark" else "frames"
         self.batch_size = batch_size
         self.min_samples = max(1, int(min_samples))
-        self.random_weights = random_weights
-        self.seed = seed
+        self.random_weights = clap_weights.random_weights
+        self.seed = clap_weights.seed
         self.device = torch.device(device)
         self.net = ClapAudioNet(size)
-        self.provenance: dict[str, Any] | None = None
-        if random_weights:
-            _init_random(self.net, seed)
-            self.checkpoint = f"random-weights:{seed}"
-            self.weights = weights_info("random", seed=seed, name=entry)
-        elif state_dict is not None:
-            load_strict(self.net, audio_state(state_dict, "CLAP state_dict"), where="CLAP state_dict")
-            self.checkpoint = "state-dict-argument"
-            self.weights = weights_info("state-dict-argument", name=entry)
-        else:
-            where = f"{entry} ({weights.cached_path(weights.get_entry(entry))})"
-            with numpy_scalar_globals():
-                state = weights.load_entry_state_dict(entry)
-            load_strict(self.net, audio_state(state, where), where=where)
-            self.provenance = weights.provenance(entry)
-            self.checkpoint = self.provenance["sha256"]
-            self.weights = weights_info("registry", provenance=self.provenance)
-        self.comparable_with_published = not random_weights and state_dict is None
+        load_strict(self.net, clap_weights.tower("audio"), where=clap_weights.where)
+        self.checkpoint = clap_weights.checkpoint
+        self.weights = dict(clap_weights.weights)
+        self.provenance = None if clap_weights.provenance is None else dict(clap_weights.provenance)
+        self.comparable_with_published = clap_weights.comparable_with_published
         self.net.to(self.device, torch.float32).eval()
 
     def config(self) -> dict[str, Any]:
@@ -579,11 +665,13 @@ __all__ = [
     "PROFILES",
     "ClapAudioEmbedder",
     "ClapAudioNet",
+    "ClapWeights",
     "Htsat",
-    "audio_state",
     "fadtk_chunks",
     "front_end_tensors",
     "int16_round_trip",
+    "load_clap_weights",
     "numpy_scalar_globals",
     "repeat_pad",
+    "split_state",
 ]

@@ -25,7 +25,7 @@ Nothing is skipped: an item that cannot be scored (no text, no prompt, a prompt 
 not decode, a language the recogniser does not support, ...) is listed with its reason in the metric's
 ``errors``; an item scored but suspicious (non-speech audio, no words recognised) keeps its value and is
 listed in ``flags``; the run's coverage entry of an unscored item lists the metric and reason under
-``unscored`` (the audio-visual stage's `AVScores` shape). A metric no item could be scored for raises
+``unscored`` (`agomni.evaluate.stage_scores.StageScores`, as the other per-item stages). A metric no item could be scored for raises
 `MetricInputError` naming the reasons.
 """
 
@@ -43,9 +43,9 @@ from tqdm import tqdm
 
 from agomni import suites, weights
 from agomni.errors import MediaError, MetricInputError, NotAvailableYet, UsageError
+from agomni.evaluate.stage_scores import StageScores
 from agomni.io import load_audio
 from agomni.manifest import Item, load_manifest
-from agomni.metrics.av.eval_stage import AVScores
 from agomni.metrics.speech.aesthetics import AXES, AestheticsNetwork, AudioboxAesthetics, audiobox_aesthetics
 from agomni.metrics.speech.asr import PocketSphinxASR, SpeechItem, Transcriber, transcribe_and_score
 from agomni.metrics.speech.items import ItemScore, SetScore
@@ -130,12 +130,6 @@ NOT_PROVIDED = {
     "whisper-large-v3 (greedy, the seed-tts-eval recipe)",
 }
 ROLE_OF = {name: "asr" for name in TEXT_METRICS} | {"sim_o": "speaker"}
-
-
-def speech_names(names: Sequence[str]) -> tuple[list[str], list[str]]:
-    """(speech metric names, the others), each in the given order (names compared in lower case)."""
-    chosen = [n for n in names if n.strip().lower() in SPEECH_METRICS]
-    return [n.strip().lower() for n in chosen], [n for n in names if n not in chosen]
 
 
 def choose_backends(requested: Sequence[str]) -> dict[str, Backend]:
@@ -468,7 +462,7 @@ def score_speech(
     device: str,
     seed: int,
     progress: bool,
-) -> AVScores:
+) -> StageScores:
     """The speech metrics ``names`` over the generated files ``pred`` (id -> path): set metrics, per-item
     scores, the items each metric could not score with the reason, and per-metric details (backend, label,
     ``comparable_with_published``, errors, flags, per-item extras)."""
@@ -493,7 +487,7 @@ def score_speech(
         progress=progress,
     )
     catalogue = suites.load_metric_specs()
-    out = AVScores()
+    out = StageScores()
     done: set[str] = set()
     for name in names:
         if name in done:
