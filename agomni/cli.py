@@ -30,6 +30,16 @@ _HANDLERS: dict[str, str] = {
 }
 
 
+def _add_speech_backend(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--speech-backend",
+        action="append",
+        metavar="NAME",
+        help="recogniser (pocketsphinx [default, offline], whisper-large-v3) or speaker encoder (resemblyzer "
+        "[default, offline], speechbrain-ecapa) of the speech metrics; repeat for both roles",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="agomni",
@@ -65,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
     p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
     p.add_argument("--random-weights", action="store_true", help="seeded random network weights (labelled)")
+    _add_speech_backend(p)
 
     p = sub.add_parser("generate", help="generate audio for a suite with a checkpoint")
     p.add_argument("--checkpoint", required=True, help="checkpoint stem, .safetensors or .json path")
@@ -125,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="md,html,csv,json", help="report formats: md,html,csv,json")
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of the comparison")
     p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
+    _add_speech_backend(p)
 
     p = sub.add_parser("report", help="render reports from run folders")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR")

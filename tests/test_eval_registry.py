@@ -38,8 +38,8 @@ def test_name_errors() -> None:
         resolve_metric_names(["nope"])
     with pytest.raises(UsageError, match="no metrics"):
         resolve_metric_names([" "])
-    with pytest.raises(NotAvailableYet, match="not available in this version: WER needs transcripts"):
-        resolve_metric_names(["wer"])
+    with pytest.raises(NotAvailableYet, match="not available in this version: use `--metrics wer`"):
+        resolve_metric_names(["wer_offline"])
 
 
 def test_factory_paths_missing_module_and_missing_factory() -> None:

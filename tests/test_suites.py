@@ -89,7 +89,7 @@ def test_every_metric_names_registered_weights():
 
 def test_cli_suites_says_which_metrics_agomni_eval_computes(capsys):
     """Each metric line says available / pending, as the evaluate registry decides; a pending one says why."""
-    from agomni.evaluate.registry import AUDIO_VISUAL, METRICS, OUTSIDE_PIPELINE, TEXT_AUDIO
+    from agomni.evaluate.registry import AUDIO_VISUAL, METRICS, OUTSIDE_PIPELINE, SPEECH, TEXT_AUDIO
 
     assert main(["suites"]) == 0
     out = capsys.readouterr().out
@@ -98,20 +98,25 @@ def test_cli_suites_says_which_metrics_agomni_eval_computes(capsys):
             line = next(x for x in out.splitlines() if x.strip().startswith(f"{metric.name} ("))
             if metric.name in METRICS or metric.name in AUDIO_VISUAL or metric.name in TEXT_AUDIO:
                 assert line.endswith("agomni eval: available"), line
+            elif metric.name in SPEECH:
+                assert "agomni eval: available" in line, line
             else:
                 assert (
                     metric.name in OUTSIDE_PIPELINE and "agomni eval: not available in this version: " in line
                 )
-        available = sum(m.name in {*METRICS, *AUDIO_VISUAL, *TEXT_AUDIO} for m in suite.metrics)
+        available = sum(m.name in {*METRICS, *AUDIO_VISUAL, *TEXT_AUDIO, *SPEECH} for m in suite.metrics)
         assert f"({available} of {len(suite.metrics)} computed by `agomni eval` in this version)" in out
-    # known cases, written out: V2A's network and audio-visual metrics are computed, WER is not yet
+    # known cases, written out: V2A's network and audio-visual metrics are computed, and the speech metrics
+    # with their offline default backends, labelled
     assert "fd_passt (FD, lower is better) - agomni eval: available" in out
     assert "ib_score (cosine x100, higher is better) - agomni eval: available" in out
     assert "clap (cosine, higher is better) - agomni eval: available" in out
     assert (
-        "wer (% WER, lower is better) - agomni eval: not available in this version: WER needs transcripts, "
-        "which `agomni eval` does not read; use the Python API agomni.metrics.speech" in out
+        "wer (% WER, lower is better) - agomni eval: available (default recogniser pocketsphinx, offline: "
+        "NOT comparable; `--speech-backend whisper-large-v3` gives the seed-tts-eval recipe)" in out
     )
+    assert "f0_stability (cents, lower is better) - agomni eval: available" in out
+    assert "sim_o (cosine, higher is better) - agomni eval: available (default encoder resemblyzer" in out
 
 
 def test_metric_availability_reports_a_missing_embedder_module(monkeypatch):

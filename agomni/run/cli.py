@@ -95,6 +95,7 @@ def _run_all(
             metrics=tuple(args.metrics.split(",")) if args.metrics else None,
             settings=settings,
             batch_size=args.batch_size,
+            speech_backends=tuple(args.speech_backend or ()),
             command=tuple(["agomni", *sys.argv[1:]]),
             random_weights=args.random_weights,
         )

