@@ -34,8 +34,6 @@ from fractions import Fraction
 
 import av
 import torch
-from torchvision.transforms.v2 import InterpolationMode
-from torchvision.transforms.v2 import functional as tvf
 
 from agomni.errors import EmptyMediaError, UsageError
 from agomni.io.container import (
@@ -50,9 +48,10 @@ from agomni.io.container import (
 )
 from agomni.io.records import VideoRecord
 
-RESIZE_POLICIES: dict[str, InterpolationMode] = {
-    "torchvision-bicubic": InterpolationMode.BICUBIC,
-    "torchvision-bilinear": InterpolationMode.BILINEAR,
+# Resize policy -> torchvision InterpolationMode member name.
+RESIZE_POLICIES: dict[str, str] = {
+    "torchvision-bicubic": "BICUBIC",
+    "torchvision-bilinear": "BILINEAR",
 }
 FPS_POLICIES: tuple[str, ...] = ("native", "ffmpeg-fps")
 
@@ -111,8 +110,14 @@ def _resizer(size: int | tuple[int, int] | None, policy: str) -> Callable[[torch
     """Per-frame ``[3, H, W]`` uint8 -> uint8 resize for `size` (identity when None)."""
     if size is None:
         return lambda frame: frame.contiguous()
+    # Imported here, only when frames are resized: torchvision (with the torch._dynamo it loads) costs
+    # ~3 CPU seconds of start-up that generation, which decodes at the native size, never needs. No
+    # import cycle is involved (torchvision does not import agomni).
+    from torchvision.transforms.v2 import InterpolationMode
+    from torchvision.transforms.v2 import functional as tvf
+
     target = list(size) if isinstance(size, tuple) else [size]
-    mode = RESIZE_POLICIES[policy]
+    mode = InterpolationMode[RESIZE_POLICIES[policy]]
     return lambda frame: tvf.resize(frame, target, interpolation=mode, antialias=True)
 
 

@@ -25,9 +25,10 @@ class ChannelLastConv1d(nn.Conv1d):
     """Conv1d on (B, N, C) tensors; 'same' padding for odd kernels.
 
     On the GPU this is cuDNN's convolution. On the CPU it is the same sum as one matrix product over
-    the unfolded (B, N, kernel x C) windows: oneDNN's small 1-D convolutions on channel-last inputs
-    cost 10-100x more (and suffer most from busy cores), which made CPU generation of the small sizes
-    convolution-bound.
+    the unfolded windows, copied once into a contiguous (B * N, kernel x C) matrix: oneDNN's small 1-D
+    convolutions on channel-last inputs cost 10-100x more (and suffer most from busy cores), which made
+    CPU generation of the small sizes convolution-bound; a product over the overlapping (B, N,
+    kernel x C) view instead runs as a batched GEMM that copies every sample's windows separately.
     """
 
     def __init__(self, in_dim: int, out_dim: int, kernel_size: int, bias: bool = True):
@@ -37,9 +38,10 @@ class ChannelLastConv1d(nn.Conv1d):
         if x.device.type != "cpu":
             return super().forward(x.transpose(1, 2)).transpose(1, 2)
         k, pad = self.kernel_size[0], self.padding[0]
-        windows = F.pad(x, (0, 0, pad, pad)).unfold(1, k, 1).transpose(2, 3).flatten(2)
+        windows = F.pad(x, (0, 0, pad, pad)).unfold(1, k, 1).transpose(2, 3)
         weight = self.weight.permute(0, 2, 1).reshape(self.out_channels, -1)
-        return F.linear(windows, weight, self.bias)
+        out = F.linear(windows.reshape(-1, weight.shape[1]), weight, self.bias)
+        return out.view(*x.shape[:-1], self.out_channels)
 
 
 class MLP(nn.Module):
@@ -88,9 +90,9 @@ class AdaLN(nn.Module):
 
 
 def sinusoidal_frequencies(dim: int, max_period: float = 10_000.0) -> torch.Tensor:
-    """(dim // 2,) float32 f_k = max_period ** (-k / (dim/2)), k < dim/2."""
+    """(dim // 2,) float32 f_k = max_period ** (-k / (dim/2)), k < dim/2, on the CPU (see agomni.model.rope)."""
     half = dim // 2
-    return torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32) / half)
+    return torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device="cpu") / half)
 
 
 def sinusoidal_features(

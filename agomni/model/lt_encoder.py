@@ -62,7 +62,13 @@ class LTEncoder(nn.Module):
         super().__init__()
         self.vocab_size = vocab_size
         self.dim = dim
-        self.embed = nn.Embedding(vocab_size, dim)
+        # nn.Embedding's own N(0, 1) initialisation, drawn here (same place in the random stream) except
+        # on the meta device, where torch's normal_ first imports torch._dynamo and sympy (~2 CPU s of a
+        # generation run's start-up) for values that the checkpoint replaces anyway.
+        self.embed = nn.Embedding(vocab_size, dim, _weight=torch.empty(vocab_size, dim))
+        if self.embed.weight.device.type != "meta":
+            with torch.no_grad():
+                nn.init.normal_(self.embed.weight)
         self.blocks = nn.ModuleList([ConvNeXtV2Block(dim, mult) for _ in range(num_blocks)])
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:

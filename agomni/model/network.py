@@ -211,7 +211,8 @@ class AgomniMMDiT(nn.Module):
         # ("latent_stats") and `agomni.model.checkpoint.build_network` sets it.
         self.register_buffer("latent_mean", torch.zeros(config.latent_dim), persistent=False)
         self.register_buffer("latent_std", torch.ones(config.latent_dim), persistent=False)
-        self.reset_parameters()
+        if self.null_video.device.type != "meta":  # built on the meta device, the weights are assigned
+            self.reset_parameters()
 
     # --- set-up ---------------------------------------------------------------------------------
 

@@ -14,6 +14,9 @@ rate ratio instead keeps the alignment exact for any duration.
 
 Pairing convention: head dims (2j, 2j+1) form one complex number rotated by angle
 position * theta ** (-2j / head_dim), as in MMAudio/Flux.
+
+Tables are computed on the CPU (the caller moves them), also while a network is built on the meta
+device, where torch's arange would first import its compiler stack (torch._dynamo, sympy: ~2 CPU s).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from .config import SequenceConfig
 
 def audio_positions(sequence: SequenceConfig) -> torch.Tensor:
     """Positions (audio-latent frames, float64) of the audio stream's tokens: 0, 1, ..., latent_len-1."""
-    return torch.arange(sequence.latent_len, dtype=torch.float64)
+    return torch.arange(sequence.latent_len, dtype=torch.float64, device="cpu")
 
 
 def lt_positions(sequence: SequenceConfig) -> torch.Tensor:
@@ -35,7 +38,9 @@ def lt_positions(sequence: SequenceConfig) -> torch.Tensor:
 
 def video_positions(sequence: SequenceConfig) -> torch.Tensor:
     """Positions of CLIP tokens: token i at time i / clip_fps s = frame i * latent_fps / clip_fps."""
-    return torch.arange(sequence.clip_len, dtype=torch.float64) * (sequence.latent_fps / sequence.clip_fps)
+    return torch.arange(sequence.clip_len, dtype=torch.float64, device="cpu") * (
+        sequence.latent_fps / sequence.clip_fps
+    )
 
 
 def rope_table(positions: torch.Tensor, head_dim: int, theta: float = 10_000.0) -> torch.Tensor:
@@ -43,7 +48,7 @@ def rope_table(positions: torch.Tensor, head_dim: int, theta: float = 10_000.0) 
 
     Angles are computed in float64 and rounded once, so long sequences keep their phase.
     """
-    exponents = torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim
+    exponents = torch.arange(0, head_dim, 2, dtype=torch.float64, device="cpu") / head_dim
     inv_freq = theta ** (-exponents)
     angles = positions.to(torch.float64)[:, None] * inv_freq[None, :]
     return torch.stack([angles.cos(), angles.sin()], dim=-1).to(torch.float32)

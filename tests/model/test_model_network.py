@@ -10,6 +10,7 @@ import torch
 from agomni.errors import UsageError, WeightsError
 from agomni.model import AgomniMMDiT, model_config
 from agomni.model.conditioners import RandomTextConditioner, RandomVideoConditioner
+from agomni.model.layers import ChannelLastConv1d
 from agomni.model.network import load_network_weights
 
 from .mmdit_tiny import random_inputs, random_latent, random_tiny
@@ -90,3 +91,17 @@ def test_stand_in_conditioners_feed_the_network():
         RandomTextConditioner(cfg.text_dim, cfg.text_len).encode(["ok", ""])
     with pytest.raises(UsageError, match="more than the 8 tokens"):
         RandomTextConditioner(cfg.text_dim, cfg.text_len).encode(["a much longer prompt"])
+
+
+@pytest.mark.parametrize(("kernel", "length"), [(1, 5), (3, 63), (7, 2), (7, 40)])
+def test_channel_last_conv_on_the_cpu_equals_torch_conv1d(kernel, length):
+    """The CPU path (one matrix product over the unfolded windows) against torch's own conv1d, also for
+    a non-contiguous input and sequences shorter than the kernel (float32 sums in another order: 1e-5)."""
+    g = torch.Generator().manual_seed(kernel)
+    conv = ChannelLastConv1d(12, 9, kernel)
+    with torch.no_grad():
+        for p in conv.parameters():
+            p.copy_(torch.randn(p.shape, generator=g))
+    x = torch.randn(3, 12, length, generator=g).transpose(1, 2)  # (B, N, C), not contiguous
+    expected = torch.nn.functional.conv1d(x.transpose(1, 2), conv.weight, conv.bias, padding=kernel // 2)
+    torch.testing.assert_close(conv(x), expected.transpose(1, 2), rtol=1e-5, atol=1e-5)
