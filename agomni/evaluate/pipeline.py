@@ -469,11 +469,7 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
             audio_visual,
             functools.partial(eval_stage.score_audio_visual, batch_size=request.batch_size),
         ),
-        (
-            "text_audio",
-            text_audio,
-            functools.partial(text_audio_stage.score_text_audio, batch_size=request.batch_size),
-        ),
+        ("text_audio", text_audio, text_audio_stage.score_text_audio),
         (
             "speech",
             speech,
@@ -504,10 +500,10 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
     for item_id, values in per_item.item_scores.items():
         item_scores.setdefault(item_id, {}).update(values)
     speech_comparable = all(per_item.details[n]["comparable_with_published"] for n in speech)
-    av_random = bool(audio_visual or text_audio or speech) and request.random_weights
+    stages_random = bool(audio_visual or text_audio or speech) and request.random_weights
     comparable = (
         speech_comparable
-        and not av_random
+        and not stages_random
         and all(n.embedder.comparable_with_published and not n.checkpoint.random_weights for n in networks)
     )
     preprocessing = {
@@ -542,7 +538,7 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
         preprocessing=preprocessing,
         manifest_sha256=inputs.manifest_sha256,
         timings=dict(timings.seconds),
-        random_weights=av_random or any(n.checkpoint.random_weights for n in networks),
+        random_weights=stages_random or any(n.checkpoint.random_weights for n in networks),
     )
     run = RunInfo(
         run_id=request.out.name if request.out is not None and request.out.name else f"eval-{created}",

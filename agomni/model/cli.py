@@ -32,7 +32,7 @@ def resolve_manifest(
     --split) or ``manifest.jsonl``. suite: a suite name; suites bundle no item list yet, so a suite needs
     --manifest, and every item's task must be the suite's.
     """
-    from ..suites import get_suite
+    from ..suites import get_suite  # here: it imports the evaluate registry (~0.5 CPU s), --suite only
 
     suite_obj = get_suite(suite) if suite is not None else None
     if manifest is None:

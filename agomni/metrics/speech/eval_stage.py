@@ -46,6 +46,7 @@ from agomni.errors import MediaError, MetricInputError, NotAvailableYet, UsageEr
 from agomni.evaluate.stage_scores import StageScores
 from agomni.io import load_audio
 from agomni.manifest import Item, load_manifest
+from agomni.metrics.base import MetricResult
 from agomni.metrics.speech.aesthetics import AXES, AestheticsNetwork, AudioboxAesthetics, audiobox_aesthetics
 from agomni.metrics.speech.asr import PocketSphinxASR, SpeechItem, Transcriber, transcribe_and_score
 from agomni.metrics.speech.items import ItemScore, SetScore
@@ -55,7 +56,6 @@ from agomni.metrics.speech.speaker import ResemblyzerEncoder, SpeechBrainECAPA, 
 from agomni.metrics.speech.wer import ErrorCounts, ErrorRateResult, error_rate
 from agomni.metrics.speech.whisper import WhisperASR
 from agomni.model.text import phonemize
-from agomni.results import SetMetric
 from agomni.weights.store import quick_status
 
 SAMPLE_RATE = 16000
@@ -503,32 +503,22 @@ def score_speech(
                 raise MetricInputError(
                     f"{outcome.name}: no item could be scored ({len(errors)} errors: {reasons})"
                 )
-            for item_id, value in outcome.scores.items():
-                out.item_scores.setdefault(item_id, {})[outcome.name] = value
-            for item_id, reason in errors.items():
-                out.unscored.setdefault(item_id, {})[outcome.name] = reason
-            out.details[outcome.name] = {
-                "unit": outcome.unit,
-                "recipe": outcome.profile,
+            unit = catalogue[outcome.name].unit if outcome.name in catalogue else outcome.unit
+            details = {
                 "backend": outcome.backend,
                 "comparable_with_published": outcome.comparable,
                 "items_scored": len(outcome.scores),
                 "items_failed": len(errors),
+                "per_item": outcome.scores,
                 "errors": [{"id": k, "reason": v} for k, v in sorted(errors.items())],
                 "flags": [{"id": k, "flags": v} for k, v in sorted(outcome.flags.items())],
                 "checkpoint_sha256": _checkpoints(outcome.name, chosen, random_weights),
                 **outcome.extra,
             }
-            out.metrics.append(
-                SetMetric(
-                    name=outcome.name,
-                    value=float(outcome.value),
-                    unit=catalogue[outcome.name].unit if outcome.name in catalogue else outcome.unit,
-                    higher_is_better=outcome.higher_is_better,
-                    profile=outcome.profile,
-                    n=len(outcome.scores),
-                )
+            result = MetricResult(
+                outcome.name, float(outcome.value), unit, outcome.higher_is_better, outcome.profile, details
             )
+            out.add_result(outcome.name, result)
     return out
 
 

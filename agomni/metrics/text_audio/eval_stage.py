@@ -26,10 +26,9 @@ def score_text_audio(
     device: str,
     seed: int,
     progress: bool,
-    batch_size: int | None = None,
 ) -> StageScores:
     """The text-audio `names` over the generated files `pred` (id -> path), each scored against its
-    manifest item's caption (see `StageScores`); ``batch_size`` is not used (one clip per call)."""
+    manifest item's caption (see `StageScores`), one clip per network call."""
     if manifest is None:
         raise UsageError(
             f"{', '.join(names)} compares each generated audio with its item's caption: pass --manifest "
