@@ -105,8 +105,7 @@ class DeSyncItem(ItemResult):
 class DeSyncScorer(AVScorer[DeSyncItem]):
     """Scores (video, audio) pairs with one Synchformer; the audio defaults to the video's own track."""
 
-    media = MEDIA  # how items are decoded
-    item_type = DeSyncItem
+    media, item_type, recipe = MEDIA, DeSyncItem, RECIPE
 
     def __init__(
         self,
@@ -139,15 +138,11 @@ class DeSyncScorer(AVScorer[DeSyncItem]):
         return cls(model, random_weights=False, device=device, **options)
 
     def config(self) -> dict[str, Any]:
-        return {
-            "recipe": RECIPE,
-            "duration_s": self.duration,
-            "video_fps": VIDEO_FPS,
-            "audio_sample_rate": SAMPLE_RATE,
-            "windows": "first and last 14 segments (4.8 s)",
-            "offset_classes_s": [round(float(v), 1) for v in OFFSET_GRID],
-            "random_weights": self.random_weights,
-        }
+        return self.describe(
+            duration_s=self.duration,
+            windows="first and last 14 segments (4.8 s)",
+            offset_classes_s=[round(float(v), 1) for v in OFFSET_GRID],
+        )
 
     def features(self, frames: torch.Tensor, waveform: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """uint8 frames (T, 3, H, W) at 25 fps, shorter side 224, and 16 kHz mono (samples,) ->

@@ -136,8 +136,7 @@ class IBItem(ItemResult):
 class IBScorer(AVScorer[IBItem]):
     """Scores (video, audio) pairs; the audio defaults to the video's own track."""
 
-    media = MEDIA  # how items are decoded
-    item_type = IBItem
+    media, item_type, recipe = MEDIA, IBItem, RECIPE
 
     def __init__(
         self,
@@ -164,14 +163,7 @@ class IBScorer(AVScorer[IBItem]):
         return cls(towers, random_weights=False, device=device, **options)
 
     def config(self) -> dict[str, Any]:
-        return {
-            "recipe": RECIPE,
-            "duration_s": self.duration,
-            "video_fps": VIDEO_FPS,
-            "audio_sample_rate": SAMPLE_RATE,
-            "item_scale": "cosine x1",
-            "random_weights": self.random_weights,
-        }
+        return self.describe(duration_s=self.duration, item_scale="cosine x1")
 
     @torch.inference_mode()
     def embed(self, frames: torch.Tensor, waveform: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

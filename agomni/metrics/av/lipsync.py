@@ -95,8 +95,7 @@ class LipSyncScorer(AVScorer[LipSyncItem]):
     and such numbers are for tests and latency only.
     """
 
-    media = MEDIA  # how items are decoded
-    item_type = LipSyncItem
+    media, item_type, recipe = MEDIA, LipSyncItem, RECIPE
 
     def __init__(
         self,
@@ -139,16 +138,12 @@ class LipSyncScorer(AVScorer[LipSyncItem]):
 
     def config(self) -> dict[str, Any]:
         """Everything that determines the numbers (for provenance and cache keys)."""
-        return {
-            "recipe": RECIPE,
-            "video_fps": VIDEO_FPS,
-            "audio_sample_rate": SAMPLE_RATE,
-            "vshift": self.vshift,
-            "detector": self.detector.name,
-            "tracking": asdict(self.tracking),
-            "shots": "whole clip",
-            "random_weights": self.random_weights,
-        }
+        return self.describe(
+            vshift=self.vshift,
+            detector=self.detector.name,
+            tracking=asdict(self.tracking),
+            shots="whole clip",
+        )
 
     def score_pair(self, item: LipSyncItem, pair: Pair) -> None:
         item.video_frames = pair.frames.shape[0]

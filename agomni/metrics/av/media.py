@@ -93,7 +93,19 @@ class AVScorer(Generic[ItemT]):
 
     media: MediaRecipe
     item_type: type[ItemT]
+    recipe: str
     random_weights: bool
+
+    def describe(self, **settings: Any) -> dict[str, Any]:
+        """The scorer's config (everything that determines its numbers): recipe, the video and audio rates
+        it decodes at, its own ``settings``, and whether its weights are random."""
+        return {
+            "recipe": self.recipe,
+            "video_fps": self.media.fps,
+            "audio_sample_rate": self.media.sample_rate,
+            **settings,
+            "random_weights": self.random_weights,
+        }
 
     def score(
         self, video: str | os.PathLike[str], item_id: str, audio: str | os.PathLike[str] | None = None
