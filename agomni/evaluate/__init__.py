@@ -1,9 +1,10 @@
 """`agomni eval`: score generated audio against reference audio with named metrics and profiles.
 
 Flow: `inputs` (which files, pairing, unused files) -> `agomni.io.prepare` (decode, downmix, resample,
-crop/pad, by the profile's recipe) -> embedders from the `registry`, cached by content
-(`agomni.metrics.cache`) -> metric accumulators (`scoring`) -> `agomni.results.Results`
-(`pipeline.evaluate`). `profiles` holds the reference recipes.
+crop/pad, by the profile's recipe) -> embedders from the `registry` (`networks`), cached by content
+(`agomni.metrics.cache`) -> metric accumulators (`scoring`) -> the per-item stages (`item_stages`:
+audio-visual, text-audio, speech) -> `agomni.results.Results` (`pipeline.evaluate`). `profiles` holds the
+reference recipes.
 """
 
 from agomni.evaluate.pipeline import EvalOutcome, EvalRequest, evaluate
