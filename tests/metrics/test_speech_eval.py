@@ -139,7 +139,7 @@ def test_wavlm_ecapa_sim_o_with_random_weights_through_eval_equals_the_direct_co
     RANDOM WEIGHTS. WavLM is shrunk to width 64 (WavLM-Large's layout) so that the test runs quickly."""
     from agomni.metrics.speech import wavlm_ecapa
     from agomni.metrics.speech.wavlm_ecapa import WavLMECAPA
-    from tests.metrics.test_speech_wavlm_ecapa import SMALL
+    from tests.metrics.test_speech_wavlm import LARGE_LAYOUT as SMALL
 
     monkeypatch.setattr(wavlm_ecapa, "WAVLM_LARGE", SMALL)
     prompts = tmp_path / "prompts"

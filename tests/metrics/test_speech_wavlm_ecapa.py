@@ -32,37 +32,13 @@ from agomni import weights
 from agomni.errors import WeightsError
 from agomni.io import load_audio
 from agomni.metrics.speech.speaker import speaker_similarity
-from agomni.metrics.speech.wavlm import WavLMConfig
 from agomni.metrics.speech.wavlm_ecapa import WavLMECAPA
 from tests.metrics.speech_fixtures import DATA
+from tests.metrics.test_speech_wavlm import LARGE_LAYOUT, REFERENCE_LARGE_LAYOUT
 
-SMALL = WavLMConfig(
-    extractor_mode="layer_norm",
-    conv_bias=True,
-    embed_dim=64,
-    ffn_dim=128,
-    heads=4,
-    layers=3,
-    layer_norm_first=True,
-    conv_pos=16,
-    conv_pos_groups=4,
-)
-REFERENCE_CONFIG = {
-    "extractor_mode": "layer_norm",
-    "conv_bias": True,
-    "encoder_embed_dim": 64,
-    "encoder_ffn_embed_dim": 128,
-    "encoder_attention_heads": 4,
-    "encoder_layers": 3,
-    "layer_norm_first": True,
-    "conv_pos": 16,
-    "conv_pos_groups": 4,
-    "relative_position_embedding": True,
-    "num_buckets": 320,
-    "max_distance": 800,
-    "gru_rel_pos": True,
-    "normalize": True,
-}
+SMALL = LARGE_LAYOUT  # WavLM-Large's layout at width 64, 3 layers
+#: The same in the reference's config keys; WavLM-Large normalises the waveform (``normalize``).
+REFERENCE_CONFIG = {**REFERENCE_LARGE_LAYOUT, "normalize": True}
 
 
 class S3PRLWavLM(nn.Module):
