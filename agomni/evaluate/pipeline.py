@@ -15,14 +15,13 @@ statistics, and KAD's kept embeddings are bounded.
 
 Under torchrun (`agomni.distributed`) each rank runs steps 1-3 on its contiguous block of items, then the
 accumulators are synced and the item bookkeeping gathered in rank order, so every rank computes the same
-values as one process would (sums differ only by float64 summation order); the per-item audio-visual,
-text-audio and speech stages run on rank 0 and their results are shared.
+values as one process would (sums differ only by float64 summation order). The per-item stages
+(audio-visual, text-audio, speech: `agomni.evaluate.item_stages`) then score the items covered "ok".
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import sys
 import time
 from collections import defaultdict
@@ -40,21 +39,14 @@ from agomni import distributed, suites
 from agomni.errors import MediaError, MetricInputError, TooShortError, UsageError
 from agomni.evaluate.destinations import check_destinations
 from agomni.evaluate.inputs import EvalInputs, EvalItem, collect_inputs
+from agomni.evaluate.item_stages import ItemStages
+from agomni.evaluate.networks import Network, build_networks
 from agomni.evaluate.profiles import PROFILES, Profile, get_profile
-from agomni.evaluate.registry import (
-    TEXT_AUDIO,
-    CheckpointIdentity,
-    MetricEntry,
-    build_embedder,
-    checkpoint_identity,
-    resolve_metric_names,
-    split_names,
-)
+from agomni.evaluate.registry import MetricEntry, resolve_metric_names
 from agomni.evaluate.scoring import MetricState, score
-from agomni.evaluate.stage_scores import StageScores
+from agomni.evaluate.stage_scores import StageRequest
 from agomni.io.container import file_sha256
-from agomni.io.prepare import Recipe, load_prepared
-from agomni.metrics.av import eval_stage
+from agomni.io.prepare import load_prepared
 from agomni.metrics.cache import (
     CacheStats,
     EmbeddingCache,
@@ -63,9 +55,6 @@ from agomni.metrics.cache import (
     audio_sha256,
     decoder_fingerprint,
 )
-from agomni.metrics.embedders import Embedder
-from agomni.metrics.speech import eval_stage as speech_stage
-from agomni.metrics.text_audio import eval_stage as text_audio_stage
 from agomni.results import CoverageEntry, Results, RunInfo, SetMetric, collect_provenance, write_results
 from agomni.results.provenance import describe_device
 
@@ -111,26 +100,6 @@ class EvalOutcome:
     comparable_with_published: bool
 
 
-@dataclass(frozen=True)
-class Network:
-    """One embedder under one input recipe: one cache entry per clip holds all its heads."""
-
-    label: str
-    embedder: Embedder
-    checkpoint: CheckpointIdentity
-    recipe: Recipe
-    profile: str
-
-    @property
-    def preparation(self) -> dict[str, Any]:
-        return {"sample_rate": self.embedder.needs.sample_rate, "recipe": self.recipe.to_dict()}
-
-    def key(self, audio_hash: str) -> EmbeddingKey:
-        return EmbeddingKey(
-            audio_hash, self.embedder.name, self.embedder.cache_key(), self.checkpoint.key, self.preparation
-        )
-
-
 class Timings:
     """Wall-clock seconds per stage, summed over calls."""
 
@@ -146,11 +115,8 @@ class Timings:
             self.seconds[name] += time.perf_counter() - start
 
 
-def _metric_profiles(
-    request: EvalRequest,
-) -> tuple[list[MetricEntry], dict[str, Profile], list[str], list[str], list[str]]:
-    """Embedder metrics with their profiles, the audio-visual metrics (`agomni.metrics.av`), the
-    text-audio metrics (`agomni.metrics.text_audio`) and the speech metrics (`agomni.metrics.speech`)."""
+def _metric_profiles(request: EvalRequest) -> tuple[list[MetricEntry], dict[str, Profile], ItemStages]:
+    """Embedder metrics with their profiles, and the metrics of the per-item stages."""
     names = list(request.metrics) if request.metrics else None
     suite_profile = None
     if request.suite is not None:
@@ -159,14 +125,7 @@ def _metric_profiles(
         suite_profile = suite.protocol if suite.protocol in PROFILES else None
     if not names:
         raise UsageError("no metrics named; pass --metrics a,b or --suite NAME")
-    audio_visual, names = eval_stage.audio_visual_names(names)
-    text_audio, names = split_names(names, TEXT_AUDIO)
-    speech, names = split_names(names, speech_stage.SPEECH_METRICS)
-    speech_stage.choose_backends(request.speech_backends)  # unknown or unavailable names fail before any work
-    if request.speech_backends and not any(n in speech_stage.ROLE_OF for n in speech):
-        raise UsageError(
-            "--speech-backend chooses the recogniser / speaker encoder of wer, cer, per and sim_o; none is requested"
-        )
+    stages, names = ItemStages.split(names, request.speech_backends)
     entries = resolve_metric_names(names) if names else []
     chosen = request.profile or suite_profile
     profiles = {e.name: get_profile(chosen or e.default_profile) for e in entries}
@@ -176,34 +135,7 @@ def _metric_profiles(
                 f"metric {entry.name} follows {', '.join(entry.profiles)} only; got profile "
                 f"{profiles[entry.name].name!r} (drop --profile, or run it separately)"
             )
-    return entries, profiles, audio_visual, text_audio, speech
-
-
-def _build(
-    entries: list[MetricEntry], profiles: dict[str, Profile], request: EvalRequest
-) -> tuple[list[Network], list[MetricState]]:
-    """One `Network` per (embedder, profile) and one `MetricState` per metric."""
-    networks: dict[tuple[str, str], Network] = {}
-    metrics = []
-    for entry in entries:
-        profile, spec = profiles[entry.name], entry.embedder
-        if (spec.name, profile.name) not in networks:
-            torch.manual_seed(request.seed)
-            options = dict(profile.embedder_options.get(spec.name, {}))
-            embedder = build_embedder(
-                spec, options, device=request.device, seed=request.seed, random_weights=request.random_weights
-            )
-            identity = checkpoint_identity(embedder, spec)
-            label = f"{spec.name}@{profile.name}"
-            networks[(spec.name, profile.name)] = Network(
-                label, embedder, identity, profile.recipe_for(spec.name), profile.name
-            )
-        network = networks[(spec.name, profile.name)]
-        if entry.head not in network.embedder.heads:
-            raise UsageError(f"metric {entry.name}: embedder {spec.name!r} has no {entry.head!r} output")
-        pooling = profile.pooling_for(spec.name) if network.embedder.output == "frames" else "clip"
-        metrics.append(MetricState(entry, profile, network.label, pooling, seed=request.seed))
-    return list(networks.values()), metrics
+    return entries, profiles, stages
 
 
 @dataclass(frozen=True)
@@ -430,7 +362,7 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
     created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     timings = Timings()
     describe_device(request.device)
-    entries, profiles, audio_visual, text_audio, speech = _metric_profiles(request)
+    entries, profiles, stages = _metric_profiles(request)
     check_destinations(
         request.out, RESULTS_FILE, request.overwrite, request.cache_dir if request.use_cache else None
     )
@@ -446,7 +378,9 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
             own_files=(*request.own_files, *(() if request.out is None else (request.out / RESULTS_FILE,))),
         )
     with timings.stage("load_embedders"):
-        networks, metrics = _build(entries, profiles, request)
+        networks, metrics = build_networks(
+            entries, profiles, device=request.device, seed=request.seed, random_weights=request.random_weights
+        )
     cache = EmbeddingCache(request.cache_dir, enabled=request.use_cache)
     runner = _Runner(request, networks, metrics, cache, timings, need_reference)
     shard = distributed.current()
@@ -461,67 +395,32 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
             set_metric, details[metric.entry.name] = score(metric, item_scores)
             set_metrics.append(set_metric)
     ok = set(runner.ok)  # scores are kept for items covered "ok" only (results schema rule)
-    pred = {i.id: i.pred for i in inputs.items if i.pred is not None and i.id in ok}
-    per_item = StageScores()
-    per_item_stages = (
-        (
-            "audio_visual",
-            audio_visual,
-            functools.partial(eval_stage.score_audio_visual, batch_size=request.batch_size),
-        ),
-        ("text_audio", text_audio, text_audio_stage.score_text_audio),
-        (
-            "speech",
-            speech,
-            functools.partial(
-                speech_stage.score_speech,
-                backends=request.speech_backends,
-                protocol=None if request.suite is None else suites.get_suite(request.suite).protocol,
-            ),
-        ),
+    stage_request = StageRequest(
+        names=(),
+        pred={i.id: i.pred for i in inputs.items if i.pred is not None and i.id in ok},
+        manifest=request.manifest,
+        random_weights=request.random_weights,
+        device=request.device,
+        seed=request.seed,
+        progress=request.progress,
+        batch_size=request.batch_size,
+        backends=request.speech_backends,
+        protocol=None if request.suite is None else suites.get_suite(request.suite).protocol,
     )
-    for stage, names, score_stage in per_item_stages:
-        if not names:
-            continue
-        with timings.stage(stage):
-            run_stage = functools.partial(
-                score_stage,
-                names,
-                pred,
-                request.manifest,
-                random_weights=request.random_weights,
-                device=request.device,
-                seed=request.seed,
-                progress=request.progress,
-            )
-            per_item.merge(shard.from_main(run_stage))
+    per_item = stages.run(stage_request, shard, timings.stage)
     set_metrics += per_item.metrics
     details.update(per_item.details)
     for item_id, values in per_item.item_scores.items():
         item_scores.setdefault(item_id, {}).update(values)
-    speech_comparable = all(per_item.details[n]["comparable_with_published"] for n in speech)
-    stages_random = bool(audio_visual or text_audio or speech) and request.random_weights
-    comparable = (
-        speech_comparable
-        and not stages_random
-        and all(n.embedder.comparable_with_published and not n.checkpoint.random_weights for n in networks)
+    stages_random = bool(stages.names) and request.random_weights
+    comparable = stages.comparable(per_item, request.random_weights) and all(
+        n.embedder.comparable_with_published and not n.checkpoint.random_weights for n in networks
     )
     preprocessing = {
         "profiles": {
             name: get_profile(name).to_dict() for name in sorted({p.name for p in profiles.values()})
         },
-        "embedders": {
-            n.label: {
-                **n.embedder.metadata(),
-                "cache_key": n.embedder.cache_key(),
-                "checkpoint": n.checkpoint.key,
-                "random_weights": n.checkpoint.random_weights,
-                "profile": n.profile,
-                "needs": n.embedder.needs.to_dict(),
-                "preprocessing": n.preparation,
-            }
-            for n in networks
-        },
+        "embedders": {n.label: n.describe() for n in networks},
         "metrics": details,
         "comparable_with_published": comparable,
         "inputs": inputs.description,

@@ -1,18 +1,50 @@
-"""What a per-item stage of `agomni eval` (audio-visual, text-audio) gives the run.
+"""What a per-item stage of `agomni eval` (audio-visual, text-audio, speech) is asked and gives the run.
 
 Such a stage scores each generated item on its own against something the manifest gives (a video, a
-caption) and summarises each metric as a mean over the scored items (`agomni.metrics.av.item_mean`):
-its result's details carry ``per_item`` (id -> value), ``errors`` ([{"id", "reason"}]) and
-``items_scored``. `StageScores.add_result` files one such result; the pipeline merges the stages.
+caption, a transcript or prompt) and summarises each metric as a mean over the scored items
+(`agomni.metrics.av.item_mean`): its result's details carry ``per_item`` (id -> value), ``errors``
+([{"id", "reason"}]) and ``items_scored``. A stage is a function `StageRequest` -> `StageScores`;
+`StageScores.add_result` files one result; `agomni.evaluate.item_stages` runs the stages and merges them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from agomni.errors import UsageError
+from agomni.manifest import Item, load_manifest
 from agomni.metrics.base import MetricResult
 from agomni.results import SetMetric
+
+
+@dataclass(frozen=True)
+class StageRequest:
+    """One stage's metric ``names``, the generated files to score (``pred``: id -> path, the items the
+    run covers "ok"), the ``manifest`` that gives what they are judged against, and the run's options:
+    ``batch_size`` (windows / segments / clips per network call of the audio-visual scorers; None: each
+    scorer's default), ``backends`` (the speech stage's recogniser / speaker encoder) and ``protocol`` (the
+    suite's protocol, which the speech stage's normalisers follow)."""
+
+    names: tuple[str, ...]
+    pred: dict[str, Path]
+    manifest: Path | None
+    random_weights: bool
+    device: str
+    seed: int
+    progress: bool
+    batch_size: int | None = None
+    backends: tuple[str, ...] = ()
+    protocol: str | None = None
+
+    def manifest_items(self, needs: str, fields: str = "") -> dict[str, Item]:
+        """The manifest's items by id; without a manifest a `UsageError` saying what the stage's metrics
+        ``needs`` from each item and in which ``fields``."""
+        if self.manifest is None:
+            where = f" ({fields})" if fields else ""
+            raise UsageError(f"{', '.join(self.names)} {needs}: pass --manifest{where}")
+        return {item.id: item for item in load_manifest(self.manifest).items}
 
 
 @dataclass

@@ -11,13 +11,10 @@ details, and the set value is the mean over the scored items (`agomni.metrics.av
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from agomni import suites, weights
-from agomni.errors import UsageError
 from agomni.evaluate.registry import split_names
-from agomni.evaluate.stage_scores import StageScores
-from agomni.manifest import load_manifest
+from agomni.evaluate.stage_scores import StageRequest, StageScores
 from agomni.metrics.av import score as av_score
 
 #: Metrics computed by one scorer run: the lip-sync run gives both LSE numbers.
@@ -29,26 +26,15 @@ def audio_visual_names(names: Sequence[str]) -> tuple[list[str], list[str]]:
     return split_names(names, av_score.AV_METRICS)
 
 
-def score_audio_visual(
-    names: Sequence[str],
-    pred: dict[str, Path],
-    manifest: Path | None,
-    *,
-    random_weights: bool,
-    device: str,
-    seed: int,
-    progress: bool,
-    batch_size: int | None = None,
-) -> StageScores:
-    """The audio-visual `names` over the generated files `pred` (id -> path), each judged against the
-    manifest item's video (see `StageScores`), on `device` with `batch_size` windows / segments / clips per
-    network call (None: each scorer's default)."""
-    if manifest is None:
-        raise UsageError(
-            f"{', '.join(names)} judge each generated audio against its item's video: pass --manifest "
-            "(items with a 'video' field)"
-        )
-    videos = {item.id: item.video for item in load_manifest(manifest).items}
+def score_audio_visual(request: StageRequest) -> StageScores:
+    """The audio-visual metrics of ``request`` over its generated files, each judged against the
+    manifest item's video (see `StageScores`), with ``request.batch_size`` windows / segments / clips
+    per network call."""
+    items = request.manifest_items(
+        "judge each generated audio against its item's video", "items with a 'video' field"
+    )
+    videos = {item_id: item.video for item_id, item in items.items()}
+    names, pred = request.names, request.pred
     specs = suites.load_metric_specs()
     out = StageScores()
     done: set[str] = set()
@@ -57,18 +43,18 @@ def score_audio_visual(
             continue
         family = [m for m in FAMILIES.get(name, (name,)) if m in names]
         done.update(family)
-        options = {} if batch_size is None else {"batch_size": batch_size}
+        options = {} if request.batch_size is None else {"batch_size": request.batch_size}
         scorer = av_score.build_scorer(
-            name, random_weights=random_weights, seed=seed, device=device, **options
+            name, random_weights=request.random_weights, seed=request.seed, device=request.device, **options
         )
         with_video = [
             av_score.AVItem(i, videos[i], path) for i, path in pred.items() if videos.get(i) is not None
         ]
-        items = av_score.score_items(scorer, with_video, progress=progress)
-        checkpoints = {} if random_weights else {w: weights.sha256_of(w) for w in specs[name].weights}
+        scored = av_score.score_items(scorer, with_video, progress=request.progress)
+        checkpoints = {} if request.random_weights else {w: weights.sha256_of(w) for w in specs[name].weights}
         for metric in family:
             config = {**scorer.config(), "checkpoint_sha256": checkpoints}
-            result = av_score.summarise(metric, items, config)
+            result = av_score.summarise(metric, scored, config)
             missing = sorted(i for i in pred if videos.get(i) is None)
             result.details["errors"] += [{"id": i, "reason": "the manifest gives no video"} for i in missing]
             result.details["items_failed"] += len(missing)

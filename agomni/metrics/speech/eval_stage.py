@@ -44,9 +44,9 @@ from tqdm import tqdm
 
 from agomni import suites, weights
 from agomni.errors import MediaError, MetricInputError, NotAvailableYet, UsageError
-from agomni.evaluate.stage_scores import StageScores
+from agomni.evaluate.stage_scores import StageRequest, StageScores
 from agomni.io import load_audio
-from agomni.manifest import Item, load_manifest
+from agomni.manifest import Item
 from agomni.metrics.base import MetricResult
 from agomni.metrics.speech.aesthetics import AXES, AestheticsNetwork, AudioboxAesthetics, audiobox_aesthetics
 from agomni.metrics.speech.asr import PocketSphinxASR, SpeechItem, Transcriber, transcribe_and_score
@@ -466,40 +466,30 @@ def _mono16k(path: Path) -> np.ndarray:
     return samples[0].numpy()
 
 
-def score_speech(
-    names: Sequence[str],
-    pred: dict[str, Path],
-    manifest: Path | None,
-    *,
-    backends: Sequence[str] = (),
-    protocol: str | None = None,
-    random_weights: bool,
-    device: str,
-    seed: int,
-    progress: bool,
-) -> StageScores:
-    """The speech metrics ``names`` over the generated files ``pred`` (id -> path): set metrics, per-item
-    scores, the items each metric could not score with the reason, and per-metric details (backend, label,
+def score_speech(request: StageRequest) -> StageScores:
+    """The speech metrics of ``request`` over its generated files: set metrics, per-item scores, the items
+    each metric could not score with the reason, and per-metric details (backend, label,
     ``comparable_with_published``, errors, flags, per-item extras)."""
+    names, pred = request.names, request.pred
+    chosen = choose_backends(request.backends)
     needs_manifest = [n for n in names if n in ROLE_OF]
-    if manifest is None and needs_manifest:
-        raise UsageError(
-            f"{', '.join(needs_manifest)} read each item's transcript / lyrics / prompt_audio: pass --manifest"
+    items: dict[str, Item] = {}
+    if needs_manifest or request.manifest is not None:
+        items = replace(request, names=tuple(needs_manifest or names)).manifest_items(
+            "read each item's transcript / lyrics / prompt_audio"
         )
-    chosen = choose_backends(backends)
-    items = {} if manifest is None else {item.id: item for item in load_manifest(manifest).items}
-    missing = sorted(i for i in pred if i not in items) if manifest is not None else []
-    if missing:
-        raise UsageError(f"generated files without a manifest item: {', '.join(missing[:10])}")
+        missing = sorted(i for i in pred if i not in items)
+        if missing:
+            raise UsageError(f"generated files without a manifest item: {', '.join(missing[:10])}")
     stage = _Stage(
         pred,
         items,
         chosen,
-        protocol=protocol,
-        random_weights=random_weights,
-        device=device,
-        seed=seed,
-        progress=progress,
+        protocol=request.protocol,
+        random_weights=request.random_weights,
+        device=request.device,
+        seed=request.seed,
+        progress=request.progress,
     )
     catalogue = suites.load_metric_specs()
     out = StageScores()
@@ -527,7 +517,7 @@ def score_speech(
                 "per_item": outcome.scores,
                 "errors": [{"id": k, "reason": v} for k, v in sorted(errors.items())],
                 "flags": [{"id": k, "flags": v} for k, v in sorted(outcome.flags.items())],
-                "checkpoint_sha256": _checkpoints(outcome.name, chosen, random_weights),
+                "checkpoint_sha256": _checkpoints(outcome.name, chosen, request.random_weights),
                 **outcome.extra,
             }
             result = MetricResult(

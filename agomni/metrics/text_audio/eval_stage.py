@@ -8,42 +8,31 @@ metric's details and under ``unscored`` in the item's coverage entry, and the se
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
-
-from agomni.errors import UsageError
-from agomni.evaluate.stage_scores import StageScores
-from agomni.manifest import load_manifest
+from agomni.evaluate.stage_scores import StageRequest, StageScores
 from agomni.metrics.text_audio import clap_score
 
 
-def score_text_audio(
-    names: Sequence[str],
-    pred: dict[str, Path],
-    manifest: Path | None,
-    *,
-    random_weights: bool,
-    device: str,
-    seed: int,
-    progress: bool,
-) -> StageScores:
-    """The text-audio `names` over the generated files `pred` (id -> path), each scored against its
-    manifest item's caption (see `StageScores`), one clip per network call."""
-    if manifest is None:
-        raise UsageError(
-            f"{', '.join(names)} compares each generated audio with its item's caption: pass --manifest "
-            "(items with a 'text' field)"
-        )
-    captions = {item.id: item.text for item in load_manifest(manifest).items}
+def score_text_audio(request: StageRequest) -> StageScores:
+    """The text-audio metrics of ``request`` over its generated files, each scored against its manifest
+    item's caption (see `StageScores`), one clip per network call."""
+    manifest = request.manifest_items(
+        "compares each generated audio with its item's caption", "items with a 'text' field"
+    )
+    device = request.device
     scorer = (
-        clap_score.ClapScorer.random(seed, device=device)
-        if random_weights
+        clap_score.ClapScorer.random(request.seed, device=device)
+        if request.random_weights
         else clap_score.ClapScorer.from_registry(device=device)
     )
-    items = [clap_score.ClapTextItem(i, path, captions.get(i)) for i, path in pred.items()]
+    items = [
+        clap_score.ClapTextItem(i, path, manifest[i].text if i in manifest else None)
+        for i, path in request.pred.items()
+    ]
     out = StageScores()
     out.add_result(
         clap_score.NAME,
-        clap_score.summarise(clap_score.score_items(scorer, items, progress=progress), scorer.config()),
+        clap_score.summarise(
+            clap_score.score_items(scorer, items, progress=request.progress), scorer.config()
+        ),
     )
     return out

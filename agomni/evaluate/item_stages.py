@@ -1,0 +1,71 @@
+"""The per-item stages of `agomni eval`: metrics that judge each generated item on its own against what
+its manifest item gives, outside the embedder / cache loop of `agomni.evaluate.pipeline`.
+
+- ``audio_visual``: LSE-C / LSE-D, DeSync, IB-score against the item's video (`agomni.metrics.av`);
+- ``text_audio``: the CLAP score against the item's caption (`agomni.metrics.text_audio`);
+- ``speech``: WER / CER / PER, SIM-o, F0, quality and aesthetics against the transcript, lyrics or
+  prompt audio (`agomni.metrics.speech`).
+
+Each stage is a function `StageRequest` -> `StageScores`. Under torchrun they run on rank 0 and their
+scores are shared with every rank.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from agomni import distributed
+from agomni.errors import UsageError
+from agomni.evaluate.registry import TEXT_AUDIO, split_names
+from agomni.evaluate.stage_scores import StageRequest, StageScores
+from agomni.metrics.av import eval_stage as av_stage
+from agomni.metrics.speech import eval_stage as speech_stage
+from agomni.metrics.text_audio import eval_stage as text_audio_stage
+
+STAGES: dict[str, Callable[[StageRequest], StageScores]] = {
+    "audio_visual": av_stage.score_audio_visual,
+    "text_audio": text_audio_stage.score_text_audio,
+    "speech": speech_stage.score_speech,
+}
+
+
+@dataclass(frozen=True)
+class ItemStages:
+    """The metric names of each per-item stage (stage name -> names, in the order asked)."""
+
+    names: dict[str, tuple[str, ...]]
+
+    @classmethod
+    def split(cls, names: Sequence[str], speech_backends: Sequence[str]) -> tuple[ItemStages, list[str]]:
+        """The per-item stages' names and the names left for the embedder metrics. Speech backends are
+        checked here, before any work: unknown or unavailable ones, and ones no requested metric uses."""
+        audio_visual, rest = av_stage.audio_visual_names(names)
+        text_audio, rest = split_names(rest, TEXT_AUDIO)
+        speech, rest = split_names(rest, speech_stage.SPEECH_METRICS)
+        speech_stage.choose_backends(speech_backends)
+        if speech_backends and not any(n in speech_stage.ROLE_OF for n in speech):
+            raise UsageError(
+                "--speech-backend chooses the recogniser / speaker encoder of wer, cer, per and sim_o; "
+                "none is requested"
+            )
+        stages = {"audio_visual": audio_visual, "text_audio": text_audio, "speech": speech}
+        return cls({stage: tuple(n) for stage, n in stages.items() if n}), rest
+
+    def run(self, request: StageRequest, shard: distributed.Shard, timed: Callable) -> StageScores:
+        """Every stage with names, each given ``request`` with its own names, on rank 0 (``timed(stage)``:
+        a context manager that times it); the merged scores."""
+        scores = StageScores()
+        for stage, names in self.names.items():
+            with timed(stage):
+                scores.merge(shard.from_main(functools.partial(STAGES[stage], replace(request, names=names))))
+        return scores
+
+    def comparable(self, scores: StageScores, random_weights: bool) -> bool:
+        """Whether the stages' numbers compare with published ones: real weights, and every speech metric's
+        backend the published recipe's."""
+        speech = self.names.get("speech", ())
+        return not (self.names and random_weights) and all(
+            scores.details[n]["comparable_with_published"] for n in speech
+        )

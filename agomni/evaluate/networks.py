@@ -1,0 +1,79 @@
+"""The networks of one `agomni eval` run: one embedder under one input recipe (a profile's), built once
+however many metrics read its heads, and the metric states that read them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from agomni.errors import UsageError
+from agomni.evaluate.profiles import Profile
+from agomni.evaluate.registry import CheckpointIdentity, MetricEntry, build_embedder, checkpoint_identity
+from agomni.evaluate.scoring import MetricState
+from agomni.io.prepare import Recipe
+from agomni.metrics.cache import EmbeddingKey
+from agomni.metrics.embedders import Embedder
+
+
+@dataclass(frozen=True)
+class Network:
+    """One embedder under one input recipe: one cache entry per clip holds all its heads."""
+
+    label: str
+    embedder: Embedder
+    checkpoint: CheckpointIdentity
+    recipe: Recipe
+    profile: str
+
+    @property
+    def preparation(self) -> dict[str, Any]:
+        return {"sample_rate": self.embedder.needs.sample_rate, "recipe": self.recipe.to_dict()}
+
+    def key(self, audio_hash: str) -> EmbeddingKey:
+        return EmbeddingKey(
+            audio_hash, self.embedder.name, self.embedder.cache_key(), self.checkpoint.key, self.preparation
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """What the run's provenance records of the network."""
+        return {
+            **self.embedder.metadata(),
+            "cache_key": self.embedder.cache_key(),
+            "checkpoint": self.checkpoint.key,
+            "random_weights": self.checkpoint.random_weights,
+            "profile": self.profile,
+            "needs": self.embedder.needs.to_dict(),
+            "preprocessing": self.preparation,
+        }
+
+
+def build_networks(
+    entries: list[MetricEntry],
+    profiles: dict[str, Profile],
+    *,
+    device: str,
+    seed: int,
+    random_weights: bool,
+) -> tuple[list[Network], list[MetricState]]:
+    """One `Network` per (embedder, profile) and one `MetricState` per metric."""
+    networks: dict[tuple[str, str], Network] = {}
+    metrics = []
+    for entry in entries:
+        profile, spec = profiles[entry.name], entry.embedder
+        if (spec.name, profile.name) not in networks:
+            torch.manual_seed(seed)
+            options = dict(profile.embedder_options.get(spec.name, {}))
+            embedder = build_embedder(spec, options, device=device, seed=seed, random_weights=random_weights)
+            identity = checkpoint_identity(embedder, spec)
+            label = f"{spec.name}@{profile.name}"
+            networks[(spec.name, profile.name)] = Network(
+                label, embedder, identity, profile.recipe_for(spec.name), profile.name
+            )
+        network = networks[(spec.name, profile.name)]
+        if entry.head not in network.embedder.heads:
+            raise UsageError(f"metric {entry.name}: embedder {spec.name!r} has no {entry.head!r} output")
+        pooling = profile.pooling_for(spec.name) if network.embedder.output == "frames" else "clip"
+        metrics.append(MetricState(entry, profile, network.label, pooling, seed=seed))
+    return list(networks.values()), metrics
