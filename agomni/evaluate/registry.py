@@ -243,8 +243,8 @@ SPEECH_NOTES: dict[str, str] = {
     "gives the seed-tts-eval recipe",
     "cer": "English-capable recognisers only: no Paraformer-zh for Chinese in this version",
     "per": "recognised transcript through agomni's G2P: NOT comparable with SongGeneration's PER",
-    "sim_o": "default encoder resemblyzer, offline: NOT comparable; the WavLM+ECAPA recipe is not available "
-    "in this version",
+    "sim_o": "default encoder resemblyzer, offline: NOT comparable; `--speech-backend wavlm-ecapa` gives the "
+    "seed-tts-eval WavLM-Large + ECAPA-TDNN recipe (checkpoint imported once: `agomni weights import`)",
 }
 
 

@@ -298,8 +298,9 @@ _ENTRIES: tuple[WeightsEntry, ...] = (
         ),
         checksum_search="HF LFS SHA-256; size '1.26 GB' (rounded).",
         state_dict_key="model",
-        notes="loaded by s3prl's hub ('wavlm_large') when the ECAPA_TDNN_SMALL head is built; the "
-        "finetuned SV checkpoint below then overwrites its weights.",
+        notes="loaded by s3prl's hub ('wavlm_large') when the reference scripts build the ECAPA_TDNN_SMALL head; "
+        "the finetuned SV checkpoint below then overwrites its weights. agomni's wavlm-ecapa backend reads "
+        "the WavLM weights from that checkpoint and does not need this file.",
     ),
     WeightsEntry(
         name="wavlm-large-ecapa-sv",
@@ -315,6 +316,8 @@ _ENTRIES: tuple[WeightsEntry, ...] = (
         "51f07e3b94d9e0262a6a675ef5a087be3dd09e8c62e9d886827f44f82fe7f94b; a mirror is not the "
         "publisher, so the entry stays unpinned (trust on first use). Size '1.3 GB' (rounded).",
         state_dict_key="model",
+        notes="'model' holds the whole network: WavLM-Large under 'feature_extract.model.', then "
+        "'feature_weight' and the ECAPA-TDNN head (agomni.metrics.speech.wavlm_ecapa).",
         manual="download from https://drive.google.com/file/d/1-aE1NfzpRCLxA4GUxX9ITI3F9LlbtEGP/view "
         "(linked by microsoft/UniSpeech and seed-tts-eval), then `agomni weights import "
         "wavlm-large-ecapa-sv PATH`",

@@ -131,6 +131,58 @@ def test_sim_o_through_eval_equals_the_direct_computation(tmp_path: Path) -> Non
     assert results.item_scores["f2_0"]["sim_o"] > results.item_scores["m1_1"]["sim_o"]
 
 
+def test_wavlm_ecapa_sim_o_with_random_weights_through_eval_equals_the_direct_computation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--speech-backend wavlm-ecapa --random-weights`: values equal `speaker_similarity` with
+    `WavLMECAPA.random` (same seed), missing and short prompts are per-item errors, and every output says
+    RANDOM WEIGHTS. WavLM is shrunk to width 64 (WavLM-Large's layout) so that the test runs quickly."""
+    from agomni.metrics.speech import wavlm_ecapa
+    from agomni.metrics.speech.wavlm_ecapa import WavLMECAPA
+    from tests.metrics.test_speech_wavlm import LARGE_LAYOUT as SMALL
+
+    monkeypatch.setattr(wavlm_ecapa, "WAVLM_LARGE", SMALL)
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    for name in ("f2_5", "f2_6"):
+        shutil.copy(DATA / f"{name}.flac", prompts / f"{name}.flac")
+    audio, _ = sf.read(str(DATA / "f2_7.flac"), dtype="float32")
+    sf.write(prompts / "short.flac", audio[:12000], 16000)  # 0.75 s
+    extra = {
+        "f2_0": {"prompt_audio": "prompts/f2_5.flac"},
+        "m1_1": {"prompt_audio": "prompts/f2_6.flac"},
+        "f2_3-shortprompt": {"prompt_audio": "prompts/short.flac"},
+    }
+    ids = ["f2_0", "m1_1", "f2_2-noprompt", "f2_3-shortprompt"]
+    pred, manifest = _write_set(tmp_path, {i: utterances()[i.split("-")[0]][1] for i in ids}, extra)
+    argv = ["eval", "--pred", str(pred), "--manifest", str(manifest), "--metrics", "sim_o"]
+    argv += ["--speech-backend", "wavlm-ecapa", "--random-weights", "--seed", "4"]
+    assert main([*argv, "--out", str(tmp_path / "out"), "--no-progress"]) == 0
+    results = read_results(tmp_path / "out" / "results.json")
+    sim = results.metrics[0]
+    assert sim.name == "sim_o" and sim.unit == "cosine" and sim.higher_is_better and sim.n == 2
+    assert "WavLM-Large + ECAPA-TDNN" in sim.profile and "RANDOM WEIGHTS" in sim.profile
+    details = results.provenance.preprocessing["metrics"]["sim_o"]
+    assert "RANDOM WEIGHTS" in details["backend"] and details["comparable_with_published"] is False
+    assert results.provenance.random_weights and details["checkpoint_sha256"] == {}
+    errors = {e["id"]: e["reason"] for e in details["errors"]}
+    assert set(errors) == {"f2_2-noprompt", "f2_3-shortprompt"}
+    assert "no prompt_audio" in errors["f2_2-noprompt"] and "shorter than 1.0 s" in errors["f2_3-shortprompt"]
+
+    def read(path: Path) -> np.ndarray:
+        return sf.read(str(path), dtype="float32")[0]
+
+    direct = speaker_similarity(
+        [read(DATA / "f2_0.flac"), read(DATA / "m1_1.flac")],
+        [read(DATA / "f2_5.flac"), read(DATA / "f2_6.flac")],
+        ids=["f2_0", "m1_1"],
+        encoder=WavLMECAPA.random(seed=4, cfg=SMALL),
+    )
+    for item in direct.items:
+        assert results.item_scores[item.id]["sim_o"] == pytest.approx(item.value, rel=1e-5, abs=1e-6)
+    assert sim.value == pytest.approx(direct.mean, rel=1e-5)
+
+
 @pytest.mark.slow
 def test_bad_items_are_per_item_errors_or_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     prompts = tmp_path / "prompts"
@@ -293,8 +345,13 @@ def test_a_set_no_item_of_which_can_be_scored_and_an_uncached_backend_are_typed_
         run(("cer",))
     with pytest.raises(UsageError, match=r"run `agomni weights fetch whisper-large-v3`"):
         run(("wer",), ("whisper-large-v3",))
-    with pytest.raises(NotAvailableYet, match=r"WavLM-Large \+ ECAPA-TDNN .* not available in this version"):
+    with pytest.raises(
+        UsageError,
+        match=r"run `agomni weights fetch wavlm-large-ecapa-sv`; .* no direct download: .*`agomni weights import wavlm-large-ecapa-sv PATH`",
+    ):
         run(("sim_o",), ("wavlm-ecapa",))
+    with pytest.raises(NotAvailableYet, match=r"faster-whisper .* not available in this version"):
+        run(("wer",), ("faster-whisper",))
     with pytest.raises(UsageError, match="two asr backends"):
         run(("wer",), ("pocketsphinx", "whisper-large-v3"))
     with pytest.raises(UsageError, match="none is requested"):

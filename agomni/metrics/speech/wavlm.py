@@ -1,7 +1,7 @@
 """WavLM in agomni's own code, with the parameter names of Microsoft's checkpoints (unilm ``WavLM.py``).
 
-Used by Audiobox Aesthetics (WavLM-Base-sized encoder) and meant for the WavLM-Large backbone of SIM-o.
-Inference only (no masking, dropout or layer drop). Parts:
+Used by Audiobox Aesthetics (WavLM-Base-sized encoder) and as the WavLM-Large backbone of SIM-o
+(`wavlm_ecapa`). Inference only (no masking, dropout or layer drop). Parts:
 
 - feature extractor: 1-D convolutions (``conv_layers``: (channels, kernel, stride)), each followed by
   GELU; ``extractor_mode="default"`` puts a GroupNorm (one group per channel) after the first
