@@ -10,8 +10,10 @@ iteration x = ISTFT(|S| e^{i phase}), R = STFT(x) (centred, reflect-padded), A =
 m = momentum / (1 + momentum), phase = A / (|A| + 1e-16), and a last ISTFT. `griffin_lim` computes
 exactly these steps, but on frame-major spectra with the complex arithmetic done on real views and the
 ISTFT as irfft + overlap-add of ``hop``-sized blocks divided by the window's squared overlap-add
-(computed once per call): about 2x fewer CPU seconds than torchaudio's function, whose complex
-element-wise kernels and generic ISTFT dominate. It equals torchaudio's result up to rounding (tests:
+(computed once per call), the new phase applied in place as one complex-by-real product (the same
+products as on the real and imaginary parts), and the vocoder running item by item (cache-sized
+working set): about 2.5x fewer CPU seconds than torchaudio's function, whose complex element-wise
+kernels and generic ISTFT dominate. It equals torchaudio's result up to rounding (tests:
 in float64, 1e-7 relative after one iteration and 1e-3 after 32). Zero-phase Griffin-Lim with
 momentum amplifies rounding differences enormously on real signals (torchaudio's own float32 and
 float64 results differ by 0.74 relative L2 on a pure tone after 32 iterations), so float32 waves of
@@ -86,14 +88,21 @@ class GriffinLimVocoder(nn.Module):
                 f"Griffin-Lim vocoder needs more than {(s.n_fft // 2 + delay) / s.hop:g} mel frames "
                 f"(its STFT reflect-pads n_fft / 2 = {s.n_fft // 2} samples), got {frames}"
             )
-        wave = griffin_lim(
-            self.linear_magnitude(mel),
-            self.window,
-            s.n_fft,
-            s.hop,
-            n_iter=self.n_iter,
-            momentum=MOMENTUM,
-            length=frames * s.hop - delay,
+        # One item at a time: its spectra (~0.5 MB per 2 s at 16 kHz) then stay in the core's cache
+        # through the 32 iterations; a batch of 12 at once costs ~1.6x the CPU time, same result bit for bit.
+        wave = torch.cat(
+            [
+                griffin_lim(
+                    magnitude[None],
+                    self.window,
+                    s.n_fft,
+                    s.hop,
+                    n_iter=self.n_iter,
+                    momentum=MOMENTUM,
+                    length=frames * s.hop - delay,
+                )
+                for magnitude in self.linear_magnitude(mel)
+            ]
         )
         return nn.functional.pad(wave, (delay, 0)).clamp(-1.0, 1.0)
 
@@ -145,7 +154,8 @@ def griffin_lim(
         a = rebuilt if previous is None else torch.add(rebuilt, previous, alpha=-m)
         re, im = a[..., 0], a[..., 1]
         # |S| * A / (|A| + 1e-16): the magnitudes with the new phase
-        scale = spec / (torch.addcmul(re * re, im, im).sqrt_() + 1e-16)
-        z = torch.view_as_complex(a * scale[..., None])
+        scale = spec / torch.addcmul(re * re, im, im).sqrt_().add_(1e-16)
+        a = torch.view_as_complex(a)  # complex x real: the same products as on the real parts, faster
+        z = a * scale if previous is None else a.mul_(scale)  # the first `a` is `rebuilt`, kept as previous
         previous = rebuilt
     return istft(z)
