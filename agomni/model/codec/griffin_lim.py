@@ -137,7 +137,9 @@ def griffin_lim(
     m = momentum / (1 + momentum)
     half = n_fft // 2
     if length <= half:
-        raise UsageError(f"Griffin-Lim needs more than n_fft / 2 = {half} samples to reflect-pad, got {length}")
+        raise UsageError(
+            f"Griffin-Lim needs more than n_fft / 2 = {half} samples to reflect-pad, got {length}"
+        )
     spec = magnitude.transpose(1, 2).contiguous()  # [B, F, bins]: frames are rows
     envelope = overlap_add((window * window).expand(1, spec.shape[1], n_fft), hop)[:, half : half + length]
     if float(envelope.min()) < 1e-11:
