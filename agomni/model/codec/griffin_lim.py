@@ -89,7 +89,7 @@ class GriffinLimVocoder(nn.Module):
                 f"(its STFT reflect-pads n_fft / 2 = {s.n_fft // 2} samples), got {frames}"
             )
         # One item at a time: its spectra (~0.5 MB per 2 s at 16 kHz) then stay in the core's cache
-        # through the 32 iterations; a batch of 12 at once costs ~1.6x the CPU time, same result bit for bit.
+        # through the 32 iterations; a batch of 12 at once costs ~1.5x the CPU time, same result bit for bit.
         wave = torch.cat(
             [
                 griffin_lim(
