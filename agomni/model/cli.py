@@ -32,9 +32,11 @@ def resolve_manifest(
     --split) or ``manifest.jsonl``. suite: a suite name; suites bundle no item list yet, so a suite needs
     --manifest, and every item's task must be the suite's.
     """
-    from ..suites import get_suite  # here: it imports the evaluate registry (~0.5 CPU s), --suite only
+    suite_obj = None
+    if suite is not None:
+        from ..suites import get_suite  # here: it imports the evaluate registry (~0.4 CPU s), --suite only
 
-    suite_obj = get_suite(suite) if suite is not None else None
+        suite_obj = get_suite(suite)
     if manifest is None:
         if suite_obj is None:
             raise UsageError("name the items to generate: --manifest FILE (or a suite with --manifest)")

@@ -371,7 +371,8 @@ class AgomniMMDiT(nn.Module):
         _check_shape("latent", latent, (conditions.batch, seq.latent_len, cfg.latent_dim))
         batch = latent.shape[0]
         dtype = self.null_video.dtype
-        t = torch.as_tensor(t, device=latent.device, dtype=dtype).expand(batch)
+        # float32 whatever the weights: a bf16 t (8-bit mantissa) would shift the 1000 t timestep features by radians
+        t = torch.as_tensor(t, device=latent.device, dtype=torch.float32).expand(batch)
         key_mask = conditions.attn_mask
 
         x = self.audio_in(latent.to(dtype))

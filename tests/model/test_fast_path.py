@@ -71,3 +71,22 @@ def test_compiled_step_equals_the_eager_step():
     eager = StepCompiler(network, cfg=4.5, compile=False).velocity(conditions)(x, t)
     compiled = StepCompiler(network, cfg=4.5, compile=True).velocity(conditions)(x, t)
     torch.testing.assert_close(compiled, eager, atol=1e-4 * eager.abs().max().item(), rtol=0)
+
+
+def test_bf16_network_embeds_the_flow_time_in_float32():
+    # bf16 keeps 8 mantissa bits: t = 0.523 would become 0.5234375 and move the 1000 t timestep features
+    # by up to 0.4 rad; predict_flow hands the embedder the float32 time whatever the weights' dtype.
+    network = unit_gain_weights(AgomniMMDiT(model_config("tiny-16k", 1.0)), seed=6).eval()
+    inputs, x, t = random_inputs(network, 1), random_latent(network, 1), torch.tensor([0.523])
+    seen = {}
+    with torch.no_grad():
+        reference = network.t_embed(t)  # float32 weights and time
+        network.cast(torch.bfloat16)
+        rounded_time = network.t_embed(t.bfloat16())
+        network.t_embed.register_forward_hook(lambda module, args, out: seen.update(t=args[0], out=out))
+        network.predict_flow(x, t, network.preprocess_conditions(**inputs))
+    assert seen["t"].dtype == torch.float32 and torch.equal(seen["t"], t)
+    error = (seen["out"].float() - reference).norm() / reference.norm()
+    assert error < 0.02, error
+    # what a bf16 time gives instead (why the rule exists)
+    assert (rounded_time.float() - reference).norm() / reference.norm() > 2 * error

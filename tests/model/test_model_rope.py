@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from agomni.model import model_config
-from agomni.model.rope import apply_rope, audio_positions, lt_positions, rope_table, video_positions
+from agomni.model.rope import (
+    apply_rope,
+    audio_positions,
+    lt_positions,
+    rope_table,
+    rotate_pairs,
+    video_positions,
+)
 
 from .mmdit_tiny import random_inputs, random_latent, random_tiny
 
@@ -28,6 +36,18 @@ def test_apply_rope_matches_complex_rotation():
     pos = rng.uniform(0, 500, 40)
     got = apply_rope(torch.from_numpy(x), rope_table(torch.from_numpy(pos), 64)).numpy()
     np.testing.assert_allclose(got, numpy_rope(x.astype(np.float64), pos), atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_compiled_and_eager_rotations_are_identical(dtype):
+    # apply_rope's complex product (eager) and rotate_pairs (what torch.compile traces) give the same bits
+    x = torch.randn(3, 2, 50, 32, generator=torch.Generator().manual_seed(5)).to(dtype)
+    table = rope_table(torch.linspace(0, 400, 50, dtype=torch.float64), 32)
+    torch.testing.assert_close(apply_rope(x, table), rotate_pairs(x, table), atol=0, rtol=0)
+    expected = numpy_rope(x.double().numpy(), np.linspace(0, 400, 50))
+    np.testing.assert_allclose(
+        apply_rope(x, table).double().numpy(), expected, atol=1e-4 if dtype == torch.float32 else 0.05
+    )
 
 
 def test_streams_at_the_same_time_share_a_rotation():

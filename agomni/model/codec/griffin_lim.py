@@ -10,8 +10,10 @@ iteration x = ISTFT(|S| e^{i phase}), R = STFT(x) (centred, reflect-padded), A =
 m = momentum / (1 + momentum), phase = A / (|A| + 1e-16), and a last ISTFT. `griffin_lim` computes
 exactly these steps, but on frame-major spectra with the complex arithmetic done on real views and the
 ISTFT as irfft + overlap-add of ``hop``-sized blocks divided by the window's squared overlap-add
-(computed once per call): about 2x fewer CPU seconds than torchaudio's function, whose complex
-element-wise kernels and generic ISTFT dominate. It equals torchaudio's result up to rounding (tests:
+(computed once per call), the new phase applied in place as one complex-by-real product (the same
+products as on the real and imaginary parts), and the vocoder running item by item (cache-sized
+working set): about 2.5x fewer CPU seconds than torchaudio's function, whose complex element-wise
+kernels and generic ISTFT dominate. It equals torchaudio's result up to rounding (tests:
 in float64, 1e-7 relative after one iteration and 1e-3 after 32). Zero-phase Griffin-Lim with
 momentum amplifies rounding differences enormously on real signals (torchaudio's own float32 and
 float64 results differ by 0.74 relative L2 on a pure tone after 32 iterations), so float32 waves of
@@ -86,14 +88,21 @@ class GriffinLimVocoder(nn.Module):
                 f"Griffin-Lim vocoder needs more than {(s.n_fft // 2 + delay) / s.hop:g} mel frames "
                 f"(its STFT reflect-pads n_fft / 2 = {s.n_fft // 2} samples), got {frames}"
             )
-        wave = griffin_lim(
-            self.linear_magnitude(mel),
-            self.window,
-            s.n_fft,
-            s.hop,
-            n_iter=self.n_iter,
-            momentum=MOMENTUM,
-            length=frames * s.hop - delay,
+        # One item at a time: its spectra (~0.5 MB per 2 s at 16 kHz) then stay in the core's cache
+        # through the 32 iterations; a batch of 12 at once costs ~1.5x the CPU time, same result bit for bit.
+        wave = torch.cat(
+            [
+                griffin_lim(
+                    magnitude[None],
+                    self.window,
+                    s.n_fft,
+                    s.hop,
+                    n_iter=self.n_iter,
+                    momentum=MOMENTUM,
+                    length=frames * s.hop - delay,
+                )
+                for magnitude in self.linear_magnitude(mel)
+            ]
         )
         return nn.functional.pad(wave, (delay, 0)).clamp(-1.0, 1.0)
 
@@ -103,7 +112,8 @@ def overlap_add(frames: torch.Tensor, hop: int) -> torch.Tensor:
     ceil(n / hop) blocks of `hop` samples (zero-padded), and block j of frame f lands on block f + j."""
     batch, count, n = frames.shape
     blocks = -(-n // hop)
-    parts = F.pad(frames, (0, blocks * hop - n)).view(batch, count, blocks, hop)
+    padded = frames if blocks * hop == n else F.pad(frames, (0, blocks * hop - n))
+    parts = padded.view(batch, count, blocks, hop)
     out = frames.new_zeros(batch, count + blocks - 1, hop)
     for j in range(blocks):
         out[:, j : j + count] += parts[:, :, j]
@@ -126,16 +136,23 @@ def griffin_lim(
         raise UsageError(f"Griffin-Lim momentum must be in [0, 1), got {momentum}")
     m = momentum / (1 + momentum)
     half = n_fft // 2
+    if length <= half:
+        raise UsageError(
+            f"Griffin-Lim needs more than n_fft / 2 = {half} samples to reflect-pad, got {length}"
+        )
     spec = magnitude.transpose(1, 2).contiguous()  # [B, F, bins]: frames are rows
     envelope = overlap_add((window * window).expand(1, spec.shape[1], n_fft), hop)[:, half : half + length]
     if float(envelope.min()) < 1e-11:
         raise UsageError(f"Griffin-Lim: a hop of {hop} leaves gaps between windows of {n_fft} samples")
 
     def istft(z: torch.Tensor) -> torch.Tensor:
-        return overlap_add(torch.fft.irfft(z, n=n_fft) * window, hop)[:, half : half + length] / envelope
+        return overlap_add(torch.fft.irfft(z, n=n_fft).mul_(window), hop)[:, half : half + length].div_(
+            envelope
+        )
 
     def stft(x: torch.Tensor) -> torch.Tensor:
-        padded = F.pad(x[:, None], (half, half), mode="reflect")[:, 0]
+        # reflect padding of `half` samples on both sides (2-3x faster than F.pad's reflect kernel here)
+        padded = torch.cat([x[:, 1 : half + 1].flip(-1), x, x[:, -half - 1 : -1].flip(-1)], dim=-1)
         return torch.view_as_real(torch.fft.rfft(padded.unfold(-1, n_fft, hop) * window))
 
     z = torch.complex(spec, torch.zeros_like(spec))  # magnitudes with phase 0
@@ -145,7 +162,8 @@ def griffin_lim(
         a = rebuilt if previous is None else torch.add(rebuilt, previous, alpha=-m)
         re, im = a[..., 0], a[..., 1]
         # |S| * A / (|A| + 1e-16): the magnitudes with the new phase
-        scale = spec / (torch.addcmul(re * re, im, im).sqrt_() + 1e-16)
-        z = torch.view_as_complex(a * scale[..., None])
+        scale = spec / torch.addcmul(re * re, im, im).sqrt_().add_(1e-16)
+        a = torch.view_as_complex(a)  # complex x real: the same products as on the real parts, faster
+        z = a * scale if previous is None else a.mul_(scale)  # the first `a` is `rebuilt`, kept as previous
         previous = rebuilt
     return istft(z)
