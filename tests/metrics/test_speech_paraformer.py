@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import socket
 import string
 from pathlib import Path
@@ -28,8 +29,11 @@ from agomni.cli import main
 from agomni.errors import MetricInputError, UnsafeCheckpointError, UsageError, WeightsError
 from agomni.metrics.speech.paraformer import REGISTRY_FILES, ParaformerASR, ParaformerFiles
 from agomni.results import read_results
+from agomni.run.runner import plan_metrics, speech_backends_for
+from agomni.suites import get_suite, read_published
 from agomni.weights import import_file
 from tests.metrics.paraformer_fixtures import write_paraformer_dir, write_tone_clips
+from tests.metrics.speech_fixtures import DATA
 
 SEED = 3
 REFERENCES = {"zh_a": "今天天气很好，我们去公园。", "zh_b": "語音識別「測試」!"}
@@ -184,3 +188,71 @@ def test_uncached_paraformer_names_the_fetch_commands(
             "not in the weights cache" in message and "agomni weights fetch paraformer-zh-config" in message
         )
         assert ("agomni weights fetch paraformer-zh-model" in message) == (not extra)
+
+
+def test_tts_seed_zh_uses_paraformer_and_names_its_fetch_commands_when_uncached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AGOMNI_HOME", str(tmp_path / "empty-home"))
+    assert speech_backends_for("tts-seed-zh", ()) == ("paraformer-zh",)
+    assert speech_backends_for("tts-seed-zh", ("resemblyzer",)) == ("paraformer-zh", "resemblyzer")
+    assert speech_backends_for("tts-seed-zh", ("whisper-large-v3",)) == ("whisper-large-v3",)
+    assert speech_backends_for("tts-seed-en", ()) == ()
+    run, skipped = plan_metrics(get_suite("tts-seed-zh"), None, speech_backends_for("tts-seed-zh", ()))
+    fetch = " && ".join(
+        f"agomni weights fetch paraformer-zh-{p}" for p in ("config", "model", "tokens", "cmvn")
+    )
+    assert run == ["sim_o"] and [(s.name, s.command) for s in skipped] == [("cer", fetch)]
+    rows = read_published(get_suite("tts-seed-zh"))
+    assert {(r["system"], r["metric"]) for r in rows} >= {
+        ("Seed-TTS_ICL", "cer"),
+        ("F5-TTS", "cer"),
+        ("F5-TTS", "sim_o"),
+    }
+
+
+@pytest.mark.slow
+def test_agomni_run_tts_seed_zh_imports_meta_lst_and_scores_cer_with_paraformer(
+    model_dir: Path, clips: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`agomni run tts-seed-zh` on a seed-tts-eval zh folder: CER through paraformer-zh (RANDOM WEIGHTS,
+    layout from the cache), SIM-o with the offline resemblyzer."""
+    monkeypatch.setenv("AGOMNI_HOME", str(tmp_path / "home"))
+    files = ParaformerFiles.from_directory(model_dir)
+    for role, entry in REGISTRY_FILES.items():
+        if role != "model":
+            import_file(entry, getattr(files, role))
+    root = tmp_path / "seedtts_testset" / "zh"
+    (root / "prompt-wavs").mkdir(parents=True)
+    shutil.copy(DATA / "f2_7.flac", root / "prompt-wavs" / "prompt.flac")
+    lines = [f"{i}|参考文本|prompt-wavs/prompt.flac|{text}" for i, text in REFERENCES.items()]
+    (root / "meta.lst").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    for path in clips.values():
+        shutil.copy(path, pred / path.name)
+    out = tmp_path / "run"
+    argv = [
+        "run",
+        "tts-seed-zh",
+        "--data-root",
+        str(root),
+        "--generator",
+        f"folder:{pred}",
+        "--out",
+        str(out),
+    ]
+    assert main([*argv, "--random-weights", "--seeds", str(SEED), "--no-progress"]) == 0
+    plan = json.loads((out / "run.json").read_text())
+    assert plan["metrics_run"] == ["cer", "sim_o"] and plan["metrics_skipped"] == []
+    results = read_results(out / "results.json")
+    cer = next(m for m in results.metrics if m.name == "cer")
+    assert cer.n == 2 and "Paraformer-zh" in cer.profile
+    details = json.dumps(results.provenance.preprocessing["metrics"]["cer"], ensure_ascii=False)
+    # the reference normalised as seed-tts-eval does: punctuation gone, traditional characters kept (zhconv
+    # converts the recogniser's output only)
+    assert "RANDOM WEIGHTS" in details and '"reference": "語音識別測試"' in details
+    expected = _funasr_direct(model_dir, clips)
+    for item_id, reference in REFERENCES.items():
+        want = 100 * jiwer.cer(_seed_tts_eval_chars(reference), _seed_tts_eval_chars(expected[item_id]))
+        assert results.item_scores[item_id]["cer"] == pytest.approx(want, abs=1e-9)
