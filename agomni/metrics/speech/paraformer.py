@@ -1,16 +1,18 @@
 """Paraformer-zh through funasr: the seed-tts-eval Chinese CER recogniser.
 
-The recipe (BytedanceSpeech/seed-tts-eval ``run_wer.py``; F5-TTS ``eval/utils_eval.py`` does the same):
-funasr ``AutoModel(model="paraformer-zh")``, ``generate(input=clip, batch_size_s=300)``, the first
-result's ``text`` converted to simplified Chinese with ``zhconv.convert(text, "zh-cn")``; then the
-named normaliser (``seed-tts-eval``: punctuation removed except the apostrophe; ``f5-tts``: apostrophe
-too) and a character-level alignment (each character a token, whitespace dropped) give the CER.
-funasr's ``paraformer-zh`` alias on its default hub (ModelScope) is
-``iic/speech_seaco_paraformer_large_asr_nat-zh-cn-16k-common-vocab8404-pytorch``; its files are in the
-weights registry (`REGISTRY_FILES`, fetched with ``agomni weights fetch paraformer-zh-model`` and the
-others). One difference from the recipe: seed-tts-eval hands funasr a file path (funasr decodes and
-resamples it); agomni hands it the clip already decoded, downmixed and resampled to 16 kHz by
-``agomni.io``.
+The recipe (BytedanceSpeech/seed-tts-eval ``run_wer.py``): funasr ``AutoModel(model="paraformer-zh")``,
+``generate(input=clip, batch_size_s=300)``, the first result's ``text`` converted to simplified Chinese
+with ``zhconv.convert(text, "zh-cn")`` (the reference is not converted); then the named normaliser
+(``seed-tts-eval``: punctuation removed except the apostrophe) and a character-level alignment (each
+character a token, whitespace dropped) give the CER. funasr's ``paraformer-zh`` alias on its default hub
+(ModelScope) is ``iic/speech_seaco_paraformer_large_asr_nat-zh-cn-16k-common-vocab8404-pytorch``; its
+files are in the weights registry (`REGISTRY_FILES`, ``agomni weights fetch paraformer-zh-config`` and
+the three others). F5-TTS ``eval/utils_eval.py`` makes the same calls (``disable_update=True``, normaliser
+``f5-tts``: the apostrophe removed too) on a local copy of the Hugging Face repo ``funasr/paraformer-zh``,
+whose ``configuration.json`` names the plain Paraformer-large, not the SeACo one: for that variant, pass
+its directory to `ParaformerASR.from_directory`. One difference from both: they hand funasr a file path
+(funasr decodes and resamples it); agomni hands it the clip already decoded, downmixed and resampled to
+16 kHz by ``agomni.io``.
 
 Offline and safe by construction:
 
