@@ -14,6 +14,8 @@ import json
 import shutil
 import socket
 import string
+import subprocess
+import sys
 from pathlib import Path
 
 import jiwer
@@ -256,3 +258,25 @@ def test_agomni_run_tts_seed_zh_imports_meta_lst_and_scores_cer_with_paraformer(
     for item_id, reference in REFERENCES.items():
         want = 100 * jiwer.cer(_seed_tts_eval_chars(reference), _seed_tts_eval_chars(expected[item_id]))
         assert results.item_scores[item_id]["cer"] == pytest.approx(want, abs=1e-9)
+
+
+@pytest.mark.slow
+def test_importing_funasr_and_the_backend_opens_no_socket(model_dir: Path, clips: dict[str, Path]) -> None:
+    """In a fresh interpreter (nothing imported yet) with every connection refused: import, build, decode."""
+    code = (
+        "import socket, sys\n"
+        "def refuse(*args, **kwargs):\n"
+        "    raise SystemExit(f'network touched: {args[1:]!r}')\n"
+        "socket.socket.connect = refuse\n"
+        "socket.create_connection = refuse\n"
+        "import soundfile\n"
+        "from agomni.metrics.speech.paraformer import ParaformerASR\n"
+        f"asr = ParaformerASR.from_directory({str(model_dir)!r})\n"
+        f"print(asr.transcribe(soundfile.read({str(clips['zh_a'])!r}, dtype='float32')[0], 'zh'))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == ParaformerASR.from_directory(model_dir).transcribe(
+        _read16k(clips["zh_a"]), "zh"
+    )
+    assert "funasr version" in proc.stderr  # funasr's print went to stderr, not stdout

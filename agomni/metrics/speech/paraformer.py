@@ -19,11 +19,13 @@ Offline and safe by construction:
 - funasr never sees a model name, only the configuration read from the cached ``config.yaml`` with the
   tokens, CMVN and segmentation-dictionary paths filled in, and ``model_conf`` present, so its hub
   download code is not reached; ``disable_update=True`` skips its PyPI version check.
-- funasr loads ``model.pt`` with a bare ``torch.load`` (unpickling follows torch's default, which
-  changed across torch versions). agomni does not let it: ``init_param`` is left unset and the state
-  dict is read with `agomni.weights.load_checkpoint` (``weights_only=True``; a file needing pickled code
-  is refused) and loaded strictly (every key once, every shape checked), where funasr skips mismatched
-  and missing keys with a log line.
+- funasr (1.4.16, ``train_utils/load_pretrained_model.py``) loads ``model.pt`` with a bare
+  ``torch.load(path, map_location=...)``: safe only where torch defaults to ``weights_only=True`` (torch
+  2.6 and later, unless ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` is set), and it keeps the model's random
+  values for missing keys and shape mismatches with a log line. agomni does not let it load: ``init_param``
+  is left unset and the state dict is read with `agomni.weights.load_checkpoint` (``weights_only=True``
+  whatever the torch version; a file needing pickled code is refused), ``module.`` prefixes dropped as
+  funasr does, and loaded strictly (every key once, every shape checked).
 - funasr prints its version on construction; that goes to stderr, never to agomni's stdout (JSON output).
 """
 
