@@ -62,7 +62,9 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _funasr_direct(model_dir: Path, clips: dict[str, Path]) -> dict[str, str]:
     """seed-tts-eval's calls: AutoModel on the directory, generate on the file path, zhconv zh-cn."""
+    threads = torch.get_num_threads()
     model = AutoModel(model=str(model_dir), device="cpu", disable_update=True, disable_pbar=True)
+    torch.set_num_threads(threads)  # funasr sets 4 process-wide; later tests keep theirs
     return {
         item_id: zhconv.convert(
             model.generate(input=str(path), batch_size_s=300, disable_pbar=True)[0]["text"], "zh-cn"
@@ -80,7 +82,13 @@ def _read16k(path: Path) -> np.ndarray:
 def test_backend_equals_funasr_on_the_same_directory_and_opens_no_socket(
     model_dir: Path, clips: dict[str, Path], no_network: None
 ) -> None:
-    ours = ParaformerASR.from_directory(model_dir)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        ours = ParaformerASR.from_directory(model_dir)
+        assert torch.get_num_threads() == 1  # funasr's ncpu follows the process, not its default 4
+    finally:
+        torch.set_num_threads(threads)
     assert ours.name == "paraformer-zh" and not ours.random_weights and ours.languages == ("zh",)
     got = {item_id: ours.transcribe(_read16k(path), "zh") for item_id, path in clips.items()}
     expected = _funasr_direct(model_dir, clips)

@@ -64,7 +64,6 @@ DIRECTORY_NAMES = {
     "cmvn": "am.mvn",
     "seg_dict": "seg_dict",
 }
-FETCH_HINT = " && ".join(f"agomni weights fetch {name}" for name in REGISTRY_FILES.values())
 
 
 def _funasr() -> Any:
@@ -117,8 +116,10 @@ def funasr_config(files: ParaformerFiles, device: str) -> dict[str, Any]:
         config = OmegaConf.to_container(OmegaConf.load(files.config), resolve=True)
     except Exception as err:  # omegaconf / yaml raise several unrelated types for a damaged file
         raise WeightsError(f"{files.config}: not a readable funasr config.yaml ({err})") from err
+    if not isinstance(config, dict):
+        raise WeightsError(f"{files.config}: not a funasr model config (a {type(config).__name__})")
     missing = [key for key in ("model", "model_conf", "tokenizer", "frontend") if key not in config]
-    if not isinstance(config, dict) or missing:
+    if missing:
         raise WeightsError(f"{files.config}: not a funasr model config (no {', '.join(missing)})")
     config.setdefault("tokenizer_conf", {})["token_list"] = str(files.tokens)
     if files.seg_dict is not None:
@@ -127,6 +128,7 @@ def funasr_config(files: ParaformerFiles, device: str) -> dict[str, Any]:
     config.update(
         init_param=None,  # agomni loads the weights itself, without pickled code
         device=device,
+        ncpu=torch.get_num_threads(),  # funasr would otherwise set torch's process-wide thread count to 4
         disable_update=True,
         disable_pbar=True,
         disable_log=True,
