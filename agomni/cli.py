@@ -35,8 +35,8 @@ def _add_speech_backend(p: argparse.ArgumentParser) -> None:
         "--speech-backend",
         action="append",
         metavar="NAME",
-        help="recogniser (pocketsphinx [default, offline], whisper-large-v3) or speaker encoder (resemblyzer "
-        "[default, offline], speechbrain-ecapa) of the speech metrics; repeat for both roles",
+        help="recogniser (pocketsphinx [default, offline], whisper-large-v3, paraformer-zh) or speaker encoder "
+        "(resemblyzer [default, offline], speechbrain-ecapa) of the speech metrics; repeat for both roles",
     )
 
 

@@ -103,6 +103,17 @@ class Log:
             fh.write(f"{stamp} {self.rank}{message}\n")
 
 
+def speech_backends_for(suite: str, requested: Sequence[str]) -> tuple[str, ...]:
+    """The speech backends a run of ``suite`` uses: the suite file's (its protocol's recogniser, e.g.
+    paraformer-zh for tts-seed-zh), each replaced by a requested one (``--speech-backend``) of the same role."""
+    names = {n.strip().lower() for n in requested}
+    roles = {speech_stage.BACKENDS[n].role for n in names if n in speech_stage.BACKENDS}
+    defaults = [
+        n for n in suite_run_spec(suite).speech_backends if speech_stage.BACKENDS[n].role not in roles
+    ]
+    return (*defaults, *requested)
+
+
 def plan_metrics(
     suite: Suite,
     requested: Sequence[str] | None,
@@ -267,8 +278,9 @@ def run_suite(request: RunRequest) -> Path:
                 suite.name, suite.test_set_size, request.data_root or default_root
             )
     log(f"suite {suite.name}: {imported.summary()}")
+    speech_backends = speech_backends_for(suite.name, request.speech_backends)
     names, skipped = plan_metrics(
-        suite, request.metrics, request.speech_backends, random_weights=request.random_weights
+        suite, request.metrics, speech_backends, random_weights=request.random_weights
     )
     if request.random_weights:
         log("scoring with seeded RANDOM network weights: for tests and latency only, not measurements")
@@ -322,7 +334,7 @@ def run_suite(request: RunRequest) -> Path:
                 command=request.command,
                 progress=request.settings.progress,
                 own_files=(pred_dir / RESULTS_FILE,),
-                speech_backends=request.speech_backends,
+                speech_backends=speech_backends,
             )
         )
         cache = outcome.results.provenance.preprocessing.get("cache", {})

