@@ -16,7 +16,7 @@ from .errors import AgomniError
 
 # command -> "module:function" taking the parsed args and returning an exit code.
 _HANDLERS: dict[str, str] = {
-    "suites": "agomni.suites:cli_suites",
+    "suites": "agomni.suite_listing:cli_suites",
     "validate": "agomni.manifest:cli_validate",
     "weights": "agomni.weights.cli:cli_weights",
     "selfcheck": "agomni.selfcheck:cli_selfcheck",

@@ -2,20 +2,18 @@
 
 A suite names its task, test set, protocol (the reference recipe, e.g. `av-benchmark`), the metrics it
 reports and, where one exists, a CSV of published numbers (evaluation/published/) with a source column.
-`agomni suites` also says, per metric, whether `agomni eval` computes it in this version (available, or
-not available and what to use instead, from `agomni.evaluate.registry`), so a suite run's coverage is known before it starts.
+`agomni suites` (`agomni.suite_listing`) also says, per metric, whether `agomni eval` computes it in this
+version, so a suite run's coverage is known before it starts.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UsageError
-from .evaluate.registry import availability
 from .manifest.fields import TASKS
 from .paths import evaluation_dir
 
@@ -45,6 +43,8 @@ class Suite:
     metrics: tuple[MetricSpec, ...]
     published: Path | None
     notes: str
+    # the recogniser / speaker encoder its protocol uses (`agomni.metrics.speech.eval_stage.BACKENDS`)
+    speech_backends: tuple[str, ...] = ()
 
 
 def _read_json(path: Path) -> dict:
@@ -94,6 +94,7 @@ def _parse_suite(path: Path, metrics: dict[str, MetricSpec]) -> Suite:
             metrics=tuple(metrics[m] for m in metric_names if m in metrics),
             published=path.parent.parent / "published" / published if published else None,
             notes=data.get("notes", ""),
+            speech_backends=tuple(data.get("speech_backends") or ()),
         )
     except KeyError as err:
         raise UsageError(f"{path}: suite lacks the field {err}") from err
@@ -138,42 +139,3 @@ def read_published(suite: Suite) -> list[dict[str, str]]:
     if bad:
         raise UsageError(f"{suite.published}: rows without a value or source on lines {bad}")
     return rows
-
-
-def metric_availability(name: str) -> tuple[bool, str]:
-    """Whether `agomni eval` in this version computes metric ``name``: (True, "available") or
-    (False, "not available in this version: <what to use instead>"), from the evaluate registry."""
-    return availability(name)
-
-
-def format_suites(suites: dict[str, Suite]) -> str:
-    """Every suite with its test set, protocol, metrics (unit, direction, and whether `agomni eval`
-    computes each in this version) and published table."""
-    lines = []
-    for suite in suites.values():
-        comparable = (
-            "comparable with published numbers" if suite.comparable_with_published else "NOT comparable"
-        )
-        lines.append(f"{suite.name}  [{suite.task}]  {suite.title}")
-        lines.append(
-            f"    test set : {suite.test_set} ({suite.test_set_size} items; {suite.test_set_source})"
-        )
-        lines.append(f"    protocol : {suite.protocol} ({comparable})")
-        available = sum(metric_availability(m.name)[0] for m in suite.metrics)
-        lines.append(
-            f"    metrics  : ({available} of {len(suite.metrics)} computed by `agomni eval` in this version)"
-        )
-        for m in suite.metrics:
-            direction = "higher" if m.higher_is_better else "lower"
-            _, status = metric_availability(m.name)
-            lines.append(f"      {m.name} ({m.unit}, {direction} is better) - agomni eval: {status}")
-        published = (
-            f"{len(read_published(suite))} rows in {suite.published.name}" if suite.published else "none"
-        )
-        lines.append(f"    published: {published}")
-    return "\n".join(lines)
-
-
-def cli_suites(args: argparse.Namespace) -> int:
-    print(format_suites(load_suites()))
-    return 0

@@ -7,6 +7,7 @@ import pytest
 
 from agomni.cli import main
 from agomni.errors import UsageError
+from agomni.evaluate.registry import METRICS, EmbedderSpec, MetricEntry, availability
 from agomni.suites import get_suite, load_metric_specs, load_suites, read_published
 
 EVALUATION = Path(__file__).resolve().parents[1] / "evaluation"
@@ -120,11 +121,8 @@ def test_cli_suites_says_which_metrics_agomni_eval_computes(capsys):
 
 
 def test_metric_availability_reports_a_missing_embedder_module(monkeypatch):
-    from agomni.evaluate.registry import METRICS, EmbedderSpec, MetricEntry
-    from agomni.suites import metric_availability
-
     absent = EmbedderSpec("vggish", "agomni.metrics.embedders.not_landed_yet", "f")
     monkeypatch.setitem(METRICS, "fd_vggish", MetricEntry("fd_vggish", "fd", absent, "av-benchmark"))
-    ok, status = metric_availability("fd_vggish")
+    ok, status = availability("fd_vggish")
     assert not ok and "not_landed_yet" in status and status.startswith("not available in this version")
-    assert metric_availability("fd_clap") == (True, "available")
+    assert availability("fd_clap") == (True, "available")

@@ -19,9 +19,10 @@ from dataclasses import dataclass, replace
 from agomni import distributed
 from agomni.errors import UsageError
 from agomni.evaluate.registry import TEXT_AUDIO, split_names
-from agomni.evaluate.stage_scores import StageRequest, StageScores
 from agomni.metrics.av import eval_stage as av_stage
+from agomni.metrics.av import score as av_score
 from agomni.metrics.speech import eval_stage as speech_stage
+from agomni.metrics.stage import StageRequest, StageScores
 from agomni.metrics.text_audio import eval_stage as text_audio_stage
 
 STAGES: dict[str, Callable[[StageRequest], StageScores]] = {
@@ -41,7 +42,7 @@ class ItemStages:
     def split(cls, names: Sequence[str], speech_backends: Sequence[str]) -> tuple[ItemStages, list[str]]:
         """The per-item stages' names and the names left for the embedder metrics. Speech backends are
         checked here, before any work: unknown or unavailable ones, and ones no requested metric uses."""
-        audio_visual, rest = av_stage.audio_visual_names(names)
+        audio_visual, rest = split_names(names, av_score.AV_METRICS)
         text_audio, rest = split_names(rest, TEXT_AUDIO)
         speech, rest = split_names(rest, speech_stage.SPEECH_METRICS)
         speech_stage.choose_backends(speech_backends)

@@ -44,7 +44,6 @@ from agomni.evaluate.networks import Network, build_networks
 from agomni.evaluate.profiles import PROFILES, Profile, get_profile
 from agomni.evaluate.registry import MetricEntry, resolve_metric_names
 from agomni.evaluate.scoring import MetricState, score
-from agomni.evaluate.stage_scores import StageRequest
 from agomni.io.container import file_sha256
 from agomni.io.prepare import load_prepared
 from agomni.metrics.cache import (
@@ -55,6 +54,8 @@ from agomni.metrics.cache import (
     audio_sha256,
     decoder_fingerprint,
 )
+from agomni.metrics.speech.eval_stage import suite_backends
+from agomni.metrics.stage import StageRequest
 from agomni.results import CoverageEntry, Results, RunInfo, SetMetric, collect_provenance, write_results
 from agomni.results.provenance import describe_device
 
@@ -395,6 +396,12 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
             set_metric, details[metric.entry.name] = score(metric, item_scores)
             set_metrics.append(set_metric)
     ok = set(runner.ok)  # scores are kept for items covered "ok" only (results schema rule)
+    suite = None if request.suite is None else suites.get_suite(request.suite)
+    backends = (
+        request.speech_backends
+        if suite is None
+        else suite_backends(suite.speech_backends, request.speech_backends)
+    )
     stage_request = StageRequest(
         names=(),
         pred={i.id: i.pred for i in inputs.items if i.pred is not None and i.id in ok},
@@ -404,8 +411,8 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
         seed=request.seed,
         progress=request.progress,
         batch_size=request.batch_size,
-        backends=request.speech_backends,
-        protocol=None if request.suite is None else suites.get_suite(request.suite).protocol,
+        backends=backends,
+        protocol=None if suite is None else suite.protocol,
     )
     per_item = stages.run(stage_request, shard, timings.stage)
     set_metrics += per_item.metrics

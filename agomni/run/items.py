@@ -29,25 +29,21 @@ from .importers import IMPORTERS, ImportCoverage
 
 @dataclass(frozen=True)
 class SuiteRunSpec:
-    """The run-side fields of a suite file: importer, its options, the default generators, and the speech
-    backends its protocol uses (``--speech-backend`` names given to `agomni run` replace them role by role)."""
+    """The run-side fields of a suite file: importer, its options, the default generators."""
 
     importer: str | None
     options: dict[str, Any] = field(default_factory=dict)
     generators: dict[str, str] = field(default_factory=dict)
-    speech_backends: tuple[str, ...] = ()
 
 
 def suite_run_spec(name: str) -> SuiteRunSpec:
-    """``importer``, ``importer_options``, ``default_generators`` and ``speech_backends`` of
-    evaluation/suites/<name>.json."""
+    """``importer``, ``importer_options`` and ``default_generators`` of evaluation/suites/<name>.json."""
     path = evaluation_dir() / "suites" / f"{name}.json"
     data = json.loads(path.read_text(encoding="utf-8"))
     return SuiteRunSpec(
         data.get("importer"),
         dict(data.get("importer_options") or {}),
         dict(data.get("default_generators") or {}),
-        tuple(data.get("speech_backends") or ()),
     )
 
 

@@ -41,10 +41,11 @@ from agomni import distributed
 from agomni.atomic import atomic_write
 from agomni.errors import UsageError
 from agomni.evaluate.pipeline import EvalRequest, evaluate
+from agomni.evaluate.registry import availability
 from agomni.manifest import Manifest, load_manifest
 from agomni.metrics.speech import eval_stage as speech_stage
 from agomni.results import CoverageEntry, Results, RunInfo, SetMetric, Spread, read_results, write_results
-from agomni.suites import Suite, get_suite, metric_availability
+from agomni.suites import Suite, get_suite
 from agomni.weights.registry import get_entry
 from agomni.weights.store import quick_status
 
@@ -103,17 +104,6 @@ class Log:
             fh.write(f"{stamp} {self.rank}{message}\n")
 
 
-def speech_backends_for(suite: str, requested: Sequence[str]) -> tuple[str, ...]:
-    """The speech backends a run of ``suite`` uses: the suite file's (its protocol's recogniser, e.g.
-    paraformer-zh for tts-seed-zh), each replaced by a requested one (``--speech-backend``) of the same role."""
-    names = {n.strip().lower() for n in requested}
-    roles = {speech_stage.BACKENDS[n].role for n in names if n in speech_stage.BACKENDS}
-    defaults = [
-        n for n in suite_run_spec(suite).speech_backends if speech_stage.BACKENDS[n].role not in roles
-    ]
-    return (*defaults, *requested)
-
-
 def plan_metrics(
     suite: Suite,
     requested: Sequence[str] | None,
@@ -123,7 +113,7 @@ def plan_metrics(
 ) -> tuple[list[str], list[SkippedMetric]]:
     """The suite's (or the requested) metrics this machine computes offline now, and the others with why.
 
-    Computable: available in this version (`metric_availability`) and every checkpoint it needs already
+    Computable: available in this version (`agomni.evaluate.registry.availability`) and every checkpoint it needs already
     in the weights cache (for a speech metric: those of its chosen backend, `speech_stage.weights_needed`;
     with `random_weights` no checkpoint is needed). Not computable: listed with the `agomni weights fetch`
     commands it needs.
@@ -132,7 +122,7 @@ def plan_metrics(
     names = list(requested) if requested else list(specs)
     run, skipped = [], []
     for name in names:
-        available, why = metric_availability(name)
+        available, why = availability(name)
         if not available:
             skipped.append(SkippedMetric(name, why, ""))  # why: "not available in this version: ..."
             continue
@@ -278,7 +268,7 @@ def run_suite(request: RunRequest) -> Path:
                 suite.name, suite.test_set_size, request.data_root or default_root
             )
     log(f"suite {suite.name}: {imported.summary()}")
-    speech_backends = speech_backends_for(suite.name, request.speech_backends)
+    speech_backends = speech_stage.suite_backends(suite.speech_backends, request.speech_backends)
     names, skipped = plan_metrics(
         suite, request.metrics, speech_backends, random_weights=request.random_weights
     )

@@ -29,9 +29,10 @@ from zhon.hanzi import punctuation as hanzi_punctuation
 
 from agomni.cli import main
 from agomni.errors import MetricInputError, UnsafeCheckpointError, UsageError, WeightsError
+from agomni.metrics.speech.eval_stage import suite_backends
 from agomni.metrics.speech.paraformer import REGISTRY_FILES, ParaformerASR, ParaformerFiles
 from agomni.results import read_results
-from agomni.run.runner import plan_metrics, speech_backends_for
+from agomni.run.runner import plan_metrics
 from agomni.suites import get_suite, read_published
 from agomni.weights import import_file
 from tests.metrics.paraformer_fixtures import write_paraformer_dir, write_tone_clips
@@ -200,15 +201,38 @@ def test_uncached_paraformer_names_the_fetch_commands(
         assert ("agomni weights fetch paraformer-zh-model" in message) == (not extra)
 
 
+def test_eval_with_the_suite_uses_its_recogniser(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`agomni eval --suite tts-seed-zh` scores CER with the suite's recogniser (paraformer-zh, here not
+    cached: the fetch commands), not the English offline default; --speech-backend replaces it."""
+    monkeypatch.setenv("AGOMNI_HOME", str(tmp_path / "empty-home"))
+    clips = write_tone_clips(tmp_path / "clips")
+    pred, manifest = _write_manifest(tmp_path, clips)
+    argv = ["eval", "--pred", str(pred), "--manifest", str(manifest), "--suite", "tts-seed-zh"]
+    argv += ["--metrics", "cer", "--no-progress"]
+    assert main(argv) == UsageError.exit_code
+    assert "agomni weights fetch paraformer-zh-config" in capsys.readouterr().err
+    assert main([*argv, "--speech-backend", "pocketsphinx", "--out", str(tmp_path / "out")]) != 0
+    assert "paraformer-zh" not in capsys.readouterr().err  # English-only recogniser: per-item errors
+
+
 def test_tts_seed_zh_uses_paraformer_and_names_its_fetch_commands_when_uncached(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AGOMNI_HOME", str(tmp_path / "empty-home"))
-    assert speech_backends_for("tts-seed-zh", ()) == ("paraformer-zh",)
-    assert speech_backends_for("tts-seed-zh", ("resemblyzer",)) == ("paraformer-zh", "resemblyzer")
-    assert speech_backends_for("tts-seed-zh", ("whisper-large-v3",)) == ("whisper-large-v3",)
-    assert speech_backends_for("tts-seed-en", ()) == ()
-    run, skipped = plan_metrics(get_suite("tts-seed-zh"), None, speech_backends_for("tts-seed-zh", ()))
+    assert suite_backends(get_suite("tts-seed-zh").speech_backends, ()) == ("paraformer-zh",)
+    assert suite_backends(get_suite("tts-seed-zh").speech_backends, ("resemblyzer",)) == (
+        "paraformer-zh",
+        "resemblyzer",
+    )
+    assert suite_backends(get_suite("tts-seed-zh").speech_backends, ("whisper-large-v3",)) == (
+        "whisper-large-v3",
+    )
+    assert suite_backends(get_suite("tts-seed-en").speech_backends, ()) == ()
+    run, skipped = plan_metrics(
+        get_suite("tts-seed-zh"), None, suite_backends(get_suite("tts-seed-zh").speech_backends, ())
+    )
     fetch = " && ".join(
         f"agomni weights fetch paraformer-zh-{p}" for p in ("config", "model", "tokens", "cmvn")
     )

@@ -10,20 +10,12 @@ details, and the set value is the mean over the scored items (`agomni.metrics.av
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from agomni import suites, weights
-from agomni.evaluate.registry import split_names
-from agomni.evaluate.stage_scores import StageRequest, StageScores
 from agomni.metrics.av import score as av_score
+from agomni.metrics.stage import StageRequest, StageScores
 
 #: Metrics computed by one scorer run: the lip-sync run gives both LSE numbers.
 FAMILIES: dict[str, tuple[str, ...]] = {"lse_c": ("lse_c", "lse_d"), "lse_d": ("lse_c", "lse_d")}
-
-
-def audio_visual_names(names: Sequence[str]) -> tuple[list[str], list[str]]:
-    """(audio-visual metric names, the others), each in the given order (names compared in lower case)."""
-    return split_names(names, av_score.AV_METRICS)
 
 
 def score_audio_visual(request: StageRequest) -> StageScores:

@@ -29,7 +29,7 @@ Nothing is skipped: an item that cannot be scored (no text, no prompt, a prompt 
 not decode, a language the recogniser does not support, ...) is listed with its reason in the metric's
 ``errors``; an item scored but suspicious (non-speech audio, no words recognised) keeps its value and is
 listed in ``flags``; the run's coverage entry of an unscored item lists the metric and reason under
-``unscored`` (`agomni.evaluate.stage_scores.StageScores`, as the other per-item stages). A metric no item could be scored for raises
+``unscored`` (`agomni.metrics.stage.StageScores`, as the other per-item stages). A metric no item could be scored for raises
 `MetricInputError` naming the reasons.
 """
 
@@ -47,7 +47,6 @@ from tqdm import tqdm
 
 from agomni import suites, weights
 from agomni.errors import MediaError, MetricInputError, NotAvailableYet, UsageError
-from agomni.evaluate.stage_scores import StageRequest, StageScores
 from agomni.io import load_audio
 from agomni.manifest import Item
 from agomni.metrics.base import MetricResult
@@ -62,6 +61,7 @@ from agomni.metrics.speech.speaker import ResemblyzerEncoder, SpeechBrainECAPA, 
 from agomni.metrics.speech.wavlm_ecapa import WavLMECAPA
 from agomni.metrics.speech.wer import ErrorCounts, ErrorRateResult, error_rate
 from agomni.metrics.speech.whisper import WhisperASR
+from agomni.metrics.stage import StageRequest, StageScores
 from agomni.model.text import phonemize
 from agomni.weights.store import quick_status
 
@@ -150,6 +150,14 @@ NOT_PROVIDED = {
     "whisper-large-v3 (greedy, the seed-tts-eval recipe)",
 }
 ROLE_OF = {name: "asr" for name in TEXT_METRICS} | {"sim_o": "speaker"}
+
+
+def suite_backends(suite: Sequence[str], requested: Sequence[str]) -> tuple[str, ...]:
+    """The speech backends a run of a suite uses: the suite's own (its protocol's recogniser, e.g.
+    paraformer-zh for tts-seed-zh), each replaced by a requested one (``--speech-backend``) of the same
+    role."""
+    roles = {BACKENDS[n].role for n in (r.strip().lower() for r in requested) if n in BACKENDS}
+    return (*(n for n in suite if BACKENDS[n].role not in roles), *requested)
 
 
 def choose_backends(requested: Sequence[str]) -> dict[str, Backend]:

@@ -8,7 +8,7 @@ metric's details and under ``unscored`` in the item's coverage entry, and the se
 
 from __future__ import annotations
 
-from agomni.evaluate.stage_scores import StageRequest, StageScores
+from agomni.metrics.stage import StageRequest, StageScores
 from agomni.metrics.text_audio import clap_score
 
 

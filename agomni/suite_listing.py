@@ -1,0 +1,42 @@
+"""`agomni suites`: every benchmark suite with its test set, protocol, metrics and published table, and
+per metric whether `agomni eval` computes it in this version (`agomni.evaluate.registry.availability`)."""
+
+from __future__ import annotations
+
+import argparse
+
+from agomni.evaluate.registry import availability
+from agomni.suites import Suite, load_suites, read_published
+
+
+def format_suites(suites: dict[str, Suite]) -> str:
+    """Every suite with its test set, protocol, metrics (unit, direction, and whether `agomni eval`
+    computes each in this version) and published table."""
+    lines = []
+    for suite in suites.values():
+        comparable = (
+            "comparable with published numbers" if suite.comparable_with_published else "NOT comparable"
+        )
+        lines.append(f"{suite.name}  [{suite.task}]  {suite.title}")
+        lines.append(
+            f"    test set : {suite.test_set} ({suite.test_set_size} items; {suite.test_set_source})"
+        )
+        lines.append(f"    protocol : {suite.protocol} ({comparable})")
+        available = sum(availability(m.name)[0] for m in suite.metrics)
+        lines.append(
+            f"    metrics  : ({available} of {len(suite.metrics)} computed by `agomni eval` in this version)"
+        )
+        for m in suite.metrics:
+            direction = "higher" if m.higher_is_better else "lower"
+            _, status = availability(m.name)
+            lines.append(f"      {m.name} ({m.unit}, {direction} is better) - agomni eval: {status}")
+        published = (
+            f"{len(read_published(suite))} rows in {suite.published.name}" if suite.published else "none"
+        )
+        lines.append(f"    published: {published}")
+    return "\n".join(lines)
+
+
+def cli_suites(args: argparse.Namespace) -> int:
+    print(format_suites(load_suites()))
+    return 0

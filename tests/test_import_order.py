@@ -1,0 +1,41 @@
+"""Every agomni module imports on its own, whichever is imported first: a module-level import cycle
+(e.g. a metric stage importing the evaluate package, whose pipeline imports the stage) fails here."""
+
+from __future__ import annotations
+
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import agomni
+
+ROOT = Path(__file__).resolve().parents[1]
+OPTIONAL = ("agomni.metrics.av.lipsync",)  # needs OpenCV (the `av` extra), imported on first use
+
+CHECK = """
+import importlib, sys, traceback
+failed = []
+for name in sys.argv[1:]:
+    for loaded in [m for m in sys.modules if m == "agomni" or m.startswith("agomni.")]:
+        del sys.modules[loaded]
+    try:
+        importlib.import_module(name)
+    except Exception:
+        failed.append(name + ": " + traceback.format_exc(limit=-1).strip().splitlines()[-1])
+print("\\n".join(failed))
+sys.exit(1 if failed else 0)
+"""
+
+
+def test_every_module_imports_first_in_a_fresh_module_table() -> None:
+    names = sorted(
+        m.name
+        for m in pkgutil.walk_packages(agomni.__path__, "agomni.")
+        if not m.name.endswith("__main__") and m.name not in OPTIONAL
+    )
+    assert "agomni.metrics.speech.eval_stage" in names and "agomni.evaluate.pipeline" in names
+    done = subprocess.run(
+        [sys.executable, "-c", CHECK, *names], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
