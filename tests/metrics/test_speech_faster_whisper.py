@@ -165,6 +165,7 @@ def test_eval_transcripts_equal_faster_whisper_and_wer_equals_jiwer(
     assert wer.value == pytest.approx(np.mean(list(expected.values())), abs=1e-9)
 
 
+@pytest.mark.slow  # builds the tiny model (~20 s) when run alone
 def test_random_weights_are_labelled_and_a_model_without_its_tokenizer_is_refused(
     tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
