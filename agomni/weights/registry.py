@@ -298,6 +298,39 @@ _ENTRIES: tuple[WeightsEntry, ...] = (
             ("cmvn", "am.mvn", "feature mean / variance (Kaldi nnet text)", "text, not a checkpoint."),
         )
     ),
+    *(
+        WeightsEntry(
+            name=f"faster-whisper-large-v3-{part}",
+            filename=filename,
+            url=_hf("Systran/faster-whisper-large-v3", filename),
+            size_bytes=None,
+            size_exact=False,
+            licence="MIT (huggingface.co/Systran/faster-whisper-large-v3 model card; OpenAI Whisper weights)",
+            metrics=(f"WER, F5-TTS EN recipe (faster-whisper large-v3, beam 5): the CTranslate2 {what}",),
+            pin=None,
+            checksum_search="no publisher checksum was found with the search tools (the Hugging Face blob "
+            "pages of Systran/faster-whisper-large-v3 were not among the searchable pages); unpinned (trust "
+            "on first use); no published size was found either.",
+            notes=notes,
+        )
+        for part, filename, what, notes in (
+            (
+                "model",
+                "model.bin",
+                "model weights",
+                "CTranslate2 model file (its own binary format, read by ctranslate2; not a pickle).",
+            ),
+            ("config", "config.json", "model configuration", "JSON, not a checkpoint."),
+            ("tokenizer", "tokenizer.json", "tokenizer", "JSON (Hugging Face tokenizers), not a checkpoint."),
+            ("vocabulary", "vocabulary.json", "vocabulary", "JSON, not a checkpoint."),
+            (
+                "preprocessor",
+                "preprocessor_config.json",
+                "feature extractor settings",
+                "JSON, not a checkpoint.",
+            ),
+        )
+    ),
     WeightsEntry(
         name="audiobox-aesthetics",
         filename="checkpoint.pt",

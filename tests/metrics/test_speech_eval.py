@@ -330,7 +330,7 @@ def test_f0_stability_through_eval_equals_pitch_metrics(tmp_path: Path) -> None:
 def test_a_set_no_item_of_which_can_be_scored_and_an_uncached_backend_are_typed_errors(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from agomni.errors import MetricInputError, NotAvailableYet, UsageError
+    from agomni.errors import MetricInputError, UsageError
     from agomni.evaluate.pipeline import EvalRequest, evaluate
 
     monkeypatch.setenv("AGOMNI_HOME", str(tmp_path / "empty-home"))
@@ -350,7 +350,7 @@ def test_a_set_no_item_of_which_can_be_scored_and_an_uncached_backend_are_typed_
         match=r"run `agomni weights fetch wavlm-large-ecapa-sv`; .* no direct download: .*`agomni weights import wavlm-large-ecapa-sv PATH`",
     ):
         run(("sim_o",), ("wavlm-ecapa",))
-    with pytest.raises(NotAvailableYet, match=r"faster-whisper .* not available in this version"):
+    with pytest.raises(UsageError, match=r"run `agomni weights fetch faster-whisper-large-v3-"):
         run(("wer",), ("faster-whisper",))
     with pytest.raises(UsageError, match="two asr backends"):
         run(("wer",), ("pocketsphinx", "whisper-large-v3"))

