@@ -52,6 +52,20 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return write_tone_clips(tmp_path_factory.mktemp("clips"))
 
 
+PROCESS_THREADS = torch.get_num_threads()
+
+
+@pytest.fixture(autouse=True)
+def keep_thread_count():
+    """funasr sets torch's process-wide thread count (4 by default) when it builds or runs a model: the
+    tests here and after these run with the process's own (4 threads on 2 cores slowed the rest of the
+    suite); the module fixtures that build models run before this one, so it restores the count the
+    process had when this module was imported."""
+    torch.set_num_threads(PROCESS_THREADS)
+    yield
+    torch.set_num_threads(PROCESS_THREADS)
+
+
 @pytest.fixture
 def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
@@ -64,14 +78,16 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 def _funasr_direct(model_dir: Path, clips: dict[str, Path]) -> dict[str, str]:
     """seed-tts-eval's calls: AutoModel on the directory, generate on the file path, zhconv zh-cn."""
     threads = torch.get_num_threads()
-    model = AutoModel(model=str(model_dir), device="cpu", disable_update=True, disable_pbar=True)
-    torch.set_num_threads(threads)  # funasr sets 4 process-wide; later tests keep theirs
-    return {
-        item_id: zhconv.convert(
-            model.generate(input=str(path), batch_size_s=300, disable_pbar=True)[0]["text"], "zh-cn"
-        )
-        for item_id, path in clips.items()
-    }
+    try:
+        model = AutoModel(model=str(model_dir), device="cpu", disable_update=True, disable_pbar=True)
+        return {
+            item_id: zhconv.convert(
+                model.generate(input=str(path), batch_size_s=300, disable_pbar=True)[0]["text"], "zh-cn"
+            )
+            for item_id, path in clips.items()
+        }
+    finally:  # funasr sets 4 threads process-wide (construction and generate); later tests keep theirs
+        torch.set_num_threads(threads)
 
 
 def _read16k(path: Path) -> np.ndarray:

@@ -139,9 +139,10 @@ def funasr_config(files: ParaformerFiles, device: str) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def _quiet_and_seeded(seed: int) -> Iterator[None]:
-    """funasr's prints to stderr; the Python, numpy and torch random states restored afterwards (funasr
-    seeds all three globally when it builds a model)."""
-    py_state, np_state = random.getstate(), np.random.get_state()
+    """funasr's prints to stderr; the Python, numpy and torch random states and torch's thread count
+    restored afterwards (funasr seeds all three globally when it builds a model, and sets the process's
+    thread count to the model's ``ncpu`` on every call)."""
+    py_state, np_state, threads = random.getstate(), np.random.get_state(), torch.get_num_threads()
     with torch.random.fork_rng(), contextlib.redirect_stdout(sys.stderr):
         torch.manual_seed(seed)
         try:
@@ -149,6 +150,7 @@ def _quiet_and_seeded(seed: int) -> Iterator[None]:
         finally:
             random.setstate(py_state)
             np.random.set_state(np_state)
+            torch.set_num_threads(threads)
 
 
 def _state_dict(path: Path) -> dict[str, torch.Tensor]:
