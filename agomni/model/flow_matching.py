@@ -75,7 +75,10 @@ def guided_step(
     the 2B rows of `conditions` (conditional rows, then unconditional); with w == 1 the B rows alone."""
     if cfg == 1.0:
         return network.predict_flow(x, t, conditions).float()
-    v_cond, v_uncond = network.predict_flow(torch.cat([x, x]), t, conditions).float().chunk(2)
+    h = network.embed_latent(x)  # the state's embedding, shared by both halves
+    v_cond, v_uncond = (
+        network.predict_flow(torch.cat([x, x]), t, conditions, embedded=torch.cat([h, h])).float().chunk(2)
+    )
     return cfg * v_cond + (1 - cfg) * v_uncond
 
 
@@ -92,7 +95,8 @@ def guided_velocity(
     batched True: `step`(network, x, t, cond + uncond, cfg), ONE forward of 2B rows (the batched
     conditions are built here, once per sample; `step` may be a compiled `guided_step`): fewest launches,
     the GPU's choice. batched False: two forwards, the unconditional one without the context streams
-    it would mask anyway (fewer FLOPs, the CPU's choice). Both give the same velocity up to rounding.
+    it would mask anyway (fewer FLOPs, the CPU's choice). Both embed the state once for both branches
+    (`AgomniMMDiT.embed_latent`) and give the same velocity up to rounding.
     """
     if cfg == 1.0:
         return lambda x, t: step(network, x, t, conditions, cfg)
@@ -103,10 +107,13 @@ def guided_velocity(
             f"unconditional batch {unconditional.batch} differs from conditional batch {conditions.batch}"
         )
     if not batched:
-        return lambda x, t: (
-            cfg * network.predict_flow(x, t, conditions).float()
-            + (1 - cfg) * network.predict_flow(x, t, unconditional).float()
-        )
+
+        def two_passes(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            h = network.embed_latent(x)  # the state's embedding, shared by both passes
+            v_cond = network.predict_flow(x, t, conditions, embedded=h).float()
+            return cfg * v_cond + (1 - cfg) * network.predict_flow(x, t, unconditional, embedded=h).float()
+
+        return two_passes
     both = conditions.cat(unconditional)
     return lambda x, t: step(network, x, t, both, cfg)
 

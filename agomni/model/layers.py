@@ -37,11 +37,17 @@ class ChannelLastConv1d(nn.Conv1d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.device.type != "cpu":
             return super().forward(x.transpose(1, 2)).transpose(1, 2)
+        return self.apply_to_windows(self.windows(x), x.shape[:-1])
+
+    def windows(self, x: torch.Tensor) -> torch.Tensor:
+        """CPU: (B, N, C) -> the (B * N, kernel x C) matrix of 'same'-padded windows (one copy)."""
         k, pad = self.kernel_size[0], self.padding[0]
-        windows = F.pad(x, (0, 0, pad, pad)).unfold(1, k, 1).transpose(2, 3)
+        return F.pad(x, (0, 0, pad, pad)).unfold(1, k, 1).transpose(2, 3).reshape(-1, k * x.shape[-1])
+
+    def apply_to_windows(self, windows: torch.Tensor, leading: torch.Size) -> torch.Tensor:
+        """CPU: the convolution as one matrix product over `windows(x)`; `leading` = x.shape[:-1]."""
         weight = self.weight.permute(0, 2, 1).reshape(self.out_channels, -1)
-        out = F.linear(windows.reshape(-1, weight.shape[1]), weight, self.bias)
-        return out.view(*x.shape[:-1], self.out_channels)
+        return F.linear(windows, weight, self.bias).view(*leading, self.out_channels)
 
 
 class MLP(nn.Module):
@@ -69,7 +75,13 @@ class ConvMLP(nn.Module):
         self.w3 = ChannelLastConv1d(dim, width, kernel_size, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.w2(F.silu(self.w1(x)) * self.w3(x))
+        if x.device.type != "cpu":
+            return self.w2(F.silu(self.w1(x)) * self.w3(x))
+        windows = self.w1.windows(x)  # w1 and w3 read the same windows: copied once
+        lead = x.shape[:-1]
+        return self.w2(
+            F.silu(self.w1.apply_to_windows(windows, lead)) * self.w3.apply_to_windows(windows, lead)
+        )
 
 
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:

@@ -362,20 +362,35 @@ class AgomniMMDiT(nn.Module):
 
     # --- flow (once per step) -------------------------------------------------------------------
 
+    def embed_latent(self, latent: torch.Tensor) -> torch.Tensor:
+        """Noisy latents (B, N, latent_dim) -> the audio stream's input tokens (B, N, D), weights' dtype.
+
+        It depends on the latents alone, so the two branches of classifier-free guidance share one
+        embedding (`predict_flow(..., embedded=...)`): the input projection, a kernel-7 ConvMLP, is a
+        quarter to a third of a tiny network's FLOPs."""
+        _check_shape("latent", latent, (None, self.sequence.latent_len, self.config.latent_dim))
+        return self.audio_in(latent.to(self.null_video.dtype))
+
     def predict_flow(
-        self, latent: torch.Tensor, t: torch.Tensor, conditions: PreprocessedConditions
+        self,
+        latent: torch.Tensor,
+        t: torch.Tensor,
+        conditions: PreprocessedConditions,
+        *,
+        embedded: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Velocity (B, N, latent_dim), in the weights' dtype, for noisy latents (B, N, latent_dim) at flow
-        times t (B,) or scalar in [0, 1]. No device read: safe inside a CUDA graph."""
+        times t (B,) or scalar in [0, 1]. embedded: `embed_latent(latent)` when the caller already has it
+        (the same values, computed once for both guidance branches). No device read: safe inside a CUDA graph."""
         cfg, seq = self.config, self.sequence
         _check_shape("latent", latent, (conditions.batch, seq.latent_len, cfg.latent_dim))
         batch = latent.shape[0]
-        dtype = self.null_video.dtype
         # float32 whatever the weights: a bf16 t (8-bit mantissa) would shift the 1000 t timestep features by radians
         t = torch.as_tensor(t, device=latent.device, dtype=torch.float32).expand(batch)
         key_mask = conditions.attn_mask
 
-        x = self.audio_in(latent.to(dtype))
+        x = self.embed_latent(latent) if embedded is None else embedded
+        _check_shape("embedded latent", x, (batch, seq.latent_len, cfg.hidden_dim))
         global_c = (self.t_embed(t) + conditions.global_c)[:, None]
         audio_c = global_c + conditions.sync_c
         context = dict(conditions.context)

@@ -97,6 +97,17 @@ def test_batched_cfg_equals_two_passes():
         torch.testing.assert_close(guided, two_pass, atol=tol * two_pass.abs().max().item(), rtol=0)
 
 
+def test_two_pass_cfg_is_the_guidance_formula_bit_for_bit():
+    """The CPU's two-pass CFG (one latent embedding shared by both passes) computes exactly
+    w v(x | cond) + (1 - w) v(x | uncond) with two separate network calls."""
+    model = random_tiny()
+    cond, uncond = model.preprocess_conditions(**random_inputs(model, 2)), model.empty_conditions(2)
+    latent, t, w = random_latent(model, 2), torch.tensor(0.6), 4.5
+    with torch.no_grad():
+        expected = w * model.predict_flow(latent, t, cond) + (1 - w) * model.predict_flow(latent, t, uncond)
+        assert torch.equal(guided_velocity(model, cond, uncond, w, batched=False)(latent, t), expected)
+
+
 def test_negative_conditions_replace_the_unconditional_branch():
     model = random_tiny()
     cond = model.preprocess_conditions(**random_inputs(model, 2))

@@ -10,7 +10,7 @@ import torch
 from agomni.errors import UsageError, WeightsError
 from agomni.model import AgomniMMDiT, model_config
 from agomni.model.conditioners import RandomTextConditioner, RandomVideoConditioner
-from agomni.model.layers import ChannelLastConv1d
+from agomni.model.layers import ChannelLastConv1d, ConvMLP
 from agomni.model.network import load_network_weights
 
 from .mmdit_tiny import random_inputs, random_latent, random_tiny
@@ -105,3 +105,34 @@ def test_channel_last_conv_on_the_cpu_equals_torch_conv1d(kernel, length):
     x = torch.randn(3, 12, length, generator=g).transpose(1, 2)  # (B, N, C), not contiguous
     expected = torch.nn.functional.conv1d(x.transpose(1, 2), conv.weight, conv.bias, padding=kernel // 2)
     torch.testing.assert_close(conv(x), expected.transpose(1, 2), rtol=1e-5, atol=1e-5)
+
+
+def test_conv_mlp_on_the_cpu_equals_torch_conv1d_swiglu():
+    """ConvMLP's CPU path (w1 and w3 share one window copy) against the SwiGLU written with torch's conv1d."""
+    g = torch.Generator().manual_seed(5)
+    mlp = ConvMLP(16, 64, 8, kernel_size=3)
+    with torch.no_grad():
+        for p in mlp.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) / 4)
+        x = torch.randn(2, 16, 21, generator=g).transpose(1, 2)  # (B, N, C), not contiguous
+
+        def conv(layer: ChannelLastConv1d, h: torch.Tensor) -> torch.Tensor:
+            return torch.nn.functional.conv1d(h.transpose(1, 2), layer.weight, padding=1).transpose(1, 2)
+
+        expected = conv(mlp.w2, torch.nn.functional.silu(conv(mlp.w1, x)) * conv(mlp.w3, x))
+        torch.testing.assert_close(mlp(x), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_a_shared_latent_embedding_gives_the_same_velocity():
+    """predict_flow with `embedded=embed_latent(x)` is the same computation as without (bit for bit); an
+    embedding of the wrong shape is a usage error naming it."""
+    model = random_tiny()
+    cond = model.preprocess_conditions(**random_inputs(model, 2))
+    latent, t = random_latent(model, 2), torch.tensor(0.3)
+    with torch.no_grad():
+        h = model.embed_latent(latent)
+        assert torch.equal(
+            model.predict_flow(latent, t, cond, embedded=h), model.predict_flow(latent, t, cond)
+        )
+        with pytest.raises(UsageError, match="embedded latent"):
+            model.predict_flow(latent, t, cond, embedded=h[:, :-1])

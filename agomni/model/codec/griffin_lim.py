@@ -11,8 +11,8 @@ m = momentum / (1 + momentum), phase = A / (|A| + 1e-16), and a last ISTFT. `gri
 exactly these steps, but on frame-major spectra with the complex arithmetic done on real views and the
 ISTFT as irfft + overlap-add of ``hop``-sized blocks divided by the window's squared overlap-add
 (computed once per call), the new phase applied in place as one complex-by-real product (the same
-products as on the real and imaginary parts), and the vocoder running item by item (cache-sized
-working set): about 2.5x fewer CPU seconds than torchaudio's function, whose complex element-wise
+products as on the real and imaginary parts), and the vocoder running four items at a time
+(cache-sized working set): about 2.5x fewer CPU seconds than torchaudio's function, whose complex element-wise
 kernels and generic ISTFT dominate. It equals torchaudio's result up to rounding (tests:
 in float64, 1e-7 relative after one iteration and 1e-3 after 32). Zero-phase Griffin-Lim with
 momentum amplifies rounding differences enormously on real signals (torchaudio's own float32 and
@@ -42,6 +42,7 @@ from .mel import MelSettings, slaney_mel_filterbank
 
 DEFAULT_ITERATIONS = 32
 MOMENTUM = 0.99  # fast Griffin-Lim (Perraudin et al. 2013), torchaudio's default
+ITEMS_PER_CALL = 4  # items whose phases are refined together (cache-sized; the result does not depend on it)
 
 
 class GriffinLimVocoder(nn.Module):
@@ -88,12 +89,14 @@ class GriffinLimVocoder(nn.Module):
                 f"Griffin-Lim vocoder needs more than {(s.n_fft // 2 + delay) / s.hop:g} mel frames "
                 f"(its STFT reflect-pads n_fft / 2 = {s.n_fft // 2} samples), got {frames}"
             )
-        # One item at a time: its spectra (~0.5 MB per 2 s at 16 kHz) then stay in the core's cache
-        # through the 32 iterations; a batch of 12 at once costs ~1.5x the CPU time, same result bit for bit.
+        # A few items at a time: their spectra (~0.5 MB per item per 2 s at 16 kHz) stay in the core's
+        # cache through the iterations while each operation's fixed cost is shared; the result is the same
+        # bit for bit whatever the group size (12 at once cost ~1.5x the CPU time of 1 at a time, 4 ~0.9x).
+        magnitude = self.linear_magnitude(mel)
         wave = torch.cat(
             [
                 griffin_lim(
-                    magnitude[None],
+                    group,
                     self.window,
                     s.n_fft,
                     s.hop,
@@ -101,7 +104,7 @@ class GriffinLimVocoder(nn.Module):
                     momentum=MOMENTUM,
                     length=frames * s.hop - delay,
                 )
-                for magnitude in self.linear_magnitude(mel)
+                for group in magnitude.split(ITEMS_PER_CALL)
             ]
         )
         return nn.functional.pad(wave, (delay, 0)).clamp(-1.0, 1.0)
