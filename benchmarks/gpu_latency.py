@@ -17,7 +17,8 @@ Then, per size, the numerical check (`agomni.model.fast.fast_path_error`): the s
 network, conditions and noise through the fast path and through float32 eager, relative L2 error of
 the sampled latents and of the decoded waveform; and a host-sync check: one eager bf16 sampling loop
 under ``torch.cuda.set_sync_debug_mode("error")`` (any device-to-host synchronisation inside the loop
-raises). Writes OUT_DIR/gpu_latency.md (tables: network and total seconds, RTF, throughput in seconds
+raises); and the codec in bf16 against float32 (`codec_precision_check`: VAE and neural-vocoder
+seconds in each dtype and the bf16 error), the data for choosing the codec's precision on the GPU. Writes OUT_DIR/gpu_latency.md (tables: network and total seconds, RTF, throughput in seconds
 of audio per second, compile/capture time, peak memory) and OUT_DIR/gpu_latency.json (every report);
 both are rewritten after each configuration, so a run cut short keeps what finished. A configuration
 that fails is recorded and the next one runs; none starts after --budget-s seconds.
@@ -28,8 +29,10 @@ Every network, encoder and codec has random weights: the numbers time the comput
 from __future__ import annotations
 
 import argparse
+import copy
 import gc
 import json
+import statistics
 import sys
 import time
 import traceback
@@ -40,7 +43,7 @@ import torch
 
 from agomni.model import AgomniMMDiT, model_config
 from agomni.model.codec import AudioCodec, codec_config
-from agomni.model.fast import fast_path_error, unit_gain_weights
+from agomni.model.fast import fast_path_error, relative_l2, unit_gain_weights
 from agomni.model.flow_matching import DEFAULT_CFG, DEFAULT_STEPS, sample
 from agomni.model.profile import ProfileSettings, format_profile, profile_generation
 
@@ -106,6 +109,41 @@ def check_no_sync(
         torch.cuda.set_sync_debug_mode("default")
 
 
+def _median_s(fn: Any, repeats: int, device: torch.device) -> float:
+    """Median wall seconds of `fn()` over `repeats` calls after one warm-up (device synchronised)."""
+    times = []
+    for _ in range(repeats + 1):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times[1:])
+
+
+def codec_precision_check(codec: AudioCodec, latent: torch.Tensor, repeats: int = 5) -> dict[str, Any]:
+    """The codec in bf16 against float32 on the same latents: median seconds of the VAE decode and of the
+    vocoder in each dtype, relative L2 of the bf16 log-mel and, for a neural vocoder, of the bf16 wave
+    (fed the bf16 mel). A weight-free vocoder (Griffin-Lim) stays float32: not compared. With random
+    weights the errors measure numerical sensitivity only; the trained toy VAE's is in RESULTS.md."""
+    half = copy.deepcopy(codec).to(torch.bfloat16)
+    neural = any(True for _ in codec.vocoder.parameters())
+    out: dict[str, Any] = {"vocoder": "neural, compared" if neural else "weight-free, float32 only"}
+    with torch.no_grad():
+        mel = codec.decode(latent)
+        mel_half = half.decode(latent.to(torch.bfloat16))
+        out["mel_rel_l2"] = relative_l2(mel_half, mel)
+        out["vae_fp32_s"] = _median_s(lambda: codec.decode(latent), repeats, latent.device)
+        out["vae_bf16_s"] = _median_s(lambda: half.decode(latent.to(torch.bfloat16)), repeats, latent.device)
+        out["vocoder_fp32_s"] = _median_s(lambda: codec.vocode(mel), repeats, latent.device)
+        if neural:
+            out["wave_rel_l2"] = relative_l2(half.vocode(mel_half), codec.vocode(mel))
+            out["vocoder_bf16_s"] = _median_s(lambda: half.vocode(mel_half), repeats, latent.device)
+    return out
+
+
 def numerical_check(size: str, device: str, duration: float, steps: int, cfg: float) -> dict[str, Any]:
     """Fast path vs float32 eager (relative L2 of latents and waveform), and the host-sync check."""
     start = time.perf_counter()
@@ -128,6 +166,7 @@ def numerical_check(size: str, device: str, duration: float, steps: int, cfg: fl
         error = fast_path_error(
             network, inputs, noise, steps=steps, cfg=cfg, compile=compile, decode=codec.decode_to_wave
         )
+        codec_bf16 = codec_precision_check(codec, network.unnormalize(noise))
         sync = "not checked (CPU)"
         if dev.type == "cuda":
             sync = check_no_sync(network.cast(torch.bfloat16), inputs, noise, steps, cfg)
@@ -136,6 +175,7 @@ def numerical_check(size: str, device: str, duration: float, steps: int, cfg: fl
             "size": config.name,
             "fast_path": "bf16 weights + " + ("torch.compile reduce-overhead" if compile else "eager"),
             **error,
+            "codec_bf16": codec_bf16,
             "sync_check": sync,
             "wall_s": time.perf_counter() - start,
         }
@@ -189,6 +229,15 @@ def _markdown(results: list[dict[str, Any]], checks: list[dict[str, Any]]) -> st
             lines.append(
                 f"- {c['size']} ({c['fast_path']}): latents relative L2 {c['latent_rel_l2']:.4f}, "
                 f"waveform relative L2 {c['wave_rel_l2']:.4f}; {c['sync_check']}"
+            )
+            cb = c["codec_bf16"]
+            vocoder = f"vocoder fp32 {cb['vocoder_fp32_s']:.4f} s"
+            if "vocoder_bf16_s" in cb:
+                vocoder += f" -> bf16 {cb['vocoder_bf16_s']:.4f} s (wave relative L2 {cb['wave_rel_l2']:.4f})"
+            lines.append(
+                f"  - codec in bf16 (random weights; median s, lower is better): VAE decode fp32 "
+                f"{cb['vae_fp32_s']:.4f} s -> bf16 {cb['vae_bf16_s']:.4f} s (log-mel relative L2 "
+                f"{cb['mel_rel_l2']:.4f}); {vocoder}; vocoder {cb['vocoder']}"
             )
         else:
             lines.append(f"- {c['size']}: check failed: {c['error']}")
