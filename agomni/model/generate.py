@@ -18,7 +18,8 @@ in float32; `compile` (default on CUDA) captures the guided network step with
 Seeds (documented contract): sample k of item `id` starts from N(0, I) noise drawn on the CPU from
 ``torch.Generator().manual_seed(derive_seed(seed, id, k))``, where ``derive_seed`` is the first 8 bytes
 (big-endian, top bit cleared) of SHA-256("agomni-generate/<seed>/<id>/<k>"). The noise of a sample thus
-depends neither on item order nor on the other items.
+depends neither on item order nor on the other items. Outputs are bit-identical for the same seed,
+machine and thread count (another thread count sums the matrix products in another order: README).
 
 Random weights: every stand-in conditioner, an untrained network (`Checkpoint.random_weights`) and a
 codec part without a checkpoint is recorded, every output they touch carries ``random_weights: true``
