@@ -116,12 +116,14 @@ class Timings:
             self.seconds[name] += time.perf_counter() - start
 
 
-def _metric_profiles(request: EvalRequest) -> tuple[list[MetricEntry], dict[str, Profile], ItemStages]:
-    """Embedder metrics with their profiles, and the metrics of the per-item stages."""
+def _metric_profiles(
+    request: EvalRequest, suite: suites.Suite | None
+) -> tuple[list[MetricEntry], dict[str, Profile], ItemStages]:
+    """Embedder metrics with their profiles, and the metrics of the per-item stages (`suite`: the
+    request's suite, read once by `evaluate`)."""
     names = list(request.metrics) if request.metrics else None
     suite_profile = None
-    if request.suite is not None:
-        suite = suites.get_suite(request.suite)
+    if suite is not None:
         names = names or [m.name for m in suite.metrics]
         suite_profile = suite.protocol if suite.protocol in PROFILES else None
     if not names:
@@ -363,7 +365,8 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
     created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     timings = Timings()
     describe_device(request.device)
-    entries, profiles, stages = _metric_profiles(request)
+    suite = None if request.suite is None else suites.get_suite(request.suite)
+    entries, profiles, stages = _metric_profiles(request, suite)
     check_destinations(
         request.out, RESULTS_FILE, request.overwrite, request.cache_dir if request.use_cache else None
     )
@@ -396,7 +399,6 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
             set_metric, details[metric.entry.name] = score(metric, item_scores)
             set_metrics.append(set_metric)
     ok = set(runner.ok)  # scores are kept for items covered "ok" only (results schema rule)
-    suite = None if request.suite is None else suites.get_suite(request.suite)
     backends = (
         request.speech_backends
         if suite is None
