@@ -12,6 +12,7 @@ from typing import Any
 from ..atomic import atomic_write
 from ..errors import UsageError
 from ..manifest import Manifest, load_manifest, output_name
+from ..suites import get_suite
 from .checkpoint import file_sha256
 from .config import model_config
 from .flow_matching import DEFAULT_CFG, DEFAULT_STEPS
@@ -32,11 +33,7 @@ def resolve_manifest(
     --split) or ``manifest.jsonl``. suite: a suite name; suites bundle no item list yet, so a suite needs
     --manifest, and every item's task must be the suite's.
     """
-    suite_obj = None
-    if suite is not None:
-        from ..suites import get_suite  # here: it imports the evaluate registry (~0.4 CPU s), --suite only
-
-        suite_obj = get_suite(suite)
+    suite_obj = None if suite is None else get_suite(suite)
     if manifest is None:
         if suite_obj is None:
             raise UsageError("name the items to generate: --manifest FILE (or a suite with --manifest)")
