@@ -12,9 +12,11 @@ from .provenance import (
 )
 from .schema import (
     COVERAGE_STATUSES,
+    NOT_COMPUTED_KINDS,
     SCHEMA_VERSION,
     ConfidenceInterval,
     CoverageEntry,
+    NotComputed,
     Results,
     RunInfo,
     SetMetric,
@@ -25,12 +27,14 @@ from .store import read_results, results_schema, validate_results_dict, write_re
 __all__ = [
     "CHECKPOINT_TRUST",
     "COVERAGE_STATUSES",
+    "NOT_COMPUTED_KINDS",
     "PROVENANCE_PACKAGES",
     "SCHEMA_VERSION",
     "CheckpointRecord",
     "ConfidenceInterval",
     "CoverageEntry",
     "GitInfo",
+    "NotComputed",
     "Provenance",
     "Results",
     "RunInfo",

@@ -16,6 +16,10 @@ from .provenance import Provenance
 
 SCHEMA_VERSION = "1"
 COVERAGE_STATUSES: tuple[str, ...] = ("ok", "missing", "error")
+# Why a requested metric has no value: no item could be scored on some side, fewer items than its statistic
+# needs, its network's weights could not be loaded, or its stage raised.
+NOT_COMPUTED_KINDS: tuple[str, ...] = ("no-items", "too-few-items", "weights", "exception")
+SIDES: tuple[str, ...] = ("generated", "reference", "video", "prompt", "transcript", "text", "")
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,56 @@ class SetMetric:
 
 
 @dataclass(frozen=True)
+class NotComputed:
+    """A requested metric that has no value in this run, and why.
+
+    `kind` is one of NOT_COMPUTED_KINDS; `reason` is one sentence naming the cause (with the minimum a
+    statistic needs where that is the cause); `side` names the input at fault ("generated", "reference",
+    "video", "prompt", "transcript", "text"; "" when no side is); `counts` maps each per-item reason to
+    its number of items; `items` lists the first few item ids concerned; `hint` says what to do.
+    """
+
+    name: str
+    kind: str
+    reason: str
+    side: str = ""
+    counts: Mapping[str, int] = field(default_factory=dict, hash=False)
+    items: tuple[str, ...] = ()
+    hint: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in NOT_COMPUTED_KINDS:
+            raise ValueError(f"not-computed kind {self.kind!r}; expected one of {', '.join(NOT_COMPUTED_KINDS)}")
+        if self.side not in SIDES:
+            raise ValueError(f"not-computed side {self.side!r}; expected one of {', '.join(map(repr, SIDES))}")
+        object.__setattr__(self, "counts", dict(self.counts))
+        object.__setattr__(self, "items", tuple(self.items))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "reason": self.reason,
+            "side": self.side,
+            "counts": dict(self.counts),
+            "items": list(self.items),
+            "hint": self.hint,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NotComputed:
+        return cls(
+            name=data["name"],
+            kind=data["kind"],
+            reason=data["reason"],
+            side=data["side"],
+            counts=data["counts"],
+            items=tuple(data["items"]),
+            hint=data["hint"],
+        )
+
+
+@dataclass(frozen=True)
 class RunInfo:
     """What ran: an id, the UTC start time (ISO 8601), the argv, the suite (if any), the folders of
     generated and reference audio, and the samples generated per item."""
@@ -152,18 +206,21 @@ class RunInfo:
 @dataclass(frozen=True)
 class Results:
     """One run's results: `item_scores` (item id -> metric name -> value), set-level `metrics`,
-    `coverage` (every item), and `provenance`."""
+    `coverage` (every item), `provenance`, and `not_computed`: every requested metric without a value,
+    with the reason (results files written before this field existed read as none)."""
 
     run: RunInfo
     provenance: Provenance
     item_scores: dict[str, dict[str, float]] = field(default_factory=dict)
     metrics: tuple[SetMetric, ...] = ()
     coverage: tuple[CoverageEntry, ...] = ()
+    not_computed: tuple[NotComputed, ...] = ()
     schema_version: str = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "metrics", tuple(self.metrics))
         object.__setattr__(self, "coverage", tuple(self.coverage))
+        object.__setattr__(self, "not_computed", tuple(self.not_computed))
 
     @property
     def random_weights(self) -> bool:
@@ -177,6 +234,7 @@ class Results:
             "item_scores": {item: dict(scores) for item, scores in self.item_scores.items()},
             "metrics": [metric.to_dict() for metric in self.metrics],
             "coverage": [entry.to_dict() for entry in self.coverage],
+            "not_computed": [entry.to_dict() for entry in self.not_computed],
             "provenance": self.provenance.to_dict(),
         }
 
@@ -188,5 +246,6 @@ class Results:
             item_scores={item: dict(scores) for item, scores in data["item_scores"].items()},
             metrics=tuple(SetMetric.from_dict(m) for m in data["metrics"]),
             coverage=tuple(CoverageEntry.from_dict(c) for c in data["coverage"]),
+            not_computed=tuple(NotComputed.from_dict(n) for n in data.get("not_computed", [])),
             schema_version=data["schema_version"],
         )
