@@ -150,7 +150,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("base", metavar="BASE_RUN")
     p.add_argument("new", metavar="NEW_RUN")
     p.add_argument("--tolerance", action="append", metavar="METRIC=VALUE", help="allowed worsening")
-    p.add_argument("--fail-on-regression", action="store_true", help="exit 1 on a significant regression")
+    p.add_argument(
+        "--fail-on-regression",
+        action="store_true",
+        help="exit 1 on a significant regression, a metric BASE computed and NEW did not, or items BASE "
+        "scored and NEW did not",
+    )
+    p.add_argument(
+        "--allow-lost-items",
+        action="store_true",
+        help="items BASE scored and NEW did not are no failure (the comparison uses the shared items)",
+    )
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--json", metavar="PATH", help="also write the comparison as JSON")
