@@ -1,10 +1,12 @@
-"""`agomni run` with two folder: generators that differ by one lost item (the second holds byte copies of
-the references, one file fewer): the report's comparison plot and `agomni compare` on run folders."""
+"""`agomni run` with two folder: generators whose audio equals the reference audio, the first as FLAC
+files (other files than the references: the cache entry of each clip lists both), the second as byte
+copies of the WAV references with one item lost: the report's comparison plot and `agomni compare`."""
 
 import json
 import shutil
 
 import pytest
+import soundfile as sf
 
 from agomni.cli import main
 from tests.run.toy_fixtures import no_video_manifest
@@ -17,10 +19,12 @@ def two_generators(tmp_path_factory):
     items = [json.loads(line) for line in manifest.read_text().splitlines()]
     same, lost = root / "same", root / "lost"
     same.mkdir()
-    for entry in items:  # generated audio identical to the reference audio
-        shutil.copyfile(manifest.parent / entry["reference_audio"], same / f"{entry['id']}.wav")
-    shutil.copytree(same, lost)
-    (lost / f"{items[0]['id']}.wav").unlink()
+    lost.mkdir()
+    for entry in items[1:]:
+        shutil.copyfile(manifest.parent / entry["reference_audio"], lost / f"{entry['id']}.wav")
+    for entry in items:  # other files, the same audio: FLAC of the 16-bit reference samples
+        samples, rate = sf.read(manifest.parent / entry["reference_audio"], dtype="int16")
+        sf.write(same / f"{entry['id']}.flac", samples, rate, subtype="PCM_16")
     out = root / "run"
     argv = ["run", "smoke", "--manifest", str(manifest), "--out", str(out), "--no-progress"]
     code = main(
