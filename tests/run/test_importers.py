@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from agomni.cli import main
 from agomni.errors import ManifestError, UsageError
-from agomni.run.importers import import_test_set
+from agomni.run.importers import IMPORTERS, import_test_set
 from agomni.run.items import suite_run_spec
+from agomni.suites import get_suite
 
 
 def _wav(path):
@@ -113,3 +115,51 @@ def test_every_anchor_suite_names_an_importer_and_nothing_found_is_an_error(tmp_
     (tmp_path / "test.csv").write_text("audiocap_id,youtube_id,start_time,caption\n1,abc,0,x\n")
     with pytest.raises(UsageError, match="none of the 1 listed items were found locally"):
         import_test_set("audiocaps-test", tmp_path, tmp_path / "run", 975)
+
+
+# suite -> the list file its importer reads and the media each layout's example line needs
+LAYOUT_EXAMPLES = {
+    "tts-seed-en": ("meta.lst", ["prompt-wavs/utt_0001.wav"]),
+    "tts-librispeech-pc": (
+        "librispeech_pc_test_clean_cross_sentence.lst",
+        ["LibriSpeech/test-clean/1089/134686/1089-134686-0000.flac"],
+    ),
+    "v2a-vggsound": ("vggsound.csv", []),  # the video is named after "->" in the example
+    "t2a-audiocaps": ("test.csv", []),
+}
+
+
+@pytest.mark.parametrize("suite", sorted(LAYOUT_EXAMPLES))
+def test_agomni_suites_prints_the_layout_whose_example_imports(suite, tmp_path, capsys):
+    """`agomni suites SUITE` prints the importer's layout and the published count; the example line it
+    shows, written into a data root as the layout says, is imported."""
+    assert main(["suites", suite]) == 0
+    out = capsys.readouterr().out
+    published = get_suite(suite).test_set_size
+    assert f"the published test set has {published} items" in out
+    importer = suite_run_spec(suite).importer
+    assert all(line in out for line in IMPORTERS[importer].layout.splitlines())
+    listed, media = LAYOUT_EXAMPLES[suite]
+    example = out.split("example ")[1].splitlines()[1].strip().replace("<TAB>", "\t")
+    line, _, medium = (part.strip() for part in example.partition("->"))
+    header = "audiocap_id,youtube_id,start_time,caption\n" if listed == "test.csv" else ""
+    (tmp_path / listed).write_text(header + line + "\n")
+    for path in [*media, *([medium] if medium else [])]:
+        _wav(tmp_path / path) if path.endswith((".wav", ".flac")) else _bytes(tmp_path / path)
+    manifest, coverage = import_test_set(importer, tmp_path, tmp_path / "run", published, suite)
+    assert coverage.found == coverage.listed == len(manifest) == 1
+
+
+def _bytes(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\0" * 64)
+
+
+def test_not_found_errors_point_at_agomni_suites(tmp_path, capsys):
+    for suite in LAYOUT_EXAMPLES:
+        argv = ["run", suite, "--data-root", str(tmp_path), "--generator", f"folder:{tmp_path}"]
+        assert main([*argv, "--out", str(tmp_path / "out" / suite), "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert "not found in the data root" in err and f"`agomni suites {suite}` prints the layout" in err
+    assert main(["suites", "no-such-suite"]) == 2
+    assert "unknown suite 'no-such-suite'" in capsys.readouterr().err
