@@ -15,7 +15,8 @@ import pytest
 import soundfile as sf
 
 from agomni.errors import ManifestError
-from agomni.run.items import resolve_items
+from agomni.manifest import load_manifest
+from agomni.run.items import resolve_items, toy_items
 from agomni.toycorpus import build_corpus
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -161,3 +162,16 @@ def test_media_paths_may_not_leave_the_data_root(tmp_path):
     assert "id 'u1': prompt_audio: path leads outside the item's data_root: ../outside.wav" in problems
     assert "id 'u2': prompt_audio: path resolves outside the item's data_root through a symlink" in problems
     assert not (data / "agomni-seed-tts-eval.jsonl").exists()
+
+
+def test_toy_subset_manifest_goes_into_the_run_folder(tmp_path):
+    build_corpus(tmp_path / "toy", n_train=1, n_heldout=2)
+    heldout = tmp_path / "toy/heldout"
+    manifest, coverage = toy_items(
+        tmp_path / "toy", {"split": "heldout", "items_per_task": 1}, 72, tmp_path / "run"
+    )
+    assert manifest.path.parent == tmp_path / "run" and coverage.found == len(manifest) == 6
+    full = {item.id: item for item in load_manifest(heldout / "manifest.jsonl")}
+    for item in manifest:
+        assert item.data_root == heldout.resolve()
+        assert (item.reference_audio, item.video) == (full[item.id].reference_audio, full[item.id].video)
