@@ -24,7 +24,9 @@ TASK_REQUIRED_FIELDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
 TASKS: tuple[str, ...] = tuple(TASK_REQUIRED_FIELDS)
 
 # Field -> its kind. Kinds: "id", "task"; "text" (non-empty string); "path" (a file, relative to the
-# manifest's folder); "seconds" (finite number > 0); "object" (free JSON object).
+# manifest's folder, or to the item's `data_root` when it has one); "root" (an absolute folder path: the
+# importers of `agomni run` name the user's data root so the manifest can live in the run folder);
+# "seconds" (finite number > 0); "object" (free JSON object).
 FIELD_KINDS: Mapping[str, str] = MappingProxyType(
     {
         "id": "id",
@@ -39,6 +41,7 @@ FIELD_KINDS: Mapping[str, str] = MappingProxyType(
         "prompt_text": "text",
         "duration": "seconds",
         "meta": "object",
+        "data_root": "root",
     }
 )
 ALWAYS_REQUIRED: tuple[str, ...] = ("id", "task")

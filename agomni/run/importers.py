@@ -1,10 +1,12 @@
-"""Importers: the anchors' own test-set lists -> an agomni manifest in the user's data root.
+"""Importers: the anchors' own test-set lists -> an agomni manifest in the run folder.
 
 Each importer reads the list in the anchor's exact format from ``DATA_ROOT``, looks for every listed
-item's media under ``DATA_ROOT``, writes ``DATA_ROOT/agomni-<importer>.jsonl`` (manifest paths must stay
-inside the manifest's folder, so the manifest lives at the data root) with the items found, and returns
-it with an `ImportCoverage` naming each listed item that is missing and why. A malformed line is a
-`ManifestError` naming the file and line number. A read-only data root is a `UsageError` saying so.
+item's media under ``DATA_ROOT``, writes ``RUN/agomni-<importer>.jsonl`` with the items found (each item
+names ``data_root``, so its media paths resolve against the data root and may not leave it: no ``..``,
+no symlink leading out), and returns it with an `ImportCoverage` naming each listed item that is missing
+and why. Nothing is written into the data root: it may be read-only shared storage. A malformed line is
+a `ManifestError` naming the file and line number. What the data root must hold is each importer's
+``LAYOUT`` text below (``agomni suites SUITE`` prints it); a list not found points there.
 
 Formats and layouts:
 - ``seed-tts-eval``: ``meta.lst``, one ``utt|prompt_text|prompt_wav|text`` per line (BytedanceSpeech
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,7 +78,7 @@ class ImportCoverage:
 
 def _need(path: Path, what: str) -> Path:
     if not path.is_file():
-        raise UsageError(f"{path}: {what} not found under the data root")
+        raise UsageError(f"{path}: {what} not found in the data root")
     return path
 
 
@@ -118,6 +121,16 @@ def parse_seed_tts(root: Path) -> Parsed:
     return entries, missing, listed
 
 
+SEED_TTS_LAYOUT = """\
+DATA_ROOT/meta.lst              the seed-tts-eval list, one item per line (UTF-8):
+                                utt|prompt_text|prompt_wav|text   or   utt|prompt_text|prompt_wav|text|gt_wav
+DATA_ROOT/<prompt_wav>          the prompt audio, at the path the line gives (relative to DATA_ROOT)
+DATA_ROOT/wavs/<utt>.wav        ground-truth audio, optional (or at <gt_wav> when the line has a fifth field)
+example line:
+  utt_0001|The prompt speaker reads this.|prompt-wavs/utt_0001.wav|Please say this sentence next.
+"""
+
+
 def _librispeech_file(utt: str) -> str:
     speaker, chapter, _ = utt.split("-")
     return f"LibriSpeech/test-clean/{speaker}/{chapter}/{utt}.flac"
@@ -152,6 +165,17 @@ def parse_librispeech_pc(root: Path) -> Parsed:
     return entries, missing, listed
 
 
+LIBRISPEECH_PC_LAYOUT = """\
+DATA_ROOT/librispeech_pc_test_clean_cross_sentence.lst   F5-TTS's list, one item per line, six fields
+                                separated by tabs: ref_utt ref_dur ref_txt gen_utt gen_dur gen_txt
+DATA_ROOT/LibriSpeech/test-clean/<speaker>/<chapter>/<utt>.flac   the LibriSpeech audio (utt =
+                                speaker-chapter-utterance); ref_utt's file is the prompt, gen_utt's the
+                                ground truth (optional)
+example line (<TAB> is a tab character):
+  1089-134686-0000<TAB>10.4<TAB>He hoped there would be stew.<TAB>1089-134686-0001<TAB>3.1<TAB>Stuff it into you.
+"""
+
+
 def parse_vggsound(root: Path) -> Parsed:
     table = _need(root / "vggsound.csv", "VGGSound vggsound.csv")
     entries, missing, listed = [], [], 0
@@ -180,6 +204,15 @@ def parse_vggsound(root: Path) -> Parsed:
     return entries, missing, listed
 
 
+VGGSOUND_LAYOUT = """\
+DATA_ROOT/vggsound.csv          VGGSound's list, no header, one clip per row:
+                                youtube_id,start_seconds,label,split   (rows with split "test" are read)
+DATA_ROOT/video/<youtube_id>_<start_seconds as 6 digits>.mp4   the clip with its audio track (the reference)
+example row and its video:
+  ---g-f_I2yQ,1,people marching,test   ->   video/---g-f_I2yQ_000001.mp4
+"""
+
+
 def parse_audiocaps(root: Path) -> Parsed:
     table = _need(root / "test.csv", "AudioCaps test.csv")
     clips: dict[str, Entry] = {}
@@ -204,36 +237,54 @@ def parse_audiocaps(root: Path) -> Parsed:
     return entries, missing, len(clips)
 
 
-PARSERS: dict[str, Callable[[Path], Parsed]] = {
-    "seed-tts-eval": parse_seed_tts,
-    "f5-librispeech-pc": parse_librispeech_pc,
-    "vggsound-test": parse_vggsound,
-    "audiocaps-test": parse_audiocaps,
+AUDIOCAPS_LAYOUT = """\
+DATA_ROOT/test.csv              AudioCaps' test list with its header line
+                                audiocap_id,youtube_id,start_time,caption   (five captions per clip)
+DATA_ROOT/audio/<youtube_id>_<start_time>.wav   the clip's reference audio
+example row and its audio:
+  103549,7fmOlUlwoNg,20,Constant rattling noise   ->   audio/7fmOlUlwoNg_20.wav
+"""
+
+
+@dataclass(frozen=True)
+class Importer:
+    """An anchor's list reader and the layout of the data root it expects."""
+
+    parse: Callable[[Path], Parsed]
+    layout: str
+
+
+IMPORTERS: dict[str, Importer] = {
+    "seed-tts-eval": Importer(parse_seed_tts, SEED_TTS_LAYOUT),
+    "f5-librispeech-pc": Importer(parse_librispeech_pc, LIBRISPEECH_PC_LAYOUT),
+    "vggsound-test": Importer(parse_vggsound, VGGSOUND_LAYOUT),
+    "audiocaps-test": Importer(parse_audiocaps, AUDIOCAPS_LAYOUT),
 }
 
 
-def import_test_set(importer: str, data_root: Path, published: int) -> tuple[Manifest, ImportCoverage]:
-    """Run `importer` on `data_root` and write its manifest there (module docstring)."""
-    root = Path(data_root)
+def import_test_set(
+    importer: str, data_root: Path, dest: Path, published: int, suite: str | None = None
+) -> tuple[Manifest, ImportCoverage]:
+    """Run `importer` on `data_root` and write its manifest into folder `dest` (module docstring);
+    `suite` names the suite whose layout the "not found" errors point at."""
+    root = Path(os.path.abspath(data_root))  # its name as given (seed-tts-eval reads the language from it)
+    layout = f"`agomni suites {suite}` prints the layout {importer} expects" if suite else ""
+    see = f"; {layout}" if layout else f" (layout:\n{IMPORTERS[importer].layout})"
     if not root.is_dir():
-        raise UsageError(f"--data-root {root}: not a folder")
-    entries, missing, listed = PARSERS[importer](root)
+        raise UsageError(f"--data-root {data_root}: not a folder{see}")
+    try:
+        entries, missing, listed = IMPORTERS[importer].parse(root)
+    except UsageError as err:
+        raise UsageError(f"{err}{see}") from err
     if not entries:
         raise UsageError(
-            f"{root}: none of the {listed} listed items were found locally (importer {importer})"
+            f"{root}: none of the {listed} listed items were found locally (importer {importer}){see}"
         )
-    target = root / f"agomni-{importer}.jsonl"
-    text = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries)
+    target = Path(dest) / f"agomni-{importer}.jsonl"
+    text = "".join(json.dumps({**e, "data_root": str(root)}, ensure_ascii=False) + "\n" for e in entries)
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     except OSError as err:
-        raise UsageError(
-            f"{target}: cannot write the manifest into the data root ({err}); the manifest must sit at the data "
-            "root because its paths may not leave its folder: make the folder writable or copy the test set"
-        ) from err
+        raise UsageError(f"{target}: cannot write the imported manifest into the run folder ({err})") from err
     return load_manifest(target), ImportCoverage(importer, listed, published, tuple(missing))
-
-
-IMPORTERS = {
-    name: (lambda root, published, name=name: import_test_set(name, root, published)) for name in PARSERS
-}

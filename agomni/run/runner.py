@@ -265,7 +265,7 @@ def run_suite(request: RunRequest) -> Path:
         default_root = out / "data" if suite_run_spec(suite.name).importer == "toycorpus" else None
         with shard.main_first():
             manifest, imported = resolve_items(
-                suite.name, suite.test_set_size, request.data_root or default_root
+                suite.name, suite.test_set_size, request.data_root or default_root, out
             )
     log(f"suite {suite.name}: {imported.summary()}")
     speech_backends = speech_stage.suite_backends(suite.speech_backends, request.speech_backends)
