@@ -213,8 +213,8 @@ def text_problem(text: str | None, language: str | None, normalizer: str, unit: 
         return "the manifest gives no transcript or lyrics for this item"
     if not tokens(get_normalizer(normalizer)(text), unit):
         return (
-            f"the transcript {text!r} is empty or punctuation-only (nothing left after the {normalizer} "
-            "normaliser): no error rate is defined; give the item its words"
+            f"empty reference: the transcript {text!r} is empty or punctuation-only (nothing left after the "
+            f"{normalizer} normaliser), so no error rate is defined; give the item its words"
         )
     return None if language is None else script_mismatch(text, language)
 
