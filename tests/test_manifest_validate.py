@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from agomni.cli import main
-from agomni.manifest import Problem, validate_manifest
+from agomni.manifest import Problem, load_manifest, validate_manifest
 
 
 def write_manifest(folder: Path, lines: list[object], name: str = "manifest.jsonl") -> Path:
@@ -275,3 +275,35 @@ def test_values_that_validate_are_runnable_bounded_sizes(tmp_path, bad_line, fie
     problems = validate_manifest(path)
     assert len(problems) == 1 and problems[0].line == 2 and problems[0].field == field, problems
     assert fragment in problems[0].message
+
+
+def test_an_empty_or_punctuation_only_transcript_or_lyrics_is_a_valid_item(tmp_path):
+    """Spoken words may be empty (the speech metrics list such an item as unscorable with the reason);
+    every other text field still refuses an empty string."""
+    path = write_manifest(
+        tmp_path,
+        [
+            {"id": "a", "task": "tts", "transcript": ""},
+            {"id": "b", "task": "tts", "transcript": " ...!? "},
+            {"id": "c", "task": "t2song", "text": "a calm song", "lyrics": ""},
+            {"id": "d", "task": "tts", "transcript": "hi", "prompt_text": ""},
+            {"id": "e", "task": "tts", "transcript": "hi", "language": " "},
+        ],
+    )
+    problems = validate_manifest(path, check_files=False)
+    assert [(p.line, p.field, p.message) for p in problems] == [
+        (4, "prompt_text", "empty string (omit the field instead)"),
+        (5, "language", "empty string (omit the field instead)"),
+    ]
+    write_manifest(
+        tmp_path,
+        [
+            {"id": "a", "task": "tts", "transcript": ""},
+            {"id": "b", "task": "v2s", "video": "v.mp4", "transcript": ""},
+        ],
+    )
+    (tmp_path / "v.mp4").write_bytes(b"")
+    assert [(i.id, i.transcript) for i in load_manifest(tmp_path / "manifest.jsonl").items] == [
+        ("a", ""),
+        ("b", ""),
+    ]

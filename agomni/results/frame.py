@@ -21,7 +21,7 @@ COLUMNS = (
     "n",
     "spread",
     "status",
-    "flags",
+    "flag_reasons",
 )
 
 
@@ -31,7 +31,7 @@ def to_frame(results: Results | str | Path):
     Rows: ``level`` "set" for each set-level metric (``item`` empty, ``n`` and ``spread`` filled),
     ``level`` "corpus" for each corpus-level rate of WER / CER / PER (the "set" row is their utterance mean;
     ``profile`` says which convention is which, `agomni.results.flags`) and ``level`` "item" for each
-    per-item score (with the item's coverage ``status`` and, in ``flags``, the reasons the metric flagged
+    per-item score (with the item's coverage ``status`` and, in ``flag_reasons``, the reasons the metric flagged
     it, "; "-separated, "" when none); unit, direction and recipe (``profile``) on every row. Columns:
     COLUMNS.
     """
