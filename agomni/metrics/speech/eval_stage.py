@@ -56,7 +56,7 @@ from agomni import suites, weights
 from agomni.errors import MediaError, MetricInputError, UsageError
 from agomni.io import load_audio
 from agomni.manifest import Item
-from agomni.manifest.language import script_language, script_mismatch
+from agomni.manifest.language import script_language
 from agomni.metrics.base import MetricResult
 from agomni.metrics.speech.aesthetics import AXES, AestheticsNetwork, AudioboxAesthetics, audiobox_aesthetics
 from agomni.metrics.speech.asr import PocketSphinxASR, SpeechItem, Transcriber, transcribe_and_score
@@ -206,9 +206,9 @@ def language_of(item: Item, text: str) -> str:
     return script_language(text) or "en"
 
 
-def text_problem(text: str | None, language: str | None, normalizer: str, unit: str) -> str | None:
-    """Why an item's text cannot be scored (no text, nothing left after normalisation, or a script its
-    language contradicts), or None."""
+def text_problem(text: str | None, normalizer: str, unit: str) -> str | None:
+    """Why an item's text cannot be scored (no text, or nothing left after normalisation), or None; a
+    script its language contradicts is `transcribe_and_score`'s item error."""
     if text is None:
         return "the manifest gives no transcript or lyrics for this item"
     if not tokens(get_normalizer(normalizer)(text), unit):
@@ -216,7 +216,7 @@ def text_problem(text: str | None, language: str | None, normalizer: str, unit: 
             f"empty reference: the transcript {text!r} is empty or punctuation-only (nothing left after the "
             f"{normalizer} normaliser), so no error rate is defined; give the item its words"
         )
-    return None if language is None else script_mismatch(text, language)
+    return None
 
 
 @dataclass
@@ -380,11 +380,11 @@ class _Stage:
         for item_id in self.ids():
             item = self.items[item_id]
             text = item.transcript if item.transcript is not None else item.lyrics
-            language = None if text is None else language_of(item, text)
-            problem = text_problem(text, language, self.normalizer, "char" if name == "cer" else "word")
+            problem = text_problem(text, self.normalizer, "char" if name == "cer" else "word")
             if problem is not None:
                 errors[item_id] = problem
                 continue
+            language = language_of(item, text)
             if language not in asr.languages:
                 hint = f"; {CHINESE_HINT}" if language == "zh" else ""
                 errors[item_id] = (
