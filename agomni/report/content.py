@@ -3,13 +3,13 @@
 Sections: the results table (system x metric, with unit, better-direction arrow, spread, n and the number
 of items the metric scored but flagged; for WER / CER / PER a second row with the corpus-level rate beside
 the utterance mean, `agomni.results.flags`; published rows of the suite beside them with their source when
-asked), the comparison of every run with the first
-(`agomni.report.compare`), coverage (counts per system, every item not scored, with the reason, and every
-item one metric could not score, with the metric and the reason), flagged items (per metric the count per reason and every item with
-its flags: scored but suspicious, e.g. non-speech audio or no words recognised), skipped metrics with the command that fetches their weights, the worst items per per-item metric (with
-their generated file), and provenance (agomni version, git commit, device, seed, generator, checkpoints,
-import coverage, timings). Every number carries its unit and direction; a run involving random weights
-says so in the table.
+asked), the comparison of every run with the first (`agomni.report.compare`), coverage (counts per
+system, every item not scored, with the reason, and every item one metric could not score, with the
+metric and the reason), flagged items (per metric the count per reason and every item with its flags:
+scored but suspicious, e.g. non-speech audio or no words recognised), skipped metrics with the command
+that fetches their weights, the worst items per per-item metric (with their generated file), and
+provenance (agomni version, git commit, device, seed, generator, checkpoints, import coverage, timings).
+Every number carries its unit and direction; a run involving random weights says so in the table.
 """
 
 from __future__ import annotations

@@ -80,8 +80,8 @@ def render_md(content: ReportContent) -> str:
     ]
     for r in _table_rows(content):
         lines.append(
-            f"| {r.system} | {r.metric} | {_fmt(r.value)} | {r.unit} | {r.arrow} | {r.spread} | {r.n or ''} | "
-            f"{r.profile} | {r.source} | {_flagged(r)} |"
+            f"| {r.system} | {r.metric} | {_fmt(r.value)} | {r.unit} | {r.arrow} | {r.spread} | "
+            f"{r.n or ''} | {r.profile} | {r.source} | {_flagged(r)} |"
         )
     for comp in content.comparisons:
         lines += [

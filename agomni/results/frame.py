@@ -29,11 +29,11 @@ def to_frame(results: Results | str | Path):
     """DataFrame of `results` (a Results, a results.json path or a run folder holding one).
 
     Rows: ``level`` "set" for each set-level metric (``item`` empty, ``n`` and ``spread`` filled),
-    ``level`` "corpus" for each corpus-level rate of WER / CER / PER (the "set" row is their utterance mean;
-    ``profile`` says which convention is which, `agomni.results.flags`) and ``level`` "item" for each
-    per-item score (with the item's coverage ``status`` and, in ``flag_reasons``, the reasons the metric flagged
-    it, "; "-separated, "" when none); unit, direction and recipe (``profile``) on every row. Columns:
-    COLUMNS.
+    ``level`` "corpus" for each corpus-level rate of WER / CER / PER (the "set" row is their utterance
+    mean; ``profile`` says which convention is which, `agomni.results.flags`) and ``level`` "item" for
+    each per-item score (with the item's coverage ``status`` and, in ``flag_reasons``, the reasons the
+    metric flagged it, "; "-separated, "" when none); unit, direction and recipe (``profile``) on every
+    row. Columns: COLUMNS.
     """
     import pandas as pd  # pandas is imported only by this view
 

@@ -13,10 +13,10 @@ What each metric reads (``--manifest`` is needed for the text and prompt metrics
   under the f5-tts-eval protocol), per item and as the mean over items (x100, "% WER": the utterance
   mean, the convention of seed-tts-eval and F5-TTS, whose published rows the suites compare with), with
   the corpus rate (total errors / total reference words or characters, as jiwer computes over the whole
-  set) in the details under ``corpus``; the report and results.csv show both. PER: both texts go through agomni's grapheme-to-phoneme path
-  (`agomni.model.text.phonemize`: CMU dictionary for English, pypinyin for Chinese), lexical stress and
-  tone digits dropped, word boundaries and punctuation removed, then the phone sequences are aligned
-  like words (jiwer).
+  set) in the details under ``corpus``; the report and results.csv show both. PER: both texts go
+  through agomni's grapheme-to-phoneme path (`agomni.model.text.phonemize`: CMU dictionary for English,
+  pypinyin for Chinese), lexical stress and tone digits dropped, word boundaries and punctuation removed,
+  then the phone sequences are aligned like words (jiwer).
 - ``sim_o``: the generated audio against the item's ``prompt_audio`` (16 kHz, downmixed).
 - ``f0_stability``, ``audiobox_ce/cu/pc/pq``, ``dnsmos_sig/bak/ovrl``: the generated audio only.
 
