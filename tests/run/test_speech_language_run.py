@@ -3,12 +3,14 @@ text, speech at 0 dB SNR and noise: each item is judged in its own language or l
 the report, results.csv and `to_frame` show the flagged items and the corpus-level WER beside the mean.
 
 Expected values come from pocketsphinx's own Decoder on the same files (read with soundfile) and jiwer:
-per item and, for the corpus rate, jiwer over the whole list of scored transcripts.
+per item and, for the corpus rate, jiwer over the whole list of scored transcripts. Several replicates
+combine the corpus rate as the set value (mean) and keep every replicate's flags.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import string
 from pathlib import Path
@@ -20,7 +22,17 @@ import soundfile as sf
 
 from agomni.cli import main
 from agomni.metrics.speech.items import NON_SPEECH
-from agomni.results import read_results, to_frame
+from agomni.results import (
+    CoverageEntry,
+    Results,
+    RunInfo,
+    SetMetric,
+    collect_provenance,
+    read_results,
+    to_frame,
+)
+from agomni.results.flags import corpus_rates, flag_counts, item_flags
+from agomni.run.runner import combine
 from tests.metrics.speech_fixtures import DATA, utterances
 from tests.metrics.test_speech_eval import _pocketsphinx
 
@@ -151,3 +163,32 @@ def test_a_stated_language_the_text_s_script_contradicts_is_a_per_item_entry(tmp
     reason = {c.id: c.unscored for c in results.coverage}["zh"]["wer"]
     assert "written in Chinese characters (Han) but the item's language is 'en'" in reason
     assert set(results.item_scores) == {"f2_0"}
+
+
+def test_several_replicates_average_the_corpus_rate_and_keep_every_replicate_s_flags():
+    """`agomni run --seeds A,B`: the combined results' corpus WER is the mean of the replicates' (as the
+    set value is) and each replicate's flags stay, named by replicate, so the report shows them all."""
+
+    def replicate(value, corpus, flags):
+        provenance = dataclasses.replace(
+            collect_provenance(seed=0),
+            preprocessing={"metrics": {"wer": {"corpus": corpus, "flags": flags}}},
+        )
+        metric = SetMetric("wer", value, "% WER", False, "seed-tts-eval", n=2)
+        coverage = (CoverageEntry("a", "ok"), CoverageEntry("b", "ok"))
+        return Results(
+            RunInfo("r", "2026-01-01T00:00:00Z"), provenance, {"a": {"wer": value}}, (metric,), coverage
+        )
+
+    first = replicate(10.0, 12.0, [{"id": "a", "flags": ["non-speech audio (voiced fraction 0.01)"]}])
+    second = replicate(20.0, 30.0, [{"id": "b", "flags": ["the recogniser returned no words"]}])
+    combined = combine(
+        [first, second], ["seed-0/sample-0", "seed-1/sample-0"], RunInfo("c", "2026-01-01T00:00:00Z")
+    )
+    assert corpus_rates(combined) == {"wer": pytest.approx(np.mean([12.0, 30.0]))}
+    flags = item_flags(combined)["wer"]
+    assert flags == {
+        "a": ["non-speech audio (voiced fraction 0.01) (replicate seed-0/sample-0)"],
+        "b": ["the recogniser returned no words (replicate seed-1/sample-0)"],
+    }
+    assert flag_counts(flags) == {"non-speech audio": 1, "the recogniser returned no words": 1}
