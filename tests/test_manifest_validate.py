@@ -307,3 +307,35 @@ def test_data_root_field_roots_the_item_paths_and_keeps_them_inside(tmp_path):
     path = write_manifest(run, [GOOD | {"id": "a", "reference_audio": "audio/a.wav", "data_root": root}])
     (item,) = load_manifest(path).items
     assert item.reference_audio == (data / "audio" / "a.wav").resolve() and item.data_root == data.resolve()
+
+
+def test_an_empty_or_punctuation_only_transcript_or_lyrics_is_a_valid_item(tmp_path):
+    """Spoken words may be empty (the speech metrics list such an item as unscorable with the reason);
+    every other text field still refuses an empty string."""
+    path = write_manifest(
+        tmp_path,
+        [
+            {"id": "a", "task": "tts", "transcript": ""},
+            {"id": "b", "task": "tts", "transcript": " ...!? "},
+            {"id": "c", "task": "t2song", "text": "a calm song", "lyrics": ""},
+            {"id": "d", "task": "tts", "transcript": "hi", "prompt_text": ""},
+            {"id": "e", "task": "tts", "transcript": "hi", "language": " "},
+        ],
+    )
+    problems = validate_manifest(path, check_files=False)
+    assert [(p.line, p.field, p.message) for p in problems] == [
+        (4, "prompt_text", "empty string (omit the field instead)"),
+        (5, "language", "empty string (omit the field instead)"),
+    ]
+    write_manifest(
+        tmp_path,
+        [
+            {"id": "a", "task": "tts", "transcript": ""},
+            {"id": "b", "task": "v2s", "video": "v.mp4", "transcript": ""},
+        ],
+    )
+    (tmp_path / "v.mp4").write_bytes(b"")
+    assert [(i.id, i.transcript) for i in load_manifest(tmp_path / "manifest.jsonl").items] == [
+        ("a", ""),
+        ("b", ""),
+    ]

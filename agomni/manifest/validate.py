@@ -9,7 +9,9 @@ Format rules (fields and the per-task table are in `fields.py`):
   hide nothing.
 - NaN/Infinity and repeated keys within one object are rejected (JSON parsers differ on them).
 - Unknown top-level fields are problems (typo protection); free-form data belongs under `meta`.
-- `null` is not a value for any field: omit the field instead. Strings may not be empty.
+- `null` is not a value for any field: omit the field instead. Strings may not be empty, except
+  `transcript` and `lyrics`: an item whose words are empty (or punctuation only) is a valid item that the
+  speech metrics list as an error with the reason, so it is never lost.
 - Paths are relative to the manifest's folder and must stay inside it: no absolute paths, no `..`
   leading out, and (when files are checked) no symlink resolving outside. An item with `data_root` (an
   absolute path of an existing folder, as `agomni run`'s importers write for a read-only data root)
@@ -260,7 +262,7 @@ def _value_problem(
         return id_problem(value)
     if kind == "task":
         return None  # the caller checks it against TASKS and lists the known ones
-    if not value.strip():
+    if not value.strip() and kind != "spoken":
         return "empty string (omit the field instead)"
     if kind == "path":
         return path_problem(value, root or Path("."), check_files and root is not None, where)

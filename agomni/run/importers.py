@@ -12,8 +12,10 @@ Formats and layouts:
 - ``seed-tts-eval``: ``meta.lst``, one ``utt|prompt_text|prompt_wav|text`` per line (BytedanceSpeech
   seed-tts-eval; the lists that carry ground truth add a fifth field ``|gt_wav``, as F5-TTS's reader
   accepts); prompt audio at ``prompt_wav`` (relative to the data root), ground truth (when present) at
-  ``gt_wav``, else ``wavs/<utt>.wav``. Items: task tts, transcript = text, prompt_audio, prompt_text, language from
-  the data root's name ("zh" when it is ``zh``, else "en").
+  ``gt_wav``, else ``wavs/<utt>.wav``. Items: task tts, transcript = text, prompt_audio, prompt_text (left
+  out when empty), language from the text's script (`agomni.manifest.language`: "zh" when it holds a Han
+  character, else "en"; the prompt text's script when the text has no letters), whatever the folder is
+  called. An empty text field is kept as an empty transcript: the speech metrics list that item as an error.
 - ``f5-librispeech-pc``: F5-TTS's ``librispeech_pc_test_clean_cross_sentence.lst``, one
   ``ref_utt<TAB>ref_dur<TAB>ref_txt<TAB>gen_utt<TAB>gen_dur<TAB>gen_txt`` per line; audio in the
   LibriSpeech layout ``LibriSpeech/test-clean/<spk>/<chapter>/<utt>.flac``. Items: id gen_utt, task
@@ -40,6 +42,7 @@ from typing import Any
 from agomni.atomic import atomic_write
 from agomni.errors import ManifestError, UsageError
 from agomni.manifest import Manifest, load_manifest
+from agomni.manifest.language import script_language
 
 Entry = dict[str, Any]
 Parsed = tuple[list[Entry], list[tuple[str, str]], int]  # entries found, (id, reason) missing, listed
@@ -95,26 +98,36 @@ def _check(root: Path, rel: str, item_id: str, what: str, missing: list[tuple[st
 
 def parse_seed_tts(root: Path) -> Parsed:
     lst = _need(root / "meta.lst", "seed-tts-eval meta.lst")
-    language = "zh" if root.name == "zh" else "en"
     entries, missing, listed = [], [], 0
+    form = "utt|prompt_text|prompt_wav|text or utt|prompt_text|prompt_wav|text|gt_wav"
     for number, line in enumerate(lst.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
         fields = [f.strip() for f in line.split("|")]
-        if len(fields) not in (4, 5) or not all(fields[i] for i in (0, 2, 3, *range(4, len(fields)))):
-            raise _bad(
-                lst,
-                number,
-                f"expected utt|prompt_text|prompt_wav|text or utt|prompt_text|prompt_wav|text|gt_wav, "
-                f"got {len(fields)} field(s)",
-            )
+        if len(fields) not in (4, 5):
+            raise _bad(lst, number, f"expected {form}, got {len(fields)} field(s)")
+        empty = [
+            name
+            for name, i in (("utt", 0), ("prompt_wav", 2), ("gt_wav", 4))
+            if i < len(fields) and not fields[i]
+        ]
+        if empty:
+            raise _bad(lst, number, f"expected {form}: the field(s) {', '.join(empty)} are empty")
         utt, prompt_text, prompt_wav, text = fields[:4]
         truth = fields[4] if len(fields) == 5 else f"wavs/{utt}.wav"
         listed += 1
         if not _check(root, prompt_wav, utt, "prompt audio", missing):
             continue
-        entry = {"id": utt, "task": "tts", "transcript": text, "language": language}
-        entry.update(prompt_audio=prompt_wav, prompt_text=prompt_text)
+        language = script_language(text) or script_language(prompt_text) or "en"
+        entry = {
+            "id": utt,
+            "task": "tts",
+            "transcript": text,
+            "language": language,
+            "prompt_audio": prompt_wav,
+        }
+        if prompt_text:
+            entry["prompt_text"] = prompt_text
         if (root / truth).is_file():
             entry["reference_audio"] = truth
         entries.append(entry)
@@ -267,7 +280,7 @@ def import_test_set(
 ) -> tuple[Manifest, ImportCoverage]:
     """Run `importer` on `data_root` and write its manifest into folder `dest` (module docstring);
     `suite` names the suite whose layout the "not found" errors point at."""
-    root = Path(os.path.abspath(data_root))  # its name as given (seed-tts-eval reads the language from it)
+    root = Path(os.path.abspath(data_root))
     layout = f"`agomni suites {suite}` prints the layout {importer} expects" if suite else ""
     see = f"; {layout}" if layout else f" (layout:\n{IMPORTERS[importer].layout})"
     if not root.is_dir():

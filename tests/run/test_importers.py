@@ -53,6 +53,51 @@ def test_seed_tts_meta_lst(tmp_path):
         import_test_set("seed-tts-eval", root, tmp_path / "run", 1088)
 
 
+@pytest.mark.parametrize("folder", ["test-zh", "seedtts_testset", "zh"])
+def test_seed_tts_language_comes_from_each_line_s_script_whatever_the_folder(tmp_path, folder):
+    """A Chinese meta.lst is Chinese under any folder name; one Chinese line in an English list is Chinese;
+    a line whose text has no letters takes its prompt text's script."""
+    root = tmp_path / folder
+    root.mkdir()
+    (root / "meta.lst").write_text(
+        "zh1|希望你以后能够做的比我还好呦。|p/zh1.wav|今天天气很好，我们去公园吧。\n"
+        "en1|Prompt one.|p/en1.wav|Say this first, iPhone 15.\n"
+        "mix|An English prompt.|p/mix.wav|他说 OK 就走了。\n"
+        "nolet|我是提示。|p/nolet.wav|……！\n",
+        encoding="utf-8",
+    )
+    for utt in ("zh1", "en1", "mix", "nolet"):
+        _wav(root / f"p/{utt}.wav")
+    manifest, _ = import_test_set("seed-tts-eval", root, 2020)
+    assert {e["id"]: e["language"] for e in _lines(manifest.path)} == {
+        "zh1": "zh", "en1": "en", "mix": "zh", "nolet": "zh"
+    }  # fmt: skip
+    assert {i.id: i.language for i in manifest.items} == {
+        "zh1": "zh",
+        "en1": "en",
+        "mix": "zh",
+        "nolet": "zh",
+    }
+
+
+def test_seed_tts_empty_text_and_prompt_text_fields_are_kept_for_per_item_errors(tmp_path):
+    """Four fields with an empty text (or prompt text) are the right count: the item is imported with an
+    empty transcript (the speech metrics list it as unscorable); an empty utt or prompt_wav is refused."""
+    (tmp_path / "meta.lst").write_text(
+        "u1|Prompt.|p1.wav|\nu2||p1.wav|Say it.\nu3|Prompt.|p1.wav|...!?\n", encoding="utf-8"
+    )
+    _wav(tmp_path / "p1.wav")
+    manifest, coverage = import_test_set("seed-tts-eval", tmp_path, 1088)
+    lines = {e["id"]: e for e in _lines(manifest.path)}
+    assert lines["u1"]["transcript"] == "" and lines["u1"]["prompt_text"] == "Prompt."
+    assert "prompt_text" not in lines["u2"] and lines["u2"]["transcript"] == "Say it."
+    assert lines["u3"]["transcript"] == "...!?"
+    assert [i.transcript for i in manifest.items] == ["", "Say it.", "...!?"] and coverage.found == 3
+    (tmp_path / "meta.lst").write_text("u1|Prompt.||Say it.\n", encoding="utf-8")
+    with pytest.raises(ManifestError, match=r"line 1: expected utt.*the field\(s\) prompt_wav are empty"):
+        import_test_set("seed-tts-eval", tmp_path, 1088)
+
+
 def test_f5_librispeech_pc_cross_sentence_list(tmp_path):
     lst = tmp_path / "librispeech_pc_test_clean_cross_sentence.lst"
     lst.write_text("1089-134686-0000\t5.2\tRef text.\t1089-134686-0001\t6.5\tGen text.\n")
