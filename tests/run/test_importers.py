@@ -68,7 +68,7 @@ def test_seed_tts_language_comes_from_each_line_s_script_whatever_the_folder(tmp
     )
     for utt in ("zh1", "en1", "mix", "nolet"):
         _wav(root / f"p/{utt}.wav")
-    manifest, _ = import_test_set("seed-tts-eval", root, 2020)
+    manifest, _ = import_test_set("seed-tts-eval", root, tmp_path / "run", 2020)
     assert {e["id"]: e["language"] for e in _lines(manifest.path)} == {
         "zh1": "zh", "en1": "en", "mix": "zh", "nolet": "zh"
     }  # fmt: skip
@@ -87,7 +87,7 @@ def test_seed_tts_empty_text_and_prompt_text_fields_are_kept_for_per_item_errors
         "u1|Prompt.|p1.wav|\nu2||p1.wav|Say it.\nu3|Prompt.|p1.wav|...!?\n", encoding="utf-8"
     )
     _wav(tmp_path / "p1.wav")
-    manifest, coverage = import_test_set("seed-tts-eval", tmp_path, 1088)
+    manifest, coverage = import_test_set("seed-tts-eval", tmp_path, tmp_path / "run", 1088)
     lines = {e["id"]: e for e in _lines(manifest.path)}
     assert lines["u1"]["transcript"] == "" and lines["u1"]["prompt_text"] == "Prompt."
     assert "prompt_text" not in lines["u2"] and lines["u2"]["transcript"] == "Say it."
@@ -95,7 +95,7 @@ def test_seed_tts_empty_text_and_prompt_text_fields_are_kept_for_per_item_errors
     assert [i.transcript for i in manifest.items] == ["", "Say it.", "...!?"] and coverage.found == 3
     (tmp_path / "meta.lst").write_text("u1|Prompt.||Say it.\n", encoding="utf-8")
     with pytest.raises(ManifestError, match=r"line 1: expected utt.*the field\(s\) prompt_wav are empty"):
-        import_test_set("seed-tts-eval", tmp_path, 1088)
+        import_test_set("seed-tts-eval", tmp_path, tmp_path / "run", 1088)
 
 
 def test_f5_librispeech_pc_cross_sentence_list(tmp_path):

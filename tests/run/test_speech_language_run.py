@@ -114,7 +114,7 @@ def test_items_judged_in_their_language_with_flags_and_corpus_wer_in_the_report(
     assert "language 'zh' is not supported by pocketsphinx" in unscored["zh"]
     assert "empty reference" in unscored["empty"] and "empty reference" in unscored["punct"]
     assert all("wer" not in results.item_scores.get(i, {}) for i in ("zh", "empty", "punct"))
-    manifest = [json.loads(line) for line in (root / "agomni-seed-tts-eval.jsonl").read_text().splitlines()]
+    manifest = [json.loads(line) for line in (out / "agomni-seed-tts-eval.jsonl").read_text().splitlines()]
     assert {e["id"]: e["language"] for e in manifest}["zh"] == "zh"
 
     # Noise alone is flagged, speech at 0 dB SNR is not.
