@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,8 @@ from agomni.run.runner import first_replicate, load_run, run_manifest
 from agomni.suites import get_suite, read_published
 
 from .compare import Comparison, compare_runs
+from .paper_tables import PaperTable, build_tables
+from .series import Series, build_series
 
 WORST_ITEMS = 3
 
@@ -83,6 +85,8 @@ class ReportContent:
     skipped: list[dict[str, str]]
     profile: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    tables: list[PaperTable] = field(default_factory=list)  # the paper layout, one per task
+    series: Series | None = None  # metrics against checkpoint step, when every run records its step
 
     def coverage(self, system: System) -> dict[str, Any]:
         """Counts per status, every item not scored at all (``not_scored``), and every "ok" item some
@@ -133,6 +137,8 @@ class ReportContent:
             ],
             "provenance": {s.label: self.provenance(s) for s in self.systems},
             "profile": self.profile,
+            "tables": [asdict(t) for t in self.tables],
+            "series": None if self.series is None else asdict(self.series),
         }
 
 
@@ -258,4 +264,6 @@ def build_content(
         skipped=skipped,
         profile=profile_data,
         notes=notes,
+        tables=build_tables(systems, suite, against_paper),
+        series=build_series(systems),
     )
