@@ -9,14 +9,16 @@ Per metric present in both runs:
 Verdict: "better" / "worse" when the interval excludes 0 on that side, else "no significant change"
 ("no interval" without one). A **regression** is a "worse" metric whose whole interval lies beyond the
 tolerance (``--tolerance METRIC=VALUE``, in the metric's unit, default 0); ``--fail-on-regression``
-makes any regression exit 1.
+makes any regression exit 1. ``--baseline best`` with several earlier runs (checkpoints of one training)
+compares each metric with the earlier run that has its best value (`compare_with_best`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -215,14 +217,58 @@ def parse_tolerances(values: list[str] | None) -> dict[str, float]:
     return out
 
 
+def compare_with_best(
+    earlier: Sequence[str | Path],
+    new: str | Path,
+    *,
+    tolerances: dict[str, float] | None = None,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+) -> Comparison:
+    """`agomni compare RUN... NEW --baseline best`: each metric of NEW against the earlier run that has
+    its best value (the baseline of each metric is named in its note)."""
+    if not earlier:
+        raise UsageError("--baseline best needs at least one earlier run before the new one")
+    runs = {str(folder): load_run(folder)[0] for folder in earlier}
+    new_results = load_run(new)[0]
+    tolerances = dict(tolerances or {})
+    unknown = sorted(set(tolerances) - {m.name for m in new_results.metrics})
+    if unknown:
+        raise UsageError(f"--tolerance names metrics neither run has: {', '.join(unknown)}")
+    metrics = []
+    for metric in new_results.metrics:
+        having = [
+            (folder, m.value)
+            for folder, results in runs.items()
+            for m in results.metrics
+            if m.name == metric.name
+        ]
+        if not having:
+            continue
+        pick = max if metric.higher_is_better else min
+        best_folder = pick(having, key=lambda fv: fv[1])[0]
+        comparison = compare_runs(
+            best_folder,
+            new,
+            tolerances={metric.name: tolerances[metric.name]} if metric.name in tolerances else None,
+            resamples=resamples,
+            seed=seed,
+        )
+        (found,) = [m for m in comparison.metrics if m.name == metric.name]
+        label = Path(best_folder).name
+        metrics.append(replace(found, note=f"baseline {label} (best so far); {found.note}"))
+    labels = ", ".join(Path(f).name for f in earlier)
+    return Comparison(f"best of {labels}", Path(new).name, tuple(metrics))
+
+
 def cli_compare(args: argparse.Namespace) -> int:
-    comparison = compare_runs(
-        args.base,
-        args.new,
-        tolerances=parse_tolerances(args.tolerance),
-        resamples=args.resamples,
-        seed=args.seed,
-    )
+    options = {"tolerances": parse_tolerances(args.tolerance), "resamples": args.resamples, "seed": args.seed}
+    if args.baseline == "best":
+        comparison = compare_with_best(args.base, args.new, **options)
+    elif len(args.base) != 1:
+        raise UsageError("compare takes BASE_RUN NEW_RUN; several earlier runs need --baseline best")
+    else:
+        comparison = compare_runs(args.base[0], args.new, **options)
     print(format_comparison(comparison))
     if args.json:
         Path(args.json).write_text(json.dumps(comparison.to_dict(), indent=1) + "\n", encoding="utf-8")

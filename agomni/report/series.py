@@ -7,25 +7,23 @@ flow-matching validation loss): seeded percentile bootstrap of the mean over ite
 embedding cache (first replicate, `SET_RESAMPLES` resamples); otherwise the run's own confidence interval
 or ± std over replicates when it has one, else none (the point is drawn without a bar and says so).
 
-`compare_with_best` is `agomni compare --baseline best`: per metric, the earlier run with the best value
-is the baseline of the gate (`agomni.report.compare.compare_runs`).
+`agomni compare --baseline best` (`agomni.report.compare.compare_with_best`) gates a checkpoint against
+the best earlier one per metric.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from agomni.errors import AgomniError, UsageError
+from agomni.errors import AgomniError
 from agomni.results import read_results
-from agomni.run.runner import first_replicate, load_run, run_manifest
+from agomni.run.runner import first_replicate, run_manifest
 
 from .bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED, resample_indices
-from .compare import Comparison, compare_runs
 from .embeddings import RESAMPLABLE, item_rows, metric_kind, set_metric_function
 from .paper_tables import step_of
 
@@ -131,47 +129,3 @@ def build_series(systems: Sequence[Any]) -> Series | None:
         best = pick(points, key=lambda p: p.value).system
         out.append(MetricSeries(name, first.unit, first.higher_is_better, points, best))
     return Series(tuple(out))
-
-
-def compare_with_best(
-    earlier: Sequence[str | Path],
-    new: str | Path,
-    *,
-    tolerances: dict[str, float] | None = None,
-    resamples: int = DEFAULT_RESAMPLES,
-    seed: int = DEFAULT_SEED,
-) -> Comparison:
-    """`agomni compare RUN... NEW --baseline best`: each metric of NEW against the earlier run that has
-    its best value (module docstring)."""
-    if not earlier:
-        raise UsageError("--baseline best needs at least one earlier run before the new one")
-    runs = {str(folder): load_run(folder)[0] for folder in earlier}
-    new_results = load_run(new)[0]
-    tolerances = dict(tolerances or {})
-    unknown = sorted(set(tolerances) - {m.name for m in new_results.metrics})
-    if unknown:
-        raise UsageError(f"--tolerance names metrics neither run has: {', '.join(unknown)}")
-    metrics = []
-    for metric in new_results.metrics:
-        having = [
-            (folder, m.value)
-            for folder, results in runs.items()
-            for m in results.metrics
-            if m.name == metric.name
-        ]
-        if not having:
-            continue
-        pick = max if metric.higher_is_better else min
-        best_folder = pick(having, key=lambda fv: fv[1])[0]
-        comparison = compare_runs(
-            best_folder,
-            new,
-            tolerances={metric.name: tolerances[metric.name]} if metric.name in tolerances else None,
-            resamples=resamples,
-            seed=seed,
-        )
-        (found,) = [m for m in comparison.metrics if m.name == metric.name]
-        label = Path(best_folder).name
-        metrics.append(replace(found, note=f"baseline {label} (best so far); {found.note}"))
-    labels = ", ".join(Path(f).name for f in earlier)
-    return Comparison(f"best of {labels}", Path(new).name, tuple(metrics))
