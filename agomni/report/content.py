@@ -190,7 +190,7 @@ def _published(suite_name: str | None) -> list[Row]:
 def _audio_files(system: System) -> dict[str, Path]:
     """Item id -> generated file of the first replicate (empty for folders without run.json)."""
     ctx = system.context
-    if not ctx:
+    if "manifest" not in ctx:
         return {}
     _, pred_dir = first_replicate(system.folder, ctx)
     pairing = pair_outputs(load_manifest(run_manifest(system.folder, ctx)), pred_dir, allow_missing=True)

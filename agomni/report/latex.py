@@ -10,6 +10,7 @@ import re
 
 from .paper_tables import PaperTable
 
+# a link is emitted only in this form (anything else is printed as text): no TeX specials, no scripts
 SAFE_URL = re.compile(r"https://[A-Za-z0-9._~:/?=&+-]+")
 
 _ESCAPES = {

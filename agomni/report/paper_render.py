@@ -12,21 +12,22 @@ import csv
 import html
 import io
 
+from .latex import SAFE_URL
 from .paper_tables import Cell, PaperTable, TableRow
 from .series import Series
 
 LONG_COLUMNS = (
-    "task",
-    "group",
     "system",
     "metric",
     "value",
+    "unit",
+    "direction",
+    "task",
+    "group",
     "spread",
     "interval_low",
     "interval_high",
     "n",
-    "unit",
-    "direction",
     "best",
     "not_comparable",
     "profile",
@@ -116,7 +117,7 @@ def table_html(table: PaperTable) -> str:
             )
     notes = "".join(
         f"<li value='{n.number}'>{e(n.text)}"
-        + (f" <a href='{e(n.url)}'>{e(n.url)}</a>" if n.url else "")
+        + (f" <a href='{e(n.url)}'>{e(n.url)}</a>" if SAFE_URL.fullmatch(n.url) else f" {e(n.url)}")
         + "</li>"
         for n in table.footnotes
     )

@@ -220,7 +220,7 @@ def _metric_cell(system: Any, metric: SetMetric) -> Cell:
 
 def _item_tasks(system: Any) -> dict[str, str]:
     """Item id -> task of the run's manifest ({} when the folder has no run.json)."""
-    if not system.context:
+    if "manifest" not in system.context:
         return {}
     path = run_manifest(system.folder, system.context)
     if not path.is_file():

@@ -95,7 +95,7 @@ def _point(system: Any, step: int, name: str) -> Point:
         kind = f"95 % bootstrap of the mean over {len(scores)} items"
         return Point(system.label, step, metric.value, low, high, kind)
     kind = metric_kind(system.results, name)
-    if kind in RESAMPLABLE and system.context:
+    if kind in RESAMPLABLE and "manifest" in system.context:
         try:
             low, high = _set_interval(system, name, kind)
             text = f"95 % bootstrap over items ({SET_RESAMPLES} resamples, first replicate)"
