@@ -259,3 +259,57 @@ def test_multi_task_run_gets_per_task_tables_equal_to_scoring_each_task_alone(tm
     assert len({t.rows[0].cells["fd_offline"].value for t in content.tables}) == 4
     md = (out / "report.md").read_text()
     assert "### t2a (2 items)" in md and "### all tasks (6 items, every task together)" in md
+
+
+EARLY = Path(__file__).resolve().parents[2] / "agomni/model/checkpoints/tiny-16k-toy-early.safetensors"
+FINAL = EARLY.with_name("tiny-16k-toy.safetensors")
+
+
+@pytest.mark.slow  # two checkpoints x 6 items of the tiny model at 2 steps, plus scoring (about 30 s)
+def test_checkpoint_series_trend_best_and_compare_against_the_best(tmp_path, capsys):
+    manifest = no_video_manifest(tmp_path / "toy")
+    runs = {}
+    for name, ckpt in (("early", EARLY), ("final", FINAL)):
+        runs[name] = tmp_path / name
+        argv = [
+            "run",
+            "smoke",
+            "--manifest",
+            str(manifest),
+            "--generator",
+            f"checkpoint:{ckpt}",
+            "--steps",
+            "2",
+        ]
+        assert main([*argv, "--out", str(runs[name]), "--no-progress", "--format", "json"]) == 0
+    content = build_content([runs["final"], runs["early"]], compare=False)  # given out of step order
+    series = content.series
+    assert series is not None
+    by_metric = {m.metric: m for m in series.metrics}
+    assert set(by_metric) == {"fd_offline", "kad_offline", "fm_validation_loss"}
+    for name, m in by_metric.items():
+        assert [(p.system, p.step) for p in m.points] == [("early", 500), ("final", 2000)]
+        values = {p.system: p.value for p in m.points}
+        for p in m.points:
+            results = read_results(runs[p.system] / "results.json")
+            assert p.value == next(x.value for x in results.metrics if x.name == name)
+            assert p.low is not None and p.low <= p.value <= p.high, (name, p)
+        assert m.best == min(values, key=values.get)  # all three: lower is better
+    loss = by_metric["fm_validation_loss"].points[0]
+    assert loss.interval.startswith("95 % bootstrap of the mean over 6 items")
+    assert by_metric["fd_offline"].points[0].interval.startswith("95 % bootstrap over items")
+    # the gate against the best earlier checkpoint: per metric, the better of early and final
+    out = tmp_path / "gate.json"
+    argv = ["compare", str(runs["early"]), str(runs["final"]), str(runs["early"]), "--baseline", "best"]
+    assert main([*argv, "--json", str(out), "--resamples", "200"]) in (0, 1)
+    gate = json.loads(out.read_text())
+    assert gate["base"] == "best of early, final" and gate["new"] == "early"
+    for m in gate["metrics"]:
+        best = by_metric[m["name"]].best
+        assert m["note"].startswith(f"baseline {best} (best so far)")
+        base_value = next(p.value for p in by_metric[m["name"]].points if p.system == best)
+        assert m["base"] == base_value and m["new"] == next(
+            p.value for p in by_metric[m["name"]].points if p.system == "early"
+        )
+    assert main(["compare", str(runs["early"]), str(runs["final"]), str(runs["early"])]) == 2
+    assert "--baseline best" in capsys.readouterr().err
