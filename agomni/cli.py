@@ -135,7 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="score with seeded random network weights (no weights needed; labelled; tests and latency only)",
     )
     p.add_argument(
-        "--format", default="md,html,csv,json", help="report formats: md,html,csv,csv-wide,tex,json"
+        "--format",
+        default="md,html,csv,csv-wide,tex,json",
+        help="report formats: md,html,csv,csv-wide,tex,json",
     )
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of the comparison")
     p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
