@@ -51,6 +51,13 @@ def test_published_rows_all_carry_a_source_and_known_metric():
             assert (row["higher_is_better"] == "true") == spec.higher_is_better
 
 
+def test_every_suite_with_a_public_test_set_has_published_rows():
+    # smoke: the toy corpus (nothing published); v2song: no public video-to-song test set exists
+    without = {"smoke", "v2song"}
+    for suite in load_suites(EVALUATION).values():
+        assert bool(read_published(suite)) == (suite.name not in without), suite.name
+
+
 def test_published_table_missing_a_source_is_rejected(tmp_path):
     root = tmp_path / "evaluation"
     shutil.copytree(EVALUATION, root)

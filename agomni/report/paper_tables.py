@@ -365,7 +365,8 @@ def build_tables(systems: Sequence[Any], suite_name: str | None, against_paper: 
     tasks_of = {s.label: _item_tasks(s) for s in systems}
     tasks = sorted({t for mapping in tasks_of.values() for t in mapping.values()})
     whole = {s.label: {m.name: _metric_cell(s, m) for m in s.results.metrics} for s in systems}
-    task = suite.task if suite is not None else (tasks[0] if len(tasks) == 1 else ALL_TASKS)
+    # the items' own task when they hold one (a suite's task field can be nominal, e.g. smoke)
+    task = tasks[0] if len(tasks) == 1 else (suite.task if suite is not None else ALL_TASKS)
     published = read_published(suite) if (suite is not None and against_paper) else []
     if len(tasks) <= 1:
         title = f"{task}: {suite.title}" if suite is not None else f"{task}"

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from agomni.errors import AgomniError
 from agomni.results import read_results
@@ -81,9 +82,10 @@ def _set_interval(system: Any, name: str, kind: str) -> tuple[float, float]:
     ids = sorted(rows["pred"])
     metric = set_metric_function(kind)
     idx = resample_indices(len(ids), SET_RESAMPLES, DEFAULT_SEED)
-    values = [
-        metric([rows["pred"][ids[i]] for i in draw], [rows["ref"][ids[i]] for i in draw]) for draw in idx
-    ]
+    with threadpool_limits(limits=1, user_api="blas"):  # as bootstrap.set_metric_interval: small matrices
+        values = [
+            metric([rows["pred"][ids[i]] for i in draw], [rows["ref"][ids[i]] for i in draw]) for draw in idx
+        ]
     return _percentiles(np.asarray(values))
 
 

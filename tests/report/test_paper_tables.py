@@ -265,7 +265,7 @@ EARLY = Path(__file__).resolve().parents[2] / "agomni/model/checkpoints/tiny-16k
 FINAL = EARLY.with_name("tiny-16k-toy.safetensors")
 
 
-@pytest.mark.slow  # two checkpoints x 6 items of the tiny model at 2 steps, plus scoring (about 30 s)
+@pytest.mark.slow  # two checkpoints x 6 items of the tiny model at 2 steps, plus scoring (about 1 min on an idle machine)
 def test_checkpoint_series_trend_best_and_compare_against_the_best(tmp_path, capsys):
     manifest = no_video_manifest(tmp_path / "toy")
     runs = {}
@@ -293,7 +293,9 @@ def test_checkpoint_series_trend_best_and_compare_against_the_best(tmp_path, cap
         for p in m.points:
             results = read_results(runs[p.system] / "results.json")
             assert p.value == next(x.value for x in results.metrics if x.name == name)
-            assert p.low is not None and p.low <= p.value <= p.high, (name, p)
+            assert p.low is not None and p.low < p.high, (name, p)
+            if name == "fm_validation_loss":  # a percentile interval of a mean holds the mean
+                assert p.low <= p.value <= p.high
         assert m.best == min(values, key=values.get)  # all three: lower is better
     loss = by_metric["fm_validation_loss"].points[0]
     assert loss.interval.startswith("95 % bootstrap of the mean over 6 items")
