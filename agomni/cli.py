@@ -27,6 +27,7 @@ _HANDLERS: dict[str, str] = {
     "run": "agomni.run.cli:cli_run",
     "report": "agomni.report.cli:cli_report",
     "compare": "agomni.report.compare:cli_compare",
+    "calibrate": "agomni.run.calibrate:cli_calibrate",
 }
 
 
@@ -136,22 +137,32 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="score with seeded random network weights (no weights needed; labelled; tests and latency only)",
     )
-    p.add_argument("--format", default="md,html,csv,json", help="report formats: md,html,csv,json")
+    p.add_argument(
+        "--format",
+        default="md,html,csv,csv-wide,tex,json",
+        help="report formats: md,html,csv,csv-wide,tex,json",
+    )
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of the comparison")
     p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
     _add_speech_backend(p)
 
     p = sub.add_parser("report", help="render reports from run folders")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR")
-    p.add_argument("--format", default="md", help="comma-separated: md,html,csv,json")
+    p.add_argument("--format", default="md", help="comma-separated: md,html,csv,csv-wide,tex,json")
     p.add_argument("--out", help="folder for the report files (default: the first run folder)")
     p.add_argument("--against-paper", action="store_true", help="add the suite's published rows")
     p.add_argument("--profile", metavar="JSON", help="a latency profile (`agomni profile --json`) to plot")
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of the comparison")
 
     p = sub.add_parser("compare", help="compare two runs; non-zero exit on a significant regression")
-    p.add_argument("base", metavar="BASE_RUN")
+    p.add_argument("base", metavar="BASE_RUN", nargs="+", help="the base run (--baseline best: earlier runs)")
     p.add_argument("new", metavar="NEW_RUN")
+    p.add_argument(
+        "--baseline",
+        choices=["first", "best"],
+        default="first",
+        help="best: per metric, the earlier run (of several checkpoints) with the best value is the base",
+    )
     p.add_argument("--tolerance", action="append", metavar="METRIC=VALUE", help="allowed worsening")
     p.add_argument(
         "--fail-on-regression",
@@ -167,6 +178,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--json", metavar="PATH", help="also write the comparison as JSON")
+
+    p = sub.add_parser(
+        "calibrate", help="score a test set's ground truth and compare with the suite's published row"
+    )
+    p.add_argument("suite", metavar="SUITE", help="suite name (see `agomni suites`)")
+    p.add_argument("--data-root", help="your local copy of the suite's test set")
+    p.add_argument("--out", required=True, help="run folder for the ground-truth run and calibration.md")
+    p.add_argument(
+        "--generator",
+        default="ground-truth:reference",
+        help="what is scored: the test set's ground truth (default) or e.g. folder:DIR of a system's outputs",
+    )
+    p.add_argument("--against", help="published system to compare with (default: the ground-truth row)")
+    p.add_argument("--tolerance", action="append", metavar="METRIC=VALUE", help="allowed |ours - published|")
+    p.add_argument("--metrics", help="comma-separated subset of the suite's metrics")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    p.add_argument(
+        "--random-weights", action="store_true", help="seeded random networks: checks the plumbing only"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
+    _add_speech_backend(p)
 
     p = sub.add_parser("profile", help="parameter counts and per-stage latency of the reference model")
     p.add_argument("--size", required=True, choices=["tiny", "S", "M", "L"])

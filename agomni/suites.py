@@ -17,7 +17,19 @@ from .errors import UsageError
 from .manifest.fields import TASKS
 from .paths import evaluation_dir
 
-PUBLISHED_COLUMNS = ("system", "metric", "value", "unit", "higher_is_better", "source")
+# source: short citation; url: its link ("" when none is public); test_set: the exact variant the number
+# was measured on; not_comparable: why the row does not compare with this suite's protocol ("" when it does)
+PUBLISHED_COLUMNS = (
+    "system",
+    "metric",
+    "value",
+    "unit",
+    "higher_is_better",
+    "source",
+    "url",
+    "test_set",
+    "not_comparable",
+)
 
 
 @dataclass(frozen=True)
@@ -135,7 +147,11 @@ def read_published(suite: Suite) -> list[dict[str, str]]:
         if tuple(reader.fieldnames or ()) != PUBLISHED_COLUMNS:
             raise UsageError(f"{suite.published}: columns must be {', '.join(PUBLISHED_COLUMNS)}")
         rows = list(reader)
-    bad = [i for i, row in enumerate(rows, start=2) if not row["source"] or not row["value"]]
+    bad = [
+        i
+        for i, row in enumerate(rows, start=2)
+        if not row["source"] or not row["value"] or not row["test_set"]
+    ]
     if bad:
-        raise UsageError(f"{suite.published}: rows without a value or source on lines {bad}")
+        raise UsageError(f"{suite.published}: rows without a value, source or test set on lines {bad}")
     return rows

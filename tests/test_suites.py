@@ -39,11 +39,23 @@ def test_published_rows_all_carry_a_source_and_known_metric():
         rows = read_published(suite)
         with_file = suite.published is not None
         assert bool(rows) == with_file
+        suite_metrics = {m.name: m for m in suite.metrics}
         for row in rows:
-            assert row["source"].strip()
+            assert row["source"].strip() and row["test_set"].strip()
+            assert row["url"] == "" or row["url"].startswith("https://")
             float(row["value"])
-            if row["metric"] in specs:
-                assert (row["higher_is_better"] == "true") == specs[row["metric"]].higher_is_better
+            # every published metric is one of the suite's, in the catalogue's unit and direction
+            assert row["metric"] in suite_metrics, (suite.name, row)
+            spec = specs[row["metric"]]
+            assert row["unit"] == spec.unit, (suite.name, row)
+            assert (row["higher_is_better"] == "true") == spec.higher_is_better
+
+
+def test_every_suite_with_a_public_test_set_has_published_rows():
+    # smoke: the toy corpus (nothing published); v2song: no public video-to-song test set exists
+    without = {"smoke", "v2song"}
+    for suite in load_suites(EVALUATION).values():
+        assert bool(read_published(suite)) == (suite.name not in without), suite.name
 
 
 def test_published_table_missing_a_source_is_rejected(tmp_path):
@@ -51,7 +63,7 @@ def test_published_table_missing_a_source_is_rejected(tmp_path):
     shutil.copytree(EVALUATION, root)
     table = root / "published" / "lipsync-lrs2.csv"
     with table.open("a", newline="") as fh:
-        csv.writer(fh).writerow(["someone", "lse_c", "7.0", "SyncNet confidence", "true", ""])
+        csv.writer(fh).writerow(["someone", "lse_c", "7.0", "SyncNet confidence", "true", "", "", "LRS2", ""])
     with pytest.raises(UsageError, match="source"):
         read_published(load_suites(root)["v2s-lrs2"])
 

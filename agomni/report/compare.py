@@ -21,6 +21,9 @@ tolerance (``--tolerance METRIC=VALUE``, a finite number >= 0 in the metric's un
 NEW's not-computed reason, or "absent"), and on items BASE scored that NEW did not (``--allow-lost-items``
 accepts those: the comparison is then on the shared items only). Two runs with no metric in common
 are an error (exit 2), never a pass.
+``--baseline best`` with several earlier runs (checkpoints of one training) compares each metric with
+the earlier run that has its best value (`compare_with_best`); the gate then also fails on a metric
+some earlier run computed that NEW did not, and on items the chosen baselines scored that NEW did not.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -377,18 +381,76 @@ def parse_tolerances(values: list[str] | None) -> dict[str, float]:
     return out
 
 
-def cli_compare(args: argparse.Namespace) -> int:
-    comparison = compare_runs(
-        args.base,
-        args.new,
-        tolerances=parse_tolerances(args.tolerance),
-        resamples=args.resamples,
-        seed=args.seed,
+def compare_with_best(
+    earlier: Sequence[str | Path],
+    new: str | Path,
+    *,
+    tolerances: dict[str, float] | None = None,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+) -> Comparison:
+    """`agomni compare RUN... NEW --baseline best`: each metric of NEW against the earlier run that has
+    its best value (the baseline of each metric is named in its note). A metric some earlier run computed
+    that NEW did not is `missing`; items a chosen baseline scored that NEW did not are `lost`."""
+    if not earlier:
+        raise UsageError("--baseline best needs at least one earlier run before the new one")
+    runs = {str(folder): load_run(folder)[0] for folder in earlier}
+    new_results = load_run(new)[0]
+    tolerances = dict(tolerances or {})
+    new_names = {m.name for m in new_results.metrics}
+    earlier_names = {m.name for results in runs.values() for m in results.metrics}
+    check_tolerances(tolerances, new_names & earlier_names)
+    metrics, lost_items = [], []
+    for metric in new_results.metrics:
+        having = [
+            (folder, m.value)
+            for folder, results in runs.items()
+            for m in results.metrics
+            if m.name == metric.name
+        ]
+        if not having:
+            continue
+        pick = max if metric.higher_is_better else min
+        best_folder = pick(having, key=lambda fv: fv[1])[0]
+        comparison = compare_runs(
+            best_folder,
+            new,
+            tolerances={metric.name: tolerances[metric.name]} if metric.name in tolerances else None,
+            resamples=resamples,
+            seed=seed,
+        )
+        (found,) = [m for m in comparison.metrics if m.name == metric.name]
+        label = Path(best_folder).name
+        metrics.append(replace(found, note=f"baseline {label} (best so far); {found.note}"))
+        lost_items += comparison.lost_items
+    reasons = {n.name: f"not computed: {n.reason}" for n in new_results.not_computed}
+    missing = tuple(
+        MissingMetric(name, reasons.get(name, "absent from its results"))
+        for name in sorted(earlier_names - new_names)
     )
+    labels = ", ".join(Path(f).name for f in earlier)
+    return Comparison(
+        f"best of {labels}",
+        Path(new).name,
+        tuple(metrics),
+        missing,
+        tuple(n for n in new_names if n not in earlier_names),
+        tuple(dict.fromkeys(lost_items)),
+    )
+
+
+def cli_compare(args: argparse.Namespace) -> int:
+    options = {"tolerances": parse_tolerances(args.tolerance), "resamples": args.resamples, "seed": args.seed}
+    if args.baseline == "best":
+        comparison = compare_with_best(args.base, args.new, **options)
+    elif len(args.base) != 1:
+        raise UsageError("compare takes BASE_RUN NEW_RUN; several earlier runs need --baseline best")
+    else:
+        comparison = compare_runs(args.base[0], args.new, **options)
     if not comparison.metrics:
         missing = ", ".join(m.name for m in comparison.missing) or "none"
         raise UsageError(
-            f"{args.base} and {args.new} have no metric in common (base: {missing}; new: "
+            f"{comparison.base} and {comparison.new} have no metric in common (base: {missing}; new: "
             f"{', '.join(comparison.only_new) or 'none'}): nothing was compared; score both runs with the same metrics"
         )
     print(format_comparison(comparison))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,8 @@ from agomni.run.runner import first_replicate, load_run, run_manifest
 from agomni.suites import get_suite, read_published
 
 from .compare import Comparison, compare_runs
+from .paper_tables import PaperTable, build_tables
+from .series import Series, build_series
 
 WORST_ITEMS = 3
 
@@ -88,6 +90,8 @@ class ReportContent:
     skipped: list[dict[str, str]]
     profile: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    tables: list[PaperTable] = field(default_factory=list)  # the paper layout, one per task
+    series: Series | None = None  # metrics against checkpoint step, when every run records its step
 
     def coverage(self, system: System) -> dict[str, Any]:
         """Counts per status, every item not scored at all (``not_scored``), and every "ok" item some
@@ -152,6 +156,8 @@ class ReportContent:
             ],
             "provenance": {s.label: self.provenance(s) for s in self.systems},
             "profile": self.profile,
+            "tables": [asdict(t) for t in self.tables],
+            "series": None if self.series is None else asdict(self.series),
         }
 
 
@@ -212,7 +218,7 @@ def _published(suite_name: str | None) -> list[Row]:
 def _audio_files(system: System) -> dict[str, Path]:
     """Item id -> generated file of the first replicate (empty for folders without run.json)."""
     ctx = system.context
-    if not ctx:
+    if "manifest" not in ctx:
         return {}
     _, pred_dir = first_replicate(system.folder, ctx)
     pairing = pair_outputs(load_manifest(run_manifest(system.folder, ctx)), pred_dir, allow_missing=True)
@@ -286,4 +292,6 @@ def build_content(
         skipped=skipped,
         profile=profile_data,
         notes=notes,
+        tables=build_tables(systems, suite, against_paper),
+        series=build_series(systems),
     )

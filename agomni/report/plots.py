@@ -94,9 +94,32 @@ def latency_stages(content: ReportContent) -> list[tuple[str, str]]:
     return [("latency per stage", _svg(fig))]
 
 
+def checkpoint_trend(content: ReportContent) -> list[tuple[str, str]]:
+    """(title, svg) of every metric against checkpoint step with its interval, best checkpoint starred."""
+    if content.series is None:
+        return []
+    metrics = content.series.metrics
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 2.8), squeeze=False)
+    for ax, m in zip(axes[0], metrics, strict=True):
+        steps = [p.step for p in m.points]
+        values = [p.value for p in m.points]
+        low = [p.value - p.low if p.low is not None else 0.0 for p in m.points]
+        high = [p.high - p.value if p.high is not None else 0.0 for p in m.points]
+        ax.errorbar(steps, values, yerr=[low, high], fmt="o-", capsize=4, color="#4c72b0")
+        best = next(p for p in m.points if p.system == m.best)
+        ax.plot([best.step], [best.value], "*", markersize=14, color="#dd8452", label=f"best: {m.best}")
+        ax.set_xlabel("checkpoint step")
+        ax.set_ylabel(f"{m.unit} ({m.arrow} better)", fontsize=8)
+        ax.set_title(m.metric, fontsize=9)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return [("metrics against checkpoint step (95 % intervals; star: best checkpoint)", _svg(fig))]
+
+
 def all_plots(content: ReportContent) -> list[tuple[str, str]]:
     return (
-        metric_bars(content)
+        checkpoint_trend(content)
+        + metric_bars(content)
         + item_distributions(content)
         + comparison_deltas(content)
         + latency_stages(content)

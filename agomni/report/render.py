@@ -1,5 +1,6 @@
-"""Write a report in Markdown, a self-contained HTML page, CSV (one row per system x metric; the columns
-``flagged`` and ``flags`` give the items a metric scored but flagged, with the count per reason) and JSON.
+"""Write a report in Markdown, a self-contained HTML page, CSV (long: one row per table x system x
+metric, with ``flagged`` and ``flags``: the items a metric scored but flagged, with the count per
+reason; wide: one row per table x system), LaTeX (the paper tables, `agomni.report.latex`) and JSON.
 
 The HTML page needs no network: plots are inline SVG and the worst items' audio is embedded as
 base64 16-bit WAV data, so the file can be mailed or archived on its own.
@@ -8,7 +9,6 @@ base64 16-bit WAV data, so the file can be mailed or archived on its own.
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import io
 import json
@@ -22,24 +22,19 @@ import soundfile as sf
 from agomni.atomic import atomic_write
 from agomni.errors import UsageError
 
-from .content import ReportContent, Row, build_content
+from .content import ReportContent, build_content
+from .latex import render_tex
+from .paper_render import long_csv, series_html, series_md, table_html, table_md, wide_csv
 from .plots import all_plots
 
-FORMATS = {"md": "report.md", "html": "index.html", "csv": "results.csv", "json": "report.json"}
-CSV_COLUMNS = (
-    "system",
-    "metric",
-    "value",
-    "unit",
-    "direction",
-    "profile",
-    "n",
-    "spread",
-    "source",
-    "random_weights",
-    "flagged",
-    "flags",
-)
+FORMATS = {
+    "md": "report.md",
+    "html": "index.html",
+    "csv": "results.csv",
+    "csv-wide": "results-wide.csv",
+    "tex": "tables.tex",
+    "json": "report.json",
+}
 
 
 FLAGGED_NOTE = (
@@ -61,28 +56,14 @@ def _fmt(value: float) -> str:
     return f"{value:.5g}"
 
 
-def _flagged(row: Row) -> str:
-    return "" if row.flagged is None else str(row.flagged)
-
-
-def _table_rows(content: ReportContent) -> list[Row]:
-    return content.rows + content.published
-
-
 def render_md(content: ReportContent) -> str:
     lines = [f"# {content.title}", ""]
     lines += [f"> {note}" for note in content.notes] + ([""] if content.notes else [])
-    lines += [
-        "## Results",
-        "",
-        "| system | metric | value | unit | better | spread | n | recipe | source | flagged |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in _table_rows(content):
-        lines.append(
-            f"| {r.system} | {r.metric} | {_fmt(r.value)} | {r.unit} | {r.arrow} | {r.spread} | "
-            f"{r.n or ''} | {r.profile} | {r.source} | {_flagged(r)} |"
-        )
+    lines += ["## Results", ""]
+    for table in content.tables:
+        lines += table_md(table)
+    if content.series is not None:
+        lines += series_md(content.series)
     for comp in content.comparisons:
         lines += [
             "",
@@ -157,12 +138,15 @@ def render_md(content: ReportContent) -> str:
 
 
 def render_csv(content: ReportContent) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for r in _table_rows(content):
-        writer.writerow({k: r.to_dict()[k] for k in CSV_COLUMNS})
-    return buffer.getvalue()
+    return long_csv(content.tables)
+
+
+def render_csv_wide(content: ReportContent) -> str:
+    return wide_csv(content.tables)
+
+
+def render_latex(content: ReportContent) -> str:
+    return render_tex(content.tables, content.title)
 
 
 def render_json(content: ReportContent) -> str:
@@ -189,7 +173,8 @@ STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.25em .6em;font-size:.9em}
 th{background:#f3f3f3}.note{background:#fff3cd;padding:.5em 1em;border-left:4px solid #e0a800}
-figure{display:inline-block;margin:.5em}figure svg{max-width:100%;height:auto}.published td{color:#555}
+figure{display:inline-block;margin:.5em}figure svg{max-width:100%;height:auto}.group-published td{color:#555}
+tr.separator td{background:#eef;font-style:italic;border-top:2px solid #888}ol.footnotes{font-size:.8em}
 .better{color:#1a7f37}.worse{color:#cf222e}pre{background:#f6f8fa;padding:.5em;overflow:auto;font-size:.8em}
 """
 
@@ -199,29 +184,9 @@ def render_html(content: ReportContent) -> str:
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{e(content.title)}</title>"]
     parts.append(f"<style>{STYLE}</style></head><body><h1>{e(content.title)}</h1>")
     parts += [f"<p class='note'>{e(n)}</p>" for n in content.notes]
-    rows = [
-        [
-            e(r.system),
-            e(r.metric),
-            _fmt(r.value),
-            e(r.unit),
-            r.arrow,
-            e(r.spread),
-            str(r.n or ""),
-            e(r.profile),
-            e(r.source),
-            _flagged(r),
-        ]
-        for r in _table_rows(content)
-    ]
-    parts.append(
-        "<h2>Results</h2>"
-        + _table(
-            ["system", "metric", "value", "unit", "better", "spread", "n", "recipe", "source", "flagged"],
-            rows,
-            "results",
-        )
-    )
+    parts.append("<h2>Results</h2>" + "".join(table_html(t) for t in content.tables))
+    if content.series is not None:
+        parts.append("<h2>Checkpoint series</h2>" + series_html(content.series))
     for comp in content.comparisons:
         crow = []
         for m in comp.metrics:
@@ -306,7 +271,14 @@ def render_html(content: ReportContent) -> str:
     return "\n".join(parts) + "\n"
 
 
-RENDERERS = {"md": render_md, "html": render_html, "csv": render_csv, "json": render_json}
+RENDERERS = {
+    "md": render_md,
+    "html": render_html,
+    "csv": render_csv,
+    "csv-wide": render_csv_wide,
+    "tex": render_latex,
+    "json": render_json,
+}
 
 
 def write_report(

@@ -6,6 +6,8 @@ Spellings of ``--generator SPEC``:
   seeds or samples, ``DIR/seed-<s>/sample-<k>/`` when that folder exists, else DIR for every replicate;
 - ``python:module:function``: ``function(item)`` for one `agomni.manifest.Item` returns
   ``(waveform, sample_rate)`` (array-like [samples] or [channels, samples]) or a path of an audio file;
+- ``ground-truth:reference``: each item's own reference audio (copied into the run folder, never
+  touched where it lies), to score a test set's ground truth as if generated (`agomni calibrate`);
 - ``command:TEMPLATE``: a shell command per item with the fields ``{id} {text} {transcript} {lyrics}
   {video} {duration} {out}`` (each shell-quoted; absent fields are empty strings; ``{out}`` is the WAV
   path the command must write), run with a per-item timeout and its exit status checked.
@@ -45,7 +47,7 @@ from agomni.model.checkpoint import file_sha256, load_model_checkpoint
 from agomni.model.cli import write_output
 from agomni.model.generate import GeneratedAudio, generate
 
-KINDS = ("checkpoint", "folder", "python", "command")
+KINDS = ("checkpoint", "folder", "python", "command", "ground-truth")
 TEMPLATE_FIELDS = ("id", "text", "transcript", "lyrics", "video", "duration", "out")
 AUDIO_EXT = ".wav"
 
@@ -353,6 +355,29 @@ class CommandGenerator(Generator):
         return self._write_wave(item, rep, wave.T, rate, {"command": cmd})
 
 
+class GroundTruthGenerator(Generator):
+    """The test set's own reference audio as the "generated" side (calibration)."""
+
+    kind = "ground-truth"
+
+    def __init__(self, spec: str, settings: GenSettings, which: str):
+        super().__init__(spec, settings)
+        if which != "reference":
+            raise UsageError(f"--generator {spec!r}: the ground-truth generator is ground-truth:reference")
+
+    def _one(self, item: Item, rep: Replicate) -> Failure | None:
+        if item.reference_audio is None or not item.reference_audio.is_file():
+            return Failure(item.id, "no reference audio to score as ground truth")
+        try:
+            wave, rate = sf.read(str(item.reference_audio), dtype="float32", always_2d=True)
+        except (RuntimeError, sf.LibsndfileError) as err:
+            return Failure(item.id, f"unreadable reference audio {item.reference_audio}: {err}")
+        wav = rep.folder / f"{item.id}{AUDIO_EXT}"
+        atomic_write(wav, lambda tmp: sf.write(tmp, wave, int(rate), "FLOAT", format="WAV"))
+        self._sidecar(wav, {"ground_truth": str(item.reference_audio), "item": item.id})
+        return None
+
+
 def parse_generator(spec: str, settings: GenSettings) -> Generator:
     """The adapter for ``--generator SPEC`` (module docstring); UsageError naming the valid kinds."""
     kind, sep, rest = spec.partition(":")
@@ -363,5 +388,6 @@ def parse_generator(spec: str, settings: GenSettings) -> Generator:
         "folder": FolderGenerator,
         "python": PythonGenerator,
         "command": CommandGenerator,
+        "ground-truth": GroundTruthGenerator,
     }
     return classes[kind](spec, settings, rest)

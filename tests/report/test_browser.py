@@ -5,6 +5,7 @@ must run; elsewhere it skips and says what is missing. Playwright launches /usr/
 never downloads a browser.
 """
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -44,9 +45,17 @@ def browser():
         browser.close()
 
 
+def _at_step(folder, step):
+    """A run folder whose run.json records a checkpoint step (as `agomni run` writes it)."""
+    (folder / "run.json").write_text(
+        json.dumps({"generator": {"kind": "checkpoint", "checkpoint": {"step": step}}})
+    )
+    return folder
+
+
 def test_html_report_renders_offline_with_plots_and_rows(tmp_path, browser):
-    base = write_run(tmp_path / "early", [0.5, 0.7, 0.6, 0.9, 0.8, 0.4])
-    new = write_run(tmp_path / "final", [0.3, 0.5, 0.4, 0.6, 0.5, 0.2])
+    base = _at_step(write_run(tmp_path / "early", [0.5, 0.7, 0.6, 0.9, 0.8, 0.4]), 500)
+    new = _at_step(write_run(tmp_path / "final", [0.3, 0.5, 0.4, 0.6, 0.5, 0.2]), 2000)
     (page_path,) = write_report([base, new], tmp_path / "report", ["html"])
     page = browser.new_page()
     errors, requests = [], []
@@ -57,14 +66,21 @@ def test_html_report_renders_offline_with_plots_and_rows(tmp_path, browser):
     page.wait_for_load_state("load")
     assert errors == [] and requests == []  # no console errors, nothing fetched from a network
     plots = page.locator("figure.plot svg")
-    assert plots.count() >= 3  # metric per system, per-item distribution, comparison interval
+    assert plots.count() >= 4  # trend against step, metric per system, per-item distribution, comparison
     for i in range(plots.count()):
         box = plots.nth(i).bounding_box()
         assert box is not None and box["width"] > 0 and box["height"] > 0
-    rows = page.locator("table.results tbody tr").all_inner_texts()
-    assert any(r.startswith("early\tkl_panns") for r in rows) and any(
-        r.startswith("final\tkl_panns") for r in rows
-    )
+    table = page.locator("table.paper")
+    assert table.count() == 1 and table.is_visible()
+    assert table.locator("thead th").all_inner_texts() == ["system", "KL-PANNs ↓ (nats)"]
+    rows = table.locator("tbody tr").all_inner_texts()
+    assert rows == ["early1\t0.65", "final2\t0.4167"]  # footnote marks as superscripts after the name
+    best = table.locator("td.best")
+    assert best.count() == 1 and best.inner_text() == "0.4167" and best.is_visible()
+    trend = page.locator("figure.plot[title^='metrics against checkpoint step'] svg")
+    assert trend.count() == 1 and trend.is_visible() and trend.bounding_box()["height"] > 50
+    series = page.locator("table.series tbody tr").all_inner_texts()
+    assert series[0].startswith("kl_panns ↓ (nats)\t0.65 [") and series[0].endswith("final")
     assert "better" in page.locator("table.comparison").inner_text()
     page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
     assert (tmp_path / "report.png").stat().st_size > 0

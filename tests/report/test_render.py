@@ -38,10 +38,17 @@ def test_report_formats_carry_units_directions_and_published_sources(tmp_path):
         (p["system"], p["metric"], p["source"]) for p in published
     }
     md = (out / "report.md").read_text()
-    assert "| mine | kl_panns | 0.675 | nats | ↓ |" in md
+    assert "KL-PANNs ↓ (nats)" in md and "| mine <sup>1</sup> |  |  |  | 0.675 |" in md
     assert "## Comparison: other vs mine" in md and published[0]["source"] in md
     report = json.loads((out / "report.json").read_text())
     assert report["comparisons"][0]["metrics"][0]["name"] == "kl_panns"
     page = (out / "index.html").read_text()
-    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)  # nothing loaded from a network
+    assert not re.search(r"""src=["']?(https?:)?//""", page)  # nothing loaded from a network
+    assert "<link" not in page and "@import" not in page
+    # source links are plain anchors (followed only when clicked)
+    links = re.findall(r"""<a href=["']([^"']+)""", page)
+    assert "https://github.com/hkchengrex/MMAudio/issues/90" in links
+    assert all(re.fullmatch(r"https://[A-Za-z0-9._~:/?=&+-]+", u) for u in links)
+    external = [u for u in re.findall(r"""href=["']([^"']+)""", page) if not u.startswith("#")]
+    assert sorted(external) == sorted(links)  # SVG hrefs are in-page references
     assert page.count("<svg") >= 3 and "<script" not in page

@@ -46,7 +46,8 @@ def test_seeds_and_samples_give_per_replicate_results_and_mean_std(tmp_path, no_
     assert not np.array_equal(seed0, sf.read(out / "seed-1/sample-0/t2a-heldout-000.wav")[0])
     assert not np.array_equal(seed0, sf.read(out / "seed-0/sample-1/t2a-heldout-000.wav")[0])
     rows = (out / "results.csv").read_text().splitlines()
-    assert rows[0].startswith("system,metric,value,unit,direction") and len(rows) == 1 + len(combined.metrics)
+    assert rows[0].startswith("system,metric,value,unit,direction,task")
+    assert len([r for r in rows if ",all tasks," in r]) == len(combined.metrics)  # per task, then all
 
 
 def test_python_and_folder_generators_and_the_frame_view(tmp_path, no_video):

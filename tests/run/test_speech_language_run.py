@@ -132,7 +132,7 @@ def test_items_judged_in_their_language_with_flags_and_corpus_wer_in_the_report(
     assert (
         "## Flagged items" in md and "wer: non-speech audio 1" in md and "- `noise`: non-speech audio" in md
     )
-    assert f"| wer (corpus) | {corpus:.5g} | % WER |" in md
+    assert "| WER ↓ (% WER) | WER corpus ↓ (% WER) |" in md and f"| **{corpus:.4g}** |" in md
     assert "Flagged items" in (out / "index.html").read_text(encoding="utf-8")
     frame = to_frame(out)
     corpus_rows = frame[frame.level == "corpus"]
