@@ -138,7 +138,10 @@ def cli_run(args: argparse.Namespace) -> int:
         except OSError as err:
             raise AgomniError(os_error_message(err)) from err
         except sf.LibsndfileError as err:  # soundfile's write errors (e.g. a full disk) are not OSErrors
-            raise AgomniError(f"cannot write an audio file ({err}); check free space in --out") from err
+            raise AgomniError(
+                f"cannot write an audio file in {out} ({err}); free some space or choose another --out, "
+                "then run again"
+            ) from err
         if not shard.main:
             return 0
     finally:

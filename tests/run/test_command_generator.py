@@ -130,6 +130,22 @@ def test_no_field_reaches_a_shell_whatever_the_quotes(tmp_path, style):
         assert (rep.folder / f"{item.id}.wav").is_file()
 
 
+def test_readme_shell_script_recipe_gets_the_exact_text(tmp_path):
+    """The README's way to use a shell: `command:bash gen.sh {out} {text}` with "$2" in the script."""
+    marker = tmp_path / "PWNED"
+    writer = tmp_path / "tone.py"
+    writer.write_text(RECORDER)
+    script = tmp_path / "gen.sh"
+    script.write_text(f'printf "%s" "$2" > "$1.txt"\nexec {sys.executable} {writer} "$1" x\n')
+    items = [Item(id=f"i{k}", task="t2a", line=k, text=p) for k, p in enumerate(payloads(marker))]
+    gen = parse_generator(f"command:bash {script} {{out}} {{text}}", GenSettings(progress=False))
+    rep = Replicate(0, 0, tmp_path / "out")
+    assert gen.produce(items, [rep], lambda _: None) == {rep.name: []}
+    assert not marker.exists()
+    for item in items:
+        assert (rep.folder / f".{item.id}.command.wav.txt").read_text() == item.text
+
+
 def test_failed_command_that_wrote_its_file_is_a_coverage_entry(tmp_path, heldout):
     """A command that writes {out} and then exits non-zero: that item is an error entry, its temporary
     file is gone, and the run scores the others."""
