@@ -300,13 +300,13 @@ def run_suite(request: RunRequest) -> Path:
         "metrics_skipped": [s.to_dict() for s in skipped],
         "random_weights": request.random_weights,
     }
-    if shard.main:
-        atomic_write(
-            out / RUN_FILE, lambda tmp: tmp.write_text(json.dumps(context, indent=1) + "\n", encoding="utf-8")
-        )
     t0 = time.perf_counter()
     produced = generator.produce(shard.part(manifest.items), replicates, log, overwrite=request.overwrite)
     failures = _gathered(shard, produced)
+    if shard.main:  # after generation: a run refused for files it did not make leaves run.json as it was
+        atomic_write(
+            out / RUN_FILE, lambda tmp: tmp.write_text(json.dumps(context, indent=1) + "\n", encoding="utf-8")
+        )
     generation_s = time.perf_counter() - t0
     extra = shard.from_main(lambda: _validation_metric(generator, manifest, out, log))
     created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
