@@ -101,7 +101,9 @@ class GenSettings:
 
 def _reuse_problem(wav: Path, sidecar: Path, expected: dict[str, Any], rep: Replicate) -> str | None:
     """Why `wav` is not what this run would have made (None when it is): its sidecar's generator and
-    settings, seed, sample or file hash differ."""
+    settings, seed, sample or file hash differ, or it has none."""
+    if not sidecar.is_file():
+        return f"it has no sidecar {sidecar.name} (put there by hand, or a run killed between the two writes)"
     try:
         doc = json.loads(sidecar.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
@@ -182,7 +184,7 @@ class Generator:
         for item in items:
             wav = rep.folder / f"{item.id}{AUDIO_EXT}"
             sidecar = wav.with_suffix(".json")
-            if not wav.is_file() or not sidecar.is_file():  # absent, or a write cut short before its sidecar
+            if not wav.is_file():
                 continue
             problem = _reuse_problem(wav, sidecar, expected, rep)
             if problem is None:

@@ -185,6 +185,7 @@ child.wait()
 """
 
 
+@pytest.mark.slow  # starts agomni in a child process (imports torch: 5-30 s)
 def test_ctrl_c_during_a_command_stops_its_whole_process_group(tmp_path, heldout):
     script = tmp_path / "parent.py"
     script.write_text(PARENT)

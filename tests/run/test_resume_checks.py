@@ -63,7 +63,7 @@ def test_second_generator_into_the_same_out_is_refused_then_overwritten(tmp_path
         assert sidecar["generator"]["spec"] == NOISE
 
 
-def test_other_settings_and_a_hand_replaced_file_are_refused(tmp_path, no_video, capsys):
+def test_other_settings_and_a_hand_replaced_or_placed_file_are_refused(tmp_path, no_video, capsys):
     out = tmp_path / "run"
     folder = out / "seed-0" / "sample-0"
     assert run(out, no_video, TONE) == 0
@@ -79,6 +79,13 @@ def test_other_settings_and_a_hand_replaced_file_are_refused(tmp_path, no_video,
     assert "5 of 6 items already done (not recomputed), 1 to generate" in capsys.readouterr().err
     expected = tone(SimpleNamespace(id=replaced.stem))[0].astype(np.float32)
     np.testing.assert_array_equal(sf.read(replaced, dtype="float32")[0], expected)
+
+    without = sorted(folder.glob("*.wav"))[1]
+    without.with_suffix(".json").unlink()
+    assert run(out, no_video, TONE) == 2
+    assert (
+        f"{without.name}: it has no sidecar {without.stem}.json (put there by hand" in capsys.readouterr().err
+    )
 
     assert run(out, no_video, TONE, "--sample-rate", "8000") == 2
     assert "other settings (sample_rate 16000 -> 8000)" in capsys.readouterr().err

@@ -42,6 +42,7 @@ def run_bound_by_permissions(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([*argv, *args], capture_output=True, text=True, env=env, timeout=300)
 
 
+@pytest.mark.slow  # starts agomni in a child process (imports torch: 5-30 s)
 @pytest.mark.parametrize("below", [False, True])
 def test_read_only_out_is_one_sentence_before_any_work(tmp_path, no_video, below):
     read_only = tmp_path / "shared"
@@ -55,6 +56,7 @@ def test_read_only_out_is_one_sentence_before_any_work(tmp_path, no_video, below
     assert list(read_only.iterdir()) == []
 
 
+@pytest.mark.slow  # starts agomni in a child process (imports torch: 5-30 s)
 def test_unreadable_reference_folder_is_one_sentence(tmp_path, no_video):
     copy = tmp_path / "toy"
     shutil.copytree(no_video.parent, copy)
