@@ -11,6 +11,7 @@ import argparse
 import errno
 import math
 import re
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -29,6 +30,7 @@ _NAMED = re.compile(rf"^([^=:]*)=((?:{'|'.join(KINDS)}):.*)$", re.DOTALL)
 _FOLDER_NAME = re.compile(r"^\w[\w.-]*$")
 #: errno values that mean "this file system cannot take the run's files".
 _WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
+FULL_BYTES = 1 << 20  # less free space than this in --out: a failed audio write is a full disk
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 
@@ -117,6 +119,19 @@ def os_error_message(err: OSError) -> str:
     return f"{path}: {err.strerror or err}; check the file and run again"
 
 
+def audio_error_message(err: sf.LibsndfileError, out: Path) -> str:
+    """One sentence for a soundfile error that escaped the per-item checks (it names no errno)."""
+    if shutil.disk_usage(out).free < FULL_BYTES:
+        return (
+            f"cannot write an audio file in {out} ({err}): its disk is full; free some space or choose "
+            "another --out, then run again"
+        )
+    return (
+        f"an audio file could not be read or written ({err}); check the file it names and the free space "
+        f"in {out}, then run again"
+    )
+
+
 def cli_run(args: argparse.Namespace) -> int:
     check_options(args)
     generators = named_generators(args.generator, args.suite)
@@ -137,11 +152,8 @@ def cli_run(args: argparse.Namespace) -> int:
             run_dirs = _run_all(args, generators, settings, out)
         except OSError as err:
             raise AgomniError(os_error_message(err)) from err
-        except sf.LibsndfileError as err:  # soundfile's write errors (e.g. a full disk) are not OSErrors
-            raise AgomniError(
-                f"cannot write an audio file in {out} ({err}); free some space or choose another --out, "
-                "then run again"
-            ) from err
+        except sf.LibsndfileError as err:  # soundfile's errors (e.g. writing to a full disk) are not OSErrors
+            raise AgomniError(audio_error_message(err, out)) from err
         if not shard.main:
             return 0
     finally:
