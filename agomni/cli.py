@@ -143,6 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="report formats: md,html,csv,csv-wide,tex,json",
     )
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of the comparison")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="regenerate files in --out that another generator, other settings or a hand made (default: "
+        "such files are an error; files this run would have made are reused)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
     _add_speech_backend(p)
 

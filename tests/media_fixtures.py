@@ -21,6 +21,7 @@ AUDIO_CODECS: dict[str, tuple[str, str]] = {
     "pcm_f32": ("WAV", ".wav"),
     "flac": ("FLAC", ".flac"),
     "vorbis": ("OGG", ".ogg"),
+    "vorbis-oga": ("OGG", ".oga"),
     "mp3": ("mp3", ".mp3"),
     "opus": ("ogg", ".opus"),
     "aac": ("ipod", ".m4a"),
@@ -108,7 +109,7 @@ def make_tone_file(
         write_pcm_file(path, np.round(signal * 32767).astype(np.int16), sample_rate, "PCM_16")
     elif codec == "pcm_f32":
         write_pcm_file(path, signal.astype(np.float32), sample_rate, "FLOAT")
-    elif codec == "vorbis":
+    elif codec in ("vorbis", "vorbis-oga"):
         sf.write(str(path), signal.T, sample_rate, format="OGG", subtype="VORBIS")
     else:
         with av.open(str(path), "w", format=container_format, options=muxer_options or {}) as container:

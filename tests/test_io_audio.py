@@ -78,7 +78,7 @@ def test_flac24_and_float_wav_are_sample_exact(tmp_path):
 
 # --- lossy codecs: frequency and level preserved --------------------------------------------
 
-LOSSY = ["mp3", "vorbis", "opus", "aac"]
+LOSSY = ["mp3", "vorbis", "vorbis-oga", "opus", "aac"]
 
 
 @pytest.mark.parametrize("codec", LOSSY)

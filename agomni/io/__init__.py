@@ -11,7 +11,7 @@ from agomni.io.resample import RESAMPLE_POLICIES, resample, resample_parameters
 from agomni.io.video import FPS_POLICIES, RESIZE_POLICIES, load_video
 
 #: File extensions (lower case, with the dot) of audio files `load_audio` is tested on.
-AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a")
+AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a")
 #: File extensions of video containers `load_video` (and `load_audio`, for their audio track) is tested on.
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".mkv", ".webm")
 

@@ -2,30 +2,41 @@
 
 Spellings of ``--generator SPEC``:
 - ``checkpoint:PATH``: the reference model (`agomni.model.generate.generate`) with a checkpoint;
-- ``folder:DIR``: files generated elsewhere, named by the naming contract (``<id>.<ext>``); with several
-  seeds or samples, ``DIR/seed-<s>/sample-<k>/`` when that folder exists, else DIR for every replicate;
+- ``folder:DIR``: files generated elsewhere, named by the naming contract (``<id>.<ext>``, ext one of
+  `agomni.io.AUDIO_EXTENSIONS`); with several seeds or samples, ``DIR/seed-<s>/sample-<k>/`` when that
+  folder exists, else DIR for every replicate;
 - ``python:module:function``: ``function(item)`` for one `agomni.manifest.Item` returns
-  ``(waveform, sample_rate)`` (array-like [samples] or [channels, samples]) or a path of an audio file;
+  ``(waveform, sample_rate)`` (array-like [samples], [channels, samples] or [samples, channels]; float, or
+  int16/int32 PCM) or a path of an audio file; checked by `agomni.run.output_checks`;
 - ``ground-truth:reference``: each item's own reference audio (copied into the run folder, never
   touched where it lies), to score a test set's ground truth as if generated (`agomni calibrate`);
-- ``command:TEMPLATE``: a shell command per item with the fields ``{id} {text} {transcript} {lyrics}
-  {video} {duration} {out}`` (each shell-quoted; absent fields are empty strings; ``{out}`` is the WAV
-  path the command must write), run with a per-item timeout and its exit status checked.
+- ``command:TEMPLATE``: a program run once per item, without a shell: the template is split into
+  arguments once (`shlex.split`, so quotes group words), then the fields ``{id} {text} {transcript}
+  {lyrics} {video} {duration} {out}`` are substituted inside each argument (absent fields are empty
+  strings; ``{out}`` is the WAV path the program must write). A field's text is never parsed by a shell,
+  whatever quotes surround it; to use shell features, name a script (``bash gen.sh {out} {text}``). The
+  program runs in its own process group with a per-item timeout; on a timeout or Ctrl-C the whole group
+  is stopped.
 
 Layout: replicate (seed s, sample k) of a run writes ``RUN/seed-<s>/sample-<k>/<id>.wav`` plus a JSON
 sidecar, each file atomically, so an interrupted run keeps every finished item and a new run skips them
-(resume). Every failure of one item (exception, non-zero exit, timeout, no file, unreadable file, wrong
-sample rate) becomes a `Failure` with the item id and reason; the run goes on with the other items and
-the failure is a coverage entry of the results.
+(resume). A file is reused only when its sidecar names this run's generator and settings
+(`Generator.describe`), seed and sample, and its SHA-256 is the one the sidecar recorded; any other file
+is an error naming the mismatch, or is regenerated with ``overwrite``. Every failure of one item
+(exception or ``sys.exit`` in user code, non-zero exit, timeout, no file, unreadable file, a refused
+output) becomes a `Failure` with the item id and reason, and the item's temporary files are removed; the
+run goes on with the other items and the failure is a coverage entry of the results.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import json
 import os
 import shlex
+import shutil
 import signal
 import string
 import subprocess
@@ -35,17 +46,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import soundfile as sf
 import torch
 from tqdm import tqdm
 
 from agomni.atomic import atomic_write
 from agomni.errors import AgomniError, UsageError
+from agomni.io import AUDIO_EXTENSIONS
 from agomni.manifest import Item
+from agomni.manifest.fields import SAMPLE_SEPARATOR
+from agomni.manifest.pairing import folder_entries
 from agomni.model.checkpoint import file_sha256, load_model_checkpoint
 from agomni.model.cli import write_output
 from agomni.model.generate import GeneratedAudio, generate
+
+from .output_checks import OutputRejected, checked_audio
 
 KINDS = ("checkpoint", "folder", "python", "command", "ground-truth")
 TEMPLATE_FIELDS = ("id", "text", "transcript", "lyrics", "video", "duration", "out")
@@ -86,13 +101,32 @@ class GenSettings:
     progress: bool = True
 
 
-def done_items(folder: Path, items: Sequence[Item]) -> set[str]:
-    """Ids whose WAV and sidecar are both in `folder` (each written atomically, sidecar last)."""
-    return {
-        item.id
-        for item in items
-        if (folder / f"{item.id}{AUDIO_EXT}").is_file() and (folder / f"{item.id}.json").is_file()
-    }
+def _reuse_problem(wav: Path, sidecar: Path, expected: dict[str, Any], rep: Replicate) -> str | None:
+    """Why `wav` is not what this run would have made (None when it is): its sidecar's generator and
+    settings, seed, sample or file hash differ, or it has none."""
+    if not sidecar.is_file():
+        return f"it has no sidecar {sidecar.name} (put there by hand, or a run killed between the two writes)"
+    try:
+        doc = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        return f"its sidecar {sidecar.name} is unreadable ({err})"
+    if not isinstance(doc, dict):
+        return f"its sidecar {sidecar.name} is not a JSON object"
+    made_by = doc.get("generator")
+    if made_by != expected:
+        if not isinstance(made_by, dict):
+            return f"its sidecar names no generator (this run: {expected['spec']!r})"
+        if made_by.get("spec") != expected["spec"]:
+            return f"made by generator {made_by.get('spec')!r}, this run's is {expected['spec']!r}"
+        keys = sorted(k for k in {*made_by, *expected} if made_by.get(k) != expected.get(k))
+        changed = ", ".join(f"{k} {made_by.get(k)!r} -> {expected.get(k)!r}" for k in keys)
+        return f"made by the same generator with other settings ({changed})"
+    for key, value in (("seed", rep.seed), ("sample", rep.sample)):
+        if doc.get(key) != value:
+            return f"its sidecar says {key} {doc.get(key)!r}, this replicate is {key} {value}"
+    if doc.get("file_sha256") != file_sha256(wav):
+        return "changed after it was generated (its SHA-256 differs from the one in its sidecar)"
+    return None
 
 
 class Generator:
@@ -112,14 +146,20 @@ class Generator:
         return replicate.folder
 
     def produce(
-        self, items: Sequence[Item], replicates: Sequence[Replicate], log: Callable[[str], None]
+        self,
+        items: Sequence[Item],
+        replicates: Sequence[Replicate],
+        log: Callable[[str], None],
+        *,
+        overwrite: bool = False,
     ) -> dict[str, list[Failure]]:
         """{replicate name: [Failure]} after making every item not yet done in all replicates of a seed;
-        logs how many were done already (and are not recomputed)."""
+        logs how many were done already (and are not recomputed). A file this run would not have made is
+        a UsageError naming it and the mismatch, or (``overwrite``) regenerated."""
         failures: dict[str, list[Failure]] = {}
         for seed in sorted({rep.seed for rep in replicates}):
             reps = [rep for rep in replicates if rep.seed == seed]
-            finished = set.intersection(*(done_items(rep.folder, items) for rep in reps))
+            finished = set.intersection(*(self._reusable(rep, items, overwrite, log) for rep in reps))
             todo = [item for item in items if item.id not in finished]
             log(
                 f"generate seed {seed}: {len(finished)} of {len(items)} items already done (not recomputed), "
@@ -127,10 +167,44 @@ class Generator:
             )
             for rep in reps:
                 rep.folder.mkdir(parents=True, exist_ok=True)
+                for item in todo:  # nothing of an earlier attempt may stand in for a failed item
+                    for stale in (rep.folder / f"{item.id}{AUDIO_EXT}", rep.folder / f"{item.id}.json"):
+                        stale.unlink(missing_ok=True)
             made = self._make(todo, reps) if todo else []
             for rep in reps:
                 failures[rep.name] = made
         return failures
+
+    def _reusable(
+        self, rep: Replicate, items: Sequence[Item], overwrite: bool, log: Callable[[str], None]
+    ) -> set[str]:
+        """Ids whose file in `rep` this run would have made (module docstring); mismatches raise a
+        UsageError listing them, or with `overwrite` are logged and left to regenerate."""
+        expected = json.loads(json.dumps(self.describe(), default=str))
+        reusable: set[str] = set()
+        problems: list[str] = []
+        for item in items:
+            wav = rep.folder / f"{item.id}{AUDIO_EXT}"
+            sidecar = wav.with_suffix(".json")
+            if not wav.is_file():
+                continue
+            problem = _reuse_problem(wav, sidecar, expected, rep)
+            if problem is None:
+                reusable.add(item.id)
+            else:
+                problems.append(f"{wav.name}: {problem}")
+        if problems and not overwrite:
+            more = f" and {len(problems) - 5} more" if len(problems) > 5 else ""
+            raise UsageError(
+                f"{rep.folder}: {len(problems)} generated file(s) were not made by this run's generator "
+                f"{self.spec!r} with these settings: {'; '.join(problems[:5])}{more}. Use another --out, "
+                "or pass --overwrite to regenerate them"
+            )
+        if problems:
+            log(
+                f"generate {rep.name}: --overwrite: regenerating {len(problems)} file(s): {'; '.join(problems[:5])}"
+            )
+        return reusable
 
     def _make(self, items: list[Item], reps: list[Replicate]) -> list[Failure]:
         """Make `items` for the replicates `reps` (one seed, its samples); the failures."""
@@ -149,24 +223,15 @@ class Generator:
     def _one(self, item: Item, rep: Replicate) -> Failure | None:
         raise NotImplementedError
 
-    def _write_wave(
-        self, item: Item, rep: Replicate, wave: np.ndarray, rate: int, meta: dict
-    ) -> Failure | None:
-        """Check and write one produced waveform (mono or [channels, samples]) as float WAV + sidecar."""
-        data = np.asarray(wave, dtype=np.float32)
-        if data.ndim == 2:
-            data = data.T  # soundfile wants [samples, channels]
-        if data.ndim not in (1, 2) or data.shape[0] == 0:
-            return Failure(item.id, f"generator returned an empty or badly shaped waveform {np.shape(wave)}")
-        if int(rate) != self.settings.sample_rate:
-            return Failure(
-                item.id,
-                f"generator returned {rate} Hz audio; this run expects {self.settings.sample_rate} Hz",
-            )
-        if not np.isfinite(data).all():
-            return Failure(item.id, "generator returned NaN or infinite samples")
+    def _write_wave(self, item: Item, rep: Replicate, wave: Any, rate: Any, meta: dict) -> Failure | None:
+        """Check one produced waveform (`agomni.run.output_checks`) and write it as float WAV + sidecar."""
+        try:
+            data = checked_audio(wave, rate, self.settings.sample_rate, item.duration)
+        except OutputRejected as err:
+            return Failure(item.id, f"{self.spec}: output refused: {err}")
         wav = rep.folder / f"{item.id}{AUDIO_EXT}"
-        atomic_write(wav, lambda tmp: sf.write(tmp, data, int(rate), "FLOAT", format="WAV"))
+        rate = self.settings.sample_rate
+        atomic_write(wav, lambda tmp: sf.write(tmp, data, rate, "FLOAT", format="WAV"))
         self._sidecar(wav, {**meta, "item": item.id, "seed": rep.seed, "sample": rep.sample})
         return None
 
@@ -251,11 +316,47 @@ class FolderGenerator(Generator):
         return nested if nested.is_dir() else self.folder
 
     def produce(
-        self, items: Sequence[Item], replicates: Sequence[Replicate], log: Callable[[str], None]
-    ) -> dict:
+        self,
+        items: Sequence[Item],
+        replicates: Sequence[Replicate],
+        log: Callable[[str], None],
+        *,
+        overwrite: bool = False,
+    ) -> dict[str, list[Failure]]:
+        """Nothing to make; an item whose only file has an extension this version does not read is a
+        `Failure` saying so."""
+        failures = {}
         for rep in replicates:
-            log(f"generate {rep.name}: using the files in {self.pred_dir(rep)} (folder: generator)")
-        return {rep.name: [] for rep in replicates}
+            folder = self.pred_dir(rep)
+            log(f"generate {rep.name}: using the files in {folder} (folder: generator)")
+            failures[rep.name] = unreadable_extensions(folder, items)
+        return failures
+
+
+def unreadable_extensions(folder: Path, items: Sequence[Item]) -> list[Failure]:
+    """A Failure per item that has files in `folder` only with extensions outside AUDIO_EXTENSIONS."""
+    ids = {item.id for item in items}
+    readable: set[str] = set()
+    other: dict[str, list[str]] = {}
+    for entry in folder_entries(folder, "generated files folder"):
+        stem, dot, ext = entry.name.rpartition(".")
+        item_id = stem.partition(SAMPLE_SEPARATOR)[0]
+        if not dot or item_id not in ids or ext.lower() == "json":
+            continue
+        if f".{ext.lower()}" in AUDIO_EXTENSIONS:
+            readable.add(item_id)
+        else:
+            other.setdefault(item_id, []).append(entry.name)
+    known = ", ".join(AUDIO_EXTENSIONS)
+    return [
+        Failure(
+            item_id,
+            f"{folder / names[0]}: not an audio extension this version reads ({known}); "
+            "convert the file to one of them (e.g. WAV)",
+        )
+        for item_id, names in other.items()
+        if item_id not in readable
+    ]
 
 
 class PythonGenerator(Generator):
@@ -273,39 +374,51 @@ class PythonGenerator(Generator):
         except (ImportError, AttributeError) as err:
             raise UsageError(f"--generator {spec}: cannot import {module}:{name} ({err})") from err
 
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "sample_rate": self.settings.sample_rate}
+
     def _one(self, item: Item, rep: Replicate) -> Failure | None:
         try:
             result = self.function(item)
             if isinstance(result, str | Path):
                 wave, rate = sf.read(str(result), dtype="float32", always_2d=True)
-                wave = wave.T
             else:
                 wave, rate = result
                 wave = wave.detach().cpu().numpy() if isinstance(wave, torch.Tensor) else wave
+        except SystemExit as err:  # sys.exit in user code ends this item, not the run (Ctrl-C still stops)
+            return Failure(item.id, f"{self.spec} called sys.exit({err.code!r})")
         except Exception as err:  # a failure of user code is one item's coverage entry
             return Failure(item.id, f"{self.spec} raised {type(err).__name__}: {err}")
         return self._write_wave(item, rep, wave, rate, {})
 
 
 class CommandGenerator(Generator):
-    """A shell command template run once per item (module docstring)."""
+    """A program run once per item, without a shell (module docstring)."""
 
     kind = "command"
 
     def __init__(self, spec: str, settings: GenSettings, template: str):
         super().__init__(spec, settings)
-        if not template.strip():
-            raise UsageError(f"--generator {spec}: empty command template")
         try:
-            names = {name for _, name, _, _ in string.Formatter().parse(template) if name}
+            self.arguments = shlex.split(template)
+            names = {
+                name for arg in self.arguments for _, name, _, _ in string.Formatter().parse(arg) if name
+            }
         except ValueError as err:
             raise UsageError(f"--generator {spec}: bad template ({err})") from err
+        if not self.arguments:
+            raise UsageError(f"--generator {spec}: empty command template")
         unknown = sorted(names - set(TEMPLATE_FIELDS))
         if unknown:
             raise UsageError(
                 f"--generator {spec}: unknown field(s) {', '.join(unknown)}; known: {', '.join(TEMPLATE_FIELDS)}"
             )
-        self.template = template
+        program = self.arguments[0]
+        if "{" not in program and shutil.which(program) is None:
+            raise UsageError(
+                f"--generator {spec}: program {program!r} not found (give its path, or a program on PATH; "
+                "a shell script runs as 'bash SCRIPT ...')"
+            )
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -314,7 +427,8 @@ class CommandGenerator(Generator):
             "sample_rate": self.settings.sample_rate,
         }
 
-    def command(self, item: Item, out: Path) -> str:
+    def command(self, item: Item, out: Path) -> list[str]:
+        """The argument list for `item`: each template argument with the item's fields substituted."""
         values = {
             "id": item.id,
             "text": item.text or "",
@@ -324,35 +438,69 @@ class CommandGenerator(Generator):
             "duration": "" if item.duration is None else f"{item.duration:g}",
             "out": str(out),
         }
-        return self.template.format(**{k: shlex.quote(v) for k, v in values.items()})
+        return [arg.format(**values) for arg in self.arguments]
+
+    def produce(
+        self,
+        items: Sequence[Item],
+        replicates: Sequence[Replicate],
+        log: Callable[[str], None],
+        *,
+        overwrite: bool = False,
+    ) -> dict[str, list[Failure]]:
+        for rep in replicates:  # temporary outputs of a killed earlier attempt are never outputs
+            for stale in rep.folder.glob(f".*.command{AUDIO_EXT}"):
+                stale.unlink(missing_ok=True)
+        return super().produce(items, replicates, log, overwrite=overwrite)
 
     def _one(self, item: Item, rep: Replicate) -> Failure | None:
         out = rep.folder / f".{item.id}.command{AUDIO_EXT}"
         out.unlink(missing_ok=True)
-        cmd = self.command(item, out)
-        # Own process group, so a timeout ends the command's children too (they hold its pipes).
-        proc = subprocess.Popen(
-            cmd, shell=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
-        )
+        try:
+            return self._run(item, rep, out)
+        finally:  # whatever happened, the temporary output never stays in the sample folder
+            out.unlink(missing_ok=True)
+
+    def _run(self, item: Item, rep: Replicate, out: Path) -> Failure | None:
+        argv = self.command(item, out)
+        shown = shlex.join(argv)
+        try:  # own process group, so a timeout or Ctrl-C stops the program's children too
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                errors="replace",
+                start_new_session=True,
+            )
+        except OSError as err:
+            return Failure(item.id, f"command could not start ({err.strerror}): {shown}")
         try:
             stdout, stderr = proc.communicate(timeout=self.settings.timeout_s)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            out.unlink(missing_ok=True)
-            return Failure(item.id, f"command timed out after {self.settings.timeout_s:g} s: {cmd}")
+            _stop_group(proc)
+            return Failure(item.id, f"command timed out after {self.settings.timeout_s:g} s: {shown}")
+        except BaseException:  # Ctrl-C (KeyboardInterrupt) or any other exit: no orphaned children
+            _stop_group(proc)
+            raise
         if proc.returncode != 0:
             tail = (stderr or stdout).strip().splitlines()[-1:] or [""]
-            return Failure(item.id, f"command exited with status {proc.returncode}: {cmd} ({tail[0]})")
+            return Failure(item.id, f"command exited with status {proc.returncode}: {shown} ({tail[0]})")
         if not out.is_file():
-            return Failure(item.id, f"command exited 0 but wrote no file at {{out}}: {cmd}")
+            return Failure(item.id, f"command exited 0 but wrote no file at {{out}}: {shown}")
         try:
             wave, rate = sf.read(str(out), dtype="float32", always_2d=True)
         except (RuntimeError, sf.LibsndfileError) as err:
-            return Failure(item.id, f"command wrote an unreadable file ({err}): {cmd}")
-        finally:
-            out.unlink(missing_ok=True)
-        return self._write_wave(item, rep, wave.T, rate, {"command": cmd})
+            return Failure(item.id, f"command wrote an unreadable file ({err}): {shown}")
+        return self._write_wave(item, rep, wave, rate, {"command": argv})
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """Kill the process group `proc` leads (it and every child it started) and reap `proc`."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
 
 
 class GroundTruthGenerator(Generator):
@@ -374,7 +522,13 @@ class GroundTruthGenerator(Generator):
             return Failure(item.id, f"unreadable reference audio {item.reference_audio}: {err}")
         wav = rep.folder / f"{item.id}{AUDIO_EXT}"
         atomic_write(wav, lambda tmp: sf.write(tmp, wave, int(rate), "FLOAT", format="WAV"))
-        self._sidecar(wav, {"ground_truth": str(item.reference_audio), "item": item.id})
+        meta = {
+            "ground_truth": str(item.reference_audio),
+            "item": item.id,
+            "seed": rep.seed,
+            "sample": rep.sample,
+        }
+        self._sidecar(wav, meta)
         return None
 
 

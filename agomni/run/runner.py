@@ -20,6 +20,8 @@ of the run folder; the log names the rank of each line.
 Resume: every generated file and every cache entry is written atomically, so after a kill -9 the same
 command skips finished items (generation: files present; scoring: embeddings in the cache) and gives
 the same numbers (generation noise depends only on seed, item id and sample; see agomni.model.generate).
+A generated file is reused only when its sidecar names this run's generator, settings, seed and the
+file's hash; any other is an error naming the mismatch, unless ``overwrite`` regenerates it.
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ class RunRequest:
     command: tuple[str, ...] = ()
     speech_backends: tuple[str, ...] = ()  # --speech-backend (agomni.metrics.speech.eval_stage)
     random_weights: bool = False  # score with seeded random networks (labelled; tests and latency only)
+    overwrite: bool = False  # regenerate files this run would not have made (agomni.run.generators)
 
 
 @dataclass(frozen=True)
@@ -321,12 +324,13 @@ def run_suite(request: RunRequest) -> Path:
         "metrics_skipped": [s.to_dict() for s in skipped],
         "random_weights": request.random_weights,
     }
-    if shard.main:
+    t0 = time.perf_counter()
+    produced = generator.produce(shard.part(manifest.items), replicates, log, overwrite=request.overwrite)
+    failures = _gathered(shard, produced)
+    if shard.main:  # after generation: a run refused for files it did not make leaves run.json as it was
         atomic_write(
             out / RUN_FILE, lambda tmp: tmp.write_text(json.dumps(context, indent=1) + "\n", encoding="utf-8")
         )
-    t0 = time.perf_counter()
-    failures = _gathered(shard, generator.produce(shard.part(manifest.items), replicates, log))
     generation_s = time.perf_counter() - t0
     extra = shard.from_main(lambda: _validation_metric(generator, manifest, out, log))
     created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
