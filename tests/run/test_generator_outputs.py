@@ -156,7 +156,7 @@ def test_folder_generator_reads_oga_and_names_files_it_cannot_read(tmp_path, no_
         (["--num-samples", "0"], "--num-samples 0"),
         (["--batch-size", "0"], "--batch-size 0"),
         (["--cfg", "inf"], "--cfg inf"),
-        (["--format", "pdf"], "--format 'pdf': choose one or more of md, html, csv, json"),
+        (["--format", "pdf"], "--format 'pdf': choose one or more of md, html, csv, csv-wide, tex, json"),
         (["--format", ","], "--format ','"),
         (["--generator", "..=folder:/tmp"], "the name '..' is not a plain folder name"),
         (["--generator", "a/b=folder:/tmp"], "the name 'a/b' is not a plain folder name"),
