@@ -1,0 +1,181 @@
+"""Our NISQA (mel spectrogram, segments, CNN, self-attention, pooling heads) equals the ``nisqa`` package's
+own prediction (nisqaModel, mode predict_file: librosa loading and mel spectrogram included) with the same
+seeded random weights, on files as users have them. The package ships no weights (its wheel holds code
+only), so the real-weights property (clean > noisy) cannot run offline here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from agomni.io import load_audio
+from agomni.metrics.speech.nisqa import NISQA, OUTPUTS, NISQANetwork, nisqa
+from tests.metrics.speech_fixtures import utterances
+
+lib = pytest.importorskip("nisqa.NISQA_lib", reason="the nisqa package is the equality reference")
+nisqa_model = pytest.importorskip("nisqa.NISQA_model")
+
+#: The recipe arguments of the published nisqa.tar (see agomni.metrics.speech.nisqa), as the package's
+#: predict mode reads them from a checkpoint.
+ARGS = {
+    "model": "NISQA_DIM",
+    "ms_sr": None,
+    "ms_n_fft": 4096,
+    "ms_hop_length": 0.01,
+    "ms_win_length": 0.02,
+    "ms_n_mels": 48,
+    "ms_fmax": 20000,
+    "ms_seg_length": 15,
+    "ms_seg_hop_length": 4,
+    "ms_max_segments": 1300,
+    "ms_channel": None,
+    "cnn_model": "adapt",
+    "cnn_c_out_1": 16,
+    "cnn_c_out_2": 32,
+    "cnn_c_out_3": 64,
+    "cnn_kernel_size": (3, 3),
+    "cnn_dropout": 0.2,
+    "cnn_pool_1": [24, 7],
+    "cnn_pool_2": [12, 5],
+    "cnn_pool_3": [6, 3],
+    "cnn_fc_out_h": None,
+    "td": "self_att",
+    "td_sa_d_model": 64,
+    "td_sa_nhead": 1,
+    "td_sa_pos_enc": False,
+    "td_sa_num_layers": 2,
+    "td_sa_h": 64,
+    "td_sa_dropout": 0.1,
+    "td_2": "skip",
+    "pool": "att",
+    "pool_att_h": 128,
+    "pool_att_dropout": 0,
+    **{f"td_{k}": None for k in ("lstm_h", "lstm_num_layers", "lstm_dropout", "lstm_bidirectional")},
+    **{
+        f"td_2_{k}": None
+        for k in (
+            "sa_d_model",
+            "sa_nhead",
+            "sa_pos_enc",
+            "sa_num_layers",
+            "sa_h",
+            "sa_dropout",
+            "lstm_h",
+            "lstm_num_layers",
+            "lstm_dropout",
+            "lstm_bidirectional",
+        )
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    """The package's NISQA_DIM with seeded random weights (batch-norm statistics included), saved in the
+    published file's layout."""
+    torch.manual_seed(5)
+    kwargs = {k: v for k, v in ARGS.items() if not k.startswith("ms_") or k in ("ms_seg_length", "ms_n_mels")}
+    kwargs = {k: v for k, v in kwargs.items() if k not in ("model", "ms_channel")}
+    reference = lib.NISQA_DIM(**kwargs)
+    generator = torch.Generator().manual_seed(6)
+    with torch.no_grad():  # every tensor drawn anew: the package's five pooling heads are copies of one
+        for name, tensor in reference.state_dict().items():
+            if name.endswith("running_var"):
+                tensor.uniform_(0.5, 2.0, generator=generator)
+            elif name.endswith("linear3.bias"):  # outputs centred on 0, so their spread is not a bias's
+                tensor.zero_()
+            elif tensor.dim() >= 2:
+                tensor.normal_(0.0, 3.0 / tensor[0].numel() ** 0.5, generator=generator)  # wide: spread
+            elif "norm" in name:  # layer norms: random gains, no offsets (outputs centred on 0)
+                tensor.normal_(1.0, 0.5, generator=generator) if name.endswith("weight") else tensor.zero_()
+            elif tensor.is_floating_point():
+                tensor.normal_(0.0, 0.3, generator=generator)
+    path = tmp_path_factory.mktemp("nisqa") / "nisqa.pt"
+    torch.save({"args": ARGS, "model_state_dict": reference.state_dict()}, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> dict[str, Path]:
+    """48 kHz stereo 24-bit FLAC speech, 16 kHz mono WAV speech, a sub-second clip, noise, and a 60 s clip."""
+    folder = tmp_path_factory.mktemp("nisqa_clips")
+    rng = np.random.default_rng(3)
+    speech = utterances()["f2_2"][0]
+    up = np.interp(np.arange(len(speech) * 3) / 3, np.arange(len(speech)), speech)
+    stereo = np.stack([up, 0.6 * np.roll(up, 240) + 0.01 * rng.standard_normal(up.size)], axis=1)
+    out = {
+        "stereo48k": (folder / "stereo48k.flac", 0.8 * stereo, 48000, "PCM_24"),
+        "mono16k": (folder / "mono16k.wav", utterances()["m1_0"][0], 16000, "PCM_16"),
+        "subsecond": (folder / "subsecond.wav", speech[4000:11000], 16000, "FLOAT"),
+        "noise": (folder / "noise.flac", 0.3 * rng.standard_normal((48000, 2)), 48000, "PCM_24"),
+        "overlong": (folder / "overlong.flac", 0.1 * rng.standard_normal(60 * 16000), 16000, "PCM_16"),
+    }
+    for path, audio, rate, subtype in out.values():
+        sf.write(path, audio, rate, subtype=subtype)
+    return {name: spec[0] for name, spec in out.items()}
+
+
+def _package_scores(checkpoint: Path, clip: Path) -> np.ndarray:
+    args = {
+        "mode": "predict_file",
+        "pretrained_model": str(checkpoint),
+        "deg": str(clip),
+        "output_dir": None,
+        "tr_bs_val": 1,
+        "tr_num_workers": 0,
+        "tr_parallel": False,
+        "tr_device": "cpu",
+        "ms_channel": None,
+    }
+    frame = nisqa_model.nisqaModel(args).predict()
+    return frame[["mos_pred", "noi_pred", "dis_pred", "col_pred", "loud_pred"]].to_numpy()[0]
+
+
+def _ours(model: NISQA, paths: dict[str, Path]):
+    loaded = {}
+    for name, path in paths.items():
+        samples, record = load_audio(path, downmix="mean")
+        loaded[name] = (samples[0].numpy(), record.sample_rate)
+    return nisqa(list(loaded.values()), model, ids=list(loaded))
+
+
+@pytest.mark.slow
+def test_scores_equal_the_package_prediction_with_the_same_random_weights(checkpoint, clips) -> None:
+    model = NISQA.from_checkpoint(str(checkpoint))
+    assert "RANDOM" not in model.backend  # the loader cannot tell; the stage labels random weights
+    scores = _ours(model, clips)
+    for index, name in enumerate(("stereo48k", "mono16k", "subsecond", "noise")):
+        expected = _package_scores(checkpoint, clips[name])
+        got = np.array([scores[out].items[index].value for out in OUTPUTS])
+        print(f"{name}: ours {got}, package {expected}")
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="max_length"):  # the package refuses the 60 s clip too
+        _package_scores(checkpoint, clips["overlong"])
+    overlong = scores["NISQA_MOS"].items[4]
+    assert overlong.value is None and "overlong" in overlong.error and "1300" in overlong.error
+    rows = np.array([[scores[out].items[k].value for out in OUTPUTS] for k in range(4)])
+    spread = rows.std(axis=0).mean() / np.abs(rows).mean()
+    print(f"relative spread across the four clips: {spread:.3f}")
+    assert spread > 0.3  # random weights still separate different inputs
+
+
+def test_too_short_empty_and_non_speech_items() -> None:
+    torch.manual_seed(0)
+    model = NISQA(NISQANetwork(), random_weights=True)
+    rng = np.random.default_rng(2)
+    clips = [
+        (np.zeros(0, dtype=np.float32), 16000),
+        (0.1 * rng.standard_normal(1600), 16000),  # 0.1 s: 11 frames < 15
+        (0.1 * rng.standard_normal(16000), 16000),
+        (np.full(16000, np.nan), 16000),
+    ]
+    scores = nisqa(clips, model, ids=["empty", "tiny", "noise", "nan"])
+    mos = scores["NISQA_MOS"]
+    assert [i.error is not None for i in mos.items] == [True, True, False, True]
+    assert "item tiny" in mos.items[1].error and "0.15 s" in mos.items[1].error
+    assert "non-speech" in mos.items[2].flags[0]
+    assert "RANDOM WEIGHTS" in mos.backend and mos.unit == "MOS (1-5)" and mos.higher_is_better
