@@ -566,6 +566,25 @@ _ENTRIES: tuple[WeightsEntry, ...] = (
         "Unpinned (trust on first use). Size '792 kB' (rounded).",
         notes="SentencePiece model, not a checkpoint.",
     ),
+    WeightsEntry(
+        name="nisqa-v2",
+        filename="nisqa.pt",
+        url="https://github.com/gabrielmittag/NISQA/raw/master/weights/nisqa.tar",
+        size_bytes=1_051_663,
+        size_exact=True,
+        licence="CC-BY-NC-SA-4.0 (gabrielmittag/NISQA weights/LICENSE_model_weights; the code is MIT): "
+        "non-commercial use only",
+        metrics=(
+            "NISQA v2.0 MOS / noisiness / discontinuity / coloration / loudness (agomni.metrics.speech.nisqa)",
+        ),
+        pin=None,
+        checksum_search="the NISQA repository publishes no checksum for weights/nisqa.tar (the nisqa package on "
+        "PyPI, 2.0.post2, ships code only). Unpinned (trust on first use); the file at commit fe84f0f2 of "
+        "that repository is 1,051,663 bytes.",
+        state_dict_key="model_state_dict",
+        notes="a torch.save file named .tar upstream (cached as nisqa.pt); 'args' (plain values: the mel and "
+        "network settings, checked on load) sits next to 'model_state_dict'.",
+    ),
 )
 
 REGISTRY: dict[str, WeightsEntry] = {entry.name: entry for entry in _ENTRIES}

