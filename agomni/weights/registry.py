@@ -568,7 +568,7 @@ _ENTRIES: tuple[WeightsEntry, ...] = (
     ),
     WeightsEntry(
         name="nisqa-v2",
-        filename="nisqa.pt",
+        filename="nisqa.tar",
         url="https://github.com/gabrielmittag/NISQA/raw/master/weights/nisqa.tar",
         size_bytes=1_051_663,
         size_exact=True,
@@ -582,7 +582,7 @@ _ENTRIES: tuple[WeightsEntry, ...] = (
         "PyPI, 2.0.post2, ships code only). Unpinned (trust on first use); the file at commit fe84f0f2 of "
         "that repository is 1,051,663 bytes.",
         state_dict_key="model_state_dict",
-        notes="a torch.save file named .tar upstream (cached as nisqa.pt); 'args' (plain values: the mel and "
+        notes="a torch.save zip file despite its name; 'args' (plain values: the mel and "
         "network settings, checked on load) sits next to 'model_state_dict'.",
     ),
 )

@@ -5,6 +5,7 @@ only), so the real-weights property (clean > noisy) cannot run offline here."""
 
 from __future__ import annotations
 
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import soundfile as sf
 import torch
 
 from agomni.cli import main
+from agomni.errors import WeightsError
 from agomni.io import load_audio
 from agomni.metrics.speech.nisqa import NISQA, OUTPUTS, NISQANetwork, nisqa, random_network
 from agomni.results import read_results
@@ -82,7 +84,7 @@ def checkpoint(tmp_path_factory) -> Path:
     kwargs = {k: v for k, v in ARGS.items() if not k.startswith("ms_") and k != "model"}
     reference = lib.NISQA_DIM(ms_seg_length=15, ms_n_mels=48, **kwargs)
     reference.load_state_dict(random_network(0).state_dict(), strict=True)
-    path = tmp_path_factory.mktemp("nisqa") / "nisqa.pt"
+    path = tmp_path_factory.mktemp("nisqa") / "nisqa.tar"  # the published name of a torch.save zip
     torch.save({"args": ARGS, "model_state_dict": reference.state_dict()}, path)
     return path
 
@@ -199,3 +201,16 @@ def test_nisqa_through_eval_with_random_weights_equals_the_direct_computation(tm
     assert [e["id"] for e in errors] == ["d_tiny"] and "0.15 s" in errors[0]["reason"]
     rows = np.array([[v["NISQA_MOS"], v["NISQA_COL"]] for v in direct.values()])
     assert rows.std(axis=0).mean() / np.abs(rows).mean() > 0.3  # the product's random weights spread too
+
+
+def test_checkpoints_of_another_recipe_and_real_tar_archives_are_refused(tmp_path: Path) -> None:
+    state = random_network(1).state_dict()
+    other = tmp_path / "other.tar"
+    torch.save({"args": {**ARGS, "ms_n_mels": 32}, "model_state_dict": state}, other)
+    with pytest.raises(WeightsError, match="ms_n_mels"):
+        NISQA.from_checkpoint(str(other))
+    archive = tmp_path / "archive.tar"
+    with tarfile.open(archive, "w") as handle:
+        handle.add(other, arcname="other.tar")
+    with pytest.raises(WeightsError, match="not a torch checkpoint|unreadable torch checkpoint"):
+        NISQA.from_checkpoint(str(archive))
