@@ -18,6 +18,8 @@ from agomni.errors import WeightsError
 from agomni.io import load_audio
 from agomni.metrics.speech.nisqa import NISQA, OUTPUTS, NISQANetwork, nisqa, random_network
 from agomni.results import read_results
+from agomni.weights import get_entry, resolve
+from agomni.weights.store import quick_status
 from tests.metrics.speech_fixtures import utterances
 
 lib = pytest.importorskip("nisqa.NISQA_lib", reason="the nisqa package is the equality reference")
@@ -212,5 +214,23 @@ def test_checkpoints_of_another_recipe_and_real_tar_archives_are_refused(tmp_pat
     archive = tmp_path / "archive.tar"
     with tarfile.open(archive, "w") as handle:
         handle.add(other, arcname="other.tar")
-    with pytest.raises(WeightsError, match="not a torch checkpoint|unreadable torch checkpoint"):
+    with pytest.raises(WeightsError, match=r"not a torch checkpoint|unreadable torch checkpoint"):
         NISQA.from_checkpoint(str(archive))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    quick_status(get_entry("nisqa-v2")) != "cached",
+    reason="the real NISQA weights are not in the weights cache (`agomni weights fetch nisqa-v2`)",
+)
+def test_real_weights_score_clean_speech_higher_than_the_same_with_added_noise() -> None:
+    model = NISQA.from_checkpoint(str(resolve("nisqa-v2")))
+    clean = utterances()["f2_2"][0]
+    noise = np.random.default_rng(0).standard_normal(len(clean))
+    noise *= np.sqrt(np.mean(clean**2) / np.mean(noise**2) / 10 ** (5.0 / 10))
+    noisy = clean + noise
+    noisy /= max(1.0, np.abs(noisy).max())
+    scores = nisqa([(clean, 16000), (noisy, 16000)], model, ids=["clean", "noisy_5dB"])
+    values = {name: [item.value for item in s.items] for name, s in scores.items()}
+    print(f"NISQA clean vs 5 dB SNR white noise: {values}")
+    assert values["NISQA_MOS"][0] > values["NISQA_MOS"][1] + 0.3
