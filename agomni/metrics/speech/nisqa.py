@@ -38,7 +38,7 @@ from torch import nn
 from tqdm import tqdm
 
 from agomni.errors import MetricInputError, WeightsError
-from agomni.metrics.speech.items import ItemScore, SetScore, speech_like
+from agomni.metrics.speech.items import ItemScore, SetScore, mono_float, speech_like
 from agomni.weights import load_checkpoint, load_strict
 
 #: Output index -> metric name, in the order of the network's five pooling heads.
@@ -323,14 +323,13 @@ def nisqa(
     for item_id, (clip, rate) in tqdm(
         zip(ids, clips, strict=True), total=len(ids), desc="NISQA", disable=not progress
     ):
-        audio = np.asarray(clip, dtype=np.float32)
         try:
-            if audio.ndim != 1 or audio.size == 0 or not np.isfinite(audio).all():
-                raise MetricInputError("empty, non-finite or not mono audio")
+            audio = mono_float(clip, f"item {item_id}")
             scores = model.score(audio, rate)
         except MetricInputError as err:
+            message = str(err) if str(err).startswith("item ") else f"item {item_id}: {err}"
             for name in OUTPUTS:
-                per_output[name].append(ItemScore(item_id, None, error=f"item {item_id}: {err}"))
+                per_output[name].append(ItemScore(item_id, None, error=message))
             continue
         ok, why = speech_like(audio, rate)
         flags = () if ok else (why,)
