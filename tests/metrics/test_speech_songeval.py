@@ -26,6 +26,8 @@ from agomni.cli import main
 from agomni.io import load_audio
 from agomni.metrics.speech.songeval import OUTPUTS, SongEvalHead, muq_from_files, random_songeval, songeval
 from agomni.results import read_results
+from agomni.run.runner import plan_metrics
+from agomni.suites import get_suite
 
 librosa = pytest.importorskip("librosa")
 muq = pytest.importorskip("muq", reason="the muq package is the MuQ equality reference")
@@ -218,3 +220,20 @@ def test_songeval_through_eval_with_random_weights_equals_the_direct_computation
     assert np.ptp(rows, axis=0).min() > 0.01 and spread > 0.1
     errors = results.provenance.preprocessing["metrics"]["songeval_coherence"]["errors"]
     assert [e["id"] for e in errors] == ["tiny"] and "shorter than" in errors[0]["reason"]
+
+
+def test_agomni_run_plans_songeval_only_when_the_muq_configuration_is_cached(tmp_path, monkeypatch) -> None:
+    """Random weights need no checkpoint, but SongEval's network is defined by MuQ's config.json."""
+    monkeypatch.setenv("AGOMNI_HOME", str(tmp_path / "home"))
+    suite = get_suite("t2song")
+    run, skipped = plan_metrics(suite, None, random_weights=True)
+    assert "audiobox_ce" in run and not any(m.startswith("songeval_") for m in run)
+    reasons = {m.name: m for m in skipped}
+    assert reasons["songeval_clarity"].command == "agomni weights fetch muq-large-msd-iter-config"
+    run, skipped = plan_metrics(suite, None, random_weights=False)
+    fetch = {m.name: m.command for m in skipped}["songeval_coherence"]
+    assert fetch.count("agomni weights fetch") == 3 and "songeval-head" in fetch
+    config, _, _ = _muq_files(tmp_path / "muq", "rotary", seed=1)
+    assert main(["weights", "import", "muq-large-msd-iter-config", str(config)]) == 0
+    run, _ = plan_metrics(suite, None, random_weights=True)
+    assert "songeval_naturalness" in run

@@ -203,8 +203,13 @@ def choose_backends(requested: Sequence[str]) -> dict[str, Backend]:
     return chosen
 
 
-def weights_needed(metric: str, requested: Sequence[str] = ()) -> tuple[str, ...]:
-    """The weights-cache entries ``metric`` needs with the chosen backends (`agomni run` checks them)."""
+def weights_needed(
+    metric: str, requested: Sequence[str] = (), *, random_weights: bool = False
+) -> tuple[str, ...]:
+    """The weights-cache entries ``metric`` needs with the chosen backends (`agomni run` checks them); with
+    ``random_weights``, only the files that define a network (SongEval's MuQ configuration)."""
+    if random_weights:
+        return SONGEVAL_WEIGHTS[:1] if metric in SONGEVAL else ()
     if metric in ROLE_OF:
         return choose_backends(requested)[ROLE_OF[metric]].weights
     if metric in AUDIOBOX:
