@@ -109,7 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
         "several (default: the suite's own, e.g. smoke: the shipped early and final toy checkpoints)",
     )
     p.add_argument("--out", required=True, help="run folder (several generators: OUT/runs/NAME + report)")
-    p.add_argument("--data-root", help="your local copy of the suite's test set (the importer reads it)")
+    p.add_argument(
+        "--data-root",
+        help="your local copy of the suite's test set, read only (`agomni suites SUITE` prints its layout)",
+    )
     p.add_argument("--manifest", help="score the items of this manifest instead of the suite's test set")
     p.add_argument("--num-samples", type=int, default=1, help="samples per item")
     p.add_argument("--seeds", default="0", help="comma-separated run seeds, e.g. 0,1,2")
@@ -150,7 +153,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("base", metavar="BASE_RUN")
     p.add_argument("new", metavar="NEW_RUN")
     p.add_argument("--tolerance", action="append", metavar="METRIC=VALUE", help="allowed worsening")
-    p.add_argument("--fail-on-regression", action="store_true", help="exit 1 on a significant regression")
+    p.add_argument(
+        "--fail-on-regression",
+        action="store_true",
+        help="exit 1 on a significant regression, a metric BASE computed and NEW did not, or items BASE "
+        "scored and NEW did not",
+    )
+    p.add_argument(
+        "--allow-lost-items",
+        action="store_true",
+        help="items BASE scored and NEW did not are no failure (the comparison uses the shared items)",
+    )
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--json", metavar="PATH", help="also write the comparison as JSON")
@@ -198,7 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
     w = wsub.add_parser("verify", help="re-hash cached files and compare with their pinned/recorded SHA-256")
     w.add_argument("names", nargs="*", metavar="NAME", help="default: every cached entry")
 
-    sub.add_parser("suites", help="list suites with their protocol summary")
+    p = sub.add_parser("suites", help="list suites with their protocol summary; SUITE: also its data layout")
+    p.add_argument("suite", nargs="?", metavar="SUITE", help="one suite, with what its --data-root must hold")
 
     p = sub.add_parser("validate", help="check a manifest; exit 2 with one line per problem")
     p.add_argument("manifest", metavar="MANIFEST")

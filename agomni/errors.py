@@ -23,7 +23,7 @@ class UsageError(AgomniError):
 
 
 class NotAvailableYet(AgomniError):
-    """A public command or function whose implementation has not landed yet."""
+    """A catalogue metric, command or option that this version does not provide (the message says what to use)."""
 
     exit_code = 3
 

@@ -1,11 +1,14 @@
-"""`agomni suites`: every benchmark suite with its test set, protocol, metrics and published table, and
-per metric whether `agomni eval` computes it in this version (`agomni.evaluate.registry.availability`)."""
+"""`agomni suites [SUITE]`: every benchmark suite with its test set, protocol, metrics and published table, and
+per metric whether `agomni eval` computes it in this version (`agomni.evaluate.registry.availability`);
+naming one suite also prints what its `--data-root` must hold (`agomni.run.items.data_layout`)."""
 
 from __future__ import annotations
 
 import argparse
 
+from agomni.errors import UsageError
 from agomni.evaluate.registry import availability
+from agomni.run.items import data_layout, suite_run_spec
 from agomni.suites import MetricSpec, Suite, load_suites, read_published
 from agomni.weights import get_entry
 from agomni.weights.store import quick_status
@@ -52,6 +55,24 @@ def _fetch_hint(metric: MetricSpec) -> str:
     return f"; not in the weights cache: `{commands}`"
 
 
+def format_data_root(suite: Suite) -> str:
+    """What `agomni run SUITE --data-root DIR` reads: the importer, its layout and the published count."""
+    importer = suite_run_spec(suite.name).importer or "none"
+    layout = "\n".join(f"      {line}" for line in data_layout(suite.name).splitlines())
+    return (
+        f"    data root: importer {importer}; the published test set has {suite.test_set_size} items "
+        f"(a run states how many of them it found)\n{layout}"
+    )
+
+
 def cli_suites(args: argparse.Namespace) -> int:
-    print(format_suites(load_suites()))
+    suites = load_suites()
+    name = getattr(args, "suite", None)
+    if name is None:
+        print(format_suites(suites))
+        return 0
+    if name not in suites:
+        raise UsageError(f"unknown suite {name!r}; known suites: {', '.join(suites)}")
+    print(format_suites({name: suites[name]}))
+    print(format_data_root(suites[name]))
     return 0

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from agomni.cli import main
-from agomni.manifest import Problem, validate_manifest
+from agomni.manifest import Problem, load_manifest, validate_manifest
 
 
 def write_manifest(folder: Path, lines: list[object], name: str = "manifest.jsonl") -> Path:
@@ -275,3 +275,67 @@ def test_values_that_validate_are_runnable_bounded_sizes(tmp_path, bad_line, fie
     problems = validate_manifest(path)
     assert len(problems) == 1 and problems[0].line == 2 and problems[0].field == field, problems
     assert fragment in problems[0].message
+
+
+def test_data_root_field_roots_the_item_paths_and_keeps_them_inside(tmp_path):
+    """An item naming `data_root` (the importers of `agomni run` write it for a read-only data root) has
+    its paths relative to that folder, under the same rules as the manifest's folder."""
+    data = tmp_path / "data"
+    touch(data / "audio" / "a.wav")
+    touch(tmp_path / "outside.wav")
+    os.symlink(tmp_path / "outside.wav", data / "link.wav")
+    run = tmp_path / "run"
+    run.mkdir()
+    root = str(data)
+    path = write_manifest(
+        run,
+        [
+            GOOD | {"id": "a", "reference_audio": "audio/a.wav", "data_root": root},
+            GOOD | {"id": "b", "reference_audio": "../outside.wav", "data_root": root},
+            GOOD | {"id": "c", "reference_audio": "link.wav", "data_root": root},
+            GOOD | {"id": "d", "reference_audio": "audio/a.wav", "data_root": "data"},
+            GOOD | {"id": "e", "reference_audio": "audio/a.wav", "data_root": str(tmp_path / "absent")},
+        ],
+    )
+    problems = [(p.line, p.field, p.message) for p in validate_manifest(path)]
+    assert problems == [
+        (2, "reference_audio", "path leads outside the item's data_root: ../outside.wav"),
+        (3, "reference_audio", f"path resolves outside the item's data_root through a symlink: link.wav -> {tmp_path / 'outside.wav'}"),
+        (4, "data_root", "must be an absolute folder path (the data root the item's paths are relative to): data"),
+        (5, "data_root", f"folder not found: {tmp_path / 'absent'}"),
+    ]  # fmt: skip
+    path = write_manifest(run, [GOOD | {"id": "a", "reference_audio": "audio/a.wav", "data_root": root}])
+    (item,) = load_manifest(path).items
+    assert item.reference_audio == (data / "audio" / "a.wav").resolve() and item.data_root == data.resolve()
+
+
+def test_an_empty_or_punctuation_only_transcript_or_lyrics_is_a_valid_item(tmp_path):
+    """Spoken words may be empty (the speech metrics list such an item as unscorable with the reason);
+    every other text field still refuses an empty string."""
+    path = write_manifest(
+        tmp_path,
+        [
+            {"id": "a", "task": "tts", "transcript": ""},
+            {"id": "b", "task": "tts", "transcript": " ...!? "},
+            {"id": "c", "task": "t2song", "text": "a calm song", "lyrics": ""},
+            {"id": "d", "task": "tts", "transcript": "hi", "prompt_text": ""},
+            {"id": "e", "task": "tts", "transcript": "hi", "language": " "},
+        ],
+    )
+    problems = validate_manifest(path, check_files=False)
+    assert [(p.line, p.field, p.message) for p in problems] == [
+        (4, "prompt_text", "empty string (omit the field instead)"),
+        (5, "language", "empty string (omit the field instead)"),
+    ]
+    write_manifest(
+        tmp_path,
+        [
+            {"id": "a", "task": "tts", "transcript": ""},
+            {"id": "b", "task": "v2s", "video": "v.mp4", "transcript": ""},
+        ],
+    )
+    (tmp_path / "v.mp4").write_bytes(b"")
+    assert [(i.id, i.transcript) for i in load_manifest(tmp_path / "manifest.jsonl").items] == [
+        ("a", ""),
+        ("b", ""),
+    ]

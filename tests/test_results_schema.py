@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from agomni.results import (
     ConfidenceInterval,
     CoverageEntry,
     GitInfo,
+    NotComputed,
     Provenance,
     Results,
     RunInfo,
@@ -252,3 +254,36 @@ def test_write_replaces_existing_file(tmp_path):
     write_results(make_results(seed=2), path)
     assert read_results(path).provenance.seed == 2
     assert json.loads(path.read_text())["provenance"]["seed"] == 2
+
+
+def test_not_computed_entries_round_trip_and_older_files_read_as_none(tmp_path):
+    entry = NotComputed(
+        name="ib_score",
+        kind="no-items",
+        reason="no item could be scored: IB-score over 8 s needs 4 frames at 0.5 fps",
+        side="video",
+        counts={"IB-score over 8 s needs 4 frames at 0.5 fps, got 1": 12},
+        items=("a", "b", "c"),
+        hint="score clips of at least 8 s, or drop ib_score from --metrics",
+    )
+    results = dataclasses.replace(make_results(), not_computed=(entry,))
+    path = write_results(results, tmp_path / "results.json")
+    assert read_results(path).not_computed == (entry,)
+    assert json.loads(path.read_text())["not_computed"][0]["counts"] == dict(entry.counts)
+
+    data = results.to_dict()
+    del data["not_computed"]
+    path.write_text(json.dumps(data))
+    assert read_results(path).not_computed == ()
+
+
+@pytest.mark.parametrize("change", [{"kind": "broken"}, {"side": "left"}])
+def test_not_computed_rejects_unknown_kind_and_side(change):
+    fields = {"name": "fd_vggish", "kind": "weights", "reason": "weights not in the cache"} | change
+    with pytest.raises(ValueError, match=next(iter(change.values()))):
+        NotComputed(**fields)
+    data = make_results().to_dict()
+    data["not_computed"] = [{"side": "", "counts": {}, "items": [], "hint": ""} | fields]
+    problems = validate_results_dict(data)
+    assert len(problems) == 1
+    assert problems[0].startswith(f"not_computed/0/{next(iter(change))}:")

@@ -145,6 +145,34 @@ def test_404_is_a_download_error_naming_the_url(weights_home, file_server):
         fetch(entry, progress=False)
     assert entry.url in str(info.value)
     assert not cached_path(entry).exists() and not record_path(entry).exists()
+    assert _leftovers(entry) == []
+
+
+def _leftovers(entry) -> list[str]:
+    """Files in the entry's cache folder other than the checkpoint and its record."""
+    folder = cached_path(entry).parent
+    kept = {cached_path(entry).name, record_path(entry).name}
+    return sorted(p.name for p in folder.iterdir() if p.name not in kept) if folder.is_dir() else []
+
+
+def test_failed_fetches_leave_no_lock_file(weights_home, file_server):
+    """A broken transfer keeps only its .part (and validator) for the resume; a checksum mismatch and a
+    refused connection leave nothing; a successful fetch leaves the file and its record."""
+    entry = make_entry("w", _serve(file_server), _sha_pin())
+    file_server.state.cut_after.append(100_000)
+    with pytest.raises(DownloadError):
+        fetch(entry, progress=False)
+    assert _leftovers(entry) == ["w.pt.part"] or _leftovers(entry) == ["w.pt.part", "w.pt.part.validator"]
+    fetch(entry, progress=False)
+    assert _leftovers(entry) == []
+    wrong = make_entry("x", _serve(file_server, "/x.pt"), _sha_pin(hashlib.sha256(OTHER).hexdigest()))
+    with pytest.raises(ChecksumMismatchError):
+        fetch(wrong, progress=False)
+    assert _leftovers(wrong) == []
+    refused = make_entry("y", "http://127.0.0.1:9/none.pt", None)
+    with pytest.raises(DownloadError):
+        fetch(refused, progress=False, timeout=5)
+    assert _leftovers(refused) == []
 
 
 def test_connection_refused_is_a_download_error(weights_home):

@@ -23,15 +23,18 @@ TASK_REQUIRED_FIELDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
 )
 TASKS: tuple[str, ...] = tuple(TASK_REQUIRED_FIELDS)
 
-# Field -> its kind. Kinds: "id", "task"; "text" (non-empty string); "path" (a file, relative to the
-# manifest's folder); "seconds" (finite number > 0); "object" (free JSON object).
+# Field -> its kind. Kinds: "id", "task"; "text" (non-empty string); "spoken" (a string, empty allowed: an
+# item whose words are empty is kept, and the speech metrics list it as an error with the reason); "path"
+# (a file, relative to the manifest's folder, or to the item's `data_root` when it has one); "root" (an
+# absolute folder path: the importers of `agomni run` name the user's data root so the manifest can live
+# in the run folder); "seconds" (finite number > 0); "object" (free JSON object).
 FIELD_KINDS: Mapping[str, str] = MappingProxyType(
     {
         "id": "id",
         "task": "task",
         "text": "text",
-        "transcript": "text",
-        "lyrics": "text",
+        "transcript": "spoken",
+        "lyrics": "spoken",
         "language": "text",
         "video": "path",
         "reference_audio": "path",
@@ -39,11 +42,12 @@ FIELD_KINDS: Mapping[str, str] = MappingProxyType(
         "prompt_text": "text",
         "duration": "seconds",
         "meta": "object",
+        "data_root": "root",
     }
 )
 ALWAYS_REQUIRED: tuple[str, ...] = ("id", "task")
 PATH_FIELDS: tuple[str, ...] = tuple(name for name, kind in FIELD_KINDS.items() if kind == "path")
-TEXT_FIELDS: tuple[str, ...] = tuple(name for name, kind in FIELD_KINDS.items() if kind == "text")
+TEXT_FIELDS: tuple[str, ...] = tuple(name for name, kind in FIELD_KINDS.items() if kind in ("text", "spoken"))
 
 # Separates an item id from its sample index in output file names ("<id>__s<k>.<ext>"); ids may not
 # contain it, so every output name splits back into (id, k) one way only.

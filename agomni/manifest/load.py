@@ -19,7 +19,8 @@ from .validate import scan_manifest
 
 @dataclass(frozen=True)
 class Item:
-    """One manifest item. Path fields are absolute, symlink-resolved paths; `duration` is in seconds;
+    """One manifest item. Path fields are absolute, symlink-resolved paths (resolved against `data_root`
+    when the item names one, else against the manifest's folder); `duration` is in seconds;
     absent optional fields are None; `meta` is a read-only view of the item's free-form object."""
 
     id: str
@@ -34,6 +35,7 @@ class Item:
     prompt_audio: Path | None = None
     prompt_text: str | None = None
     duration: float | None = None
+    data_root: Path | None = None
     meta: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), hash=False)
 
 
@@ -80,6 +82,8 @@ def load_manifest(path: str | Path) -> Manifest:
 
 def _item(lineno: int, obj: dict[str, Any], root: Path) -> Item:
     values = dict(obj)
+    if "data_root" in values:
+        values["data_root"] = root = Path(values["data_root"]).resolve()
     for name in PATH_FIELDS:
         if name in values:
             values[name] = (root / values[name]).resolve()

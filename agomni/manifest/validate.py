@@ -9,9 +9,13 @@ Format rules (fields and the per-task table are in `fields.py`):
   hide nothing.
 - NaN/Infinity and repeated keys within one object are rejected (JSON parsers differ on them).
 - Unknown top-level fields are problems (typo protection); free-form data belongs under `meta`.
-- `null` is not a value for any field: omit the field instead. Strings may not be empty.
+- `null` is not a value for any field: omit the field instead. Strings may not be empty, except
+  `transcript` and `lyrics`: an item whose words are empty (or punctuation only) is a valid item that the
+  speech metrics list as an error with the reason, so it is never lost.
 - Paths are relative to the manifest's folder and must stay inside it: no absolute paths, no `..`
-  leading out, and (when files are checked) no symlink resolving outside.
+  leading out, and (when files are checked) no symlink resolving outside. An item with `data_root` (an
+  absolute path of an existing folder, as `agomni run`'s importers write for a read-only data root)
+  has its paths relative to that folder instead, under the same rules.
 """
 
 from __future__ import annotations
@@ -205,6 +209,11 @@ def _check_item(
         problems.append(Problem(shown, lineno, item_id, field_name, message))
 
     task = obj.get("task")
+    item_root, where = root, "the manifest's folder"
+    if "data_root" in obj:
+        raw_root = obj["data_root"]
+        item_root = Path(raw_root) if _value_problem("root", raw_root, root, check_files) is None else None
+        where = "the item's data_root"
     for name in ALWAYS_REQUIRED:
         if name not in obj:
             problem(name, "missing (every item needs it)")
@@ -217,7 +226,7 @@ def _check_item(
             hint = f"did you mean {close[0]!r}? " if close else ""
             problem(name, f"unknown field ({hint}put free-form data under 'meta')")
             continue
-        message = _value_problem(kind, value, root, check_files)
+        message = _value_problem(kind, value, item_root, check_files, where)
         if message is not None:
             problem(name, message)
     if isinstance(task, str):
@@ -226,8 +235,11 @@ def _check_item(
                 problem(name, f"missing (required for task {task!r})")
 
 
-def _value_problem(kind: str, value: Any, root: Path, check_files: bool) -> str | None:
-    """Why `value` is not a valid value of a field of `kind`, or None."""
+def _value_problem(
+    kind: str, value: Any, root: Path | None, check_files: bool, where: str = "the manifest's folder"
+) -> str | None:
+    """Why `value` is not a valid value of a field of `kind`, or None. Paths are relative to folder
+    `root` (`where` in messages); None: an invalid data_root, so paths are checked only as text."""
     if value is None:
         return "null is not allowed (omit the field instead)"
     if kind == "object":
@@ -250,10 +262,18 @@ def _value_problem(kind: str, value: Any, root: Path, check_files: bool) -> str 
         return id_problem(value)
     if kind == "task":
         return None  # the caller checks it against TASKS and lists the known ones
-    if not value.strip():
+    if not value.strip() and kind != "spoken":
         return "empty string (omit the field instead)"
     if kind == "path":
-        return path_problem(value, root, check_files)
+        return path_problem(value, root or Path("."), check_files and root is not None, where)
+    if kind == "root":
+        if "\x00" in value or not os.path.isabs(value):
+            return (
+                f"must be an absolute folder path (the data root the item's paths are relative to): {value}"
+            )
+        if check_files and not Path(value).is_dir():
+            return f"folder not found: {value}"
+        return None
     if len(value) > MAX_TEXT_CHARS:
         return f"longer than {MAX_TEXT_CHARS} characters ({len(value)})"
     return None
@@ -268,8 +288,8 @@ def _depth(value: Any) -> int:
     return 0
 
 
-def path_problem(raw: str, root: Path, check_files: bool) -> str | None:
-    """Why manifest path `raw` (relative to folder `root`) is not usable, or None.
+def path_problem(raw: str, root: Path, check_files: bool, where: str = "the manifest's folder") -> str | None:
+    """Why manifest path `raw` (relative to folder `root`, called `where` in messages) is not usable, or None.
 
     Lexical checks always run; with `check_files` the path must also name a regular file whose real
     location (symlinks resolved) lies inside `root`'s real location.
@@ -277,10 +297,10 @@ def path_problem(raw: str, root: Path, check_files: bool) -> str | None:
     if "\x00" in raw:
         return "path contains a NUL character"
     if os.path.isabs(raw) or PurePosixPath(raw).is_absolute():
-        return f"absolute path not allowed (give it relative to the manifest's folder): {raw}"
+        return f"absolute path not allowed (give it relative to {where}): {raw}"
     normal = os.path.normpath(raw)
     if normal == os.pardir or normal.startswith(os.pardir + os.sep):
-        return f"path leads outside the manifest's folder: {raw}"
+        return f"path leads outside {where}: {raw}"
     if not check_files:
         return None
     full = root / raw
@@ -289,7 +309,7 @@ def path_problem(raw: str, root: Path, check_files: bool) -> str | None:
         return f"file not found{broken}: {raw}"
     real = full.resolve()
     if not real.is_relative_to(root.resolve()):
-        return f"path resolves outside the manifest's folder through a symlink: {raw} -> {real}"
+        return f"path resolves outside {where} through a symlink: {raw} -> {real}"
     if not real.is_file():
         return f"not a regular file: {raw}"
     return None

@@ -25,7 +25,9 @@ SHA-256s of the source files whose decoding gave this audio.
 Nothing is used unchecked: ``get`` rejects an entry whose record does not match the key, whose arrays
 cannot be read, differ from the record (checksum, shape, dtype) or hold NaN/inf, or (when looked up
 through the audio index) whose record does not list the source file. A rejected entry is recorded with
-the path and reason in ``CacheStats.rejected`` (and so in the run's provenance) and recomputed.
+the path and reason in ``CacheStats.rejected`` (and so in the run's provenance), said on stderr (the
+first ``SHOWN_REJECTIONS``) and recomputed. An entry lists every file that decoded to its audio (a write
+keeps the files an entry of the same key already lists).
 
 A second store, ``audio-index/<prefix>/<digest>.json``, maps a ``SourceKey`` (SHA-256 of the source
 file's bytes + the preprocessing settings + a fingerprint of the decoding stack: PyAV/libavcodec,
@@ -64,6 +66,7 @@ from agomni.paths import agomni_home
 CACHE_FORMAT = "2"
 EMBEDDINGS_DIR = "embeddings"
 AUDIO_INDEX_DIR = "audio-index"
+SHOWN_REJECTIONS = 10  # rejected entries said on stderr per cache object; all are in the provenance
 
 
 def default_cache_root() -> Path:
@@ -242,8 +245,21 @@ class EmbeddingCache:
         digest = key.digest()
         return self.root / AUDIO_INDEX_DIR / digest[:2] / f"{digest}.json"
 
+    def _rejected(self, message: str) -> None:
+        """Record a rejected entry and say so on stderr (the first few; all are in the provenance)."""
+        self.stats.rejected.append(message)
+        shown = len(self.stats.rejected)
+        if shown <= SHOWN_REJECTIONS:
+            print(f"warning: embedding cache entry rejected: {message}", file=sys.stderr)
+        if shown == SHOWN_REJECTIONS:
+            print(
+                "warning: further rejected cache entries are listed only in the results' provenance "
+                "(cache.rejected_entries)",
+                file=sys.stderr,
+            )
+
     def _reject(self, path: Path, reason: str) -> None:
-        self.stats.rejected.append(f"{path}: {reason}; recomputed")
+        self._rejected(f"{path}: {reason}; recomputed")
         self.stats.misses += 1
 
     def _record(self, path: Path) -> dict[str, Any] | str:
@@ -318,13 +334,18 @@ class EmbeddingCache:
             head: a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
             for head, a in arrays.items()
         }
+        path = self.embedding_path(key)
+        # Files already listed for this key stay listed: two files that decode to the same audio (a
+        # generated file equal to its reference) are embedded in one batch and stored one after the other.
+        kept = self._record(path) if path.is_file() else None
+        if isinstance(kept, dict) and kept.get("key") == key.parts():
+            sources = [*sources, *kept.get("sources", [])]
         listed = sorted({*sources, *([source] if source else [])})
         record = {
             "key": key.parts(),
             "arrays": {h: _describe(a) for h, a in outputs.items()},
             "sources": listed,
         }
-        path = self.embedding_path(key)
         text = (canonical_json(record) + "\n").encode("ascii")
         if not (
             self._write(path, lambda tmp: _save_npz(tmp, outputs))
@@ -354,13 +375,11 @@ class EmbeddingCache:
             stored = json.loads(path.read_text(encoding="utf-8"))
             valid = stored["key"] == key.parts() and isinstance(stored["audio"]["audio_sha256"], str)
         except (OSError, ValueError, KeyError, TypeError) as err:
-            self.stats.rejected.append(f"{path}: unreadable audio-index entry ({err}); decoded again")
+            self._rejected(f"{path}: unreadable audio-index entry ({err}); decoded again")
             self.stats.index_misses += 1
             return None
         if not valid:
-            self.stats.rejected.append(
-                f"{path}: audio-index key differs from the requested key; decoded again"
-            )
+            self._rejected(f"{path}: audio-index key differs from the requested key; decoded again")
             self.stats.index_misses += 1
             return None
         self.stats.index_hits += 1
@@ -368,7 +387,7 @@ class EmbeddingCache:
 
     def reject_audio(self, key: SourceKey, reason: str) -> None:
         """Record that the audio-index entry of ``key`` was not trusted (the file is decoded again)."""
-        self.stats.rejected.append(f"{self.audio_index_path(key)}: {reason}; decoded again")
+        self._rejected(f"{self.audio_index_path(key)}: {reason}; decoded again")
         self.stats.index_hits -= 1
         self.stats.index_misses += 1
 

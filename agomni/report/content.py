@@ -1,26 +1,29 @@
 """What a report says, computed once from run folders; the md/html/csv/json writers only lay it out.
 
-Sections: the results table (system x metric, with unit, better-direction arrow, spread and n; published
-rows of the suite beside them with their source when asked), the comparison of every run with the first
-(`agomni.report.compare`), coverage (counts per system, every item not scored, with the reason, and every
-item one metric could not score, with the metric and the reason),
-skipped metrics with the command that fetches their weights, the worst items per per-item metric (with
-their generated file), and provenance (agomni version, git commit, device, seed, generator, checkpoints,
-import coverage, timings). Every number carries its unit and direction; a run involving random weights
-says so in the table.
+Sections: the results table (system x metric, with unit, better-direction arrow, spread, n and the number
+of items the metric scored but flagged; for WER / CER / PER a second row with the corpus-level rate beside
+the utterance mean, `agomni.results.flags`; published rows of the suite beside them with their source when
+asked), the comparison of every run with the first (`agomni.report.compare`), coverage (counts per
+system, every item not scored, with the reason, and every item one metric could not score, with the
+metric and the reason), flagged items (per metric the count per reason and every item with its flags:
+scored but suspicious, e.g. non-speech audio or no words recognised), skipped metrics with the command
+that fetches their weights, the worst items per per-item metric (with their generated file), and
+provenance (agomni version, git commit, device, seed, generator, checkpoints, import coverage, timings).
+Every number carries its unit and direction; a run involving random weights says so in the table.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from agomni.errors import UsageError
 from agomni.manifest import load_manifest, pair_outputs
 from agomni.results import Results
+from agomni.results.flags import corpus_note, corpus_rates, flag_counts, flags_summary, item_flags
 from agomni.run.runner import first_replicate, load_run, run_manifest
 from agomni.suites import get_suite, read_published
 
@@ -51,6 +54,8 @@ class Row:
     spread: str
     source: str
     random_weights: bool
+    flagged: int | None = None  # items scored but flagged (None: not a per-item metric / published row)
+    flags: str = ""  # "reason: count (ids); ..." (`agomni.results.flags.flags_summary`)
 
     @property
     def arrow(self) -> str:
@@ -101,6 +106,19 @@ class ReportContent:
             "unscored_counts": dict(sorted(Counter(u["metric"] for u in unscored).items())),
         }
 
+    def flags(self, system: System) -> dict[str, Any]:
+        """Items each metric scored but flagged: ``counts`` (metric -> reason -> items) and ``items``
+        (id, metric, flags), in metric order."""
+        by_metric = item_flags(system.results)
+        return {
+            "counts": {name: flag_counts(flags) for name, flags in by_metric.items()},
+            "items": [
+                {"id": item_id, "metric": name, "flags": flags}
+                for name, items in by_metric.items()
+                for item_id, flags in items.items()
+            ],
+        }
+
     def provenance(self, system: System) -> dict[str, Any]:
         prov = system.results.provenance
         ctx = system.context
@@ -127,6 +145,7 @@ class ReportContent:
             "published": [r.to_dict() for r in self.published],
             "comparisons": [c.to_dict() for c in self.comparisons],
             "coverage": {s.label: self.coverage(s) for s in self.systems},
+            "flags": {s.label: self.flags(s) for s in self.systems},
             "skipped_metrics": self.skipped,
             "worst_items": [
                 {**w.__dict__, "audio": None if w.audio is None else str(w.audio)} for w in self.worst
@@ -137,25 +156,34 @@ class ReportContent:
 
 
 def _rows(system: System) -> list[Row]:
+    """One row per metric, and after each metric with a corpus-level rate a row ``NAME (corpus)``."""
     out = []
     random = system.results.random_weights
+    flags, corpus = item_flags(system.results), corpus_rates(system.results)
+    source = f"agomni run {system.folder}"
     for m in system.results.metrics:
         spread = "" if m.spread is None else f"±{m.spread.value:.4g} ({m.spread.kind})"
-        source = f"agomni run {system.folder}"
-        out.append(
-            Row(
-                system.label,
-                m.name,
-                m.value,
-                m.unit,
-                m.higher_is_better,
-                m.profile,
-                m.n,
-                spread,
-                source,
-                random,
-            )
+        flagged = flags.get(m.name, {})
+        row = Row(
+            system.label,
+            m.name,
+            m.value,
+            m.unit,
+            m.higher_is_better,
+            m.profile,
+            m.n,
+            spread,
+            source,
+            random,
+            len(flagged),
+            flags_summary(flagged),
         )
+        out.append(row)
+        if m.name in corpus:
+            note = f"{corpus_note(m.name)}; {m.profile}"
+            out.append(
+                replace(row, metric=f"{m.name} (corpus)", value=corpus[m.name], profile=note, spread="")
+            )
     return out
 
 

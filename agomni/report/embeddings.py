@@ -60,7 +60,9 @@ def item_rows(
         }
         for side, path in files.items():
             if path is None:
-                raise ResultsError(f"{name}: item {item_id!r} has no {side} file in {pred_dir} / {manifest}")
+                raise ResultsError(
+                    manifest, [f"{name}: item {item_id!r} has no {side} file (generated files: {pred_dir})"]
+                )
             source = SourceKey(file_sha256(path), group["preprocessing"], decoder_fingerprint())
             audio = cache.get_audio(source)
             key = (
@@ -78,7 +80,10 @@ def item_rows(
             array = None if outputs is None else outputs.get(head)
             if array is None:
                 raise ResultsError(
-                    f"{name}: no cached embedding of {path} (item {item_id!r}) under {cache_root}"
+                    cache_root,
+                    [
+                        f"{name}: no cached embedding of {path} (item {item_id!r}); score the run again to refill it"
+                    ],
                 )
             out[side][item_id] = _rows(array, details.get("pooling", "clip"), dtype)
     return out

@@ -64,8 +64,12 @@ def comparison_deltas(content: ReportContent) -> list[tuple[str, str]]:
             continue
         fig, axes = plt.subplots(1, len(metrics), figsize=(2.4 * len(metrics), 2.4), squeeze=False)
         for ax, m in zip(axes[0], metrics, strict=True):
-            low, high = m.interval.low, m.interval.high
-            ax.errorbar([0], [m.delta], yerr=[[m.delta - low], [high - m.delta]], fmt="o", capsize=5)
+            # The interval drawn as its own line: a bootstrap percentile interval need not contain the
+            # point estimate, so it is not an error bar around it.
+            ax.vlines(0, m.interval.low, m.interval.high, color="#4c72b0", lw=2)
+            ax.hlines([m.interval.low, m.interval.high], -0.1, 0.1, color="#4c72b0", lw=1)
+            ax.plot([0], [m.delta], "o", color="#dd8452")
+            ax.set_xlim(-1, 1)
             ax.axhline(0.0, color="grey", lw=0.8)
             ax.set_xticks([])
             ax.set_title(f"{m.name}\n{m.verdict}", fontsize=8)

@@ -1,4 +1,5 @@
-"""Write a report in Markdown, a self-contained HTML page, CSV (one row per system x metric) and JSON.
+"""Write a report in Markdown, a self-contained HTML page, CSV (one row per system x metric; the columns
+``flagged`` and ``flags`` give the items a metric scored but flagged, with the count per reason) and JSON.
 
 The HTML page needs no network: plots are inline SVG and the worst items' audio is embedded as
 base64 16-bit WAV data, so the file can be mailed or archived on its own.
@@ -36,6 +37,14 @@ CSV_COLUMNS = (
     "spread",
     "source",
     "random_weights",
+    "flagged",
+    "flags",
+)
+
+
+FLAGGED_NOTE = (
+    "Items scored but flagged (e.g. non-speech audio, no words recognised): they keep their value and "
+    "count in the metric; listen to them before trusting the number."
 )
 
 
@@ -52,6 +61,10 @@ def _fmt(value: float) -> str:
     return f"{value:.5g}"
 
 
+def _flagged(row: Row) -> str:
+    return "" if row.flagged is None else str(row.flagged)
+
+
 def _table_rows(content: ReportContent) -> list[Row]:
     return content.rows + content.published
 
@@ -62,13 +75,13 @@ def render_md(content: ReportContent) -> str:
     lines += [
         "## Results",
         "",
-        "| system | metric | value | unit | better | spread | n | recipe | source |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| system | metric | value | unit | better | spread | n | recipe | source | flagged |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in _table_rows(content):
         lines.append(
-            f"| {r.system} | {r.metric} | {_fmt(r.value)} | {r.unit} | {r.arrow} | {r.spread} | {r.n or ''} | "
-            f"{r.profile} | {r.source} |"
+            f"| {r.system} | {r.metric} | {_fmt(r.value)} | {r.unit} | {r.arrow} | {r.spread} | "
+            f"{r.n or ''} | {r.profile} | {r.source} | {_flagged(r)} |"
         )
     for comp in content.comparisons:
         lines += [
@@ -102,6 +115,16 @@ def render_md(content: ReportContent) -> str:
         lines.append(f"- **{s.label}**: {counts}{found}")
         lines += [f"  - `{e['id']}` {e['status']}: {e['reason']}" for e in cov["not_scored"]]
         lines += [f"  - `{u['id']}` ok, not scored by {u['metric']}: {u['reason']}" for u in cov["unscored"]]
+    flagged = [(s, content.flags(s)) for s in content.systems]
+    if any(f["items"] for _, f in flagged):
+        lines += ["", "## Flagged items", "", FLAGGED_NOTE, ""]
+        for s, f in flagged:
+            for metric, counts in f["counts"].items():
+                total = ", ".join(f"{kind} {n}" for kind, n in counts.items())
+                lines.append(f"- **{s.label}** {metric}: {total}")
+                lines += [
+                    f"  - `{x['id']}`: {'; '.join(x['flags'])}" for x in f["items"] if x["metric"] == metric
+                ]
     if content.skipped:
         lines += ["", "## Skipped metrics", ""]
         for sk in content.skipped:
@@ -187,13 +210,14 @@ def render_html(content: ReportContent) -> str:
             str(r.n or ""),
             e(r.profile),
             e(r.source),
+            _flagged(r),
         ]
         for r in _table_rows(content)
     ]
     parts.append(
         "<h2>Results</h2>"
         + _table(
-            ["system", "metric", "value", "unit", "better", "spread", "n", "recipe", "source"],
+            ["system", "metric", "value", "unit", "better", "spread", "n", "recipe", "source", "flagged"],
             rows,
             "results",
         )
@@ -243,6 +267,16 @@ def render_html(content: ReportContent) -> str:
         rows += [[e(x["id"]), "ok", e(x["metric"]), e(x["reason"])] for x in cov["unscored"]]
         if rows:
             parts.append(_table(["item", "status", "not scored by", "reason"], rows))
+    flagged = [(s, content.flags(s)) for s in content.systems]
+    if any(f["items"] for _, f in flagged):
+        parts.append(f"<h2>Flagged items</h2><p>{e(FLAGGED_NOTE)}</p>")
+        for s, f in flagged:
+            for metric, counts in f["counts"].items():
+                total = ", ".join(f"{kind} {n}" for kind, n in counts.items())
+                parts.append(f"<p><b>{e(s.label)}</b> {e(metric)}: {e(total)}</p>")
+            rows = [[e(x["id"]), e(x["metric"]), e("; ".join(x["flags"]))] for x in f["items"]]
+            if rows:
+                parts.append(_table(["item", "metric", "flags"], rows))
     if content.skipped:
         parts.append("<h2>Skipped metrics</h2>")
         parts.append(

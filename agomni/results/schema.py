@@ -141,9 +141,13 @@ class NotComputed:
 
     def __post_init__(self) -> None:
         if self.kind not in NOT_COMPUTED_KINDS:
-            raise ValueError(f"not-computed kind {self.kind!r}; expected one of {', '.join(NOT_COMPUTED_KINDS)}")
+            raise ValueError(
+                f"not-computed kind {self.kind!r}; expected one of {', '.join(NOT_COMPUTED_KINDS)}"
+            )
         if self.side not in SIDES:
-            raise ValueError(f"not-computed side {self.side!r}; expected one of {', '.join(map(repr, SIDES))}")
+            raise ValueError(
+                f"not-computed side {self.side!r}; expected one of {', '.join(map(repr, SIDES))}"
+            )
         object.__setattr__(self, "counts", dict(self.counts))
         object.__setattr__(self, "items", tuple(self.items))
 

@@ -1,17 +1,21 @@
-"""Importers: the anchors' own test-set lists -> an agomni manifest in the user's data root.
+"""Importers: the anchors' own test-set lists -> an agomni manifest in the run folder.
 
 Each importer reads the list in the anchor's exact format from ``DATA_ROOT``, looks for every listed
-item's media under ``DATA_ROOT``, writes ``DATA_ROOT/agomni-<importer>.jsonl`` (manifest paths must stay
-inside the manifest's folder, so the manifest lives at the data root) with the items found, and returns
-it with an `ImportCoverage` naming each listed item that is missing and why. A malformed line is a
-`ManifestError` naming the file and line number. A read-only data root is a `UsageError` saying so.
+item's media under ``DATA_ROOT``, writes ``RUN/agomni-<importer>.jsonl`` with the items found (each item
+names ``data_root``, so its media paths resolve against the data root and may not leave it: no ``..``,
+no symlink leading out), and returns it with an `ImportCoverage` naming each listed item that is missing
+and why. Nothing is written into the data root: it may be read-only shared storage. A malformed line is
+a `ManifestError` naming the file and line number. What the data root must hold is each importer's
+``LAYOUT`` text below (``agomni suites SUITE`` prints it); a list not found points there.
 
 Formats and layouts:
 - ``seed-tts-eval``: ``meta.lst``, one ``utt|prompt_text|prompt_wav|text`` per line (BytedanceSpeech
   seed-tts-eval; the lists that carry ground truth add a fifth field ``|gt_wav``, as F5-TTS's reader
   accepts); prompt audio at ``prompt_wav`` (relative to the data root), ground truth (when present) at
-  ``gt_wav``, else ``wavs/<utt>.wav``. Items: task tts, transcript = text, prompt_audio, prompt_text, language from
-  the data root's name ("zh" when it is ``zh``, else "en").
+  ``gt_wav``, else ``wavs/<utt>.wav``. Items: task tts, transcript = text, prompt_audio, prompt_text (left
+  out when empty), language from the text's script (`agomni.manifest.language`: "zh" when it holds a Han
+  character, else "en"; the prompt text's script when the text has no letters), whatever the folder is
+  called. An empty text field is kept as an empty transcript: the speech metrics list that item as an error.
 - ``f5-librispeech-pc``: F5-TTS's ``librispeech_pc_test_clean_cross_sentence.lst``, one
   ``ref_utt<TAB>ref_dur<TAB>ref_txt<TAB>gen_utt<TAB>gen_dur<TAB>gen_txt`` per line; audio in the
   LibriSpeech layout ``LibriSpeech/test-clean/<spk>/<chapter>/<utt>.flac``. Items: id gen_utt, task
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +42,7 @@ from typing import Any
 from agomni.atomic import atomic_write
 from agomni.errors import ManifestError, UsageError
 from agomni.manifest import Manifest, load_manifest
+from agomni.manifest.language import script_language
 
 Entry = dict[str, Any]
 Parsed = tuple[list[Entry], list[tuple[str, str]], int]  # entries found, (id, reason) missing, listed
@@ -75,7 +81,7 @@ class ImportCoverage:
 
 def _need(path: Path, what: str) -> Path:
     if not path.is_file():
-        raise UsageError(f"{path}: {what} not found under the data root")
+        raise UsageError(f"{path}: {what} not found in the data root")
     return path
 
 
@@ -92,30 +98,50 @@ def _check(root: Path, rel: str, item_id: str, what: str, missing: list[tuple[st
 
 def parse_seed_tts(root: Path) -> Parsed:
     lst = _need(root / "meta.lst", "seed-tts-eval meta.lst")
-    language = "zh" if root.name == "zh" else "en"
     entries, missing, listed = [], [], 0
+    form = "utt|prompt_text|prompt_wav|text or utt|prompt_text|prompt_wav|text|gt_wav"
     for number, line in enumerate(lst.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
         fields = [f.strip() for f in line.split("|")]
-        if len(fields) not in (4, 5) or not all(fields[i] for i in (0, 2, 3, *range(4, len(fields)))):
-            raise _bad(
-                lst,
-                number,
-                f"expected utt|prompt_text|prompt_wav|text or utt|prompt_text|prompt_wav|text|gt_wav, "
-                f"got {len(fields)} field(s)",
-            )
+        if len(fields) not in (4, 5):
+            raise _bad(lst, number, f"expected {form}, got {len(fields)} field(s)")
+        empty = [
+            name
+            for name, i in (("utt", 0), ("prompt_wav", 2), ("gt_wav", 4))
+            if i < len(fields) and not fields[i]
+        ]
+        if empty:
+            raise _bad(lst, number, f"expected {form}: the field(s) {', '.join(empty)} are empty")
         utt, prompt_text, prompt_wav, text = fields[:4]
         truth = fields[4] if len(fields) == 5 else f"wavs/{utt}.wav"
         listed += 1
         if not _check(root, prompt_wav, utt, "prompt audio", missing):
             continue
-        entry = {"id": utt, "task": "tts", "transcript": text, "language": language}
-        entry.update(prompt_audio=prompt_wav, prompt_text=prompt_text)
+        language = script_language(text) or script_language(prompt_text) or "en"
+        entry = {
+            "id": utt,
+            "task": "tts",
+            "transcript": text,
+            "language": language,
+            "prompt_audio": prompt_wav,
+        }
+        if prompt_text:
+            entry["prompt_text"] = prompt_text
         if (root / truth).is_file():
             entry["reference_audio"] = truth
         entries.append(entry)
     return entries, missing, listed
+
+
+SEED_TTS_LAYOUT = """\
+DATA_ROOT/meta.lst              the seed-tts-eval list, one item per line (UTF-8):
+                                utt|prompt_text|prompt_wav|text   or   utt|prompt_text|prompt_wav|text|gt_wav
+DATA_ROOT/<prompt_wav>          the prompt audio, at the path the line gives (relative to DATA_ROOT)
+DATA_ROOT/wavs/<utt>.wav        ground-truth audio, optional (or at <gt_wav> when the line has a fifth field)
+example line:
+  utt_0001|The prompt speaker reads this.|prompt-wavs/utt_0001.wav|Please say this sentence next.
+"""
 
 
 def _librispeech_file(utt: str) -> str:
@@ -152,6 +178,17 @@ def parse_librispeech_pc(root: Path) -> Parsed:
     return entries, missing, listed
 
 
+LIBRISPEECH_PC_LAYOUT = """\
+DATA_ROOT/librispeech_pc_test_clean_cross_sentence.lst   F5-TTS's list, one item per line, six fields
+                                separated by tabs: ref_utt ref_dur ref_txt gen_utt gen_dur gen_txt
+DATA_ROOT/LibriSpeech/test-clean/<speaker>/<chapter>/<utt>.flac   the LibriSpeech audio (utt =
+                                speaker-chapter-utterance); ref_utt's file is the prompt, gen_utt's the
+                                ground truth (optional)
+example line (<TAB> is a tab character):
+  1089-134686-0000<TAB>10.4<TAB>He hoped there would be stew.<TAB>1089-134686-0001<TAB>3.1<TAB>Stuff it into you.
+"""
+
+
 def parse_vggsound(root: Path) -> Parsed:
     table = _need(root / "vggsound.csv", "VGGSound vggsound.csv")
     entries, missing, listed = [], [], 0
@@ -180,6 +217,15 @@ def parse_vggsound(root: Path) -> Parsed:
     return entries, missing, listed
 
 
+VGGSOUND_LAYOUT = """\
+DATA_ROOT/vggsound.csv          VGGSound's list, no header, one clip per row:
+                                youtube_id,start_seconds,label,split   (rows with split "test" are read)
+DATA_ROOT/video/<youtube_id>_<start_seconds as 6 digits>.mp4   the clip with its audio track (the reference)
+example row and its video:
+  ---g-f_I2yQ,1,people marching,test   ->   video/---g-f_I2yQ_000001.mp4
+"""
+
+
 def parse_audiocaps(root: Path) -> Parsed:
     table = _need(root / "test.csv", "AudioCaps test.csv")
     clips: dict[str, Entry] = {}
@@ -204,36 +250,54 @@ def parse_audiocaps(root: Path) -> Parsed:
     return entries, missing, len(clips)
 
 
-PARSERS: dict[str, Callable[[Path], Parsed]] = {
-    "seed-tts-eval": parse_seed_tts,
-    "f5-librispeech-pc": parse_librispeech_pc,
-    "vggsound-test": parse_vggsound,
-    "audiocaps-test": parse_audiocaps,
+AUDIOCAPS_LAYOUT = """\
+DATA_ROOT/test.csv              AudioCaps' test list with its header line
+                                audiocap_id,youtube_id,start_time,caption   (five captions per clip)
+DATA_ROOT/audio/<youtube_id>_<start_time>.wav   the clip's reference audio
+example row and its audio:
+  103549,7fmOlUlwoNg,20,Constant rattling noise   ->   audio/7fmOlUlwoNg_20.wav
+"""
+
+
+@dataclass(frozen=True)
+class Importer:
+    """An anchor's list reader and the layout of the data root it expects."""
+
+    parse: Callable[[Path], Parsed]
+    layout: str
+
+
+IMPORTERS: dict[str, Importer] = {
+    "seed-tts-eval": Importer(parse_seed_tts, SEED_TTS_LAYOUT),
+    "f5-librispeech-pc": Importer(parse_librispeech_pc, LIBRISPEECH_PC_LAYOUT),
+    "vggsound-test": Importer(parse_vggsound, VGGSOUND_LAYOUT),
+    "audiocaps-test": Importer(parse_audiocaps, AUDIOCAPS_LAYOUT),
 }
 
 
-def import_test_set(importer: str, data_root: Path, published: int) -> tuple[Manifest, ImportCoverage]:
-    """Run `importer` on `data_root` and write its manifest there (module docstring)."""
-    root = Path(data_root)
+def import_test_set(
+    importer: str, data_root: Path, dest: Path, published: int, suite: str | None = None
+) -> tuple[Manifest, ImportCoverage]:
+    """Run `importer` on `data_root` and write its manifest into folder `dest` (module docstring);
+    `suite` names the suite whose layout the "not found" errors point at."""
+    root = Path(os.path.abspath(data_root))
+    layout = f"`agomni suites {suite}` prints the layout {importer} expects" if suite else ""
+    see = f"; {layout}" if layout else f" (layout:\n{IMPORTERS[importer].layout})"
     if not root.is_dir():
-        raise UsageError(f"--data-root {root}: not a folder")
-    entries, missing, listed = PARSERS[importer](root)
+        raise UsageError(f"--data-root {data_root}: not a folder{see}")
+    try:
+        entries, missing, listed = IMPORTERS[importer].parse(root)
+    except UsageError as err:
+        raise UsageError(f"{err}{see}") from err
     if not entries:
         raise UsageError(
-            f"{root}: none of the {listed} listed items were found locally (importer {importer})"
+            f"{root}: none of the {listed} listed items were found locally (importer {importer}){see}"
         )
-    target = root / f"agomni-{importer}.jsonl"
-    text = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries)
+    target = Path(dest) / f"agomni-{importer}.jsonl"
+    text = "".join(json.dumps({**e, "data_root": str(root)}, ensure_ascii=False) + "\n" for e in entries)
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     except OSError as err:
-        raise UsageError(
-            f"{target}: cannot write the manifest into the data root ({err}); the manifest must sit at the data "
-            "root because its paths may not leave its folder: make the folder writable or copy the test set"
-        ) from err
+        raise UsageError(f"{target}: cannot write the imported manifest into the run folder ({err})") from err
     return load_manifest(target), ImportCoverage(importer, listed, published, tuple(missing))
-
-
-IMPORTERS = {
-    name: (lambda root, published, name=name: import_test_set(name, root, published)) for name in PARSERS
-}

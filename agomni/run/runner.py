@@ -24,6 +24,7 @@ the same numbers (generation noise depends only on seed, item id and sample; see
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import os
@@ -207,8 +208,31 @@ def combine(replicates: Sequence[Results], names: Sequence[str], run_info: RunIn
         name: {m.name: m.value for m in r.metrics} for name, r in zip(names, replicates, strict=True)
     }
     preprocessing = {**first.provenance.preprocessing, "replicates": per_replicate}
+    if n > 1 and "metrics" in preprocessing:
+        preprocessing["metrics"] = _combined_details(replicates, names)
     provenance = dataclasses.replace(first.provenance, preprocessing=preprocessing)
     return Results(run_info, provenance, scores, tuple(metrics), _combined_coverage(replicates, names))
+
+
+def _combined_details(replicates: Sequence[Results], names: Sequence[str]) -> dict[str, Any]:
+    """The first replicate's per-metric details, where a corpus-level rate (``corpus``) is the mean over
+    the replicates, as the set value is, and ``flags`` lists every replicate's flags, each ending in
+    "(replicate NAME)"."""
+    details = copy.deepcopy(replicates[0].provenance.preprocessing["metrics"])
+    for metric, entry in details.items():
+        if not isinstance(entry, dict):
+            continue
+        per = [r.provenance.preprocessing.get("metrics", {}).get(metric, {}) for r in replicates]
+        if entry.get("corpus") is not None:
+            rates = [d.get("corpus") for d in per]
+            entry["corpus"] = None if None in rates else float(np.mean(rates))
+        if "flags" in entry:
+            flags: dict[str, list[str]] = {}
+            for name, d in zip(names, per, strict=True):
+                for item in d.get("flags", []):
+                    flags.setdefault(item["id"], []).extend(f"{f} (replicate {name})" for f in item["flags"])
+            entry["flags"] = [{"id": i, "flags": f} for i, f in sorted(flags.items())]
+    return details
 
 
 def _combined_coverage(replicates: Sequence[Results], names: Sequence[str]) -> tuple[CoverageEntry, ...]:
@@ -265,7 +289,7 @@ def run_suite(request: RunRequest) -> Path:
         default_root = out / "data" if suite_run_spec(suite.name).importer == "toycorpus" else None
         with shard.main_first():
             manifest, imported = resolve_items(
-                suite.name, suite.test_set_size, request.data_root or default_root
+                suite.name, suite.test_set_size, request.data_root or default_root, out
             )
     log(f"suite {suite.name}: {imported.summary()}")
     speech_backends = speech_stage.suite_backends(suite.speech_backends, request.speech_backends)

@@ -10,6 +10,7 @@ got. Only the standard library (urllib) talks to the network; tqdm shows progres
 from __future__ import annotations
 
 import http.client
+import os
 import re
 import sys
 import urllib.error
@@ -41,19 +42,30 @@ def offline_instructions(entry: WeightsEntry, url: str | None = None) -> str:
 
 @contextmanager
 def _exclusive(lock: Path) -> Iterator[None]:
-    """Hold an exclusive advisory lock so that two processes never write the same .part file."""
+    """Hold an exclusive advisory lock so that two processes never write the same .part file; the lock
+    file is removed when the holder is done, whether the fetch worked or failed (no stale lock files).
+
+    A waiter that was queued on a lock file its holder has since removed finds the file gone or
+    replaced once it gets the lock, and queues again on the current one."""
     lock.parent.mkdir(parents=True, exist_ok=True)
     try:
         import fcntl
     except ImportError:  # Windows: no advisory locks; concurrent fetches of one file are unsupported there
         yield
         return
-    with open(lock, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    while True:
+        with open(lock, "a") as handle:  # closing releases the lock, after the file is gone
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                current = os.stat(lock).st_ino == os.fstat(handle.fileno()).st_ino
+            except FileNotFoundError:
+                current = False
+            if current:
+                try:
+                    yield
+                finally:
+                    lock.unlink(missing_ok=True)
+                return
 
 
 def _open(url: str, headers: dict[str, str], timeout: float) -> http.client.HTTPResponse:

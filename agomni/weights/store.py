@@ -6,7 +6,7 @@ Layout under ``agomni.paths.agomni_home()``::
     weights/<name>/<filename>.record.json  what we know about it (below)
     weights/<name>/<filename>.part         an unfinished download (resumed by the next fetch)
     weights/<name>/<filename>.part.validator  the ETag / Last-Modified the resume is conditional on
-    weights/<name>/<filename>.lock         advisory lock held while a process downloads the file
+    weights/<name>/<filename>.lock         advisory lock while a process downloads the file (removed after)
 
 A record holds the file's SHA-256 and size, where it came from (URL or local path), when, and how
 it was trusted: ``pinned-sha256`` (matched the published SHA-256), ``pinned-md5`` or

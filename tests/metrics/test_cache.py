@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from agomni.metrics.cache import (
+    SHOWN_REJECTIONS,
     CacheStats,
     EmbeddingCache,
     EmbeddingKey,
@@ -109,7 +110,7 @@ def _replace_arrays(path, arrays) -> None:
         "source-not-listed",
     ],
 )
-def test_damaged_entries_are_rejected_with_reason_and_missed(tmp_path, damage: str) -> None:
+def test_damaged_entries_are_rejected_with_reason_and_missed(tmp_path, damage: str, capsys) -> None:
     cache = EmbeddingCache(tmp_path)
     path = cache.put(KEY, ARRAYS, source="f" * 64)
     record = path.with_suffix(".json")
@@ -136,6 +137,31 @@ def test_damaged_entries_are_rejected_with_reason_and_missed(tmp_path, damage: s
     assert cache.get(KEY, source=source) is None
     assert cache.stats.misses == 1 and len(cache.stats.rejected) == 1
     assert str(path) in cache.stats.rejected[0]
+    assert f"warning: embedding cache entry rejected: {cache.stats.rejected[0]}" in capsys.readouterr().err
+
+
+def test_rejections_beyond_the_first_few_are_summed_up_on_stderr(tmp_path, capsys) -> None:
+    cache = EmbeddingCache(tmp_path)
+    path = cache.put(KEY, ARRAYS, source="f" * 64)
+    path.write_bytes(b"damaged")
+    for _ in range(SHOWN_REJECTIONS + 3):
+        assert cache.get(KEY) is None
+    err = capsys.readouterr().err
+    assert err.count("warning: embedding cache entry rejected:") == SHOWN_REJECTIONS
+    assert "further rejected cache entries are listed only in the results' provenance" in err
+    assert len(cache.stats.rejected) == SHOWN_REJECTIONS + 3
+
+
+def test_two_files_of_the_same_audio_both_stay_listed(tmp_path) -> None:
+    """A generated file equal in audio to its reference: both are stored under one key, one after the
+    other; a lookup through either file's audio-index entry is a hit."""
+    cache = EmbeddingCache(tmp_path)
+    cache.put(KEY, ARRAYS, source="1" * 64)
+    path = cache.put(KEY, ARRAYS, source="2" * 64)
+    assert json.loads(path.with_suffix(".json").read_text())["sources"] == ["1" * 64, "2" * 64]
+    for source in ("1" * 64, "2" * 64):
+        assert cache.get(KEY, source=source) is not None
+    assert cache.stats.rejected == []
 
 
 def test_a_write_failure_turns_writing_off_with_one_warning(tmp_path, monkeypatch, capsys) -> None:

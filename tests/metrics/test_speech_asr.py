@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from agomni.manifest.language import script_language, script_mismatch
 from agomni.metrics.speech.asr import NO_WORDS, PocketSphinxASR, SpeechItem, transcribe_and_score
 from agomni.metrics.speech.items import NON_SPEECH
 from tests.metrics.speech_fixtures import utterances
@@ -55,6 +56,25 @@ def test_unsupported_language_non_speech_and_empty_transcript_are_explicit(asr: 
     assert NON_SPEECH in by_id["silence"].flags[0] and by_id["silence"].error_rate is not None
     assert by_id["speech"].flags == ()
     assert result.covered == 3
+
+
+def test_a_text_in_another_script_than_the_item_s_language_is_never_scored(asr: PocketSphinxASR) -> None:
+    """A Chinese line labelled English (and Latin-only text labelled Chinese) is an item error: the
+    English recogniser gave such lines WERs of 1600 %. Latin letters inside a Chinese text are normal."""
+    audio, text = utterances()["f2_6"]
+    items = [
+        SpeechItem("speech", audio, text),
+        SpeechItem("zh-as-en", audio, "今天天气很好", language="en"),
+        SpeechItem("en-as-zh", audio, text, language="zh"),
+    ]
+    by_id = {item.id: item for item in transcribe_and_score(items, asr).items}
+    assert "written in Chinese characters (Han) but the item's language is 'en'" in by_id["zh-as-en"].error
+    assert by_id["zh-as-en"].error_rate is None and by_id["speech"].error is None
+    assert "not supported" in by_id["en-as-zh"].error  # the recogniser's own check comes first
+    assert script_mismatch(text, "zh") is not None and script_mismatch("他说 OK 就走了", "zh") is None
+    assert [script_language(t) for t in ("你好", "hi 你好", "Hello", "Ça va", "...!?", "", "123")] == [
+        "zh", "zh", "en", "en", None, None, None
+    ]  # fmt: skip
 
 
 class SilentRecogniser(PocketSphinxASR):

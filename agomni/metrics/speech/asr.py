@@ -18,6 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from agomni.errors import MetricInputError, UsageError
+from agomni.manifest.language import script_mismatch
 from agomni.metrics.speech.items import mono_float, speech_like
 from agomni.metrics.speech.wer import ErrorCounts, ErrorRateResult, error_rate
 
@@ -91,8 +92,10 @@ def transcribe_and_score(
 ) -> ErrorRateResult:
     """Transcribe every item and score WER / CER against its text.
 
-    Per item: a language the recogniser does not support, and audio it cannot take (empty, non-finite,
-    longer than Whisper's 30 s), are item errors; audio that does not look
+    Per item: a language the recogniser does not support, a text whose script contradicts the item's
+    language (`agomni.manifest.language.script_mismatch`: a recogniser of one language never scores a
+    text of another), and audio it cannot take (empty, non-finite, longer than Whisper's 30 s), are item
+    errors; audio that does not look
     like speech (``items.speech_like``) is transcribed and scored but flagged; an empty transcript is
     scored as all deletions (see ``wer``) and flagged. ``details`` name the recogniser and its recipe.
     """
@@ -106,6 +109,10 @@ def transcribe_and_score(
             errors[item.id] = (
                 f"language {item.language!r} is not supported by {asr.name} ({', '.join(asr.languages)})"
             )
+            continue
+        mismatch = script_mismatch(item.text, item.language)
+        if mismatch is not None:
+            errors[item.id] = mismatch
             continue
         try:
             audio = mono_float(item.audio, f"item {item.id}")

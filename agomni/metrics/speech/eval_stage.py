@@ -4,13 +4,19 @@ DNSMOS of each generated file, with the texts and prompts its manifest item give
 What each metric reads (``--manifest`` is needed for the text and prompt metrics):
 
 - ``wer``, ``cer``, ``per``: the item's ``transcript``, else its ``lyrics``; the language is the item's
-  ``language``, else ``zh`` when the text holds a Han character, else ``en``. The recogniser transcribes
+  ``language``, else the text's script (`agomni.manifest.language`: ``zh`` when it holds a Han character,
+  else ``en``). An item is not scored, with the reason, when its text is empty or punctuation-only (nothing
+  left after normalisation), when its stated language contradicts the text's script (Chinese characters
+  with ``language`` "en", Latin letters only with "zh") or when the recogniser does not take its
+  language: a recogniser of one language never scores a text of another. The recogniser transcribes
   the generated audio; WER / CER are scored with the protocol's normaliser (``seed-tts-eval``; ``f5-tts``
-  under the f5-tts-eval protocol), per item and as the mean over items (x100, "% WER"), with the corpus
-  rate in the details. PER: both texts go through agomni's grapheme-to-phoneme path
-  (`agomni.model.text.phonemize`: CMU dictionary for English, pypinyin for Chinese), lexical stress and
-  tone digits dropped, word boundaries and punctuation removed, then the phone sequences are aligned
-  like words (jiwer).
+  under the f5-tts-eval protocol), per item and as the mean over items (x100, "% WER": the utterance
+  mean, the convention of seed-tts-eval and F5-TTS, whose published rows the suites compare with), with
+  the corpus rate (total errors / total reference words or characters, as jiwer computes over the whole
+  set) in the details under ``corpus``; the report and results.csv show both. PER: both texts go
+  through agomni's grapheme-to-phoneme path (`agomni.model.text.phonemize`: CMU dictionary for English,
+  pypinyin for Chinese), lexical stress and tone digits dropped, word boundaries and punctuation removed,
+  then the phone sequences are aligned like words (jiwer).
 - ``sim_o``: the generated audio against the item's ``prompt_audio`` (16 kHz, downmixed).
 - ``f0_stability``, ``audiobox_ce/cu/pc/pq``, ``dnsmos_sig/bak/ovrl``, ``nisqa_mos/noi/dis/col/loud``,
   ``songeval_coherence/musicality/memorability/clarity/naturalness``: the generated audio only (NISQA reads
@@ -56,6 +62,7 @@ from agomni import suites, weights
 from agomni.errors import MediaError, MetricInputError, UsageError
 from agomni.io import load_audio
 from agomni.manifest import Item
+from agomni.manifest.language import script_language
 from agomni.metrics.base import MetricResult
 from agomni.metrics.speech.aesthetics import AXES, AestheticsNetwork, AudioboxAesthetics, audiobox_aesthetics
 from agomni.metrics.speech.asr import PocketSphinxASR, SpeechItem, Transcriber, transcribe_and_score
@@ -64,6 +71,7 @@ from agomni.metrics.speech.faster_whisper import RECIPE as FASTER_WHISPER_RECIPE
 from agomni.metrics.speech.faster_whisper import faster_whisper_asr
 from agomni.metrics.speech.items import ItemScore, SetScore
 from agomni.metrics.speech.nisqa import NISQA, nisqa, random_network
+from agomni.metrics.speech.normalize import get_normalizer, tokens
 from agomni.metrics.speech.paraformer import REGISTRY_FILES as PARAFORMER_FILES
 from agomni.metrics.speech.paraformer import ParaformerASR, ParaformerFiles
 from agomni.metrics.speech.pitch import pitch_metrics
@@ -96,7 +104,6 @@ AUDIOBOX_WEIGHTS = "audiobox-aesthetics"
 NISQA_WEIGHTS = "nisqa-v2"
 SONGEVAL_WEIGHTS = ("muq-large-msd-iter-config", "muq-large-msd-iter", "songeval-head")
 NORMALIZERS = {"f5-tts-eval": "f5-tts"}  # protocol -> WER normaliser; any other: seed-tts-eval
-_HAN = re.compile(r"[\u3400-\u9fff]")
 _STRESS = re.compile(r"\d$")
 CHINESE_HINT = (
     "Chinese CER (seed-tts-eval) needs the Paraformer-zh recogniser: --speech-backend paraformer-zh"
@@ -220,10 +227,23 @@ def weights_needed(
 
 
 def language_of(item: Item, text: str) -> str:
-    """The item's ``language``, else "zh" when the text holds a Han character, else "en"."""
+    """The item's ``language``, else the text's script (`script_language`), else "en"."""
     if item.language:
         return item.language.strip().lower()
-    return "zh" if _HAN.search(text) else "en"
+    return script_language(text) or "en"
+
+
+def text_problem(text: str | None, normalizer: str, unit: str) -> str | None:
+    """Why an item's text cannot be scored (no text, or nothing left after normalisation), or None; a
+    script its language contradicts is `transcribe_and_score`'s item error."""
+    if text is None:
+        return "the manifest gives no transcript or lyrics for this item"
+    if not tokens(get_normalizer(normalizer)(text), unit):
+        return (
+            f"empty reference: the transcript {text!r} is empty or punctuation-only (nothing left after the "
+            f"{normalizer} normaliser), so no error rate is defined; give the item its words"
+        )
+    return None
 
 
 @dataclass
@@ -388,8 +408,9 @@ class _Stage:
         for item_id in self.ids():
             item = self.items[item_id]
             text = item.transcript if item.transcript is not None else item.lyrics
-            if text is None:
-                errors[item_id] = "the manifest gives no transcript or lyrics for this item"
+            problem = text_problem(text, self.normalizer, "char" if name == "cer" else "word")
+            if problem is not None:
+                errors[item_id] = problem
                 continue
             language = language_of(item, text)
             if language not in asr.languages:
