@@ -9,7 +9,9 @@ import argparse
 from agomni.errors import UsageError
 from agomni.evaluate.registry import availability
 from agomni.run.items import data_layout, suite_run_spec
-from agomni.suites import Suite, load_suites, read_published
+from agomni.suites import MetricSpec, Suite, load_suites, read_published
+from agomni.weights import get_entry
+from agomni.weights.store import quick_status
 
 
 def format_suites(suites: dict[str, Suite]) -> str:
@@ -32,12 +34,25 @@ def format_suites(suites: dict[str, Suite]) -> str:
         for m in suite.metrics:
             direction = "higher" if m.higher_is_better else "lower"
             _, status = availability(m.name)
-            lines.append(f"      {m.name} ({m.unit}, {direction} is better) - agomni eval: {status}")
+            lines.append(
+                f"      {m.name} ({m.unit}, {direction} is better) - agomni eval: {status}{_fetch_hint(m)}"
+            )
         published = (
             f"{len(read_published(suite))} rows in {suite.published.name}" if suite.published else "none"
         )
         lines.append(f"    published: {published}")
     return "\n".join(lines)
+
+
+def _fetch_hint(metric: MetricSpec) -> str:
+    """How to bring the metric's checkpoints into the cache, when some are not there (no hashing)."""
+    absent = [get_entry(n) for n in metric.weights if quick_status(get_entry(n)) != "cached"]
+    if not absent:
+        return ""
+    commands = " && ".join(
+        f"agomni weights fetch {e.name}" if e.url else f"agomni weights import {e.name} FILE" for e in absent
+    )
+    return f"; not in the weights cache: `{commands}`"
 
 
 def format_data_root(suite: Suite) -> str:

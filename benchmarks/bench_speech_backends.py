@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from agomni.metrics.speech.asr import PocketSphinxASR
+from agomni.metrics.speech.nisqa import NISQA, random_network
 from agomni.metrics.speech.pitch import track_f0
 from agomni.metrics.speech.quality import DNSMOS
 from agomni.metrics.speech.speaker import ResemblyzerEncoder, SpeechBrainECAPA
@@ -31,6 +32,11 @@ from tests.metrics.speech_fixtures import utterances
 def _pocketsphinx() -> Callable[[np.ndarray], object]:
     asr = PocketSphinxASR()
     return lambda a: asr.transcribe(a, "en")
+
+
+def _nisqa() -> Callable[[np.ndarray], object]:
+    model = NISQA(random_network(0), random_weights=True)
+    return lambda a: model.score(a, 16000)
 
 
 def backends() -> dict[str, Callable[[], Callable[[np.ndarray], object]]]:
@@ -45,6 +51,7 @@ def backends() -> dict[str, Callable[[], Callable[[np.ndarray], object]]]:
             WavLMECAPA.random(seed=0).embed
         ),
         "DNSMOS speechmos (SIG/BAK/OVRL/P808)": lambda: DNSMOS().score,
+        "NISQA v2.0, RANDOM WEIGHTS (MOS + 4 dimensions; same cost as the real ones)": _nisqa,
         "torchcrepe tiny (F0)": lambda: lambda a: track_f0(a, model="tiny"),
         "torchcrepe full (F0)": lambda: lambda a: track_f0(a, model="full"),
     }

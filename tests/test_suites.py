@@ -110,7 +110,7 @@ def test_cli_suites_says_which_metrics_agomni_eval_computes(capsys):
         for metric in suite.metrics:
             line = next(x for x in out.splitlines() if x.strip().startswith(f"{metric.name} ("))
             if metric.name in METRICS or metric.name in AUDIO_VISUAL or metric.name in TEXT_AUDIO:
-                assert line.endswith("agomni eval: available"), line
+                assert line.split("; not in the weights cache: ")[0].endswith("agomni eval: available"), line
             elif metric.name in SPEECH:
                 assert "agomni eval: available" in line, line
             else:
@@ -138,3 +138,17 @@ def test_metric_availability_reports_a_missing_embedder_module(monkeypatch):
     ok, status = availability("fd_vggish")
     assert not ok and "not_landed_yet" in status and status.startswith("not available in this version")
     assert availability("fd_clap") == (True, "available")
+
+
+def test_cli_suites_gives_the_fetch_command_of_each_checkpoint_not_in_the_cache(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("AGOMNI_HOME", str(tmp_path))  # an empty cache
+    assert main(["suites"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    audiobox = next(x for x in lines if x.strip().startswith("audiobox_ce ("))
+    assert audiobox.endswith("; not in the weights cache: `agomni weights fetch audiobox-aesthetics`")
+    lse = next(x for x in lines if x.strip().startswith("lse_c ("))
+    assert "`agomni weights fetch syncnet-v2 && agomni weights fetch s3fd-face`" in lse
+    offline = next(x for x in lines if x.strip().startswith("fd_offline ("))
+    assert "weights cache" not in offline  # a metric without a checkpoint needs nothing

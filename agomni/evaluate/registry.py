@@ -235,6 +235,11 @@ SPEECH: dict[str, tuple[str, ...]] = {
     "f0_stability": ("torchcrepe",),
     **{f"audiobox_{axis}": () for axis in ("ce", "cu", "pc", "pq")},
     **{f"dnsmos_{axis}": ("speechmos", "onnxruntime") for axis in ("sig", "bak", "ovrl")},
+    **{f"nisqa_{axis}": () for axis in ("mos", "noi", "dis", "col", "loud")},
+    **{
+        f"songeval_{axis}": ()
+        for axis in ("coherence", "musicality", "memorability", "clarity", "naturalness")
+    },
 }
 
 #: What `agomni suites` adds to "available" for the speech metrics whose default backend is not the recipe's.

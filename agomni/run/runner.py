@@ -119,8 +119,8 @@ def plan_metrics(
 
     Computable: available in this version (`agomni.evaluate.registry.availability`) and every checkpoint it needs already
     in the weights cache (for a speech metric: those of its chosen backend, `speech_stage.weights_needed`;
-    with `random_weights` no checkpoint is needed). Not computable: listed with the `agomni weights fetch`
-    commands it needs.
+    with `random_weights` only the files that define a network, e.g. SongEval's MuQ configuration). Not
+    computable: listed with the `agomni weights fetch` commands it needs.
     """
     specs = {m.name: m for m in suite.metrics}
     names = list(requested) if requested else list(specs)
@@ -131,10 +131,10 @@ def plan_metrics(
             skipped.append(SkippedMetric(name, why, ""))  # why: "not available in this version: ..."
             continue
         if name in speech_stage.SPEECH_METRICS:
-            weights = speech_stage.weights_needed(name, speech_backends)
+            weights = speech_stage.weights_needed(name, speech_backends, random_weights=random_weights)
         else:
-            weights = specs[name].weights if name in specs else ()
-        absent = [] if random_weights else [w for w in weights if quick_status(get_entry(w)) != "cached"]
+            weights = () if random_weights else specs[name].weights if name in specs else ()
+        absent = [w for w in weights if quick_status(get_entry(w)) != "cached"]
         if absent:
             fetch = " && ".join(f"agomni weights fetch {w}" for w in absent)
             skipped.append(SkippedMetric(name, f"weights not in the cache: {', '.join(absent)}", fetch))

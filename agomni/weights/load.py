@@ -1,7 +1,7 @@
 """Load checkpoints without executing pickled code.
 
-``.safetensors`` files load with safetensors.torch. ``.pt``, ``.pth``, ``.ckpt``, ``.bin`` and
-``.model`` files load with ``torch.load(weights_only=True, map_location="cpu")``, whose unpickler only
+``.safetensors`` files load with safetensors.torch. ``.pt``, ``.pth``, ``.ckpt``, ``.bin``, ``.model``
+and ``.tar`` (NISQA names its torch.save zip files so; a real tar archive is refused) files load with ``torch.load(weights_only=True, map_location="cpu")``, whose unpickler only
 rebuilds tensors and plain containers. A checkpoint that needs anything else (a custom class, numpy
 scalars, a function) raises UnsafeCheckpointError naming the offending global; pass
 ``allow_pickle=True`` (from Python; no command offers it) only for a file from a source you trust, since full
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import UnsafeCheckpointError, WeightsError
 
-TORCH_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".model")
+TORCH_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".model", ".tar")  # .tar: NISQA's torch.save files
 WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "module")
 #: The global torch's weights-only unpickler refused, in each wording torch has used ("Unsupported global:
 #: GLOBAL x.y was not an allowed global", "Trying to load unsupported GLOBAL x.y whose module x is blocked").

@@ -106,6 +106,10 @@ _PARAFORMER_ZH = (
     "/resolve/master"
 )
 _PARAFORMER_LICENCE = "FunASR model licence (modelscope/FunASR MODEL_LICENSE, named by the model card)"
+_MUQ_LICENCE = (
+    "CC-BY-NC-4.0 (tencent-ailab/MuQ README 'License': the model weights, LICENSE_weights; the code is MIT): "
+    "non-commercial use only"
+)
 _AGOMNI_MANUAL = "produced by `agomni train` (no published file yet); bring a trained checkpoint in with " + (
     "`agomni weights import NAME PATH`"
 )
@@ -561,6 +565,67 @@ _ENTRIES: tuple[WeightsEntry, ...] = (
         checksum_search="an LFS file, but its blob page (LFS SHA-256) was not among the searchable pages. "
         "Unpinned (trust on first use). Size '792 kB' (rounded).",
         notes="SentencePiece model, not a checkpoint.",
+    ),
+    WeightsEntry(
+        name="nisqa-v2",
+        filename="nisqa.tar",
+        url="https://github.com/gabrielmittag/NISQA/raw/master/weights/nisqa.tar",
+        size_bytes=1_051_663,
+        size_exact=True,
+        licence="CC-BY-NC-SA-4.0 (gabrielmittag/NISQA weights/LICENSE_model_weights; the code is MIT): "
+        "non-commercial use only",
+        metrics=(
+            "NISQA v2.0 MOS / noisiness / discontinuity / coloration / loudness (agomni.metrics.speech.nisqa)",
+        ),
+        pin=None,
+        checksum_search="the NISQA repository publishes no checksum for weights/nisqa.tar (the nisqa package on "
+        "PyPI, 2.0.post2, ships code only). Unpinned (trust on first use); the file at commit fe84f0f2 of "
+        "that repository is 1,051,663 bytes.",
+        state_dict_key="model_state_dict",
+        notes="a torch.save zip file despite its name; 'args' (plain values: the mel and "
+        "network settings, checked on load) sits next to 'model_state_dict'.",
+    ),
+    WeightsEntry(
+        name="muq-large-msd-iter-config",
+        filename="config.json",
+        url=_hf("OpenMuQ/MuQ-large-msd-iter", "config.json"),
+        size_bytes=None,
+        size_exact=False,
+        licence=_MUQ_LICENCE,
+        metrics=("SongEval backbone configuration: MuQ sizes, conformer settings, mel statistics",),
+        pin=None,
+        checksum_search="a small git file on the Hugging Face repository (no LFS hash); not among the "
+        "searchable pages. Unpinned (trust on first use).",
+        notes="JSON, not a checkpoint; defines the network, so --random-weights needs it too.",
+    ),
+    WeightsEntry(
+        name="muq-large-msd-iter",
+        filename="model.safetensors",
+        url=_hf("OpenMuQ/MuQ-large-msd-iter", "model.safetensors"),
+        size_bytes=None,
+        size_exact=False,
+        licence=_MUQ_LICENCE,
+        metrics=("SongEval backbone: MuQ-large-msd-iter hidden_states[6] (agomni.metrics.speech.songeval)",),
+        pin=None,
+        checksum_search="the LFS blob page of model.safetensors was not among the searchable pages; "
+        "unpinned (trust on first use). The size is not stated either.",
+        notes="keys under 'model.'; SongEval uses the subsampling convolutions and the first 6 conformer layers.",
+    ),
+    WeightsEntry(
+        name="songeval-head",
+        filename="model.safetensors",
+        url="https://github.com/ASLP-lab/SongEval/raw/main/ckpt/model.safetensors",
+        size_bytes=None,
+        size_exact=False,
+        licence="CC-BY-NC-SA-4.0 (ASLP-lab/SongEval README 'License' section; the repository's LICENSE file "
+        "holds Apache-2.0 text, the README's licence is the stricter one): non-commercial use only",
+        metrics=(
+            "SongEval coherence / musicality / memorability / clarity / naturalness (5 song-aesthetics scores)",
+        ),
+        pin=None,
+        checksum_search="no checksum or size published in the SongEval repository or README; unpinned "
+        "(trust on first use).",
+        notes="safetensors of SongEval's head (ffd, four attention layers, fc); loaded strictly.",
     ),
 )
 

