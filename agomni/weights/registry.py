@@ -566,6 +566,27 @@ _ENTRIES: tuple[WeightsEntry, ...] = (
         "Unpinned (trust on first use). Size '792 kB' (rounded).",
         notes="SentencePiece model, not a checkpoint.",
     ),
+    *(
+        WeightsEntry(
+            name=f"openl3-mel256-{content}-512",
+            filename=f"torchopenl3_mel256_{content}_512.pth",
+            url=f"https://github.com/torchopenl3/torchopenl3-models/raw/master/torchopenl3_mel256_{content}_512.pth.tar",
+            size_bytes=None,
+            size_exact=False,
+            licence="CC-BY-4.0 (openl3 README, 'Model Weights License'; torchopenl3's conversion, code MIT)",
+            metrics=(
+                f"FD_openl3 / KAD on OpenL3 ({content}), stable-audio-metrics src/openl3_fd.py "
+                f"(openl3 mel256 content_type={content!r} embedding_size=512)",
+            ),
+            pin=None,
+            checksum_search="neither torchopenl3 nor openl3 publishes a checksum or size for these files; "
+            "unpinned (trust on first use).",
+            notes="torchopenl3 1.0.1 load_audio_embedding_model's file: a plain state dict of openl3's "
+            "Keras weights; its speclayer.* buffers (kapre 0.1.4 frontend) are not used by agomni, which "
+            "computes openl3 0.4.2's frontend.",
+        )
+        for content in ("env", "music")
+    ),
 )
 
 REGISTRY: dict[str, WeightsEntry] = {entry.name: entry for entry in _ENTRIES}
