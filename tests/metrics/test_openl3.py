@@ -19,6 +19,7 @@ time, and it needs TensorFlow).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -166,7 +167,7 @@ def test_over_long_file_and_fd_match_references(tmp_path, openl3_files, random_e
     model = upstream_network(random_embedder)
     ours_long = _ours(random_embedder, long)
     reference_long = upstream_embeddings(model, long)
-    assert ours_long.shape == (25, 1024)  # 1 + ceil((12 s + 0.5 s - 1 s) / 0.5 s)
+    assert ours_long.shape == (24, 1024)  # 1 + ceil((12 s + 0.5 s - 1 s) / 0.5 s)
     assert relative_error(ours_long, reference_long) < TOLERANCE
     generated = np.concatenate(
         [_ours(random_embedder, openl3_files[n]) for n in ("stereo24", "short", "six")]
@@ -233,3 +234,39 @@ def test_registry_construction_offline_without_cache_fails_clearly(tmp_path, mon
     monkeypatch.setenv("AGOMNI_OFFLINE", "1")
     with pytest.raises(OfflineError, match="openl3-mel256-music-512"):
         OpenL3Embedder.from_registry("music")
+
+
+@pytest.mark.slow
+def test_agomni_eval_computes_fd_and_kad_on_openl3_and_reports_a_silent_file(tmp_path):
+    """`agomni eval --random-weights` end to end: stereo 24-bit and mono files, a silent generated file."""
+    from agomni.evaluate.pipeline import EvalRequest, evaluate
+
+    pred, ref = tmp_path / "pred", tmp_path / "ref"
+    pred.mkdir(), ref.mkdir()
+    for i in range(3):
+        _write(ref, f"item{i}.wav", 1.1 + 0.2 * i, 48000, 2, "PCM_24", 100 + i)
+        _write(pred, f"item{i}.flac", 0.9 + 0.3 * i, 44100, 1 + i % 2, "PCM_16", 200 + i)
+    sf.write(pred / "item3.wav", np.zeros((4800, 2)), 48000, subtype="PCM_24")
+    _write(ref, "item3.wav", 1.0, 48000, 2, "PCM_24", 103)
+    outcome = evaluate(
+        EvalRequest(
+            pred_dir=pred,
+            ref_dir=ref,
+            metrics=("fd_openl3_env", "kad_openl3_env"),
+            profile="stable-audio-metrics",
+            random_weights=True,
+            seed=3,
+            cache_dir=tmp_path / "cache",
+            progress=False,
+            out=tmp_path / "out",
+            allow_missing=True,
+        )
+    )
+    results = outcome.results
+    by_name = {m.name: m for m in results.metrics}
+    assert set(by_name) == {"fd_openl3_env", "kad_openl3_env"}
+    assert by_name["fd_openl3_env"].value > 0 and np.isfinite(by_name["kad_openl3_env"].value)
+    assert not outcome.comparable_with_published
+    text = json.dumps(results.to_dict())
+    assert "item3" in text and "silent" in text.lower()  # the silent file is named with its reason
+    assert "random" in text and "stable-audio-metrics-openl3" in text

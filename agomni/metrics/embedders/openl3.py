@@ -57,6 +57,8 @@ EMBEDDING_DIM = 512
 CONTENT_TYPES = ("env", "music")
 #: stable-audio-metrics' settings in every example: evaluation rate 44.1 kHz, hop 0.5 s.
 DEFAULT_INPUT_RATE, DEFAULT_HOP_SECONDS = 44100, 0.5
+#: Windows per network call: one 64-channel activation of 16 windows is 0.2 GB (float32, 256 x 199 each).
+WINDOW_BATCH = 16
 #: Checkpoint buffers of torchopenl3's kapre 0.1.4 frontend, unused by openl3 0.4.2's frontend.
 TORCHOPENL3_FRONTEND_PREFIX = "speclayer."
 
@@ -267,9 +269,12 @@ class OpenL3Embedder(Embedder):
 
     def embed_channel(self, audio: np.ndarray) -> torch.Tensor:
         """1-D float32 audio at ``sample_rate`` -> [frames, 512] (what openl3 returns for one channel)."""
-        frames = frame_windows(resample_to_network_rate(audio, self.sample_rate), self.hop_seconds)
-        with torch.inference_mode():
-            return self.network(torch.from_numpy(frames).to(self.device)).cpu()
+        frames = torch.from_numpy(
+            frame_windows(resample_to_network_rate(audio, self.sample_rate), self.hop_seconds)
+        )
+        with torch.inference_mode():  # WINDOW_BATCH windows at a time: memory stays bounded for long files
+            parts = [self.network(chunk.to(self.device)).cpu() for chunk in frames.split(WINDOW_BATCH)]
+        return torch.cat(parts)
 
     def embed(self, waveform: torch.Tensor | np.ndarray) -> torch.Tensor:
         """[B, samples] or [B, 2, samples] float32 at ``sample_rate`` -> [B, frames, 1024] float32."""
