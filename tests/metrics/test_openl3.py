@@ -268,5 +268,8 @@ def test_agomni_eval_computes_fd_and_kad_on_openl3_and_reports_a_silent_file(tmp
     assert by_name["fd_openl3_env"].value > 0 and np.isfinite(by_name["kad_openl3_env"].value)
     assert not outcome.comparable_with_published
     text = json.dumps(results.to_dict())
-    assert "item3" in text and "silent" in text.lower()  # the silent file is named with its reason
+    coverage = {entry.id: entry for entry in results.coverage}
+    assert coverage["item3"].status == "error" and "exactly 0" in coverage["item3"].reason
+    assert [coverage[f"item{i}"].status for i in range(3)] == ["ok"] * 3
+    assert results.random_weights
     assert "random" in text and "stable-audio-metrics-openl3" in text
