@@ -169,8 +169,9 @@ def prepare_waveform(
 
     Order: downmix, DC removal, (peak normalisation when ``peak_before_resample``), resampling, crop to
     ``max_seconds``, int16 quantisation, zero padding to the minimum length, peak normalisation. Returns
-    the float32 waveform at `target_rate` Hz, mono ``[samples_out]`` or, for the ``"first-two"`` downmix,
-    ``[2, samples_out]``, and a record of each step (DC offset removed, resampling parameters, samples
+    the float32 waveform at `target_rate` Hz, mono ``[samples_out]`` or, when the downmix keeps channels
+    (``"first-two"``: always ``[2, samples_out]``; ``"keep"`` of a multichannel file), ``[channels,
+    samples_out]``, and a record of each step (DC offset removed, resampling parameters, samples
     cropped and zero-padded, peak gain).
     """
     if waveform.ndim != 2 or not waveform.is_floating_point():
