@@ -13,6 +13,7 @@ import torch
 
 from agomni.metrics.embedders.clap import ClapAudioEmbedder
 from agomni.metrics.embedders.offline import SpectralStatsEmbedder
+from agomni.metrics.embedders.openl3 import OpenL3Embedder
 from agomni.metrics.embedders.panns import PannsCnn14Embedder
 from agomni.metrics.embedders.passt import PasstEmbedder
 from agomni.metrics.embedders.vggish import VGGishEmbedder
@@ -25,6 +26,8 @@ EMBEDDERS = {
     "panns-cnn14 (random weights)": lambda: PannsCnn14Embedder.random(seed=0),
     "passt (random weights)": lambda: PasstEmbedder(random_weights=True, seed=0),
     "clap (random weights)": lambda: ClapAudioEmbedder(random_weights=True, seed=0),
+    # mono input: both channels of stable-audio-metrics' stereo recipe (2 x 21 windows of 1 s per clip)
+    "openl3-music (random weights)": lambda: OpenL3Embedder.random("music", seed=0),
 }
 
 

@@ -92,6 +92,8 @@ class Profile:
             return recipe(self.recipe, max_seconds=AV_BENCHMARK_AUDIO_LENGTH_S)
         if self.recipe == "fadtk":
             return recipe(self.recipe, min_seconds=FADTK_MIN_SECONDS.get(embedder))
+        if self.recipe == "stable-audio-metrics" and embedder.startswith("openl3"):
+            return recipe("stable-audio-metrics-openl3")
         return recipe(self.recipe)
 
     def uses_for(self, metric: str, kind: str) -> Uses:
@@ -150,7 +152,9 @@ PROFILES: dict[str, Profile] = {
             embedder_options={"passt": {"segment_rule": "windows-10s-hop-5s"}},
             notes="librosa.load(sr=..., mono=True) resamples with soxr HQ by default; peak normalised to "
             "-1 dBFS; PaSST logits averaged over 10 s windows every 5 s; KL(gen||ref) with "
-            "log(p_ref + 1e-6).",
+            "log(p_ref + 1e-6). OpenL3 (src/openl3_fd.py, batched path): recipe stable-audio-metrics-openl3 "
+            "(peak -1 dBFS before soxr HQ to 44.1 kHz, first two channels, mono as both), openl3 mel256 "
+            "512-d every 0.5 s per channel, L|R concatenated, every frame one FD row.",
         ),
         Profile(
             name="fadtk",

@@ -11,7 +11,9 @@ The spelling ``<kind>-<embedder>`` is accepted and mapped to the canonical name:
 the canonical name. KAD on a network embedder (``kad_vggish`` ...) follows kadtk's estimator and, by
 default, the av-benchmark input recipe of that embedder. KL_PaSST in the stable-audio-metrics direction
 and windowing is ``kl_passt`` with ``--profile stable-audio-metrics`` (the results say
-``KL(gen||ref)``).
+``KL(gen||ref)``). FD_openl3 of stable-audio-metrics is ``fd_openl3_env`` (its AudioCaps setting) or
+``fd_openl3_music`` (MusicCaps, Song Describer), always under that profile; ``kad_openl3_*`` is kadtk's KAD
+on the same stereo frame embeddings.
 
 Embedders plug in with one ``EmbedderSpec`` line each: the module and factory (a function or a
 ``Class.classmethod`` path) that builds the embedder from the registered checkpoint, and the factory
@@ -163,6 +165,23 @@ CLAP_AUDIO = _clap("clap-laion-audio", "630k-audioset-best")
 CLAP_MUSIC = _clap("clap-laion-music", "music-audioset-90.14")
 FADTK_ONLY = ("fadtk",)
 
+
+def _openl3(content_type: str) -> EmbedderSpec:
+    """OpenL3 mel256 512-d of one content type, stereo, as stable-audio-metrics' FD_openl3 uses it."""
+    kwargs = {"content_type": content_type}
+    return EmbedderSpec(
+        f"openl3-{content_type}",
+        f"{_EMB}.openl3",
+        "OpenL3Embedder.from_registry",
+        kwargs=kwargs,
+        random_factory="OpenL3Embedder.random",
+        random_kwargs=kwargs,
+    )
+
+
+OPENL3_ENV, OPENL3_MUSIC = _openl3("env"), _openl3("music")
+STABLE_AUDIO_ONLY = ("stable-audio-metrics",)
+
 METRICS: dict[str, MetricEntry] = {
     entry.name: entry
     for entry in (
@@ -189,6 +208,10 @@ METRICS: dict[str, MetricEntry] = {
         MetricEntry("fad_inf_clap", "fad_inf", CLAP_AUDIO, "fadtk", FADTK_ONLY),
         MetricEntry("fad_inf_clap_music", "fad_inf", CLAP_MUSIC, "fadtk", FADTK_ONLY),
         MetricEntry("fad_inf_mel_frames", "fad_inf", MEL_FRAMES, "agomni-offline"),
+        MetricEntry("fd_openl3_env", "fd", OPENL3_ENV, "stable-audio-metrics", STABLE_AUDIO_ONLY),
+        MetricEntry("fd_openl3_music", "fd", OPENL3_MUSIC, "stable-audio-metrics", STABLE_AUDIO_ONLY),
+        MetricEntry("kad_openl3_env", "kad", OPENL3_ENV, "stable-audio-metrics", STABLE_AUDIO_ONLY),
+        MetricEntry("kad_openl3_music", "kad", OPENL3_MUSIC, "stable-audio-metrics", STABLE_AUDIO_ONLY),
     )
 }
 ALIASES: dict[str, str] = {entry.alias: entry.name for entry in METRICS.values()}

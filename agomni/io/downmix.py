@@ -3,6 +3,8 @@
 ``"mean"``  average of all channels -> ``[1, samples]`` (av-benchmark's ``waveform.mean(dim=0)``).
 ``"first"`` channel 0 only -> ``[1, samples]``.
 ``"keep"``  no downmix -> ``[channels, samples]`` unchanged.
+``"first-two"`` channels 0 and 1 -> ``[2, samples]``; a mono file is used as both (stable-audio-metrics'
+          stereo OpenL3 embeddings: ``audio[:, 0]`` and ``audio[:, 1]``, mono copied to L and R).
 
 Downmixing runs before resampling (as in av-benchmark), in the dtype of the input (float32 for decoded
 audio). The policy name is recorded in every `AudioRecord`.
@@ -14,7 +16,7 @@ import torch
 
 from agomni.errors import UsageError
 
-DOWNMIX_POLICIES: tuple[str, ...] = ("mean", "first", "keep")
+DOWNMIX_POLICIES: tuple[str, ...] = ("mean", "first", "keep", "first-two")
 
 
 def downmix(waveform: torch.Tensor, policy: str) -> torch.Tensor:
@@ -27,4 +29,6 @@ def downmix(waveform: torch.Tensor, policy: str) -> torch.Tensor:
         return waveform.mean(dim=0, keepdim=True)
     if policy == "first":
         return waveform[:1]
+    if policy == "first-two":
+        return waveform[:2] if waveform.shape[0] >= 2 else waveform[:1].expand(2, -1)
     return waveform

@@ -64,8 +64,9 @@ class Recipe:
     after resampling (None: all); ``min_samples`` / ``min_seconds`` zero-pad the resampled waveform at the
     end to at least that many samples (``ceil(min_seconds * rate)``); ``quantize`` (`INT16_PCM` or None)
     rounds to 16-bit PCM and back; ``peak_dbfs`` scales the waveform so that its largest absolute sample
-    is that level (None: no scaling). ``reference`` names the code followed, ``notes`` where agomni is
-    not exact.
+    is that level (None: no scaling), measured on the decoded audio over all kept channels when
+    ``peak_before_resample`` (stable-audio-metrics' OpenL3 loader) and on the final waveform otherwise.
+    ``reference`` names the code followed, ``notes`` where agomni is not exact.
     """
 
     name: str
@@ -78,6 +79,7 @@ class Recipe:
     min_seconds: float | None = None
     quantize: str | None = None
     peak_dbfs: float | None = None
+    peak_before_resample: bool = False
     notes: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -108,6 +110,17 @@ RECIPES: dict[str, Recipe] = {
         peak_dbfs=-1.0,
         reference="Stability-AI/stable-audio-metrics src/passt_kld.py (librosa.load mono, soxr_hq; "
         "pyloudnorm.normalize.peak -1 dB)",
+    ),
+    "stable-audio-metrics-openl3": Recipe(
+        name="stable-audio-metrics-openl3",
+        downmix="first-two",
+        remove_dc=False,
+        resampler="soxr-hq-float32",
+        peak_dbfs=-1.0,
+        peak_before_resample=True,
+        reference="Stability-AI/stable-audio-metrics src/openl3_fd.py extract_embeddings (librosa.load "
+        "sr=None mono=False; pyloudnorm.normalize.peak -1 dB over all channels; soxr.resample HQ to the "
+        "evaluation rate; channels 0 and 1 embedded separately, mono copied to both)",
     ),
     "fadtk": Recipe(
         name="fadtk",
@@ -154,28 +167,32 @@ def prepare_waveform(
 ) -> tuple[torch.Tensor, dict[str, Any]]:
     """Apply `recipe` to float audio ``[channels, samples]`` at `sample_rate` Hz.
 
-    Order: downmix, DC removal, resampling, crop to ``max_seconds``, int16 quantisation, zero padding to
-    the minimum length, peak normalisation. Returns the float32 mono waveform ``[samples_out]`` at
-    `target_rate` Hz and a record of each step (DC offset removed, resampling parameters, samples cropped
-    and zero-padded, peak gain).
+    Order: downmix, DC removal, (peak normalisation when ``peak_before_resample``), resampling, crop to
+    ``max_seconds``, int16 quantisation, zero padding to the minimum length, peak normalisation. Returns
+    the float32 waveform at `target_rate` Hz, mono ``[samples_out]`` or, when the downmix keeps channels
+    (``"first-two"``: always ``[2, samples_out]``; ``"keep"`` of a multichannel file), ``[channels,
+    samples_out]``, and a record of each step (DC offset removed, resampling parameters, samples
+    cropped and zero-padded, peak gain).
     """
     if waveform.ndim != 2 or not waveform.is_floating_point():
         raise UsageError(
             f"expected float audio [channels, samples], got {tuple(waveform.shape)} {waveform.dtype}"
         )
-    x = downmix(waveform.to(torch.float32), recipe.downmix)[0]
+    x = downmix(waveform.to(torch.float32), recipe.downmix)
     dc = float(x.mean()) if recipe.remove_dc else 0.0
     if recipe.remove_dc:
         x = x - x.mean()
     steps: dict[str, Any] = {"recipe": recipe.to_dict(), "dc_offset_removed": dc}
+    if recipe.peak_dbfs is not None and recipe.peak_before_resample:
+        x, steps["peak_gain"] = _peak_normalise(x, recipe)
     if sample_rate != target_rate:
-        x = resample(x[None], sample_rate, target_rate, recipe.resampler)[0]
+        x = resample(x, sample_rate, target_rate, recipe.resampler)
         steps["resample"] = resample_parameters(recipe.resampler, sample_rate, target_rate)
     cropped = 0
     if recipe.max_seconds is not None:
         keep = int(target_rate * recipe.max_seconds)
-        cropped = max(0, x.shape[0] - keep)
-        x = x[:keep]
+        cropped = max(0, x.shape[-1] - keep)
+        x = x[..., :keep]
     if recipe.quantize == INT16_PCM:
         x = quantize_int16_pcm(x)
     elif recipe.quantize is not None:
@@ -184,18 +201,24 @@ def prepare_waveform(
         recipe.min_samples or 0,
         math.ceil(recipe.min_seconds * target_rate) if recipe.min_seconds is not None else 0,
     )
-    padded = max(0, minimum - x.shape[0])
+    padded = max(0, minimum - x.shape[-1])
     if padded:
         x = torch.nn.functional.pad(x, (0, padded))
-    if recipe.peak_dbfs is not None:
-        peak = float(x.abs().max())
-        if peak == 0.0:
-            raise MetricInputError(f"recipe {recipe.name!r}: peak normalisation of an all-zero waveform")
-        gain = 10.0 ** (recipe.peak_dbfs / 20.0) / peak
-        x = (x.to(torch.float64) * gain).float()
-        steps["peak_gain"] = gain
+    if recipe.peak_dbfs is not None and not recipe.peak_before_resample:
+        x, steps["peak_gain"] = _peak_normalise(x, recipe)
     steps.update(samples_cropped=cropped, samples_zero_padded=padded, sample_rate=target_rate)
-    return x.contiguous(), steps
+    return (x[0] if x.shape[0] == 1 and recipe.downmix != "first-two" else x).contiguous(), steps
+
+
+def _peak_normalise(x: torch.Tensor, recipe: Recipe) -> tuple[torch.Tensor, float]:
+    """``x`` scaled so that its largest absolute sample (over all channels) is ``recipe.peak_dbfs``."""
+    peak = float(x.abs().max())
+    if peak == 0.0:
+        raise MetricInputError(f"recipe {recipe.name!r}: peak normalisation of an all-zero waveform")
+    gain = 10.0 ** (recipe.peak_dbfs / 20.0) / peak
+    if recipe.peak_before_resample:  # pyloudnorm under numpy 1.x, as stable-audio-metrics pins it: float32
+        return x.to(torch.float32) * torch.tensor(gain, dtype=torch.float32), gain
+    return (x.to(torch.float64) * gain).float(), gain
 
 
 def load_prepared(

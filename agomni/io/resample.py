@@ -33,6 +33,9 @@ Policies
     one-shot, linear phase; HQ is 20-bit precision, VHQ 28-bit). Input and output are **float64**, so
     conversion adds no error beyond libsoxr's stated precision (VHQ exceeds float32's 24-bit mantissa);
     the result is cast to float32 once at the end.
+``"soxr-hq-float32"``
+    the same HQ call on **float32** samples, as ``librosa.load`` and stable-audio-metrics' OpenL3 loader
+    pass them (libsoxr's float32 path; differs from ``"soxr-hq"`` by float32 rounding, about 1e-7).
 
 When ``orig_sr == new_sr`` every policy returns the input as float32 unchanged.
 """
@@ -51,7 +54,7 @@ from agomni.errors import UsageError
 TORCHAUDIO_SINC = "torchaudio-sinc"
 TORCHAUDIO_SINC_FUNCTIONAL = "torchaudio-sinc-functional"
 TORCHAUDIO_SINC_KAISER_BEST = "torchaudio-sinc-kaiser-best"
-SOXR_QUALITIES = {"soxr-hq": "HQ", "soxr-vhq": "VHQ"}
+SOXR_QUALITIES = {"soxr-hq": "HQ", "soxr-vhq": "VHQ", "soxr-hq-float32": "HQ"}
 
 #: torchaudio's sinc resampler as av-benchmark uses it (the library defaults, written out).
 AV_BENCHMARK_SINC_PARAMS: dict[str, str | int | float | None] = {
@@ -107,7 +110,7 @@ def resample_parameters(policy: str, orig_sr: int, new_sr: int) -> dict[str, str
             "implementation": "soxr.resample",
             "package": f"soxr {soxr.__version__}",
             "quality": SOXR_QUALITIES[policy],
-            "compute_dtype": "float64",
+            "compute_dtype": "float32" if policy.endswith("-float32") else "float64",
             "orig_sr": orig_sr,
             "new_sr": new_sr,
         }
@@ -160,8 +163,9 @@ def resample(
     import soxr
 
     lead_shape = waveform.shape[:-1]
-    rows = waveform.detach().to("cpu", torch.float64).reshape(-1, waveform.shape[-1]).numpy()
+    compute = torch.float32 if policy.endswith("-float32") else torch.float64
+    rows = waveform.detach().to("cpu", compute).reshape(-1, waveform.shape[-1]).numpy()
     # soxr wants [samples, channels]; every leading index is treated as one channel.
     out = soxr.resample(np.ascontiguousarray(rows.T), orig_sr, new_sr, quality=SOXR_QUALITIES[policy])
-    out = np.asarray(out, dtype=np.float64).reshape(-1, rows.shape[0]).T
+    out = np.asarray(out, dtype=rows.dtype).reshape(-1, rows.shape[0]).T
     return torch.from_numpy(out.astype(np.float32)).reshape(*lead_shape, -1).to(waveform.device)

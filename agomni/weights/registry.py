@@ -197,8 +197,8 @@ _ENTRIES: tuple[WeightsEntry, ...] = (
         licence=_CLAP_LICENCE,
         metrics=("CLAP score / FAD-CLAP with HTSAT-base, music (fadtk clap-laion-music)",),
         pin=None,
-        checksum_search="the lukewys/laion_clap blob page for this file was not in the searchable pages; "
-        "only a third-party Space copy's LFS hash was found, which is not the publisher's, so unpinned "
+        checksum_search="the publisher's LFS hash for this file is not recorded here; "
+        "only a third-party Space copy's LFS hash is known, which is not the publisher's, so unpinned "
         "(trust on first use). Size '2.35 GB' (rounded).",
         state_dict_key="state_dict",
         notes="pickle holds numpy scalars (HF scan), refused by the safe loader unless allow_pickle=True.",
@@ -285,8 +285,8 @@ _ENTRIES: tuple[WeightsEntry, ...] = (
             metrics=(f"CER, seed-tts-eval ZH recipe (Paraformer-zh through funasr): {role}",),
             pin=None,
             checksum_search="the ModelScope repository funasr's 'paraformer-zh' alias resolves to (funasr "
-            "1.4.16 download/name_maps_from_hub.py, default hub 'ms') shows no checksum or size among the "
-            "searchable pages: unpinned (trust on first use). The Hugging Face repo funasr/paraformer-zh "
+            "1.4.16 download/name_maps_from_hub.py, default hub 'ms') publishes no checksum or size: "
+            "unpinned (trust on first use). The Hugging Face repo funasr/paraformer-zh "
             "is a different model (its configuration.json names the plain "
             "speech_paraformer-large_asr_nat-zh-cn-16k-common-vocab8404-pytorch; model.pt '881 MB'), not "
             "the one funasr's default hub gives seed-tts-eval, so it is not used here.",
@@ -548,8 +548,8 @@ _ENTRIES: tuple[WeightsEntry, ...] = (
         licence="Apache-2.0 (huggingface.co/google/flan-t5-large model card)",
         metrics=("reference model text features (AudioGen-Omni: Flan-T5; agomni.model.encoders.flan_t5)",),
         pin=None,
-        checksum_search="the google/flan-t5-large blob page of model.safetensors (which shows the LFS "
-        "SHA-256) was not among the searchable pages; only fine-tuned copies' hashes were found, which are "
+        checksum_search="the publisher's LFS SHA-256 of google/flan-t5-large "
+        "model.safetensors is not recorded here; only fine-tuned copies' hashes are known, which are "
         "not this file. Unpinned (trust on first use). Size '3.13 GB' (rounded).",
         notes="full encoder-decoder checkpoint; the text encoder uses 'shared.weight' and 'encoder.*'.",
     ),
@@ -562,7 +562,7 @@ _ENTRIES: tuple[WeightsEntry, ...] = (
         licence="Apache-2.0 (huggingface.co/google/flan-t5-large model card)",
         metrics=("reference model text tokenizer (SentencePiece model of Flan-T5)",),
         pin=None,
-        checksum_search="an LFS file, but its blob page (LFS SHA-256) was not among the searchable pages. "
+        checksum_search="an LFS file whose publisher's SHA-256 is not recorded here. "
         "Unpinned (trust on first use). Size '792 kB' (rounded).",
         notes="SentencePiece model, not a checkpoint.",
     ),
@@ -594,8 +594,8 @@ _ENTRIES: tuple[WeightsEntry, ...] = (
         licence=_MUQ_LICENCE,
         metrics=("SongEval backbone configuration: MuQ sizes, conformer settings, mel statistics",),
         pin=None,
-        checksum_search="a small git file on the Hugging Face repository (no LFS hash); not among the "
-        "searchable pages. Unpinned (trust on first use).",
+        checksum_search="a small git file on the Hugging Face repository (no LFS hash). Unpinned (trust "
+        "on first use).",
         notes="JSON, not a checkpoint; defines the network, so --random-weights needs it too.",
     ),
     WeightsEntry(
@@ -607,8 +607,8 @@ _ENTRIES: tuple[WeightsEntry, ...] = (
         licence=_MUQ_LICENCE,
         metrics=("SongEval backbone: MuQ-large-msd-iter hidden_states[6] (agomni.metrics.speech.songeval)",),
         pin=None,
-        checksum_search="the LFS blob page of model.safetensors was not among the searchable pages; "
-        "unpinned (trust on first use). The size is not stated either.",
+        checksum_search="the publisher's LFS SHA-256 and size of model.safetensors are not recorded "
+        "here; unpinned (trust on first use).",
         notes="keys under 'model.'; SongEval uses the subsampling convolutions and the first 6 conformer layers.",
     ),
     WeightsEntry(
@@ -626,6 +626,27 @@ _ENTRIES: tuple[WeightsEntry, ...] = (
         checksum_search="no checksum or size published in the SongEval repository or README; unpinned "
         "(trust on first use).",
         notes="safetensors of SongEval's head (ffd, four attention layers, fc); loaded strictly.",
+    ),
+    *(
+        WeightsEntry(
+            name=f"openl3-mel256-{content}-512",
+            filename=f"torchopenl3_mel256_{content}_512.pth",
+            url=f"https://github.com/torchopenl3/torchopenl3-models/raw/master/torchopenl3_mel256_{content}_512.pth.tar",
+            size_bytes=None,
+            size_exact=False,
+            licence="CC-BY-4.0 (openl3 README, 'Model Weights License'; torchopenl3's conversion, code MIT)",
+            metrics=(
+                f"FD_openl3 / KAD on OpenL3 ({content}), stable-audio-metrics src/openl3_fd.py "
+                f"(openl3 mel256 content_type={content!r} embedding_size=512)",
+            ),
+            pin=None,
+            checksum_search="neither torchopenl3 nor openl3 publishes a checksum or size for these files; "
+            "unpinned (trust on first use).",
+            notes="torchopenl3 1.0.1 load_audio_embedding_model's file: a plain state dict of openl3's "
+            "Keras weights; its speclayer.* buffers (kapre 0.1.4 frontend) are not used by agomni, which "
+            "computes openl3 0.4.2's frontend.",
+        )
+        for content in ("env", "music")
     ),
 )
 
