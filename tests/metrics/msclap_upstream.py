@@ -94,9 +94,10 @@ def upstream_wrapper(tmp: Path, tokenizer_dir: Path, *, seed: int = 11) -> Itera
     vocab = len(json.loads((tokenizer_dir / "vocab.json").read_text(encoding="utf-8")))
     ends = {"bos_token_id": vocab - 1, "eos_token_id": vocab - 1}  # <|endoftext|>, the last id
     config = transformers.GPT2Config(vocab_size=vocab, **ends, **SMALL_GPT2)
+    tokenizer = gpt2_tokenizer(tokenizer_dir)  # built before AutoTokenizer is patched
     with (
         mock.patch.object(msclap_clap.AutoModel, "from_pretrained", lambda *a, **k: transformers.GPT2Model(config)),
-        mock.patch.object(wrapper_module.AutoTokenizer, "from_pretrained", lambda *a, **k: gpt2_tokenizer(tokenizer_dir)),
+        mock.patch.object(wrapper_module.AutoTokenizer, "from_pretrained", lambda *a, **k: tokenizer),
         mock.patch.object(wrapper_module.torchaudio, "load", _read_pcm),
         mock.patch.object(wrapper_module.random, "randrange", lambda *a, **k: 0),
     ):  # fmt: skip
