@@ -1,5 +1,10 @@
 """The networks of one `agomni eval` run: one embedder under one input recipe (a profile's), built once
-however many metrics read its heads, and the metric states that read them."""
+however many metrics read its heads, and the metric states that read them.
+
+The embedders live for the item loop only: `NetworkSummary` keeps what the results say of them, so that
+the pipeline releases them before the per-item stages build their own networks (each stage, in turn,
+builds one network at a time and releases it after its pass).
+"""
 
 from __future__ import annotations
 
@@ -47,6 +52,31 @@ class Network:
             "needs": self.embedder.needs.to_dict(),
             "preprocessing": self.preparation,
         }
+
+
+@dataclass(frozen=True)
+class NetworkSummary:
+    """What a run's results keep of its embedder networks once they are released: their provenance
+    (`Network.describe` by label), checkpoint records, and whether they compare with published numbers /
+    ran on random weights."""
+
+    described: dict[str, dict[str, Any]]
+    checkpoints: dict[str, Any]
+    comparable: bool
+    random_weights: bool
+
+    @classmethod
+    def of(cls, networks: list[Network]) -> NetworkSummary:
+        return cls(
+            described={n.label: n.describe() for n in networks},
+            checkpoints={
+                n.checkpoint.record_name: n.checkpoint.record for n in networks if n.checkpoint.record
+            },
+            comparable=all(
+                n.embedder.comparable_with_published and not n.checkpoint.random_weights for n in networks
+            ),
+            random_weights=any(n.checkpoint.random_weights for n in networks),
+        )
 
 
 def build_networks(

@@ -22,6 +22,7 @@ values as one process would (sums differ only by float64 summation order). The p
 from __future__ import annotations
 
 import contextlib
+import gc
 import sys
 import time
 from collections import defaultdict
@@ -40,7 +41,7 @@ from agomni.errors import MediaError, MetricInputError, TooShortError, UsageErro
 from agomni.evaluate.destinations import check_destinations
 from agomni.evaluate.inputs import EvalInputs, EvalItem, collect_inputs
 from agomni.evaluate.item_stages import ItemStages
-from agomni.evaluate.networks import Network, build_networks
+from agomni.evaluate.networks import Network, NetworkSummary, build_networks
 from agomni.evaluate.profiles import PROFILES, Profile, get_profile
 from agomni.evaluate.registry import MetricEntry, resolve_metric_names
 from agomni.evaluate.scoring import MetricState, score
@@ -298,6 +299,11 @@ class _Runner:
                 progress.update(len(chunk))
                 progress.set_postfix(cache_hits=self.cache.stats.hits, errors=len(self.errors), refresh=False)
 
+    def release_networks(self) -> None:
+        """Drop the runner's references to its networks (their summary is taken first)."""
+        self.networks = []
+        self.preparations.clear()
+
     def gather(self, shard: distributed.Shard) -> None:
         """Under torchrun, after each rank ran its part: every rank's accumulators synced (sums reduced,
         rows and items gathered in rank order) and its item bookkeeping merged, so that every rank holds
@@ -390,6 +396,12 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
     shard = distributed.current()
     runner.run(tuple(shard.part(inputs.items)))
     runner.gather(shard)
+    # the embedders are released before the per-item stages build theirs: peak memory is the largest
+    # stage's, not the sum of every network a suite names
+    summary = NetworkSummary.of(networks)
+    runner.release_networks()
+    del networks
+    gc.collect()
 
     item_scores: dict[str, dict[str, float]] = {}
     set_metrics: list[SetMetric] = []
@@ -422,14 +434,12 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
     for item_id, values in per_item.item_scores.items():
         item_scores.setdefault(item_id, {}).update(values)
     stages_random = bool(stages.names) and request.random_weights
-    comparable = stages.comparable(per_item, request.random_weights) and all(
-        n.embedder.comparable_with_published and not n.checkpoint.random_weights for n in networks
-    )
+    comparable = stages.comparable(per_item, request.random_weights) and summary.comparable
     preprocessing = {
         "profiles": {
             name: get_profile(name).to_dict() for name in sorted({p.name for p in profiles.values()})
         },
-        "embedders": {n.label: n.describe() for n in networks},
+        "embedders": summary.described,
         "metrics": details,
         "comparable_with_published": comparable,
         "inputs": inputs.description,
@@ -442,11 +452,11 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
     provenance = collect_provenance(
         device=request.device,
         seed=request.seed,
-        checkpoints={n.checkpoint.record_name: n.checkpoint.record for n in networks if n.checkpoint.record},
+        checkpoints=summary.checkpoints,
         preprocessing=preprocessing,
         manifest_sha256=inputs.manifest_sha256,
         timings=dict(timings.seconds),
-        random_weights=stages_random or any(n.checkpoint.random_weights for n in networks),
+        random_weights=stages_random or summary.random_weights,
     )
     run = RunInfo(
         run_id=request.out.name if request.out is not None and request.out.name else f"eval-{created}",

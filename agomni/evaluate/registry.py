@@ -238,7 +238,7 @@ AUDIO_VISUAL: dict[str, str] = {
 
 #: Text-audio metrics (`agomni.metrics.text_audio.eval_stage`; they judge each generated audio against its
 #: manifest item's caption).
-TEXT_AUDIO: tuple[str, ...] = ("clap",)
+TEXT_AUDIO: tuple[str, ...] = ("clap", "ms_clap")
 
 
 def split_names(names: Iterable[str], group: Iterable[str]) -> tuple[list[str], list[str]]:

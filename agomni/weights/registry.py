@@ -648,6 +648,39 @@ _ENTRIES: tuple[WeightsEntry, ...] = (
         )
         for content in ("env", "music")
     ),
+    WeightsEntry(
+        name="ms-clap-2023",
+        filename="CLAP_weights_2023.pth",
+        url=_hf("microsoft/msclap", "CLAP_weights_2023.pth"),
+        size_bytes=None,
+        size_exact=False,
+        licence="MIT (microsoft/CLAP repository LICENSE, the msclap package's source)",
+        metrics=("MS-CLAP score (av-benchmark MS-CLAP-Score; msclap 1.3.4 CLAP(version='2023'))",),
+        pin=None,
+        checksum_search="msclap downloads this file with hf_hub_download('microsoft/msclap', "
+        "'CLAP_weights_2023.pth'); its blob page (LFS SHA-256 and size) was not among the searchable pages, "
+        "and no other source gives a hash or size. Unpinned (trust on first use); size unknown.",
+        state_dict_key="model",
+        notes="HTSAT-tiny audio encoder + GPT-2 text encoder with 1024-d projections (msclap's "
+        "audio_encoder.* / caption_encoder.* names), read with weights_only=True; "
+        "agomni.metrics.text_audio.ms_clap_net loads each tower strictly.",
+    ),
+    *(
+        WeightsEntry(
+            name=f"gpt2-{part}",
+            filename=filename,
+            url=_hf("openai-community/gpt2", filename),
+            size_bytes=size,
+            size_exact=False,
+            licence="MIT (huggingface.co/openai-community/gpt2 model card)",
+            metrics=(f"MS-CLAP score: the {part} file of the GPT-2 tokenizer msclap loads ('gpt2')",),
+            pin=None,
+            checksum_search="a plain git file (not LFS) on the hub, so the publisher shows no SHA-256; "
+            f"unpinned (trust on first use). Size '{size // 1000} kB' (rounded).",
+            notes="tokenizer file, not a checkpoint (agomni.metrics.embedders.gpt2_bpe reads it).",
+        )
+        for part, filename, size in (("vocab", "vocab.json", 1_042_000), ("merges", "merges.txt", 456_000))
+    ),
 )
 
 REGISTRY: dict[str, WeightsEntry] = {entry.name: entry for entry in _ENTRIES}

@@ -5,7 +5,8 @@ field (so these metrics need ``--manifest``). Per metric family one scorer runs 
 LSE-D share one lip-sync run); each item's value goes into the per-item scores, each item that could not
 be scored (no video in the manifest, no face, too short, unreadable ...) is returned with the metric and
 the reason (the run's coverage entry of the item lists it under ``unscored``) and listed in the metric's
-details, and the set value is the mean over the scored items (`agomni.metrics.av.item_mean`).
+details, and the set value is the mean over the scored items (`agomni.metrics.av.item_mean`). One
+family's network is in memory at a time: each scorer is released before the next is built.
 """
 
 from __future__ import annotations
@@ -51,4 +52,5 @@ def score_audio_visual(request: StageRequest) -> StageScores:
             result.details["errors"] += [{"id": i, "reason": "the manifest gives no video"} for i in missing]
             result.details["items_failed"] += len(missing)
             out.add_result(metric, result)
+        del scorer  # released before the next family's network is built
     return out

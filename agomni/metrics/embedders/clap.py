@@ -117,6 +117,20 @@ class HtsatSize:
 
 
 HTSAT_TINY = HtsatSize("HTSAT-tiny", 96, (2, 2, 6, 2))
+
+
+@dataclass(frozen=True)
+class MelFrontEnd:
+    """The torchlibrosa front end's settings: STFT hop and the rate / upper edge its mel matrix is built
+    for (n_fft 1024, 64 Slaney bands from 50 Hz in every variant)."""
+
+    hop: int
+    mel_rate: int
+    f_max: float
+
+
+#: laion-clap: hop 480 at 48 kHz, bands up to 14 kHz.
+LAION_FRONT = MelFrontEnd(HOP_LENGTH, SAMPLE_RATE, F_MAX)
 HTSAT_BASE = HtsatSize("HTSAT-base", 128, (2, 2, 12, 2))
 
 #: model name -> (registry entry, HTSAT size, reference recipe)
@@ -152,16 +166,16 @@ def numpy_scalar_globals() -> Iterator[None]:
 
 
 class _Stft(nn.Module):
-    def __init__(self) -> None:
+    def __init__(self, hop: int) -> None:
         super().__init__()
-        self.conv_real = nn.Conv1d(1, N_FFT // 2 + 1, N_FFT, stride=HOP_LENGTH, bias=False)
-        self.conv_imag = nn.Conv1d(1, N_FFT // 2 + 1, N_FFT, stride=HOP_LENGTH, bias=False)
+        self.conv_real = nn.Conv1d(1, N_FFT // 2 + 1, N_FFT, stride=hop, bias=False)
+        self.conv_imag = nn.Conv1d(1, N_FFT // 2 + 1, N_FFT, stride=hop, bias=False)
 
 
 class _Spectrogram(nn.Module):
-    def __init__(self) -> None:
+    def __init__(self, hop: int) -> None:
         super().__init__()
-        self.stft = _Stft()
+        self.stft = _Stft(hop)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """[B, samples] -> power spectrogram [B, 1, frames, 513]."""
@@ -181,14 +195,15 @@ class _Logmel(nn.Module):
         return 10.0 * torch.log10(torch.clamp(torch.matmul(power, self.melW), min=AMIN))
 
 
-def front_end_tensors() -> dict[str, torch.Tensor]:
+def front_end_tensors(front: MelFrontEnd = LAION_FRONT) -> dict[str, torch.Tensor]:
     """The fixed front-end tensors for a randomly initialised model, built as torchlibrosa builds them:
-    Conv1d DFT kernels (periodic Hann, n_fft 1024) [513, 1, 1024] and the Slaney mel matrix [513, 64]."""
+    Conv1d DFT kernels (periodic Hann, n_fft 1024) [513, 1, 1024] and the Slaney mel matrix [513, 64]
+    for ``front``'s rate and upper edge."""
     n = np.arange(N_FFT)
     window = 0.5 - 0.5 * np.cos(2 * np.pi * n / N_FFT)
     angle = -2 * np.pi * np.outer(np.arange(N_FFT // 2 + 1), n) / N_FFT
     mel = torchaudio.functional.melscale_fbanks(
-        N_FFT // 2 + 1, F_MIN, F_MAX, N_MELS, SAMPLE_RATE, norm="slaney", mel_scale="slaney"
+        N_FFT // 2 + 1, F_MIN, front.f_max, N_MELS, front.mel_rate, norm="slaney", mel_scale="slaney"
     )
     return {
         "spectrogram_extractor.stft.conv_real.weight": torch.from_numpy(np.cos(angle) * window)
@@ -343,10 +358,10 @@ class Htsat(nn.Module):
     checkpoint and loaded strictly, but not used for the embedding.
     """
 
-    def __init__(self, size: HtsatSize) -> None:
+    def __init__(self, size: HtsatSize, front: MelFrontEnd = LAION_FRONT) -> None:
         super().__init__()
         self.size = size
-        self.spectrogram_extractor = _Spectrogram()
+        self.spectrogram_extractor = _Spectrogram(front.hop)
         self.logmel_extractor = _Logmel()
         self.bn0 = nn.BatchNorm2d(N_MELS)
         self.patch_embed = _PatchEmbed(size.embed_dim)
@@ -451,7 +466,7 @@ class ClapWeights:
 def _random_state(tower: Tower, size: HtsatSize, seed: int) -> dict[str, torch.Tensor]:
     if tower == "audio":
         net: nn.Module = ClapAudioNet(size)
-        _init_random(net, seed)
+        init_random(net, seed)
     else:
         net = ClapTextNet()
         clap_text.init_random(net, torch.Generator().manual_seed(seed))
@@ -508,12 +523,14 @@ def load_clap_weights(
     )
 
 
-def _init_random(net: ClapAudioNet, seed: int) -> None:
+def init_random(
+    net: nn.Module, seed: int, prefix: str = "audio_branch.", front: MelFrontEnd = LAION_FRONT
+) -> None:
     """Seeded random weights in laion-clap's style (truncated normal std 0.02 for Linear weights and
     relative-position tables, zero biases, unit LayerNorms, default convolutions and BatchNorm) plus the
-    fixed torchlibrosa front end."""
+    fixed torchlibrosa front end of the HTSAT under ``prefix``."""
     gen = torch.Generator().manual_seed(seed)
-    fixed = {f"audio_branch.{k}": v for k, v in front_end_tensors().items()}
+    fixed = {f"{prefix}{k}": v for k, v in front_end_tensors(front).items()}
     with torch.no_grad():
         modules = dict(net.named_modules())
         for name, p in net.named_parameters():
@@ -661,14 +678,18 @@ class ClapAudioEmbedder(Embedder):
 
 
 __all__ = [
+    "HTSAT_TINY",
+    "LAION_FRONT",
     "MODELS",
     "PROFILES",
     "ClapAudioEmbedder",
     "ClapAudioNet",
     "ClapWeights",
     "Htsat",
+    "MelFrontEnd",
     "fadtk_chunks",
     "front_end_tensors",
+    "init_random",
     "int16_round_trip",
     "load_clap_weights",
     "numpy_scalar_globals",

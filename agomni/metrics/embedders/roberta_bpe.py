@@ -104,42 +104,52 @@ class RobertaBPETokenizer:
     256 byte characters, the tokens its merges produce).
     """
 
+    #: what the error messages call the tokenizer, its special tokens and its registry files
+    label = "RoBERTa"
+    special_tokens: tuple[str, ...] = SPECIAL_TOKENS
+    registry_files: tuple[str, str] = REGISTRY_FILES
+
     def __init__(self, vocab_file: str | Path, merges_file: str | Path, *, max_length: int = MAX_LENGTH):
         self.max_length = max_length
         try:
             vocab = json.loads(Path(vocab_file).read_text(encoding="utf-8"))
             lines = Path(merges_file).read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise WeightsError(f"RoBERTa tokenizer files unreadable: {err}") from err
+            raise WeightsError(f"{self.label} tokenizer files unreadable: {err}") from err
         if not isinstance(vocab, dict) or not all(isinstance(v, int) for v in vocab.values()):
             raise WeightsError(f"{vocab_file}: not a JSON object of token -> id")
         merges = [tuple(line.split()) for line in lines if line.strip() and not line.startswith("#version")]
         if any(len(pair) != 2 for pair in merges):
             raise WeightsError(f"{merges_file}: every line must hold two space-separated symbols")
         self.byte_chars = bytes_to_unicode()
-        needed = [*SPECIAL_TOKENS, *self.byte_chars.values(), *("".join(pair) for pair in merges)]
+        needed = [*self.special_tokens, *self.byte_chars.values(), *("".join(pair) for pair in merges)]
         missing = [token for token in needed if token not in vocab]
         if missing:
             raise WeightsError(
-                f"{vocab_file}: {len(missing)} tokens RoBERTa needs are missing, e.g. {missing[:5]}"
+                f"{vocab_file}: {len(missing)} tokens {self.label} needs are missing, e.g. {missing[:5]}"
             )
         self.vocab: dict[str, int] = vocab
         self.ranks = {pair: rank for rank, pair in enumerate(merges)}
-        self.special = {token: vocab[token] for token in SPECIAL_TOKENS}
-        space = re.escape(WHITE_SPACE)
-        self.split_special = re.compile(rf"([{space}]*<mask>|<s>|</s>|<unk>|<pad>)")
+        self.special = {token: vocab[token] for token in self.special_tokens}
+        self.split_special = self.special_splitter()
         self.pattern = pretokenizer()
         self._cache: dict[str, tuple[int, ...]] = {}
         #: registry entry -> SHA-256 of the files read (empty when built from paths directly)
         self.files: dict[str, str] = {}
 
+    @staticmethod
+    def special_splitter() -> re.Pattern[str]:
+        """Splits text around the special-token strings (``<mask>`` with the whitespace before it)."""
+        space = re.escape(WHITE_SPACE)
+        return re.compile(rf"([{space}]*<mask>|<s>|</s>|<unk>|<pad>)")
+
     @classmethod
     def from_registry(cls, *, max_length: int = MAX_LENGTH) -> RobertaBPETokenizer:
-        """The tokenizer from the verified cached registry files `REGISTRY_FILES` (fetched by the weights
+        """The tokenizer from the verified cached registry files `registry_files` (fetched by the weights
         registry when missing and not offline; never a hub call of ``transformers``)."""
-        vocab, merges = (weights.resolve(name, progress=False) for name in REGISTRY_FILES)
+        vocab, merges = (weights.resolve(name, progress=False) for name in cls.registry_files)
         tokenizer = cls(vocab, merges, max_length=max_length)
-        tokenizer.files = {name: weights.sha256_of(name) for name in REGISTRY_FILES}
+        tokenizer.files = {name: weights.sha256_of(name) for name in cls.registry_files}
         return tokenizer
 
     def _bpe(self, piece: str) -> tuple[int, ...]:

@@ -32,7 +32,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from tqdm import tqdm
@@ -174,23 +174,53 @@ class ClapScorer:
         return ClapItemScore(item.item_id, cosine)
 
 
+class TextAudioScorer(Protocol):
+    """What `score_items` needs of a scorer (`ClapScorer`, the MS-CLAP scorer)."""
+
+    def embed_text(self, captions: Sequence[str]) -> torch.Tensor: ...
+
+    def score_clip(self, item: ClapTextItem, text_embedding: torch.Tensor | None) -> ClapItemScore: ...
+
+
+def _embed_captions(
+    scorer: TextAudioScorer, captions: list[str]
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Embeddings by caption, in one batched call; when that fails, one caption at a time, each failure
+    kept as that caption's reason."""
+    try:
+        return dict(zip(captions, scorer.embed_text(captions), strict=True)), {}
+    except MetricInputError:
+        text, failed = {}, {}
+        for caption in captions:
+            try:
+                text[caption] = scorer.embed_text([caption])[0]
+            except MetricInputError as err:
+                failed[caption] = f"{type(err).__name__}: {err}"
+        return text, failed
+
+
 def score_items(
-    scorer: ClapScorer, items: Sequence[ClapTextItem], *, progress: bool = True
+    scorer: TextAudioScorer, items: Sequence[ClapTextItem], *, progress: bool = True, name: str = NAME
 ) -> list[ClapItemScore]:
     """Per-item cosines in input order (captions embedded in batches first; a problem is the item's
     error)."""
     captions = sorted({i.caption for i in items if i.caption is not None and i.caption.strip()})
-    text = dict(zip(captions, scorer.embed_text(captions), strict=True))
-    bar = tqdm(items, desc="CLAP score", unit="clip", file=sys.stderr, disable=not progress)
-    return [scorer.score_clip(item, text.get(item.caption) if item.caption else None) for item in bar]
+    text, failed = _embed_captions(scorer, captions)
+    bar = tqdm(items, desc=f"{name} score", unit="clip", file=sys.stderr, disable=not progress)
+    return [
+        ClapItemScore(item.item_id, None, failed[item.caption])
+        if item.caption in failed
+        else scorer.score_clip(item, text.get(item.caption) if item.caption else None)
+        for item in bar
+    ]
 
 
-def summarise(items: Sequence[ClapItemScore], config: Mapping[str, Any]) -> MetricResult:
+def summarise(items: Sequence[ClapItemScore], config: Mapping[str, Any], *, name: str = NAME) -> MetricResult:
     """Mean cosine over the scored items, the others listed with their reasons (`ItemMean`); unit,
-    direction and recipe from the catalogue entry (evaluation/metrics.json)."""
-    catalogue = suites.load_metric_specs()[NAME]
+    direction and recipe from metric `name`'s catalogue entry (evaluation/metrics.json)."""
+    catalogue = suites.load_metric_specs()[name]
     spec = MetricSpec(unit=catalogue.unit, higher_is_better=catalogue.higher_is_better, description="")
-    accumulator = ItemMean(NAME, spec, catalogue.recipe, config)
+    accumulator = ItemMean(name, spec, catalogue.recipe, config)
     for item in items:
         if item.cosine is None:
             accumulator.add_error(item.item_id, item.error or "no value")
@@ -204,6 +234,7 @@ __all__ = [
     "ClapItemScore",
     "ClapScorer",
     "ClapTextItem",
+    "TextAudioScorer",
     "score_items",
     "summarise",
 ]

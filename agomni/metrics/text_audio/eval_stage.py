@@ -1,38 +1,49 @@
-"""The text-audio stage of `agomni eval`: the LAION-CLAP score of each generated clip against its item's
-caption (the manifest's ``text`` field, so the metric needs ``--manifest``).
+"""The text-audio stage of `agomni eval`: the LAION-CLAP score (``clap``) and the MS-CLAP score
+(``ms_clap``) of each generated clip against its item's caption (the manifest's ``text`` field, so the
+metrics need ``--manifest``).
 
-One scorer over the generated files; each item's cosine goes into the per-item scores, each item that
-could not be scored (no caption, an undecodable or too short clip ...) is listed with its reason in the
-metric's details and under ``unscored`` in the item's coverage entry, and the set value is the mean over the scored items (`clap_score.summarise`).
+One scorer per metric over the generated files, built when its metric's turn comes and released after
+its pass (one network in memory at a time); each item's cosine goes into the per-item scores, each item
+that could not be scored (no caption, an undecodable or too short clip ...) is listed with its reason in
+the metric's details and under ``unscored`` in the item's coverage entry, and the set value is the mean
+over the scored items (`clap_score.summarise`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from agomni.metrics.stage import StageRequest, StageScores
-from agomni.metrics.text_audio import clap_score
+from agomni.metrics.text_audio import clap_score, ms_clap_score
+
+#: metric name -> (random-weights scorer from a seed, registry scorer), each taking the device
+SCORERS: dict[
+    str, tuple[Callable[..., clap_score.TextAudioScorer], Callable[..., clap_score.TextAudioScorer]]
+] = {
+    clap_score.NAME: (clap_score.ClapScorer.random, clap_score.ClapScorer.from_registry),
+    ms_clap_score.NAME: (ms_clap_score.MsClapScorer.random, ms_clap_score.MsClapScorer.from_registry),
+}
 
 
 def score_text_audio(request: StageRequest) -> StageScores:
     """The text-audio metrics of ``request`` over its generated files, each scored against its manifest
-    item's caption (see `StageScores`), one clip per network call."""
+    item's caption (see `StageScores`), one clip per network call, one metric's network at a time."""
     manifest = request.manifest_items(
         "compares each generated audio with its item's caption", "items with a 'text' field"
-    )
-    device = request.device
-    scorer = (
-        clap_score.ClapScorer.random(request.seed, device=device)
-        if request.random_weights
-        else clap_score.ClapScorer.from_registry(device=device)
     )
     items = [
         clap_score.ClapTextItem(i, path, manifest[i].text if i in manifest else None)
         for i, path in request.pred.items()
     ]
     out = StageScores()
-    out.add_result(
-        clap_score.NAME,
-        clap_score.summarise(
-            clap_score.score_items(scorer, items, progress=request.progress), scorer.config()
-        ),
-    )
+    for name in request.names:
+        random, registry = SCORERS[name]
+        scorer = (
+            random(request.seed, device=request.device)
+            if request.random_weights
+            else registry(device=request.device)
+        )
+        scores = clap_score.score_items(scorer, items, progress=request.progress, name=name)
+        out.add_result(name, clap_score.summarise(scores, scorer.config(), name=name))
+        del scorer  # released before the next metric's network is built
     return out
