@@ -52,10 +52,13 @@ def test_published_rows_all_carry_a_source_and_known_metric():
 
 
 def test_every_suite_with_a_public_test_set_has_published_rows():
-    # smoke: the toy corpus (nothing published); v2song: no public video-to-song test set exists
-    without = {"smoke", "v2song"}
+    # smoke: the toy corpus (nothing published); v2song: no public video-to-song test set exists;
+    # t2a-stable-audio: its suite says published rows are not included in this version
+    without = {"smoke", "v2song", "t2a-stable-audio"}
     for suite in load_suites(EVALUATION).values():
         assert bool(read_published(suite)) == (suite.name not in without), suite.name
+        if suite.name == "t2a-stable-audio":
+            assert "Published rows are not included in this version" in suite.notes
 
 
 def test_published_table_missing_a_source_is_rejected(tmp_path):

@@ -630,7 +630,7 @@ _ENTRIES: tuple[WeightsEntry, ...] = (
     *(
         WeightsEntry(
             name=f"openl3-mel256-{content}-512",
-            filename=f"torchopenl3_mel256_{content}_512.pth",
+            filename=f"torchopenl3_mel256_{content}_512.pth.tar",
             url=f"https://github.com/torchopenl3/torchopenl3-models/raw/master/torchopenl3_mel256_{content}_512.pth.tar",
             size_bytes=None,
             size_exact=False,
