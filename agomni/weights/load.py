@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import UnsafeCheckpointError, WeightsError
 
-TORCH_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".model", ".tar")  # .tar: torch.save files named so (NISQA, torchopenl3)
+# .tar: torch.save files published under that name (NISQA, torchopenl3)
+TORCH_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".model", ".tar")
 WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "module")
 #: The global torch's weights-only unpickler refused, in each wording torch has used ("Unsupported global:
 #: GLOBAL x.y was not an allowed global", "Trying to load unsupported GLOBAL x.y whose module x is blocked").
