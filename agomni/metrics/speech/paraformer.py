@@ -26,7 +26,7 @@ Offline and safe by construction:
   is left unset and the state dict is read with `agomni.weights.load_checkpoint` (``weights_only=True``
   whatever the torch version; a file needing pickled code is refused), ``module.`` prefixes dropped as
   funasr does, and loaded strictly (every key once, every shape checked).
-- funasr prints its version on construction; that goes to stderr, never to agomni's stdout (JSON output).
+- funasr prints its version on construction and notices on import; they go to stderr, never to agomni's stdout (JSON output).
 """
 
 from __future__ import annotations
@@ -67,8 +67,9 @@ DIRECTORY_NAMES = {
 
 
 def _funasr() -> Any:
-    try:
-        import funasr
+    try:  # funasr prints notices on import (no ffmpeg, its version): to stderr, never agomni's stdout
+        with contextlib.redirect_stdout(sys.stderr):
+            import funasr
         import zhconv  # noqa: F401  (checked here so a missing zhconv fails at construction)
     except ImportError as err:
         raise UsageError(
