@@ -118,15 +118,22 @@ def test_equals_torchaudio_griffinlim_in_float64():
 
 @pytest.mark.parametrize("win", [1024, 800])
 def test_vocoder_equals_torchaudio_on_well_conditioned_mels(win):
-    """The float32 vocoder on random log-mels (no near-silent bins to amplify rounding): within 1e-3
-    relative L2 of torchaudio's float32 griffinlim after 32 iterations (measured ~5e-5), for a window
-    as long as n_fft and a shorter one (centred in n_fft samples, as torch.stft pads it)."""
+    """The float32 vocoder on random log-mels (no near-silent bins to amplify rounding), for a window as
+    long as n_fft and a shorter one (centred in n_fft samples, as torch.stft pads it), 32 iterations.
+    Even here float32 rounding grows over the iterations (torchaudio's own float32 result is up to 2.4e-3
+    relative L2 from its float64 one, depending on the CPU's FFT kernels), so each clip is judged against
+    torchaudio's float64 result: no further from it than twice torchaudio's own float32 error, and within
+    5e-3 of torchaudio's float32 result."""
     vocoder = GriffinLimVocoder(dataclasses.replace(MEL_16K, win=win), n_iter=32)
     mel = torch.randn(3, 80, 40, generator=torch.Generator().manual_seed(1)) - 3.0
-    expected = _torchaudio(vocoder.linear_magnitude(mel), win, 32, 40 * 256 - 128)
+    magnitude = vocoder.linear_magnitude(mel)
+    upstream32 = _torchaudio(magnitude, win, 32, 40 * 256 - 128).clamp(-1, 1)
+    upstream64 = _torchaudio(magnitude.double(), win, 32, 40 * 256 - 128).clamp(-1, 1)
     ours = vocoder(mel)
     assert torch.equal(ours[:, :128], torch.zeros(3, 128))  # the hop / 2 delay
-    assert max(_rel(a, b) for a, b in zip(ours[:, 128:], expected.clamp(-1, 1), strict=True)) < 1e-3
+    for clip, exact, single in zip(ours[:, 128:].double(), upstream64, upstream32.double(), strict=True):
+        assert _rel(clip, exact) <= max(2 * _rel(single, exact), 1e-4)
+        assert _rel(clip, single) < 5e-3
 
 
 def test_griffin_lim_refuses_gaps_and_bad_momentum():
