@@ -41,6 +41,22 @@ def _add_speech_backend(p: argparse.ArgumentParser) -> None:
     )
 
 
+EXIT_STATUS = (
+    "exit status: 0 every requested metric computed; 4 results and report written but some metric not "
+    "computed (listed under 'Not computed' with the reason; --strict ends at the first one instead); 2 "
+    "usage or input error; 3 not available in this version; 1 any other error"
+)
+
+
+def _add_strict(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="end at the first metric that cannot be computed (default: compute the others, list it as not "
+        "computed and exit 4)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="agomni",
@@ -49,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"agomni {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("eval", help="score generated audio on a suite or against reference audio")
+    p = sub.add_parser(
+        "eval", help="score generated audio on a suite or against reference audio", epilog=EXIT_STATUS
+    )
     p.add_argument("--suite", help="suite name (see `agomni suites`)")
     p.add_argument("--pred", required=True, help="folder of generated files, named by item id")
     p.add_argument("--ref", help="folder of reference files (when no suite manifest gives them)")
@@ -76,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
     p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
     p.add_argument("--random-weights", action="store_true", help="seeded random network weights (labelled)")
+    _add_strict(p)
     _add_speech_backend(p)
 
     p = sub.add_parser("generate", help="generate audio for a suite with a checkpoint")
@@ -100,7 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--batch-size", type=int, help="items per network call (default: the model's)")
 
-    p = sub.add_parser("run", help="generate for a suite, score it, write results and a report")
+    p = sub.add_parser(
+        "run", help="generate for a suite, score it, write results and a report", epilog=EXIT_STATUS
+    )
     p.add_argument("suite", metavar="SUITE", help="suite name (see `agomni suites`); smoke runs offline")
     p.add_argument(
         "--generator",
@@ -150,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
         "such files are an error; files this run would have made are reused)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
+    _add_strict(p)
     _add_speech_backend(p)
 
     p = sub.add_parser("report", help="render reports from run folders")

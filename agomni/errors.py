@@ -2,12 +2,16 @@
 
 Each error says what was wrong, with the item id or path where there is one, and what to do.
 `exit_code` is what the CLI exits with: 2 for bad input (a manifest, arguments, media), 3 for a
-feature not available in this version, 1 otherwise.
+feature not available in this version, 1 otherwise. `agomni run` and `agomni eval` exit with
+`EXIT_NOT_COMPUTED` (4) when they wrote their results but some requested metric could not be computed.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+#: Exit status of `agomni run` / `agomni eval`: results (and report) written, some metric not computed.
+EXIT_NOT_COMPUTED = 4
 
 
 class AgomniError(Exception):
@@ -123,6 +127,48 @@ class MetricInputError(AgomniError):
     or item and the problem."""
 
     exit_code = 2
+
+
+class NotComputableError(MetricInputError):
+    """A requested metric that cannot be computed on what the run has. `agomni run` / `agomni eval` list
+    it as "not computed" in the results (with `kind`, the `side` at fault, per-reason item `counts`, the
+    first `items` concerned and a `hint` saying what to do) and compute every other metric; with
+    ``--strict`` it ends the run as before."""
+
+    kind = "exception"
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        side: str = "",
+        counts: dict[str, int] | None = None,
+        items: tuple[str, ...] | list[str] = (),
+        hint: str = "",
+    ):
+        self.reason, self.side, self.hint = reason, side, hint
+        self.counts = dict(counts or {})
+        self.items = tuple(items)
+        parts = [reason]
+        if self.counts:
+            parts.append("; ".join(f"{n} item(s): {why}" for why, n in self.counts.items()))
+        if self.items:
+            parts.append(f"first items: {', '.join(self.items)}")
+        if hint:
+            parts.append(hint)
+        super().__init__(" - ".join(parts))
+
+
+class NoScorableItemsError(NotComputableError):
+    """No item could be scored on some side (every one missing, unreadable or unusable for the metric)."""
+
+    kind = "no-items"
+
+
+class TooFewItemsError(NotComputableError):
+    """Fewer items (or rows) than the metric's statistic needs; the reason states the minimum."""
+
+    kind = "too-few-items"
 
 
 # --- results files -------------------------------------------------------------------------

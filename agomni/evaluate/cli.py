@@ -7,8 +7,9 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+from agomni.errors import EXIT_NOT_COMPUTED
 from agomni.evaluate.pipeline import EvalOutcome, EvalRequest, evaluate
-from agomni.results import CoverageEntry
+from agomni.results import CoverageEntry, NotComputed
 
 
 def request_from_args(args: argparse.Namespace, argv: list[str] | None = None) -> EvalRequest:
@@ -38,6 +39,7 @@ def request_from_args(args: argparse.Namespace, argv: list[str] | None = None) -
         ref_superset=getattr(args, "ref_superset", False),
         overwrite=getattr(args, "overwrite", False),
         speech_backends=tuple(getattr(args, "speech_backend", None) or ()),
+        strict=getattr(args, "strict", False),
     )
 
 
@@ -91,6 +93,7 @@ def format_outcome(outcome: EvalOutcome) -> str:
         f"(of {len(results.coverage)} entries)"
     )
     lines += unscored_lines(results.coverage)
+    lines += not_computed_lines(results.not_computed)
     for m in results.metrics:
         info = details.get(m.name, {})
         if info.get("n_generated_items") != info.get("n_reference_items") and info.get("kind") != "is":
@@ -112,6 +115,20 @@ def format_outcome(outcome: EvalOutcome) -> str:
     return "\n".join(lines)
 
 
+def not_computed_lines(entries: Sequence[NotComputed]) -> list[str]:
+    """One line per requested metric without a value: kind, side, reason, item counts, first items, hint."""
+    lines = []
+    for entry in entries:
+        side = f", {entry.side} side" if entry.side else ""
+        counts = "; ".join(f"{n} item(s): {why}" for why, n in entry.counts.items())
+        parts = [f"{entry.name}: NOT COMPUTED ({entry.kind}{side}): {entry.reason}"]
+        parts += [counts] if counts else []
+        parts += [f"first items: {', '.join(entry.items)}"] if entry.items else []
+        parts += [entry.hint] if entry.hint else []
+        lines.append(" - ".join(parts))
+    return lines
+
+
 def unscored_lines(coverage: Sequence[CoverageEntry], shown: int = 3) -> list[str]:
     """Per metric that could not score some "ok" items: how many, the first `shown` with their reasons."""
     lines = []
@@ -130,4 +147,4 @@ def cli_eval(args: argparse.Namespace) -> int:
     """Run `agomni eval` and print the table; errors propagate as typed agomni errors (exit codes)."""
     outcome = evaluate(request_from_args(args))
     print(format_outcome(outcome))
-    return 0
+    return EXIT_NOT_COMPUTED if outcome.results.not_computed else 0

@@ -7,7 +7,8 @@ its manifest item gives, outside the embedder / cache loop of `agomni.evaluate.p
   prompt audio (`agomni.metrics.speech`).
 
 Each stage is a function `StageRequest` -> `StageScores`. Under torchrun they run on rank 0 and their
-scores are shared with every rank.
+scores are shared with every rank. A metric a stage cannot compute is a "not computed" entry of its scores
+(`StageScores.isolated`), never the end of the run (unless ``--strict``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,15 @@ STAGES: dict[str, Callable[[StageRequest], StageScores]] = {
     "text_audio": text_audio_stage.score_text_audio,
     "speech": speech_stage.score_speech,
 }
+
+
+def _isolated(stage: str, request: StageRequest) -> StageScores:
+    """Stage `stage`'s scores; a failure before any of its metrics was filed (no manifest, no item of the
+    kind it needs) makes each of them "not computed" (``request.strict``: raised)."""
+    scores = StageScores()
+    with scores.isolated(request.names, request.strict):
+        scores = STAGES[stage](request)
+    return scores
 
 
 @dataclass(frozen=True)
@@ -60,7 +70,9 @@ class ItemStages:
         scores = StageScores()
         for stage, names in self.names.items():
             with timed(stage):
-                scores.merge(shard.from_main(functools.partial(STAGES[stage], replace(request, names=names))))
+                scores.merge(
+                    shard.from_main(functools.partial(_isolated, stage, replace(request, names=names)))
+                )
         return scores
 
     def comparable(self, scores: StageScores, random_weights: bool) -> bool:
@@ -68,5 +80,5 @@ class ItemStages:
         backend the published recipe's."""
         speech = self.names.get("speech", ())
         return not (self.names and random_weights) and all(
-            scores.details[n]["comparable_with_published"] for n in speech
+            scores.details[n]["comparable_with_published"] for n in speech if n in scores.details
         )

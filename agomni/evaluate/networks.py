@@ -13,13 +13,14 @@ from typing import Any
 
 import torch
 
-from agomni.errors import UsageError
+from agomni.errors import AgomniError, UsageError
 from agomni.evaluate.profiles import Profile
 from agomni.evaluate.registry import CheckpointIdentity, MetricEntry, build_embedder, checkpoint_identity
 from agomni.evaluate.scoring import MetricState
 from agomni.io.prepare import Recipe
 from agomni.metrics.cache import EmbeddingKey
 from agomni.metrics.embedders import Embedder
+from agomni.results import NotComputed
 
 
 @dataclass(frozen=True)
@@ -86,16 +87,31 @@ def build_networks(
     device: str,
     seed: int,
     random_weights: bool,
-) -> tuple[list[Network], list[MetricState]]:
-    """One `Network` per (embedder, profile) and one `MetricState` per metric."""
+    strict: bool = False,
+) -> tuple[list[Network], list[MetricState], list[NotComputed]]:
+    """One `Network` per (embedder, profile), one `MetricState` per metric, and the metrics whose network
+    could not be built (its weights missing or unloadable: "not computed", unless ``strict`` re-raises)."""
     networks: dict[tuple[str, str], Network] = {}
-    metrics = []
+    failed: dict[tuple[str, str], Exception] = {}
+    metrics, not_computed = [], []
     for entry in entries:
         profile, spec = profiles[entry.name], entry.embedder
+        if (spec.name, profile.name) in failed:
+            not_computed.append(NotComputed.of(entry.name, failed[(spec.name, profile.name)]))
+            continue
         if (spec.name, profile.name) not in networks:
             torch.manual_seed(seed)
             options = dict(profile.embedder_options.get(spec.name, {}))
-            embedder = build_embedder(spec, options, device=device, seed=seed, random_weights=random_weights)
+            try:
+                embedder = build_embedder(
+                    spec, options, device=device, seed=seed, random_weights=random_weights
+                )
+            except (AgomniError, OSError, RuntimeError) as err:
+                if strict or isinstance(err, UsageError):
+                    raise
+                failed[(spec.name, profile.name)] = err
+                not_computed.append(NotComputed.of(entry.name, err))
+                continue
             identity = checkpoint_identity(embedder, spec)
             label = f"{spec.name}@{profile.name}"
             networks[(spec.name, profile.name)] = Network(
@@ -106,4 +122,4 @@ def build_networks(
             raise UsageError(f"metric {entry.name}: embedder {spec.name!r} has no {entry.head!r} output")
         pooling = profile.pooling_for(spec.name) if network.embedder.output == "frames" else "clip"
         metrics.append(MetricState(entry, profile, network.label, pooling, seed=seed))
-    return list(networks.values()), metrics
+    return list(networks.values()), metrics, not_computed

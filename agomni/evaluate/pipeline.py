@@ -25,12 +25,12 @@ import contextlib
 import gc
 import sys
 import time
+import traceback
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -56,8 +56,8 @@ from agomni.metrics.cache import (
     decoder_fingerprint,
 )
 from agomni.metrics.speech.eval_stage import suite_backends
-from agomni.metrics.stage import StageRequest
-from agomni.results import CoverageEntry, Results, RunInfo, SetMetric, collect_provenance, write_results
+from agomni.metrics.stage import StageRequest, StageScores
+from agomni.results import CoverageEntry, NotComputed, Results, RunInfo, collect_provenance, write_results
 from agomni.results.provenance import describe_device
 
 RESULTS_FILE = "results.json"
@@ -90,6 +90,8 @@ class EvalRequest:
     overwrite: bool = False
     # --speech-backend: recogniser / speaker encoder of the speech metrics (agomni.metrics.speech.eval_stage)
     speech_backends: tuple[str, ...] = ()
+    # --strict: a metric that cannot be computed ends the evaluation (default: a "not computed" entry)
+    strict: bool = False
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,8 @@ class _Runner:
         for network in networks:
             self.preparations[repr(network.preparation)].append(network)
         self.errors: dict[str, str] = {}
+        self.failed: dict[str, tuple[str, str]] = {}  # item id -> (side, problem) of its first error
+        self.broken: dict[str, Exception] = {}  # network label -> the exception that stopped it
         self.ok: list[str] = []
 
     def _fail(self, item: EvalItem, side: str, err: MediaError) -> None:
@@ -184,6 +188,7 @@ class _Runner:
                 "and score the rest)",
             ) from err
         self.errors.setdefault(item.id, f"{side} file {err}")
+        self.failed.setdefault(item.id, ("generated" if side == "pred" else "reference", err.problem))
 
     def _lookup(
         self, networks: list[Network], file_hash: str | None
@@ -261,9 +266,17 @@ class _Runner:
         """Run ``jobs`` (equal length) through ``network`` in batches; one job at a time after a failure."""
         for start in range(0, len(jobs), self.request.batch_size):
             batch = jobs[start : start + self.request.batch_size]
+            if network.label in self.broken:
+                return
             try:
                 with self.timings.stage("embed"), torch.no_grad():
                     heads = network.embedder.outputs(torch.stack([job.samples for job in batch]))
+            except (RuntimeError, ValueError) as err:
+                if self.request.strict:
+                    raise
+                traceback.print_exc(file=sys.stderr)
+                self.broken[network.label] = err  # its metrics are "not computed"; the others go on
+                return
             except MetricInputError as err:
                 if len(batch) > 1:
                     for job in batch:
@@ -313,11 +326,20 @@ class _Runner:
         for metric in self.metrics:
             metric.accumulator.sync()
         parts = shard.gather(
-            (self.errors, self.ok, self.cache.stats, [(m.rows, m.used, m.left_out) for m in self.metrics])
+            (
+                self.errors,
+                self.ok,
+                self.cache.stats,
+                [(m.rows, m.used, m.left_out) for m in self.metrics],
+                self.failed,
+                self.broken,
+            )
         )
         self.errors = {item: why for errors, *_ in parts for item, why in errors.items()}
         self.ok = [item for _, ok, *_ in parts for item in ok]
-        self.cache.stats = CacheStats.total([stats for _, _, stats, _ in parts])
+        self.cache.stats = CacheStats.total([part[2] for part in parts])
+        self.failed = {item: why for part in parts for item, why in part[4].items()}
+        self.broken = {label: err for part in parts for label, err in part[5].items()}
         for i, metric in enumerate(self.metrics):
             states = [part[3][i] for part in parts]
             metric.rows = {side: sum(rows[side] for rows, _, _ in states) for side in metric.rows}
@@ -347,6 +369,8 @@ class _Runner:
                     continue
                 paired = item.pred is not None and (item.ref is not None or not self.need_reference)
                 for metric in self.metrics:
+                    if metric.network in self.broken:
+                        continue
                     if not metric.wants(paired):
                         metric.left_out.append(item.id)
                         continue
@@ -388,8 +412,13 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
             own_files=(*request.own_files, *(() if request.out is None else (request.out / RESULTS_FILE,))),
         )
     with timings.stage("load_embedders"):
-        networks, metrics = build_networks(
-            entries, profiles, device=request.device, seed=request.seed, random_weights=request.random_weights
+        networks, metrics, unbuilt = build_networks(
+            entries,
+            profiles,
+            device=request.device,
+            seed=request.seed,
+            random_weights=request.random_weights,
+            strict=request.strict,
         )
     cache = EmbeddingCache(request.cache_dir, enabled=request.use_cache)
     runner = _Runner(request, networks, metrics, cache, timings, need_reference)
@@ -404,12 +433,17 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
     gc.collect()
 
     item_scores: dict[str, dict[str, float]] = {}
-    set_metrics: list[SetMetric] = []
-    details: dict[str, Any] = {}
+    scored = StageScores(not_computed=list(unbuilt))
     with timings.stage("metrics"):
         for metric in metrics:
-            set_metric, details[metric.entry.name] = score(metric, item_scores)
-            set_metrics.append(set_metric)
+            with scored.isolated([metric.entry.name], request.strict):
+                if metric.network in runner.broken:
+                    raise runner.broken[metric.network]
+                set_metric, scored.details[metric.entry.name] = score(
+                    metric, item_scores, _unused(metric, inputs, runner)
+                )
+                scored.metrics.append(set_metric)
+    set_metrics, details = scored.metrics, scored.details
     ok = set(runner.ok)  # scores are kept for items covered "ok" only (results schema rule)
     backends = (
         request.speech_backends
@@ -427,6 +461,7 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
         batch_size=request.batch_size,
         backends=backends,
         protocol=None if suite is None else suite.protocol,
+        strict=request.strict,
     )
     per_item = stages.run(stage_request, shard, timings.stage)
     set_metrics += per_item.metrics
@@ -467,9 +502,29 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
         ref_dir=None if request.ref_dir is None else str(request.ref_dir),
     )
     coverage = _coverage(inputs, runner, per_item.unscored)
-    results = Results(run, provenance, item_scores, tuple(set_metrics), coverage)
+    not_computed = _in_request_order([*scored.not_computed, *per_item.not_computed], entries, stages)
+    results = Results(run, provenance, item_scores, tuple(set_metrics), coverage, not_computed)
     path = write_results(results, request.out / RESULTS_FILE) if request.out is not None else None
     return EvalOutcome(results, path, comparable)
+
+
+def _unused(metric: MetricState, inputs: EvalInputs, runner: _Runner) -> dict[str, tuple[str, str]]:
+    """Why each item the metric did not use was left out: (side, problem) of a file that failed, or the
+    side absent for a metric that scores pairs only."""
+    unused = dict(runner.failed)
+    for item in inputs.items:
+        if item.id in metric.left_out and item.id not in unused:
+            lacking = "generated" if item.pred is None else "reference"
+            unused[item.id] = (lacking, f"no {lacking} file ({metric.entry.name} scores pairs only)")
+    return unused
+
+
+def _in_request_order(
+    entries: list[NotComputed], metrics: list[MetricEntry], stages: ItemStages
+) -> tuple[NotComputed, ...]:
+    """The not-computed entries in the order the metrics were requested."""
+    order = [m.name for m in metrics] + [n for names in stages.names.values() for n in names]
+    return tuple(sorted(entries, key=lambda e: order.index(e.name) if e.name in order else len(order)))
 
 
 def _coverage(

@@ -15,6 +15,7 @@ Each metric records the ids it used and left out.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from agomni.errors import MetricInputError
 from agomni.evaluate.profiles import Profile
 from agomni.evaluate.registry import KINDS, MetricEntry
 from agomni.metrics import Metric
+from agomni.metrics.stage import no_scorable_items
 from agomni.results import SetMetric, Spread
 
 #: How the two KL directions are written in results and printed tables.
@@ -79,12 +81,20 @@ class MetricState:
         self.used[side].append(item_id)
 
 
-def score(metric: MetricState, item_scores: dict[str, dict[str, float]]) -> tuple[SetMetric, dict[str, Any]]:
+def score(
+    metric: MetricState,
+    item_scores: dict[str, dict[str, float]],
+    unused: Mapping[str, tuple[str, str]] | None = None,
+) -> tuple[SetMetric, dict[str, Any]]:
     """The metric's `SetMetric` (value, unit, direction, profile, n, spread) and its details for
-    provenance; paired KL also writes each item's value into ``item_scores``."""
+    provenance; paired KL also writes each item's value into ``item_scores``. A side with no item raises
+    `NoScorableItemsError` with why each item was not used (``unused``: id -> (side, problem))."""
     entry = metric.entry
-    if not metric.used["pred"]:
-        raise MetricInputError(f"{entry.name}: no generated item could be scored")
+    unused = unused or {}
+    for side, label in (("pred", "generated"), ("ref", "reference")):
+        if side in metric.accumulator.spec.sides and not metric.used[side]:
+            failed = {i: why for i, (s, why) in unused.items() if side == "pred" or s == label}
+            raise no_scorable_items(entry.name, failed, {i: s for i, (s, _) in unused.items()}, label)
     result = metric.accumulator.compute()
     details = {"kind": entry.kind, "embedder": metric.network, "recipe": result.recipe, "unit": result.unit}
     details.update({key: value for key, value in result.details.items() if key != "per_item"})

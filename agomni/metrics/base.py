@@ -47,7 +47,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from agomni.errors import MetricInputError
+from agomni.errors import MetricInputError, TooFewItemsError
 
 ArrayLike = np.ndarray | torch.Tensor
 Reduce = Literal["sum", "rows", "items"]
@@ -254,7 +254,8 @@ def as_float64_matrix(x: ArrayLike, what: str, *, min_rows: int = 1) -> np.ndarr
     if array.shape[1] == 0:
         raise MetricInputError(f"{what}: has zero columns (shape {tuple(array.shape)})")
     if array.shape[0] < min_rows:
-        raise MetricInputError(f"{what}: needs at least {min_rows} rows, got {array.shape[0]}")
+        side = "generated" if "generated" in what else "reference" if "reference" in what else ""
+        raise TooFewItemsError(f"{what}: needs at least {min_rows} rows, got {array.shape[0]}", side=side)
     finite = np.isfinite(array)
     if not finite.all():
         row = int(np.argwhere(~finite.all(axis=1))[0, 0])

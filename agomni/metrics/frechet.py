@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from agomni.errors import MetricInputError
+from agomni.errors import MetricInputError, TooFewItemsError
 from agomni.metrics.base import (
     ArrayLike,
     Metric,
@@ -190,7 +190,7 @@ class GaussianStats:
 
     def _require(self, rows: int) -> None:
         if self.count < rows:
-            raise MetricInputError(f"GaussianStats: needs at least {rows} embedding rows, has {self.count}")
+            raise TooFewItemsError(f"GaussianStats: needs at least {rows} embedding rows, has {self.count}")
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
         """float64 tensors that may be summed element-wise across processes: count, sum, outer."""
@@ -275,9 +275,12 @@ class FrechetDistance(Metric):
     def compute(self) -> MetricResult:
         reference, generated = self.stats("reference"), self.stats("generated")
         if reference.count < 2 or generated.count < 2:
-            raise MetricInputError(
-                f"{self.name}: needs at least 2 embedding rows per set, has reference {reference.count}, "
-                f"generated {generated.count}"
+            short = "generated" if generated.count < 2 else "reference"
+            raise TooFewItemsError(
+                f"{self.name} needs at least 2 embedding rows per set (a covariance over one row is undefined); "
+                f"has reference {reference.count}, generated {generated.count}",
+                side=short,
+                hint=f"score at least 2 {short} items",
             )
         value = frechet_distance(generated.mean(), generated.cov(), reference.mean(), reference.cov())
         return self.result_for(
@@ -313,7 +316,7 @@ def extrapolate_to_infinite_n(points: list[tuple[int, float]]) -> InfiniteNFit:
 def fad_inf_sizes(n_available: int, *, steps: int = 25, min_n: int = 500) -> list[int]:
     """The subset sizes of fadtk's FAD-inf: ``int(n)`` for n in ``np.linspace(min_n, N, steps)``."""
     if not 2 <= min_n <= n_available or steps < 2:
-        raise MetricInputError(
+        raise TooFewItemsError(
             f"FAD-inf: needs 2 <= min_n ({min_n}) <= number of generated embeddings ({n_available}) "
             f"and steps >= 2 (got {steps})"
         )

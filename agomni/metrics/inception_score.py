@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from agomni.errors import MetricInputError
+from agomni.errors import MetricInputError, TooFewItemsError
 from agomni.metrics import base
 from agomni.metrics.base import ArrayLike, ClassScores, Metric, MetricResult, MetricSpec
 
@@ -44,12 +44,20 @@ def inception_score(
 
     Returns a ``MetricResult`` named "IS" whose value is the mean over splits; ``details`` holds
     ``std`` (population std over splits), ``split_scores``, ``splits``, ``shuffle``, ``seed``, ``n``.
-    Raises ``MetricInputError`` when N < ``splits`` (a split would be empty).
+    Raises ``TooFewItemsError`` when N < ``splits``: a split would be empty, and av-benchmark's
+    ``compute_isc`` (torch means over an empty split) then returns NaN, so no number exists to reproduce.
     """
-    x = base.as_float64_matrix(scores, "IS scores", min_rows=1)
+    if splits < 1:
+        raise MetricInputError(f"IS: splits must be at least 1, got {splits}")
+    x = base.as_float64_matrix(scores, "IS generated scores", min_rows=1)
     n = x.shape[0]
-    if splits < 1 or n < splits:
-        raise MetricInputError(f"IS: needs at least splits={splits} >= 1 items, got {n}")
+    if n < splits:
+        raise TooFewItemsError(
+            f"IS with {splits} splits needs at least {splits} generated items, got {n}: a split would be "
+            "empty, and av-benchmark's compute_isc returns NaN for it (mean over an empty split)",
+            side="generated",
+            hint=f"score at least {splits} generated items",
+        )
     if shuffle:
         x = x[np.random.RandomState(seed).permutation(n)]
     log_p = base.to_log_probabilities(x, inputs, "IS scores")

@@ -9,14 +9,60 @@ caption, a transcript or prompt) and summarises each metric as a mean over the s
 
 from __future__ import annotations
 
+import re
+import sys
+import traceback
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agomni.errors import UsageError
+from agomni.errors import AgomniError, NoScorableItemsError, UsageError
 from agomni.manifest import Item, load_manifest
 from agomni.metrics.base import MetricResult
-from agomni.results import SetMetric
+from agomni.results import NotComputed, SetMetric
+
+#: What to do when no item could be scored, by the side at fault.
+HINTS: dict[str, str] = {
+    "generated": "check the generated files named (format, length, silence) and regenerate them",
+    "reference": "give the items reference audio (the manifest's reference_audio or --ref), or request "
+    "metrics that need none",
+    "video": "give each item a readable video as long as the metric needs (see the reasons), or leave the "
+    "metric out with --metrics",
+    "prompt": "give each item a readable prompt_audio in the manifest",
+    "transcript": "give each item a non-empty text in the manifest, in the suite's language",
+    "text": "give each item a caption (the manifest's text field)",
+}
+SHOWN_ITEMS = 5
+
+
+def _general(reason: str) -> str:
+    """A per-item reason without its leading file path, so equal problems of different files count together."""
+    return re.sub(r"^\S*/\S*: ", "", reason)
+
+
+def no_scorable_items(
+    name: str, errors: Mapping[str, str], sides: Mapping[str, str], empty_side: str = "generated"
+) -> NoScorableItemsError:
+    """The error of metric `name` when no item could be scored: `errors` (item id -> reason) counted per
+    reason, the side most items failed on (`sides`: item id -> side; "generated" where not given), the
+    first item ids and what to do; without errors, no `empty_side` item was given at all."""
+    if not errors:
+        return NoScorableItemsError(
+            f"{name}: no {empty_side} item was given", side=empty_side, hint=HINTS.get(empty_side, "")
+        )
+    side_counts = Counter(sides.get(i, "generated") for i in errors)
+    side = max(side_counts, key=lambda s: (side_counts[s], s == "generated"))
+    counts = Counter(_general(reason) for reason in errors.values())
+    return NoScorableItemsError(
+        f"{name}: none of {len(errors)} item(s) could be scored ({side} side)",
+        side=side,
+        counts=dict(counts.most_common()),
+        items=tuple(sorted(errors))[:SHOWN_ITEMS],
+        hint=HINTS.get(side, ""),
+    )
 
 
 @dataclass(frozen=True)
@@ -37,6 +83,7 @@ class StageRequest:
     batch_size: int | None = None
     backends: tuple[str, ...] = ()
     protocol: str | None = None
+    strict: bool = False  # --strict: a metric that cannot be computed ends the run (no isolation)
 
     def manifest_items(self, needs: str, fields: str = "") -> dict[str, Item]:
         """The manifest's items by id; without a manifest a `UsageError` saying what the stage's metrics
@@ -50,13 +97,32 @@ class StageRequest:
 @dataclass
 class StageScores:
     """Set metrics, per-item scores (id -> metric -> value), the items each metric could not score
-    (id -> metric -> reason: the run's coverage entry of the item lists them under ``unscored``) and
-    per-metric details (configuration, checkpoints, errors) for the provenance."""
+    (id -> metric -> reason: the run's coverage entry of the item lists them under ``unscored``),
+    per-metric details (configuration, checkpoints, errors) for the provenance, and the metrics that
+    could not be computed at all (`isolated`)."""
 
     metrics: list[SetMetric] = field(default_factory=list)
     item_scores: dict[str, dict[str, float]] = field(default_factory=dict)
     unscored: dict[str, dict[str, str]] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
+    not_computed: list[NotComputed] = field(default_factory=list)
+
+    @contextmanager
+    def isolated(self, names: Sequence[str], strict: bool = False) -> Iterator[None]:
+        """Run the block that computes metrics ``names``; if it raises, each of them not yet filed becomes
+        a "not computed" entry (`NotComputed.of`: kind, side, counts, hint) and the stage goes on with its
+        next metric. ``strict`` re-raises instead. Interrupts (Ctrl-C) and exits always propagate."""
+        try:
+            yield
+        except Exception as err:
+            if strict:
+                raise
+            if not isinstance(
+                err, AgomniError
+            ):  # a bug or a library failure: its trace helps whoever reports it
+                traceback.print_exc(file=sys.stderr)
+            done = {m.name for m in self.metrics} | {n.name for n in self.not_computed}
+            self.not_computed += [NotComputed.of(name, err) for name in names if name not in done]
 
     def add_result(self, name: str, result: MetricResult) -> None:
         """File metric `name`'s per-item-mean result: values per item, errors as unscored reasons, the
@@ -85,3 +151,4 @@ class StageScores:
             for item_id, values in source.items():
                 target.setdefault(item_id, {}).update(values)
         self.details.update(other.details)
+        self.not_computed += other.not_computed

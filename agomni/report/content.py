@@ -87,7 +87,8 @@ class ReportContent:
     published: list[Row]
     comparisons: list[Comparison]
     worst: list[WorstItem]
-    skipped: list[dict[str, str]]
+    # every requested metric a run has no value for: system, name, kind, side, reason, counts, items, hint
+    not_computed: list[dict[str, Any]]
     profile: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
     tables: list[PaperTable] = field(default_factory=list)  # the paper layout, one per task
@@ -150,7 +151,7 @@ class ReportContent:
             "comparisons": [c.to_dict() for c in self.comparisons],
             "coverage": {s.label: self.coverage(s) for s in self.systems},
             "flags": {s.label: self.flags(s) for s in self.systems},
-            "skipped_metrics": self.skipped,
+            "not_computed": self.not_computed,
             "worst_items": [
                 {**w.__dict__, "audio": None if w.audio is None else str(w.audio)} for w in self.worst
             ],
@@ -239,6 +240,21 @@ def _worst(system: System) -> list[WorstItem]:
     return out
 
 
+def _not_computed(system: System) -> list[dict[str, Any]]:
+    """The run's not-computed metrics; a run folder written before results listed them gives its skipped
+    metrics from run.json instead."""
+    entries = [entry.to_dict() for entry in system.results.not_computed]
+    named = {entry["name"] for entry in entries}
+    for skip in system.context.get("metrics_skipped", []):
+        if skip["name"] not in named:
+            kind, hint = ("weights", f"run: {skip['command']}") if skip["command"] else ("unavailable", "")
+            entries.append(
+                {"name": skip["name"], "kind": kind, "reason": skip["reason"], "side": "", "counts": {}}
+                | {"items": [], "hint": hint}
+            )
+    return entries
+
+
 def build_content(
     run_dirs: list[Path],
     *,
@@ -269,11 +285,7 @@ def build_content(
         )
     if suite is not None and not get_suite(suite).comparable_with_published:
         notes.append(f"Suite {suite}: its protocol is not comparable with published numbers.")
-    skipped = []
-    for s in systems:
-        for entry in s.context.get("metrics_skipped", []):
-            if entry not in skipped:
-                skipped.append(entry)
+    not_computed = [{"system": s.label, **entry} for s in systems for entry in _not_computed(s)]
     profile_data = None
     if profile is not None:
         try:
@@ -289,7 +301,7 @@ def build_content(
         published=_published(suite) if against_paper else [],
         comparisons=comparisons,
         worst=[w for s in systems for w in _worst(s)],
-        skipped=skipped,
+        not_computed=not_computed,
         profile=profile_data,
         notes=notes,
         tables=build_tables(systems, suite, against_paper),

@@ -43,6 +43,33 @@ FLAGGED_NOTE = (
 )
 
 
+NOT_COMPUTED_NOTE = (
+    "Requested metrics without a value in a run, and why: `no-items` (no item could be scored on the side "
+    "named), `too-few-items` (fewer than the statistic needs), `weights` (not in the cache: the command "
+    "fetches them), `unavailable` (not in this version), `exception` (the metric's stage failed). Every "
+    "other metric was computed."
+)
+
+
+def _not_computed_cells(entry: dict[str, Any]) -> list[str]:
+    """system, metric, why (kind: reason), side, items (count per reason, first ids), what to do."""
+    counts = "; ".join(f"{n}: {why}" for why, n in entry["counts"].items())
+    first = f" (first: {', '.join(entry['items'])})" if entry["items"] else ""
+    return [
+        entry["system"],
+        entry["name"],
+        f"{entry['kind']}: {entry['reason']}",
+        entry["side"] or "-",
+        (counts + first) or "-",
+        entry["hint"] or "-",
+    ]
+
+
+def _md_cell(text: str) -> str:
+    """Text in a Markdown table cell: pipes escaped, line breaks as spaces."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
 def _coverage_counts(cov: dict[str, Any]) -> str:
     """ "ok 3, missing 0, error 1" and, when some metric could not score ok items, "; not scored by
     lse_c 1, lse_d 1"."""
@@ -62,6 +89,13 @@ def render_md(content: ReportContent) -> str:
     lines += ["## Results", ""]
     for table in content.tables:
         lines += table_md(table)
+    if content.not_computed:
+        lines += ["", "## Not computed", "", NOT_COMPUTED_NOTE, ""]
+        lines += ["| system | metric | why | side | items | what to do |", "|---|---|---|---|---|---|"]
+        lines += [
+            "| " + " | ".join(_md_cell(cell) for cell in _not_computed_cells(x)) + " |"
+            for x in content.not_computed
+        ]
     if content.series is not None:
         lines += series_md(content.series)
     for comp in content.comparisons:
@@ -106,12 +140,6 @@ def render_md(content: ReportContent) -> str:
                 lines += [
                     f"  - `{x['id']}`: {'; '.join(x['flags'])}" for x in f["items"] if x["metric"] == metric
                 ]
-    if content.skipped:
-        lines += ["", "## Skipped metrics", ""]
-        for sk in content.skipped:
-            lines.append(
-                f"- `{sk['name']}`: {sk['reason']}" + (f" - run `{sk['command']}`" if sk["command"] else "")
-            )
     if content.worst:
         lines += [
             "",
@@ -185,6 +213,14 @@ def render_html(content: ReportContent) -> str:
     parts.append(f"<style>{STYLE}</style></head><body><h1>{e(content.title)}</h1>")
     parts += [f"<p class='note'>{e(n)}</p>" for n in content.notes]
     parts.append("<h2>Results</h2>" + "".join(table_html(t) for t in content.tables))
+    if content.not_computed:
+        parts.append(f"<h2>Not computed</h2><p>{e(NOT_COMPUTED_NOTE)}</p>")
+        parts.append(
+            _table(
+                ["system", "metric", "why", "side", "items", "what to do"],
+                [[e(cell) for cell in _not_computed_cells(x)] for x in content.not_computed],
+            )
+        )
     if content.series is not None:
         parts.append("<h2>Checkpoint series</h2>" + series_html(content.series))
     for comp in content.comparisons:
@@ -242,14 +278,6 @@ def render_html(content: ReportContent) -> str:
             rows = [[e(x["id"]), e(x["metric"]), e("; ".join(x["flags"]))] for x in f["items"]]
             if rows:
                 parts.append(_table(["item", "metric", "flags"], rows))
-    if content.skipped:
-        parts.append("<h2>Skipped metrics</h2>")
-        parts.append(
-            _table(
-                ["metric", "reason", "command"],
-                [[e(s["name"]), e(s["reason"]), f"<code>{e(s['command'])}</code>"] for s in content.skipped],
-            )
-        )
     if content.worst:
         parts.append("<h2>Worst items</h2>")
         parts.append(

@@ -12,13 +12,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from agomni.errors import NotComputableError, WeightsError
+
 from .provenance import Provenance
 
 SCHEMA_VERSION = "1"
 COVERAGE_STATUSES: tuple[str, ...] = ("ok", "missing", "error")
 # Why a requested metric has no value: no item could be scored on some side, fewer items than its statistic
-# needs, its network's weights could not be loaded, or its stage raised.
-NOT_COMPUTED_KINDS: tuple[str, ...] = ("no-items", "too-few-items", "weights", "exception")
+# needs, its network's weights are not in the cache or could not be loaded, the metric is not available in
+# this version, or its stage raised.
+NOT_COMPUTED_KINDS: tuple[str, ...] = ("no-items", "too-few-items", "weights", "unavailable", "exception")
 SIDES: tuple[str, ...] = ("generated", "reference", "video", "prompt", "transcript", "text", "")
 
 
@@ -161,6 +164,20 @@ class NotComputed:
             "items": list(self.items),
             "hint": self.hint,
         }
+
+    @classmethod
+    def of(cls, name: str, err: BaseException) -> NotComputed:
+        """The entry for metric `name` that failed with `err`: a `NotComputableError` gives its kind,
+        side, counts, items and hint; a `WeightsError` is kind "weights"; anything else "exception"
+        (its type and message)."""
+        if isinstance(err, NotComputableError):
+            reason = err.reason.removeprefix(f"{name}: ")
+            return cls(name, err.kind, reason, err.side, err.counts, err.items, err.hint)
+        if isinstance(err, WeightsError):
+            return cls(
+                name, "weights", str(err), hint="agomni weights list shows what is cached and how to fetch it"
+            )
+        return cls(name, "exception", f"{type(err).__name__}: {err}")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NotComputed:

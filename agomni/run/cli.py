@@ -19,8 +19,9 @@ from pathlib import Path
 import soundfile as sf
 
 from agomni import distributed
-from agomni.errors import AgomniError, UsageError
+from agomni.errors import EXIT_NOT_COMPUTED, AgomniError, UsageError
 from agomni.report.render import FORMATS, write_report
+from agomni.results import read_results
 
 from .generators import KINDS, GenSettings
 from .items import suite_run_spec
@@ -165,7 +166,20 @@ def cli_run(args: argparse.Namespace) -> int:
         raise AgomniError(os_error_message(err)) from err
     for path in written:
         print(f"wrote {path}")
-    return 0
+    return _not_computed_status(run_dirs)
+
+
+def _not_computed_status(run_dirs: list[Path]) -> int:
+    """0 when every run computed every requested metric, else EXIT_NOT_COMPUTED with one line per metric
+    on stderr."""
+    lines = [
+        f"{run_dir}: {entry.name} not computed ({entry.kind}): {entry.reason}"
+        for run_dir in run_dirs
+        for entry in read_results(run_dir / "results.json").not_computed
+    ]
+    for line in lines:
+        print(line, file=sys.stderr)
+    return EXIT_NOT_COMPUTED if lines else 0
 
 
 def _run_all(
@@ -194,6 +208,7 @@ def _run_all(
             command=tuple(["agomni", *sys.argv[1:]]),
             random_weights=args.random_weights,
             overwrite=args.overwrite,
+            strict=args.strict,
         )
         run_suite(request)
         run_dirs.append(run_dir)

@@ -47,7 +47,16 @@ from agomni.evaluate.pipeline import EvalRequest, evaluate
 from agomni.evaluate.registry import availability
 from agomni.manifest import Manifest, load_manifest
 from agomni.metrics.speech import eval_stage as speech_stage
-from agomni.results import CoverageEntry, Results, RunInfo, SetMetric, Spread, read_results, write_results
+from agomni.results import (
+    CoverageEntry,
+    NotComputed,
+    Results,
+    RunInfo,
+    SetMetric,
+    Spread,
+    read_results,
+    write_results,
+)
 from agomni.suites import Suite, get_suite
 from agomni.weights.registry import get_entry
 from agomni.weights.store import quick_status
@@ -81,6 +90,7 @@ class RunRequest:
     speech_backends: tuple[str, ...] = ()  # --speech-backend (agomni.metrics.speech.eval_stage)
     random_weights: bool = False  # score with seeded random networks (labelled; tests and latency only)
     overwrite: bool = False  # regenerate files this run would not have made (agomni.run.generators)
+    strict: bool = False  # a metric that cannot be computed ends the run (default: "not computed" entry)
 
 
 @dataclass(frozen=True)
@@ -91,6 +101,12 @@ class SkippedMetric:
 
     def to_dict(self) -> dict[str, str]:
         return {"name": self.name, "reason": self.reason, "command": self.command}
+
+    def not_computed(self) -> NotComputed:
+        """The results' entry: weights to fetch (with the command), or not available in this version."""
+        if self.command:
+            return NotComputed(self.name, "weights", self.reason, hint=f"run: {self.command}")
+        return NotComputed(self.name, "unavailable", self.reason)
 
 
 class Log:
@@ -185,7 +201,7 @@ def _with_run_parts(
         metrics.append(metric)
         preprocessing["metrics"] = {**preprocessing.get("metrics", {}), metric.name: details}
     provenance = dataclasses.replace(results.provenance, preprocessing=preprocessing)
-    return Results(run_info, provenance, scores, tuple(metrics), tuple(coverage))
+    return Results(run_info, provenance, scores, tuple(metrics), tuple(coverage), results.not_computed)
 
 
 def combine(replicates: Sequence[Results], names: Sequence[str], run_info: RunInfo) -> Results:
@@ -193,7 +209,11 @@ def combine(replicates: Sequence[Results], names: Sequence[str], run_info: RunIn
     first = replicates[0]
     n = len(replicates)
     metrics = []
+    not_computed = _combined_not_computed(replicates, names)
+    missing = {entry.name for entry in not_computed}
     for metric in first.metrics:
+        if metric.name in missing:
+            continue
         values = [next(m.value for m in r.metrics if m.name == metric.name) for r in replicates]
         spread = (
             Spread(f"std over {n} replicates (seeds x samples)", float(np.std(values, ddof=1)))
@@ -214,7 +234,27 @@ def combine(replicates: Sequence[Results], names: Sequence[str], run_info: RunIn
     if n > 1 and "metrics" in preprocessing:
         preprocessing["metrics"] = _combined_details(replicates, names)
     provenance = dataclasses.replace(first.provenance, preprocessing=preprocessing)
-    return Results(run_info, provenance, scores, tuple(metrics), _combined_coverage(replicates, names))
+    coverage = _combined_coverage(replicates, names)
+    return Results(run_info, provenance, scores, tuple(metrics), coverage, not_computed)
+
+
+def _combined_not_computed(replicates: Sequence[Results], names: Sequence[str]) -> tuple[NotComputed, ...]:
+    """Every metric some replicate could not compute: its entry, naming the replicates when there are
+    several (a mean over only some replicates would not be the run's number)."""
+    entries: dict[str, list[tuple[str, NotComputed]]] = {}
+    for name, replicate in zip(names, replicates, strict=True):
+        for entry in replicate.not_computed:
+            entries.setdefault(entry.name, []).append((name, entry))
+    combined = []
+    for found in entries.values():
+        entry = found[0][1]
+        if len(replicates) > 1:
+            which = ", ".join(name for name, _ in found)
+            entry = dataclasses.replace(
+                entry, reason=f"{entry.reason} (replicate(s) {which} of {len(replicates)})"
+            )
+        combined.append(entry)
+    return tuple(combined)
 
 
 def _combined_details(replicates: Sequence[Results], names: Sequence[str]) -> dict[str, Any]:
@@ -353,6 +393,7 @@ def run_suite(request: RunRequest) -> Path:
                 progress=request.settings.progress,
                 own_files=(pred_dir / RESULTS_FILE,),
                 speech_backends=speech_backends,
+                strict=request.strict,
             )
         )
         cache = outcome.results.provenance.preprocessing.get("cache", {})
@@ -372,6 +413,9 @@ def run_suite(request: RunRequest) -> Path:
         timings = {**outcome.results.provenance.timings, "generate": generation_s}
         rep_context = {**context, "replicate": {"seed": rep.seed, "sample": rep.sample}}
         results = _with_run_parts(outcome.results, failures[rep.name], imported, extra, info, rep_context)
+        results = dataclasses.replace(
+            results, not_computed=(*results.not_computed, *(s.not_computed() for s in skipped))
+        )
         random = results.provenance.random_weights or generated_with_random_weights(pred_dir)
         provenance = dataclasses.replace(results.provenance, timings=timings, random_weights=random)
         results = dataclasses.replace(results, provenance=provenance)
@@ -386,6 +430,11 @@ def run_suite(request: RunRequest) -> Path:
         ok = sum(c.status == "ok" for c in final.coverage)
         partly = sum(bool(c.unscored) for c in final.coverage)
         some = f" ({partly} of them not by every metric: see 'unscored' in its coverage)" if partly else ""
+        for entry in final.not_computed:
+            log(
+                f"not computed: {entry.name} ({entry.kind}): {entry.reason}"
+                + (f"; {entry.hint}" if entry.hint else "")
+            )
         log(
             f"wrote {path}: {ok} of {len(final.coverage)} items scored{some}, "
             f"{time.perf_counter() - started:.1f} s"

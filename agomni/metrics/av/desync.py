@@ -164,6 +164,7 @@ class DeSyncScorer(AVScorer[DeSyncItem]):
                 f"shorter than the {self.duration:g} s DeSync needs: {frames.shape[0]} frames at 25 fps "
                 f"(need {needed_frames}), {waveform.shape[1]} audio samples at 16 kHz (need {needed_samples})"
             )
+            item.error_side = "video" if frames.shape[0] < needed_frames else "generated"
             return
         visual, audio_features = self.features(frames, waveform[0])
         with torch.inference_mode():

@@ -36,21 +36,30 @@ def score_audio_visual(request: StageRequest) -> StageScores:
             continue
         family = [m for m in FAMILIES.get(name, (name,)) if m in names]
         done.update(family)
-        options = {} if request.batch_size is None else {"batch_size": request.batch_size}
-        scorer = av_score.build_scorer(
-            name, random_weights=request.random_weights, seed=request.seed, device=request.device, **options
-        )
-        with_video = [
-            av_score.AVItem(i, videos[i], path) for i, path in pred.items() if videos.get(i) is not None
-        ]
-        scored = av_score.score_items(scorer, with_video, progress=request.progress)
-        checkpoints = {} if request.random_weights else {w: weights.sha256_of(w) for w in specs[name].weights}
-        for metric in family:
+        with out.isolated(family, request.strict):
+            options = {} if request.batch_size is None else {"batch_size": request.batch_size}
+            scorer = av_score.build_scorer(
+                name,
+                random_weights=request.random_weights,
+                seed=request.seed,
+                device=request.device,
+                **options,
+            )
+            with_video = [
+                av_score.AVItem(i, videos[i], path) for i, path in pred.items() if videos.get(i) is not None
+            ]
+            scored = av_score.score_items(scorer, with_video, progress=request.progress)
+            scored += [
+                scorer.item_type(item_id=i, error="the manifest gives no video", error_side="video")
+                for i in sorted(pred)
+                if videos.get(i) is None
+            ]
+            checkpoints = (
+                {} if request.random_weights else {w: weights.sha256_of(w) for w in specs[name].weights}
+            )
             config = {**scorer.config(), "checkpoint_sha256": checkpoints}
-            result = av_score.summarise(metric, scored, config)
-            missing = sorted(i for i in pred if videos.get(i) is None)
-            result.details["errors"] += [{"id": i, "reason": "the manifest gives no video"} for i in missing]
-            result.details["items_failed"] += len(missing)
-            out.add_result(metric, result)
-        del scorer  # released before the next family's network is built
+            del scorer  # released before the next family's network is built
+            for metric in family:
+                with out.isolated([metric], request.strict):
+                    out.add_result(metric, av_score.summarise(metric, scored, config))
     return out

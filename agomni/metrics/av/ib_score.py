@@ -179,9 +179,11 @@ class IBScorer(AVScorer[IBItem]):
             item.error = (
                 f"{frames.shape[0]} frames at 0.5 fps; IB-score over {self.duration:g} s needs {needed}"
             )
+            item.error_side = "video"
             return
         if waveform.shape[1] < 400:
             item.error = f"{waveform.shape[1]} audio samples at 16 kHz: shorter than one 25 ms fbank frame"
+            item.error_side = "generated"
             return
         frames = frames[:needed]
         vision, sound = self.embed(frames, waveform)

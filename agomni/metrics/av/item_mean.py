@@ -17,6 +17,7 @@ import numpy as np
 
 from agomni.errors import MetricInputError
 from agomni.metrics.base import ArrayLike, Metric, MetricResult, MetricSpec, add_items_by_id
+from agomni.metrics.stage import no_scorable_items
 
 
 class ItemMean(Metric):
@@ -34,6 +35,7 @@ class ItemMean(Metric):
     def reset(self) -> None:
         super().reset()
         self.errors: dict[str, str] = {}
+        self.sides: dict[str, str] = {}
 
     def update(self, values: ArrayLike, *, reference: bool = False, ids: Sequence[str] | None = None) -> None:
         if reference:
@@ -46,26 +48,25 @@ class ItemMean(Metric):
                 raise MetricInputError(f"{self.name}: item {item_id!r} was already added")
         add_items_by_id(self.values, list(ids), rows, self.name)
 
-    def add_error(self, item_id: str, reason: str) -> None:
-        """An item that could not be scored, with the reason (it is reported, not averaged)."""
+    def add_error(self, item_id: str, reason: str, side: str = "generated") -> None:
+        """An item that could not be scored, with the reason and the `side` at fault ("generated",
+        "video", "text", ...): it is reported, not averaged."""
         if item_id in self.values or item_id in self.errors:
             raise MetricInputError(f"{self.name}: item {item_id!r} was already added")
         self.errors[item_id] = str(reason)
+        self.sides[item_id] = side
 
     def state(self) -> dict[str, Any]:
-        return {**super().state(), "errors": dict(self.errors)}
+        return {**super().state(), "errors": dict(self.errors), "sides": dict(self.sides)}
 
     def merge_state(self, state: Mapping[str, Any]) -> None:
         super().merge_state(state)
         for item_id, reason in state["errors"].items():
-            self.add_error(item_id, reason)
+            self.add_error(item_id, reason, state["sides"][item_id])
 
     def compute(self) -> MetricResult:
         if not self.values:
-            reasons = "; ".join(f"{k}: {v}" for k, v in sorted(self.errors.items())[:5])
-            raise MetricInputError(
-                f"{self.name}: no item could be scored ({len(self.errors)} errors: {reasons})"
-            )
+            raise no_scorable_items(self.name, self.errors, self.sides)
         per_item = {k: float(v[0]) for k, v in sorted(self.values.items())}
         mean = math.fsum(per_item.values()) / len(per_item)
         return self.result_for(

@@ -156,6 +156,7 @@ class LipSyncScorer(AVScorer[LipSyncItem]):
         detections = [self.detector.detect(frame) for frame in rgb]
         if not any(len(d) for d in detections):
             item.error = f"no face found in any of the {len(rgb)} frames (detector {self.detector.name})"
+            item.error_side = "video"
             return
         tracking = track_shot(detections, self.tracking)
         item.rejected_tracks = list(tracking.rejected)
@@ -189,6 +190,7 @@ class LipSyncScorer(AVScorer[LipSyncItem]):
         item.face_track_coverage = covered / max(1, item.video_frames)
         if not item.tracks:
             item.error = "no usable face track: " + "; ".join(item.rejected_tracks)
+            item.error_side = "video"
             return
         if len(item.tracks) > 1:
             item.notes.append(f"{len(item.tracks)} face tracks: LSE-C / LSE-D are their mean")

@@ -26,11 +26,13 @@ RANDOM_WEIGHTS_NOTE = "random weights: for tests and latency only, not a measure
 
 @dataclass
 class ItemResult:
-    """`error` is None when the item was scored, else the reason it was not (and it has no scores)."""
+    """`error` is None when the item was scored, else the reason it was not (and it has no scores), and
+    `error_side` the input at fault ("video" or "generated")."""
 
     item_id: str
     notes: list[str] = field(default_factory=list)
     error: str | None = None
+    error_side: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -61,10 +63,12 @@ class MediaRecipe:
 
 @dataclass(frozen=True)
 class Decoded:
-    """What `decode` returns (picklable, so it can come from a worker process): the pair or the error."""
+    """What `decode` returns (picklable, so it can come from a worker process): the pair or the error and
+    the side at fault ("video", or "generated" for a separate audio file)."""
 
     pair: Pair | None
     error: str | None
+    error_side: str = ""
 
 
 def decode(
@@ -74,6 +78,9 @@ def decode(
     audio allowed) per `recipe`; a media error is returned as the error text, never raised."""
     try:
         frames, video_record = load_video(video, fps=recipe.fps, size=recipe.size)
+    except AgomniError as err:
+        return Decoded(None, str(err), "video")
+    try:
         waveform, audio_record = load_audio(
             audio or video,
             sample_rate=recipe.sample_rate,
@@ -82,7 +89,7 @@ def decode(
             allow_silence=True,
         )
     except AgomniError as err:
-        return Decoded(None, str(err))
+        return Decoded(None, str(err), "video" if audio is None else "generated")
     return Decoded(Pair(frames, video_record, waveform, audio_record), None)
 
 
@@ -119,7 +126,7 @@ class AVScorer(Generic[ItemT]):
         if self.random_weights:
             item.notes.append(RANDOM_WEIGHTS_NOTE)
         if decoded.pair is None:
-            item.error = decoded.error
+            item.error, item.error_side = decoded.error, decoded.error_side
             return item
         if decoded.pair.audio.peak_abs == 0.0:
             item.notes.append("the audio is all zeros")

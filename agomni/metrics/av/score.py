@@ -154,7 +154,7 @@ def summarise(metric: str, items: Sequence[Item], config: dict[str, Any]) -> Met
     for item in items:
         value = _value(metric, item)
         if value is None:
-            accumulator.add_error(item.item_id, item.error or "no value")
+            accumulator.add_error(item.item_id, item.error or "no value", item.error_side or "generated")
         else:
             accumulator.update([value], ids=[item.item_id])
     return accumulator.compute()

@@ -42,8 +42,9 @@ Nothing is skipped: an item that cannot be scored (no text, no prompt, a prompt 
 not decode, a language the recogniser does not support, ...) is listed with its reason in the metric's
 ``errors``; an item scored but suspicious (non-speech audio, no words recognised) keeps its value and is
 listed in ``flags``; the run's coverage entry of an unscored item lists the metric and reason under
-``unscored`` (`agomni.metrics.stage.StageScores`, as the other per-item stages). A metric no item could be scored for raises
-`MetricInputError` naming the reasons.
+``unscored`` (`agomni.metrics.stage.StageScores`, as the other per-item stages). A metric no item could be
+scored for is "not computed" (`agomni.metrics.stage.no_scorable_items`: the side, the count per reason, the
+first items); the other metrics are still computed.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ import torch
 from tqdm import tqdm
 
 from agomni import suites, weights
-from agomni.errors import MediaError, MetricInputError, UsageError
+from agomni.errors import MediaError, UsageError
 from agomni.io import load_audio
 from agomni.manifest import Item
 from agomni.manifest.language import script_language
@@ -82,7 +83,7 @@ from agomni.metrics.speech.speaker import ResemblyzerEncoder, SpeechBrainECAPA, 
 from agomni.metrics.speech.wavlm_ecapa import WavLMECAPA
 from agomni.metrics.speech.wer import ErrorCounts, ErrorRateResult, error_rate
 from agomni.metrics.speech.whisper import WhisperASR
-from agomni.metrics.stage import StageRequest, StageScores
+from agomni.metrics.stage import StageRequest, StageScores, no_scorable_items
 from agomni.model.text import phonemize
 from agomni.weights.store import quick_status
 
@@ -456,9 +457,7 @@ class _Stage:
             hyps.append(hyp)
             ids.append(counts.id)
         if not ids:
-            raise MetricInputError(
-                f"per: no item could be scored ({'; '.join(str(c.error) for c in failed[:5])})"
-            )
+            raise no_scorable_items("per", {c.id: str(c.error) for c in failed}, {})
         phones = error_rate(refs, hyps, normalizer="none", unit="word", ids=ids)
         flags = {c.id: c.flags for c in words.items}
         merged = [replace(c, flags=(*flags[c.id], *c.flags)) for c in phones.items]
@@ -667,32 +666,53 @@ def score_speech(request: StageRequest) -> StageScores:
             continue
         family = FAMILIES.get(name, (name,))
         done.update(family)
-        for outcome in stage.run(name):
-            if outcome.name not in names:
-                continue
-            errors = {**stage.load_errors, **outcome.errors}
-            if outcome.value is None:
-                reasons = "; ".join(f"{k}: {v}" for k, v in sorted(errors.items())[:5])
-                raise MetricInputError(
-                    f"{outcome.name}: no item could be scored ({len(errors)} errors: {reasons})"
-                )
-            unit = catalogue[outcome.name].unit if outcome.name in catalogue else outcome.unit
-            details = {
-                "backend": outcome.backend,
-                "comparable_with_published": outcome.comparable,
-                "items_scored": len(outcome.scores),
-                "items_failed": len(errors),
-                "per_item": outcome.scores,
-                "errors": [{"id": k, "reason": v} for k, v in sorted(errors.items())],
-                "flags": [{"id": k, "flags": v} for k, v in sorted(outcome.flags.items())],
-                "checkpoint_sha256": _checkpoints(outcome.name, chosen, request.random_weights),
-                **outcome.extra,
-            }
-            result = MetricResult(
-                outcome.name, float(outcome.value), unit, outcome.higher_is_better, outcome.profile, details
-            )
-            out.add_result(outcome.name, result)
+        with out.isolated([m for m in family if m in names], request.strict):
+            for outcome in stage.run(name):
+                if outcome.name in names:
+                    with out.isolated([outcome.name], request.strict):
+                        _file_outcome(
+                            out, outcome, stage.load_errors, chosen, request.random_weights, catalogue
+                        )
     return out
+
+
+def _side(metric: str, reason: str) -> str:
+    """The input an unscored item failed on, from the reason this stage wrote for it."""
+    if reason.startswith("generated audio"):
+        return "generated"
+    if "prompt" in reason:
+        return "prompt"
+    return "transcript" if metric in TEXT_METRICS else "generated"
+
+
+def _file_outcome(
+    out: StageScores,
+    outcome: _Outcome,
+    load_errors: Mapping[str, str],
+    chosen: Mapping[str, Backend],
+    random_weights: bool,
+    catalogue: Mapping[str, Any],
+) -> None:
+    """File one scorer outcome as metric result; no scored item raises `NoScorableItemsError`."""
+    errors = {**load_errors, **outcome.errors}
+    if outcome.value is None:
+        raise no_scorable_items(outcome.name, errors, {i: _side(outcome.name, r) for i, r in errors.items()})
+    unit = catalogue[outcome.name].unit if outcome.name in catalogue else outcome.unit
+    details = {
+        "backend": outcome.backend,
+        "comparable_with_published": outcome.comparable,
+        "items_scored": len(outcome.scores),
+        "items_failed": len(errors),
+        "per_item": outcome.scores,
+        "errors": [{"id": k, "reason": v} for k, v in sorted(errors.items())],
+        "flags": [{"id": k, "flags": v} for k, v in sorted(outcome.flags.items())],
+        "checkpoint_sha256": _checkpoints(outcome.name, chosen, random_weights),
+        **outcome.extra,
+    }
+    result = MetricResult(
+        outcome.name, float(outcome.value), unit, outcome.higher_is_better, outcome.profile, details
+    )
+    out.add_result(outcome.name, result)
 
 
 def _checkpoints(metric: str, chosen: Mapping[str, Backend], random_weights: bool) -> dict[str, str]:

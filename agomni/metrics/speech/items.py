@@ -34,6 +34,7 @@ import numpy as np
 
 from agomni.errors import MetricInputError
 from agomni.metrics.base import MetricResult
+from agomni.metrics.stage import no_scorable_items
 
 MIN_PROMPT_SECONDS = 1.0
 MIN_VOICED_FRACTION = 0.12
@@ -90,8 +91,7 @@ class SetScore:
     def mean(self) -> float:
         scored = self.scored
         if not scored:
-            reasons = "; ".join(f"{e['id']}: {e['reason']}" for e in self.errors[:5])
-            raise MetricInputError(f"{self.name}: no item could be scored ({reasons})")
+            raise no_scorable_items(self.name, {e["id"]: e["reason"] for e in self.errors}, {})
         return float(np.mean([item.value for item in scored]))
 
     def to_metric_result(self) -> MetricResult:

@@ -70,11 +70,12 @@ class ClapTextItem:
 
 @dataclass(frozen=True)
 class ClapItemScore:
-    """The cosine of one item, or the reason it has none."""
+    """The cosine of one item, or the reason it has none and the side at fault ("generated" or "text")."""
 
     item_id: str
     cosine: float | None
     error: str | None = None
+    side: str = "generated"
 
 
 class ClapScorer:
@@ -160,9 +161,11 @@ class ClapScorer:
     def score_clip(self, item: ClapTextItem, text_embedding: torch.Tensor | None) -> ClapItemScore:
         """One item's cosine, or its error (`text_embedding` None: the caption was missing or empty)."""
         if item.caption is None:
-            return ClapItemScore(item.item_id, None, "the item has no caption (manifest field 'text')")
+            return ClapItemScore(
+                item.item_id, None, "the item has no caption (manifest field 'text')", "text"
+            )
         if text_embedding is None:
-            return ClapItemScore(item.item_id, None, "empty caption (only whitespace)")
+            return ClapItemScore(item.item_id, None, "empty caption (only whitespace)", "text")
         try:
             waveform, _, _ = load_prepared(item.audio, SAMPLE_RATE, INPUT_RECIPE)
             audio = self.embed_audio(waveform[None])[0]
@@ -208,7 +211,7 @@ def score_items(
     text, failed = _embed_captions(scorer, captions)
     bar = tqdm(items, desc=f"{name} score", unit="clip", file=sys.stderr, disable=not progress)
     return [
-        ClapItemScore(item.item_id, None, failed[item.caption])
+        ClapItemScore(item.item_id, None, failed[item.caption], "text")
         if item.caption in failed
         else scorer.score_clip(item, text.get(item.caption) if item.caption else None)
         for item in bar
@@ -223,7 +226,7 @@ def summarise(items: Sequence[ClapItemScore], config: Mapping[str, Any], *, name
     accumulator = ItemMean(name, spec, catalogue.recipe, config)
     for item in items:
         if item.cosine is None:
-            accumulator.add_error(item.item_id, item.error or "no value")
+            accumulator.add_error(item.item_id, item.error or "no value", item.side)
         else:
             accumulator.update([item.cosine], ids=[item.item_id])
     return accumulator.compute()

@@ -37,13 +37,15 @@ def score_text_audio(request: StageRequest) -> StageScores:
     ]
     out = StageScores()
     for name in request.names:
-        random, registry = SCORERS[name]
-        scorer = (
-            random(request.seed, device=request.device)
-            if request.random_weights
-            else registry(device=request.device)
-        )
-        scores = clap_score.score_items(scorer, items, progress=request.progress, name=name)
-        out.add_result(name, clap_score.summarise(scores, scorer.config(), name=name))
-        del scorer  # released before the next metric's network is built
+        with out.isolated([name], request.strict):
+            random, registry = SCORERS[name]
+            scorer = (
+                random(request.seed, device=request.device)
+                if request.random_weights
+                else registry(device=request.device)
+            )
+            scores = clap_score.score_items(scorer, items, progress=request.progress, name=name)
+            config = scorer.config()
+            del scorer  # released before the next metric's network is built
+            out.add_result(name, clap_score.summarise(scores, config, name=name))
     return out

@@ -158,9 +158,11 @@ class MsClapScorer:
         """One item's cosine, or its error (`text_embedding` None: the caption was missing, empty or too
         long)."""
         if item.caption is None:
-            return ClapItemScore(item.item_id, None, "the item has no caption (manifest field 'text')")
+            return ClapItemScore(
+                item.item_id, None, "the item has no caption (manifest field 'text')", "text"
+            )
         if text_embedding is None:
-            return ClapItemScore(item.item_id, None, "empty caption (only whitespace)")
+            return ClapItemScore(item.item_id, None, "empty caption (only whitespace)", "text")
         try:
             audio = self.embed_audio(load_clip(item.audio)[None])[0]
         except (MediaError, MetricInputError) as err:
