@@ -14,12 +14,14 @@ scores are shared with every rank. A metric a stage cannot compute is a "not com
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from agomni import distributed
 from agomni.errors import UsageError
 from agomni.evaluate.registry import TEXT_AUDIO, split_names
+from agomni.evaluate.stage_cache import StageCache
 from agomni.metrics.av import eval_stage as av_stage
 from agomni.metrics.av import score as av_score
 from agomni.metrics.speech import eval_stage as speech_stage
@@ -39,6 +41,34 @@ def _isolated(stage: str, request: StageRequest) -> StageScores:
     scores = StageScores()
     with scores.isolated(request.names, request.strict):
         scores = STAGES[stage](request)
+    return scores
+
+
+def _cached(stage: str, request: StageRequest, cache: StageCache) -> StageScores:
+    """Stage `stage`'s scores: its metrics found in `cache` read back (and said), the others computed
+    (`_isolated`) and stored."""
+    keys = {name: cache.key(stage, name, request) for name in request.names} if cache.enabled else {}
+    scores = StageScores()
+    todo = []
+    for name in request.names:
+        found = cache.get(keys[name]) if cache.enabled else None
+        if found is None:
+            todo.append(name)
+            continue
+        print(
+            f"[agomni] {name}: read from the stage cache (same inputs scored before), not recomputed",
+            file=sys.stderr,
+        )
+        scores.merge(found)
+    if todo:
+
+        def keep(name: str, filed: StageScores) -> None:  # stored once filed: a later kill does not lose it
+            if cache.enabled:
+                cache.put(keys[name], filed)
+
+        computed = _isolated(stage, replace(request, names=tuple(todo), on_filed=keep))
+        computed.on_filed = None  # the scores may travel to other ranks (pickled)
+        scores.merge(computed)
     return scores
 
 
@@ -64,15 +94,17 @@ class ItemStages:
         stages = {"audio_visual": audio_visual, "text_audio": text_audio, "speech": speech}
         return cls({stage: tuple(n) for stage, n in stages.items() if n}), rest
 
-    def run(self, request: StageRequest, shard: distributed.Shard, timed: Callable) -> StageScores:
+    def run(
+        self, request: StageRequest, shard: distributed.Shard, timed: Callable, cache: StageCache
+    ) -> StageScores:
         """Every stage with names, each given ``request`` with its own names, on rank 0 (``timed(stage)``:
-        a context manager that times it); the merged scores."""
+        a context manager that times it); the merged scores. Metrics ``cache`` holds from an earlier run
+        of the same inputs are read back, not computed (`agomni.evaluate.stage_cache`)."""
         scores = StageScores()
         for stage, names in self.names.items():
             with timed(stage):
-                scores.merge(
-                    shard.from_main(functools.partial(_isolated, stage, replace(request, names=names)))
-                )
+                run = functools.partial(_cached, stage, replace(request, names=names), cache)
+                scores.merge(shard.from_main(run))
         return scores
 
     def comparable(self, scores: StageScores, random_weights: bool) -> bool:

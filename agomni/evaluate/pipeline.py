@@ -45,6 +45,7 @@ from agomni.evaluate.networks import Network, NetworkSummary, build_networks
 from agomni.evaluate.profiles import PROFILES, Profile, get_profile
 from agomni.evaluate.registry import MetricEntry, resolve_metric_names
 from agomni.evaluate.scoring import MetricState, score
+from agomni.evaluate.stage_cache import StageCache
 from agomni.io.container import file_sha256
 from agomni.io.prepare import load_prepared
 from agomni.metrics.cache import (
@@ -463,7 +464,8 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
         protocol=None if suite is None else suite.protocol,
         strict=request.strict,
     )
-    per_item = stages.run(stage_request, shard, timings.stage)
+    stage_cache = StageCache(cache.root, enabled=request.use_cache)
+    per_item = stages.run(stage_request, shard, timings.stage, stage_cache)
     set_metrics += per_item.metrics
     details.update(per_item.details)
     for item_id, values in per_item.item_scores.items():
@@ -478,7 +480,7 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
         "metrics": details,
         "comparable_with_published": comparable,
         "inputs": inputs.description,
-        "cache": cache.describe(),
+        "cache": {**cache.describe(), **stage_cache.describe()},
         "allow_missing": request.allow_missing,
         "batch_size": request.batch_size,
         "processes": shard.world,

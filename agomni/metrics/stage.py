@@ -13,7 +13,7 @@ import re
 import sys
 import traceback
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +84,8 @@ class StageRequest:
     backends: tuple[str, ...] = ()
     protocol: str | None = None
     strict: bool = False  # --strict: a metric that cannot be computed ends the run (no isolation)
+    # called with (name, scores) as soon as a metric is filed (`StageScores.add_result`): the run keeps it
+    on_filed: Callable[[str, StageScores], None] | None = field(default=None, compare=False, repr=False)
 
     def manifest_items(self, needs: str, fields: str = "") -> dict[str, Item]:
         """The manifest's items by id; without a manifest a `UsageError` saying what the stage's metrics
@@ -106,6 +108,7 @@ class StageScores:
     unscored: dict[str, dict[str, str]] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
     not_computed: list[NotComputed] = field(default_factory=list)
+    on_filed: Callable[[str, StageScores], None] | None = field(default=None, compare=False, repr=False)
 
     @contextmanager
     def isolated(self, names: Sequence[str], strict: bool = False) -> Iterator[None]:
@@ -143,6 +146,8 @@ class StageScores:
                 n=details["items_scored"],
             )
         )
+        if self.on_filed is not None:
+            self.on_filed(name, self)
 
     def merge(self, other: StageScores) -> None:
         """Add another stage's scores (metric names never overlap between stages)."""

@@ -400,6 +400,11 @@ def run_suite(request: RunRequest) -> Path:
         log(
             f"scored {rep.name}: {cache.get('embedding_hits', 0)} embeddings read from the cache (not recomputed), "
             f"{cache.get('embedding_writes', 0)} computed"
+            + (
+                f"; read back from the stage cache, not recomputed: {', '.join(cache['stage_hits'])}"
+                if cache.get("stage_hits")
+                else ""
+            )
         )
         info = RunInfo(
             f"{out.name}/{rep.name}",

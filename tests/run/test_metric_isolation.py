@@ -22,6 +22,8 @@ from agomni.cli import main
 from agomni.errors import EXIT_NOT_COMPUTED
 from agomni.metrics import frechet
 from agomni.metrics.av import score as av_score
+from agomni.metrics.av.desync import DeSyncScorer
+from agomni.metrics.av.ib_score import IBScorer
 from agomni.results import read_results
 from tests.media_fixtures import make_video_file
 from tests.metrics.av_fixtures import tiny_scorer
@@ -54,7 +56,7 @@ def vggsound_root(root: Path, n: int, *, audio_track: bool) -> tuple[Path, Path]
         item = f"{ytid}_{start:06d}"
         rows.append(f"{ytid},{start},dog barking,test")
         audio = _tone(i, shift=5.0)[None] if audio_track else None
-        colours = [((37 * i + 8 * k) % 256, 90, 200 - 3 * k) for k in range(int(SECONDS * 10))]
+        colours = [((37 * i + 8 * k) % 256, 90, (200 - 3 * k) % 256) for k in range(int(SECONDS * 10))]
         make_video_file(data / "video" / f"{item}.mp4", colours, fps=10, audio=audio, audio_rate=RATE)
         sf.write(gen / f"{item}.wav", _tone(i), RATE, subtype="PCM_24")
     (data / "vggsound.csv").write_text("\n".join(rows) + "\n")
@@ -186,3 +188,44 @@ def test_eval_lists_a_network_whose_weights_are_missing(
     assert main([*argv[:-1], "fd_offline", "--out", str(tmp_path / "alone"), "--no-progress"]) == 0
     alone = read_results(tmp_path / "alone" / "results.json").metrics[0].value
     assert results.metrics[0].value == pytest.approx(alone, rel=1e-12)
+
+
+def test_a_killed_run_keeps_finished_stage_metrics_and_the_rerun_reads_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ib_score finishes, then the run is interrupted inside DeSync; the rerun reads ib_score back (no
+    ImageBind call) and computes only DeSync, with the same ib_score as a fresh run."""
+    monkeypatch.setattr(f"{__name__}.SECONDS", 8.0)
+    data, gen = vggsound_root(tmp_path, 2, audio_track=True)
+    calls = {"ib": 0}
+    ib_pair = IBScorer.score_pair
+
+    def counted(self, item, pair):
+        calls["ib"] += 1
+        return ib_pair(self, item, pair)
+
+    def killed(self, item, pair):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(IBScorer, "score_pair", counted)
+    monkeypatch.setattr(DeSyncScorer, "score_pair", killed)
+    assert run(tmp_path, data, gen, "ib_score,desync") == 130  # Ctrl-C
+    assert calls["ib"] == 2 and not (tmp_path / "run" / "results.json").exists()
+    monkeypatch.undo()
+    monkeypatch.setenv("AGOMNI_HOME", str(tmp_path / "agomni-home"))
+    monkeypatch.setattr(av_score, "build_scorer", tiny_scorer)
+    monkeypatch.setattr(IBScorer, "score_pair", counted)
+    capsys.readouterr()
+    assert run(tmp_path, data, gen, "ib_score,desync") == 0
+    assert calls["ib"] == 2  # read back, not recomputed
+    assert "ib_score: read from the stage cache" in capsys.readouterr().err
+    resumed = read_results(tmp_path / "run" / "results.json")
+    assert resumed.provenance.preprocessing["cache"]["stage_hits"] == ["ib_score"]
+    assert run(tmp_path, data, gen, "ib_score", "fresh") == 0
+    fresh = read_results(tmp_path / "fresh" / "results.json")
+    assert calls["ib"] == 4
+    assert resumed.metrics[0].value == fresh.metrics[0].value
+    assert {i: s["ib_score"] for i, s in resumed.item_scores.items()} == {
+        i: s["ib_score"] for i, s in fresh.item_scores.items()
+    }
+    assert [m.name for m in resumed.metrics] == ["ib_score", "desync"]

@@ -29,7 +29,7 @@ def score_audio_visual(request: StageRequest) -> StageScores:
     videos = {item_id: item.video for item_id, item in items.items()}
     names, pred = request.names, request.pred
     specs = suites.load_metric_specs()
-    out = StageScores()
+    out = StageScores(on_filed=request.on_filed)
     done: set[str] = set()
     for name in names:
         if name in done:

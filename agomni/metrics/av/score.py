@@ -143,10 +143,36 @@ def _value(metric: str, item: Item) -> float | None:
     return None if item.cosine is None else item.cosine * IB_SCALE
 
 
+#: Per-item fields kept in a result's ``item_details`` (what a user needs to debug one item's number).
+ITEM_DETAILS: dict[str, tuple[str, ...]] = {
+    "lse_c": ("offset_frames", "frames_used", "video_frames", "face_track_coverage", "source_fps"),
+    "lse_d": ("offset_frames", "frames_used", "video_frames", "face_track_coverage", "source_fps"),
+    "desync": ("offsets_s", "source_fps"),
+    "ib_score": ("video_clips", "audio_clips"),
+}
+
+
+def item_details(metric: str, item: Item) -> dict[str, Any]:
+    """What one item's result says beyond its value: LSE's best offset (video frames at 25 fps), SyncNet
+    windows scored (``frames_used``) and face tracks; DeSync's two window offsets; IB-score's clip counts."""
+    found = {name: getattr(item, name) for name in ITEM_DETAILS[metric]}
+    if metric in ("lse_c", "lse_d"):
+        found["tracks"] = [
+            {"first_frame": t.first_frame, "last_frame": t.last_frame, "windows": t.windows}
+            | {"offset_frames": t.offset_frames, "lse_c": t.lse_c, "lse_d": t.lse_d}
+            for t in item.tracks
+        ]
+    return {key: list(value) if isinstance(value, tuple) else value for key, value in found.items()}
+
+
 def summarise(metric: str, items: Sequence[Item], config: dict[str, Any]) -> MetricResult:
-    """The set value of `metric` over `items` (mean over scored items; errors listed with their reasons)."""
+    """The set value of `metric` over `items` (mean over scored items; errors listed with their reasons;
+    each scored item's `item_details`)."""
     catalogue = suites.load_metric_specs()[metric]
     labels = dict(config)
+    labels["item_details"] = {
+        item.item_id: item_details(metric, item) for item in items if _value(metric, item) is not None
+    }
     if metric == "ib_score":
         labels["scale"] = f"mean cosine x{IB_SCALE:g} (as papers print it; av-benchmark prints x1)"
     spec = MetricSpec(unit=catalogue.unit, higher_is_better=catalogue.higher_is_better, description="")

@@ -659,7 +659,7 @@ def score_speech(request: StageRequest) -> StageScores:
         progress=request.progress,
     )
     catalogue = suites.load_metric_specs()
-    out = StageScores()
+    out = StageScores(on_filed=request.on_filed)
     done: set[str] = set()
     for name in names:
         if name in done:

@@ -35,7 +35,7 @@ def score_text_audio(request: StageRequest) -> StageScores:
         clap_score.ClapTextItem(i, path, manifest[i].text if i in manifest else None)
         for i, path in request.pred.items()
     ]
-    out = StageScores()
+    out = StageScores(on_filed=request.on_filed)
     for name in request.names:
         with out.isolated([name], request.strict):
             random, registry = SCORERS[name]
