@@ -229,3 +229,32 @@ def test_a_killed_run_keeps_finished_stage_metrics_and_the_rerun_reads_them(
         i: s["ib_score"] for i, s in fresh.item_scores.items()
     }
     assert [m.name for m in resumed.metrics] == ["ib_score", "desync"]
+
+
+def test_videos_without_frames_and_a_stage_raising(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Videos whose stream holds no frame: the audio-visual metrics are not computed (video side, the
+    decoder's reason counted) while KL on their audio tracks is; a network raising inside one per-item
+    stage metric (DeSync) leaves the other (IB-score) computed."""
+    data, gen = vggsound_root(tmp_path, 3, audio_track=True)
+    for i, video in enumerate(sorted((data / "video").glob("*.mp4"))):
+        make_video_file(video, [], fps=10, audio=_tone(i, shift=5.0)[None], audio_rate=RATE)
+    assert run(tmp_path, data, gen, "kl_panns,ib_score") == EXIT_NOT_COMPUTED
+    results = read_results(tmp_path / "run" / "results.json")
+    assert [m.name for m in results.metrics] == ["kl_panns"]
+    (entry,) = results.not_computed
+    assert (entry.name, entry.kind, entry.side) == ("ib_score", "no-items", "video")
+    assert sum(entry.counts.values()) == 3 and entry.items == tuple(sorted(p.stem for p in gen.glob("*.wav")))
+
+    monkeypatch.setattr(f"{__name__}.SECONDS", 8.0)
+    data, gen = vggsound_root(tmp_path / "long", 2, audio_track=True)
+
+    def raising(self, item, pair):
+        raise RuntimeError("MotionFormer: shapes do not match")
+
+    monkeypatch.setattr(DeSyncScorer, "score_pair", raising)
+    assert run(tmp_path / "long", data, gen, "desync,ib_score") == EXIT_NOT_COMPUTED
+    results = read_results(tmp_path / "long" / "run" / "results.json")
+    assert [m.name for m in results.metrics] == ["ib_score"]
+    (entry,) = results.not_computed
+    assert (entry.name, entry.kind) == ("desync", "exception")
+    assert entry.reason == "RuntimeError: MotionFormer: shapes do not match"
