@@ -464,7 +464,8 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
         protocol=None if suite is None else suite.protocol,
         strict=request.strict,
     )
-    stage_cache = StageCache(cache.root, enabled=request.use_cache)
+    # per-item metric results are kept in a run's own cache (`agomni run`, or `agomni eval --cache-dir`)
+    stage_cache = StageCache(cache.root, enabled=request.use_cache and request.cache_dir is not None)
     per_item = stages.run(stage_request, shard, timings.stage, stage_cache)
     set_metrics += per_item.metrics
     details.update(per_item.details)

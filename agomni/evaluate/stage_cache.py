@@ -4,7 +4,9 @@ Once a per-item stage (`agomni.evaluate.item_stages`) has computed a metric, its
 scores (set value, per-item values, the items it could not score, its details) is written to
 ``<cache root>/stages/<first 2 hex>/<digest>.json``. A run killed or failing later (in another stage, in
 the report) leaves it there, and the rerun of the same command reads it back and says so on stderr and
-in the results' provenance (``cache.stage_hits``) instead of running the metric's network again.
+in the results' provenance (``cache.stage_hits``) instead of running the metric's network again. The store
+lives in a run's own cache folder: `agomni run`'s ``RUN/cache``, or the ``--cache-dir`` of `agomni eval`
+(without it, `agomni eval` keeps no stage results).
 
 The key is content-based, like the embedding cache's (`agomni.metrics.cache`): the metric and its stage,
 everything in the request that determines its numbers (random weights and seed, device, speech backends,
