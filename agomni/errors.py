@@ -102,6 +102,12 @@ class UnknownWeightsError(WeightsError, UsageError):
     exit_code = 2
 
 
+class WeightsNotCachedError(WeightsError, UsageError):
+    """A checkpoint a requested metric needs is not in the weights cache; names the fetch command."""
+
+    exit_code = 2
+
+
 class ChecksumMismatchError(WeightsError):
     """A file whose SHA-256 differs from the pinned (or first-use recorded) one."""
 

@@ -17,6 +17,7 @@ import functools
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from agomni import distributed
 from agomni.errors import UsageError
@@ -25,13 +26,19 @@ from agomni.evaluate.stage_cache import StageCache
 from agomni.metrics.av import eval_stage as av_stage
 from agomni.metrics.av import score as av_score
 from agomni.metrics.speech import eval_stage as speech_stage
-from agomni.metrics.stage import StageRequest, StageScores
+from agomni.metrics.stage import ManifestNeed, StageRequest, StageScores
 from agomni.metrics.text_audio import eval_stage as text_audio_stage
 
 STAGES: dict[str, Callable[[StageRequest], StageScores]] = {
     "audio_visual": av_stage.score_audio_visual,
     "text_audio": text_audio_stage.score_text_audio,
     "speech": speech_stage.score_speech,
+}
+#: What each stage's metrics read from the manifest (None: nothing), checked before any work.
+MANIFEST_NEEDS: dict[str, Callable[[tuple[str, ...]], ManifestNeed | None]] = {
+    "audio_visual": av_stage.manifest_need,
+    "text_audio": text_audio_stage.manifest_need,
+    "speech": speech_stage.manifest_need,
 }
 
 
@@ -93,6 +100,13 @@ class ItemStages:
             )
         stages = {"audio_visual": audio_visual, "text_audio": text_audio, "speech": speech}
         return cls({stage: tuple(n) for stage, n in stages.items() if n}), rest
+
+    def check_manifest(self, manifest: Path | None) -> None:
+        """A `UsageError` before any work when a stage's metrics read the manifest and none is given."""
+        for stage, names in self.names.items():
+            need = MANIFEST_NEEDS[stage](names)
+            if need is not None and manifest is None:
+                raise need.error(names)
 
     def run(
         self, request: StageRequest, shard: distributed.Shard, timed: Callable, cache: StageCache

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from agomni.errors import AgomniError, UsageError
+from agomni.errors import AgomniError, NotAvailableYet, UsageError
 from agomni.evaluate.profiles import Profile
 from agomni.evaluate.registry import CheckpointIdentity, MetricEntry, build_embedder, checkpoint_identity
 from agomni.evaluate.scoring import MetricState
@@ -107,7 +107,7 @@ def build_networks(
                     spec, options, device=device, seed=seed, random_weights=random_weights
                 )
             except (AgomniError, OSError, RuntimeError) as err:
-                if strict or isinstance(err, UsageError):
+                if strict or isinstance(err, (UsageError, NotAvailableYet)):  # refused before any work
                     raise
                 failed[(spec.name, profile.name)] = err
                 not_computed.append(NotComputed.of(entry.name, err))

@@ -398,6 +398,7 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
     describe_device(request.device)
     suite = None if request.suite is None else suites.get_suite(request.suite)
     entries, profiles, stages = _metric_profiles(request, suite)
+    stages.check_manifest(request.manifest)
     check_destinations(
         request.out, RESULTS_FILE, request.overwrite, request.cache_dir if request.use_cache else None
     )

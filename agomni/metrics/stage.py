@@ -66,6 +66,19 @@ def no_scorable_items(
 
 
 @dataclass(frozen=True)
+class ManifestNeed:
+    """What a stage's metrics read from each manifest item (``needs``) and in which ``fields``: without
+    ``--manifest`` the run is refused before any work (`error`)."""
+
+    needs: str
+    fields: str = ""
+
+    def error(self, names: Sequence[str]) -> UsageError:
+        where = f" ({self.fields})" if self.fields else ""
+        return UsageError(f"{', '.join(names)} {self.needs}: pass --manifest{where}")
+
+
+@dataclass(frozen=True)
 class StageRequest:
     """One stage's metric ``names``, the generated files to score (``pred``: id -> path, the items the
     run covers "ok"), the ``manifest`` that gives what they are judged against, and the run's options:
@@ -87,12 +100,10 @@ class StageRequest:
     # called with (name, scores) as soon as a metric is filed (`StageScores.add_result`): the run keeps it
     on_filed: Callable[[str, StageScores], None] | None = field(default=None, compare=False, repr=False)
 
-    def manifest_items(self, needs: str, fields: str = "") -> dict[str, Item]:
-        """The manifest's items by id; without a manifest a `UsageError` saying what the stage's metrics
-        ``needs`` from each item and in which ``fields``."""
+    def manifest_items(self, need: ManifestNeed) -> dict[str, Item]:
+        """The manifest's items by id; without a manifest the `UsageError` of `need`."""
         if self.manifest is None:
-            where = f" ({fields})" if fields else ""
-            raise UsageError(f"{', '.join(self.names)} {needs}: pass --manifest{where}")
+            raise need.error(self.names)
         return {item.id: item for item in load_manifest(self.manifest).items}
 
 

@@ -174,9 +174,8 @@ class NotComputed:
             reason = err.reason.removeprefix(f"{name}: ")
             return cls(name, err.kind, reason, err.side, err.counts, err.items, err.hint)
         if isinstance(err, WeightsError):
-            return cls(
-                name, "weights", str(err), hint="agomni weights list shows what is cached and how to fetch it"
-            )
+            hint = "" if "agomni weights fetch" in str(err) else "agomni weights list shows what is cached"
+            return cls(name, "weights", str(err), hint=hint)
         return cls(name, "exception", f"{type(err).__name__}: {err}")
 
     @classmethod

@@ -327,7 +327,7 @@ def test_f0_stability_through_eval_equals_pitch_metrics(tmp_path: Path) -> None:
     assert results.item_scores["m1_0"]["f0_stability"] == pytest.approx(expected, rel=1e-5)
 
 
-def test_a_set_no_item_of_which_can_be_scored_and_an_uncached_backend_are_typed_errors(
+def test_a_set_no_item_of_which_can_be_scored_and_an_uncached_backend_are_not_computed_or_typed_errors(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from agomni.errors import MetricInputError, UsageError
@@ -336,12 +336,21 @@ def test_a_set_no_item_of_which_can_be_scored_and_an_uncached_backend_are_typed_
     monkeypatch.setenv("AGOMNI_HOME", str(tmp_path / "empty-home"))
     pred, manifest = _write_set(tmp_path, {"f2_0": "今天天气很好"})
 
-    def run(metrics: tuple[str, ...], backends: tuple[str, ...] = ()) -> None:
-        evaluate(
-            EvalRequest(pred, manifest=manifest, metrics=metrics, speech_backends=backends, progress=False)
+    def run(metrics: tuple[str, ...], backends: tuple[str, ...] = (), strict: bool = True):
+        request = EvalRequest(
+            pred, manifest=manifest, metrics=metrics, speech_backends=backends, progress=False, strict=strict
         )
+        return evaluate(request).results
 
-    with pytest.raises(MetricInputError, match=r"cer: no item could be scored .*Paraformer-zh"):
+    # by default each becomes a "not computed" entry of the results; --strict raises it
+    (entry,) = run(("cer",), strict=False).not_computed
+    assert (entry.name, entry.kind, entry.side, entry.items) == ("cer", "no-items", "transcript", ("f2_0",))
+    (reason,) = entry.counts
+    assert "Paraformer-zh" in reason and entry.counts[reason] == 1
+    (entry,) = run(("wer",), ("whisper-large-v3",), strict=False).not_computed
+    assert (entry.name, entry.kind) == ("wer", "weights")
+    assert "run `agomni weights fetch whisper-large-v3`" in entry.reason
+    with pytest.raises(MetricInputError, match=r"cer: none of 1 item\(s\) could be scored .*Paraformer-zh"):
         run(("cer",))
     with pytest.raises(UsageError, match=r"run `agomni weights fetch whisper-large-v3`"):
         run(("wer",), ("whisper-large-v3",))

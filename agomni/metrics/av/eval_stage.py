@@ -13,19 +13,27 @@ from __future__ import annotations
 
 from agomni import suites, weights
 from agomni.metrics.av import score as av_score
-from agomni.metrics.stage import StageRequest, StageScores
+from agomni.metrics.stage import ManifestNeed, StageRequest, StageScores
 
 #: Metrics computed by one scorer run: the lip-sync run gives both LSE numbers.
 FAMILIES: dict[str, tuple[str, ...]] = {"lse_c": ("lse_c", "lse_d"), "lse_d": ("lse_c", "lse_d")}
+
+
+MANIFEST_NEED = ManifestNeed(
+    "judge each generated audio against its item's video", "items with a 'video' field"
+)
+
+
+def manifest_need(names: tuple[str, ...]) -> ManifestNeed:
+    """Every audio-visual metric reads its item's video from the manifest."""
+    return MANIFEST_NEED
 
 
 def score_audio_visual(request: StageRequest) -> StageScores:
     """The audio-visual metrics of ``request`` over its generated files, each judged against the
     manifest item's video (see `StageScores`), with ``request.batch_size`` windows / segments / clips
     per network call."""
-    items = request.manifest_items(
-        "judge each generated audio against its item's video", "items with a 'video' field"
-    )
+    items = request.manifest_items(MANIFEST_NEED)
     videos = {item_id: item.video for item_id, item in items.items()}
     names, pred = request.names, request.pred
     specs = suites.load_metric_specs()

@@ -60,7 +60,7 @@ import torch
 from tqdm import tqdm
 
 from agomni import suites, weights
-from agomni.errors import MediaError, UsageError
+from agomni.errors import MediaError, UsageError, WeightsNotCachedError
 from agomni.io import load_audio
 from agomni.manifest import Item
 from agomni.manifest.language import script_language
@@ -83,7 +83,7 @@ from agomni.metrics.speech.speaker import ResemblyzerEncoder, SpeechBrainECAPA, 
 from agomni.metrics.speech.wavlm_ecapa import WavLMECAPA
 from agomni.metrics.speech.wer import ErrorCounts, ErrorRateResult, error_rate
 from agomni.metrics.speech.whisper import WhisperASR
-from agomni.metrics.stage import StageRequest, StageScores, no_scorable_items
+from agomni.metrics.stage import ManifestNeed, StageRequest, StageScores, no_scorable_items
 from agomni.model.text import phonemize
 from agomni.weights.store import quick_status
 
@@ -357,15 +357,15 @@ class _Stage:
         self._asr: Transcriber | None = None
 
     def require_cached(self, names: Sequence[str], *, with_random_weights: bool = False) -> None:
-        """UsageError naming the fetch commands when a checkpoint a chosen backend needs is not cached
-        (random weights need none, unless ``with_random_weights``: files that define the network)."""
+        """`WeightsNotCachedError` naming the fetch commands when a checkpoint a chosen backend needs is not
+        cached (random weights need none, unless ``with_random_weights``: files that define the network)."""
         absent = [weights.get_entry(n) for n in names if quick_status(weights.get_entry(n)) != "cached"]
         if absent and (with_random_weights or not self.random_weights):
             fetch = " && ".join(f"agomni weights fetch {e.name}" for e in absent)
             manual = "".join(
                 f"; {e.name} has no direct download: {e.manual}" for e in absent if e.url is None
             )
-            raise UsageError(
+            raise WeightsNotCachedError(
                 f"{', '.join(e.name for e in absent)} not in the weights cache: run `{fetch}`{manual}"
             )
 
@@ -633,6 +633,15 @@ def _mono16k(path: Path) -> np.ndarray:
     return samples[0].numpy()
 
 
+MANIFEST_NEED = ManifestNeed("read each item's transcript / lyrics / prompt_audio")
+
+
+def manifest_need(names: tuple[str, ...]) -> ManifestNeed | None:
+    """WER / CER / PER read the transcript or lyrics and SIM-o the prompt audio; the quality metrics read
+    nothing from the manifest."""
+    return MANIFEST_NEED if any(n in ROLE_OF for n in names) else None
+
+
 def score_speech(request: StageRequest) -> StageScores:
     """The speech metrics of ``request`` over its generated files: set metrics, per-item scores, the items
     each metric could not score with the reason, and per-metric details (backend, label,
@@ -642,9 +651,7 @@ def score_speech(request: StageRequest) -> StageScores:
     needs_manifest = [n for n in names if n in ROLE_OF]
     items: dict[str, Item] = {}
     if needs_manifest or request.manifest is not None:
-        items = replace(request, names=tuple(needs_manifest or names)).manifest_items(
-            "read each item's transcript / lyrics / prompt_audio"
-        )
+        items = replace(request, names=tuple(needs_manifest or names)).manifest_items(MANIFEST_NEED)
         missing = sorted(i for i in pred if i not in items)
         if missing:
             raise UsageError(f"generated files without a manifest item: {', '.join(missing[:10])}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from agomni.metrics.stage import StageRequest, StageScores
+from agomni.metrics.stage import ManifestNeed, StageRequest, StageScores
 from agomni.metrics.text_audio import clap_score, ms_clap_score
 
 #: metric name -> (random-weights scorer from a seed, registry scorer), each taking the device
@@ -25,12 +25,20 @@ SCORERS: dict[
 }
 
 
+MANIFEST_NEED = ManifestNeed(
+    "compares each generated audio with its item's caption", "items with a 'text' field"
+)
+
+
+def manifest_need(names: tuple[str, ...]) -> ManifestNeed:
+    """Every text-audio metric reads its item's caption from the manifest."""
+    return MANIFEST_NEED
+
+
 def score_text_audio(request: StageRequest) -> StageScores:
     """The text-audio metrics of ``request`` over its generated files, each scored against its manifest
     item's caption (see `StageScores`), one clip per network call, one metric's network at a time."""
-    manifest = request.manifest_items(
-        "compares each generated audio with its item's caption", "items with a 'text' field"
-    )
+    manifest = request.manifest_items(MANIFEST_NEED)
     items = [
         clap_score.ClapTextItem(i, path, manifest[i].text if i in manifest else None)
         for i, path in request.pred.items()
