@@ -1,10 +1,11 @@
 """Every checkpoint agomni's metrics or reference model use, as typed data read from ``registry.json``.
 
 Each entry (one JSON object per checkpoint, keys as the fields of `WeightsEntry`; ``pin`` an object
-with ``kind``, ``value`` and ``source``, or null) names its download URL, size, licence, the metrics that need it, and the checksum its
-publisher gives, with where that checksum was found. Hashes are never invented: an entry whose
-publisher gives no checksum is *unpinned*, and its SHA-256 is recorded the first time the file
-enters the cache (trust on first use) and checked on every later load (see `store.py`).
+with ``kind``, ``value`` and ``source``, or null) names its download URL, size, licence, the metrics
+that need it, and the checksum its publisher gives, with where that checksum was found. Hashes are
+never invented: an entry whose publisher gives no checksum is *unpinned*, and its SHA-256 is recorded
+the first time the file enters the cache (trust on first use) and checked on every later load (see
+`store.py`).
 
 Pin kinds:
 - ``sha256``: the full SHA-256 published by the host (Hugging Face LFS object id, a URL path).
@@ -95,15 +96,10 @@ class WeightsEntry:
 
 
 def _entry(data: dict[str, Any]) -> WeightsEntry:
-    pin = data.get("pin")
-    return WeightsEntry(
-        **{
-            key: tuple(value) if isinstance(value, list) else value
-            for key, value in data.items()
-            if key != "pin"
-        },
-        pin=None if pin is None else Pin(**pin),
-    )
+    """One object of ``registry.json`` as a `WeightsEntry` (lists become tuples, ``pin`` a `Pin`)."""
+    fields = {key: tuple(value) if isinstance(value, list) else value for key, value in data.items()}
+    pin = fields.pop("pin")
+    return WeightsEntry(**fields, pin=None if pin is None else Pin(**pin))
 
 
 def _load_entries() -> tuple[WeightsEntry, ...]:

@@ -32,9 +32,9 @@ is an error.
 Front end (`agomni.metrics.embedders.logmel`, the checkpoint's own tensors): reflect-pad 512, Conv1d DFT
 with periodic Hann (n_fft 1024, hop 480) -> power -> ``melW`` (Slaney mel, 64 bands, 50-14000 Hz) ->
 ``10 log10(max(x, 1e-10))`` -> ``bn0`` (BatchNorm over mel bins, running statistics) -> bicubic resize
-(align_corners) of the 1001 frames to 1024 -> 4 x 256-frame strips stacked into a 256 x 256 image. Network: Swin transformer
-(patch 4, window 8, shift 4 on odd blocks, patch merging), final LayerNorm, mean over tokens ->
-``audio_projection`` (Linear, ReLU, Linear -> 512) -> L2 normalisation.
+(align_corners) of the 1001 frames to 1024 -> 4 x 256-frame strips stacked into a 256 x 256 image.
+Network: Swin transformer (patch 4, window 8, shift 4 on odd blocks, patch merging), final LayerNorm,
+mean over tokens -> ``audio_projection`` (Linear, ReLU, Linear -> 512) -> L2 normalisation.
 
 Profiles (``profile``):
 
