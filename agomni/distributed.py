@@ -1,4 +1,5 @@
-"""Work sharing under ``torchrun``: which part of the items this process does, and putting parts together.
+"""Work sharing under ``torchrun``: which part of the items this process does, and putting parts together;
+the one home of agomni's ``torch.distributed`` helpers (evaluation, metric accumulators, training).
 
 ``torchrun --nproc-per-node N -m agomni.cli run SUITE ...`` starts N processes. Each one calls `start`
 (gloo on CPU, NCCL on CUDA) and then asks `current` for its `Shard`: rank r of N takes the r-th
@@ -46,11 +47,7 @@ class Shard:
 
     def gather(self, value: Any) -> list[Any]:
         """Every rank's ``value`` (any picklable object), in rank order, on every rank."""
-        if self.world == 1:
-            return [value]
-        values: list[Any] = [None] * self.world
-        dist.all_gather_object(values, value)
-        return values
+        return [value] if self.world == 1 else gather_objects(value)
 
     def from_main(self, compute: Callable[[], T]) -> T:
         """``compute()`` run on rank 0 only, its result handed to every rank (work that must not be
@@ -76,9 +73,46 @@ class Shard:
             dist.barrier()
 
 
+def initialised() -> bool:
+    """True when ``torch.distributed`` is available and a default process group is initialised."""
+    return dist.is_available() and dist.is_initialized()
+
+
+def all_reduce_sum(
+    tensors: dict[str, torch.Tensor], group: dist.ProcessGroup | None = None
+) -> dict[str, torch.Tensor]:
+    """Sum each tensor element-wise over all ranks (``torch.distributed.all_reduce``, SUM).
+
+    Returns new CPU tensors and leaves the inputs untouched. With the NCCL backend the tensors travel
+    through the current CUDA device; gloo reduces CPU float64 directly. Without an initialised process
+    group the tensors are returned as copies (the sum over one process).
+    """
+    if not initialised():
+        return {key: value.clone() for key, value in tensors.items()}
+    device = torch.device("cpu")
+    if dist.get_backend(group) == "nccl":
+        device = torch.device("cuda", torch.cuda.current_device())
+    reduced = {}
+    for key in sorted(tensors):
+        buffer = tensors[key].detach().to(device=device, copy=True)
+        dist.all_reduce(buffer, op=dist.ReduceOp.SUM, group=group)
+        reduced[key] = buffer.cpu()
+    return reduced
+
+
+def gather_objects(value: Any, group: dist.ProcessGroup | None = None) -> list[Any]:
+    """Every rank's ``value`` (any picklable object) in ``group``, in rank order, on every rank
+    (``all_gather_object``); ``[value]`` without an initialised process group."""
+    if not initialised():
+        return [value]
+    values: list[Any] = [None] * dist.get_world_size(group)
+    dist.all_gather_object(values, value, group=group)
+    return values
+
+
 def current() -> Shard:
     """The shard of this process: from the initialised process group, else rank 0 of 1."""
-    if dist.is_available() and dist.is_initialized():
+    if initialised():
         return Shard(dist.get_rank(), dist.get_world_size())
     return Shard()
 
@@ -96,5 +130,5 @@ def start(device: str | None = None) -> Shard:
 
 def stop() -> None:
     """Leave the process group `start` joined (nothing to do in a single process)."""
-    if dist.is_available() and dist.is_initialized():
+    if initialised():
         dist.destroy_process_group()

@@ -9,7 +9,7 @@ import argparse
 from agomni.errors import UsageError
 from agomni.evaluate.registry import availability
 from agomni.run.items import data_layout, suite_run_spec
-from agomni.suites import MetricSpec, Suite, load_suites, read_published
+from agomni.suites import Suite, SuiteMetric, load_suites, read_published
 from agomni.weights import get_entry
 from agomni.weights.store import quick_status
 
@@ -44,7 +44,7 @@ def format_suites(suites: dict[str, Suite]) -> str:
     return "\n".join(lines)
 
 
-def _fetch_hint(metric: MetricSpec) -> str:
+def _fetch_hint(metric: SuiteMetric) -> str:
     """How to bring the metric's checkpoints into the cache, when some are not there (no hashing)."""
     absent = [get_entry(n) for n in metric.weights if quick_status(get_entry(n)) != "cached"]
     if not absent:

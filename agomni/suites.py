@@ -33,7 +33,11 @@ PUBLISHED_COLUMNS = (
 
 
 @dataclass(frozen=True)
-class MetricSpec:
+class SuiteMetric:
+    """A metric a suite may report, as evaluation/metrics.json describes it (title, unit, direction,
+    reference recipe, the weights it needs); how an accumulator labels its numbers is
+    `agomni.metrics.base.MetricSpec`."""
+
     name: str
     title: str
     unit: str
@@ -52,7 +56,7 @@ class Suite:
     test_set_source: str
     protocol: str
     comparable_with_published: bool
-    metrics: tuple[MetricSpec, ...]
+    metrics: tuple[SuiteMetric, ...]
     published: Path | None
     notes: str
     # the recogniser / speaker encoder its protocol uses (`agomni.metrics.speech.eval_stage.BACKENDS`)
@@ -69,13 +73,13 @@ def _read_json(path: Path) -> dict:
     return data
 
 
-def load_metric_specs(root: Path | None = None) -> dict[str, MetricSpec]:
+def load_metric_specs(root: Path | None = None) -> dict[str, SuiteMetric]:
     """Every metric a suite may name, from evaluation/metrics.json."""
     path = (root or evaluation_dir()) / "metrics.json"
     specs = {}
     for name, entry in _read_json(path).items():
         try:
-            specs[name] = MetricSpec(
+            specs[name] = SuiteMetric(
                 name=name,
                 title=entry["title"],
                 unit=entry["unit"],
@@ -88,7 +92,7 @@ def load_metric_specs(root: Path | None = None) -> dict[str, MetricSpec]:
     return specs
 
 
-def _parse_suite(path: Path, metrics: dict[str, MetricSpec]) -> Suite:
+def _parse_suite(path: Path, metrics: dict[str, SuiteMetric]) -> Suite:
     data = _read_json(path)
     try:
         name, task, metric_names = data["name"], data["task"], data["metrics"]

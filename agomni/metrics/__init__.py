@@ -5,7 +5,7 @@ reproduces. Embedding networks live in ``agomni.metrics.embedders``; how metrics
 units is described in ``agomni.metrics.base``.
 """
 
-from agomni.metrics.base import Metric, MetricResult, all_reduce_sum, distributed_ready
+from agomni.metrics.base import Metric, MetricResult
 from agomni.metrics.embedders import Embedder
 from agomni.metrics.embedders.offline import SpectralStatsEmbedder, offline_embedder
 from agomni.metrics.frechet import (
@@ -36,9 +36,7 @@ __all__ = [
     "MetricResult",
     "PairedKL",
     "SpectralStatsEmbedder",
-    "all_reduce_sum",
     "cer",
-    "distributed_ready",
     "extrapolate_to_infinite_n",
     "fad_inf",
     "fad_inf_sizes",

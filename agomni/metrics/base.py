@@ -47,6 +47,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from agomni import distributed
 from agomni.errors import MetricInputError, TooFewItemsError
 
 ArrayLike = np.ndarray | torch.Tensor
@@ -102,21 +103,11 @@ class MetricResult:
         return f"{self.name} = {self.value:.6g} [{self.unit}; {arrow}; recipe {self.recipe}]"
 
 
-class Metric(ABC):
-    """Base of all accumulators (see the module docstring): states declared with ``add_state``,
-    ``update`` on batches, ``compute`` once; reset, merge and distributed sync come from here."""
+class Accumulator:
+    """Declared states (``add_state``) and how they reset, merge and sync across ranks: the machinery
+    every metric and `agomni.metrics.frechet.GaussianStats` share. ``name`` labels error messages."""
 
-    spec: ClassVar[MetricSpec]
     name: str
-    recipe: str
-
-    @property
-    def unit(self) -> str:
-        return self.spec.unit_text
-
-    @property
-    def higher_is_better(self) -> bool:
-        return self.spec.higher_is_better
 
     def add_state(self, name: str, reduce: Reduce, default: Any = None) -> None:
         """Declare the state ``name`` and how it reduces (``"sum"``, ``"rows"`` or ``"items"``);
@@ -135,14 +126,6 @@ class Metric(ABC):
         for name, (reduce, default) in self._declared.items():
             start = {"rows": [], "items": {}}.get(reduce, copy.deepcopy(default))
             setattr(self, name, start)
-
-    @abstractmethod
-    def update(self, values: ArrayLike, *, reference: bool = False, ids: Sequence[str] | None = None) -> None:
-        """Add rows ``values`` [N, ...] of the reference (``reference=True``) or the generated set, with
-        their item ids (needed by metrics that pair or order items)."""
-
-    @abstractmethod
-    def compute(self) -> MetricResult: ...
 
     def state(self) -> dict[str, Any]:
         """A copy of every declared state (picklable; ``"sum"`` states are float64 arrays or None)."""
@@ -169,7 +152,7 @@ class Metric(ABC):
         self.reset()
         self.merge_state(state)
 
-    def merge(self, other: Metric) -> Metric:
+    def merge(self, other: Accumulator) -> Accumulator:
         """Add ``other``'s inputs to this accumulator (in place) and return ``self``."""
         if type(other) is not type(self):
             raise TypeError(f"cannot merge {type(other).__name__} into {type(self).__name__}")
@@ -182,7 +165,7 @@ class Metric(ABC):
         Only ``"sum"`` states: ``all_reduce`` (SUM). Otherwise every state is gathered with
         ``all_gather_object`` and merged in rank order. A no-op without an initialised process group.
         """
-        if not distributed_ready():
+        if not distributed.initialised():
             return
         if all(reduce == "sum" for reduce, _ in self._declared.values()):
             state = self.state()
@@ -190,16 +173,39 @@ class Metric(ABC):
             if missing:
                 raise MetricInputError(f"{self.name}: state {missing} has no dimension yet; give it up front")
             tensors = {name: torch.from_numpy(np.asarray(value)) for name, value in state.items()}
-            reduced = all_reduce_sum(tensors, group=group)
+            reduced = distributed.all_reduce_sum(tensors, group=group)
             self.reset()
             for name, value in reduced.items():
                 setattr(self, name, value.numpy().astype(np.float64))
             return
-        gathered: list[Any] = [None] * dist.get_world_size(group)
-        dist.all_gather_object(gathered, self.state(), group=group)
+        gathered = distributed.gather_objects(self.state(), group=group)
         self.reset()
         for rank_state in gathered:
             self.merge_state(rank_state)
+
+
+class Metric(Accumulator, ABC):
+    """Base of all metric accumulators (see the module docstring): states declared with ``add_state``,
+    ``update`` on batches, ``compute`` once; reset, merge and distributed sync come from `Accumulator`."""
+
+    spec: ClassVar[MetricSpec]
+    recipe: str
+
+    @property
+    def unit(self) -> str:
+        return self.spec.unit_text
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.spec.higher_is_better
+
+    @abstractmethod
+    def update(self, values: ArrayLike, *, reference: bool = False, ids: Sequence[str] | None = None) -> None:
+        """Add rows ``values`` [N, ...] of the reference (``reference=True``) or the generated set, with
+        their item ids (needed by metrics that pair or order items)."""
+
+    @abstractmethod
+    def compute(self) -> MetricResult: ...
 
     def result_for(self, value: float, **details: Any) -> MetricResult:
         """A ``MetricResult`` carrying this accumulator's labels."""
@@ -211,33 +217,6 @@ class Metric(ABC):
             recipe=self.recipe,
             details=details,
         )
-
-
-def distributed_ready() -> bool:
-    """True when ``torch.distributed`` is available and a default process group is initialised."""
-    return dist.is_available() and dist.is_initialized()
-
-
-def all_reduce_sum(
-    tensors: dict[str, torch.Tensor], group: dist.ProcessGroup | None = None
-) -> dict[str, torch.Tensor]:
-    """Sum each tensor element-wise over all ranks (``torch.distributed.all_reduce``, SUM).
-
-    Returns new CPU tensors and leaves the inputs untouched. With the NCCL backend the tensors travel
-    through the current CUDA device; gloo reduces CPU float64 directly. Without an initialised process
-    group the tensors are returned as copies (the sum over one process).
-    """
-    if not distributed_ready():
-        return {key: value.clone() for key, value in tensors.items()}
-    device = torch.device("cpu")
-    if dist.get_backend(group) == "nccl":
-        device = torch.device("cuda", torch.cuda.current_device())
-    reduced = {}
-    for key in sorted(tensors):
-        buffer = tensors[key].detach().to(device=device, copy=True)
-        dist.all_reduce(buffer, op=dist.ReduceOp.SUM, group=group)
-        reduced[key] = buffer.cpu()
-    return reduced
 
 
 def as_float64_matrix(x: ArrayLike, what: str, *, min_rows: int = 1) -> np.ndarray:

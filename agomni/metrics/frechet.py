@@ -27,11 +27,11 @@ import torch.distributed as dist
 
 from agomni.errors import MetricInputError, TooFewItemsError
 from agomni.metrics.base import (
+    Accumulator,
     ArrayLike,
     Metric,
     MetricResult,
     MetricSpec,
-    all_reduce_sum,
     as_float64_matrix,
 )
 
@@ -131,42 +131,47 @@ def _as_float64(x: ArrayLike) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
 
 
-class GaussianStats:
+class GaussianStats(Accumulator):
     """Streamed sufficient statistics of a set of D-dimensional embeddings, in float64.
 
-    Holds the count N, the sum of rows and the sum of outer products (X^T X), so memory is O(D^2)
-    whatever the number of clips. ``mean()`` and ``cov()`` equal ``np.mean(X, 0)`` and
-    ``np.cov(X, rowvar=False)`` of all rows seen. Raw (uncentred) sums lose about
-    eps * (|mean| / std)^2 of relative precision in the covariance, which is negligible in float64 for
-    audio embeddings.
+    Three ``"sum"`` states: the row count ``n`` [1], the sum of rows ``sum`` [D] and the sum of outer
+    products ``outer`` (X^T X) [D, D], so memory is O(D^2) whatever the number of clips; ``update`` adds
+    to them in place. ``mean()`` and ``cov()`` equal ``np.mean(X, 0)`` and ``np.cov(X, rowvar=False)`` of
+    all rows seen. Raw (uncentred) sums lose about eps * (|mean| / std)^2 of relative precision in the
+    covariance, which is negligible in float64 for audio embeddings.
 
-    Across processes: ``state_tensors()`` are summed element-wise (``all_reduce``), ``from_state_tensors``
-    rebuilds the statistics; ``all_reduce()`` does both. Pass ``dim`` when a rank may see no rows.
+    Merging and ranks come from `Accumulator`: ``a + b`` is the union, ``all_reduce()`` the statistics
+    summed over all ranks. Pass ``dim`` when a rank may see no rows.
     """
 
-    def __init__(self, dim: int | None = None):
-        self.dim = dim
-        self.count = 0
-        self.sum: np.ndarray | None = None
-        self.outer: np.ndarray | None = None
-        if dim is not None:
-            self._allocate(dim)
+    name = "GaussianStats"
+    STATES = ("n", "sum", "outer")
 
-    def _allocate(self, dim: int) -> None:
-        self.dim = dim
-        self.sum = np.zeros(dim, dtype=np.float64)
-        self.outer = np.zeros((dim, dim), dtype=np.float64)
+    def __init__(self, dim: int | None = None):
+        self.add_state("n", "sum", np.zeros(1))
+        self.add_state("sum", "sum", None if dim is None else np.zeros(dim))
+        self.add_state("outer", "sum", None if dim is None else np.zeros((dim, dim)))
+        self.reset()
+
+    @property
+    def dim(self) -> int | None:
+        return None if self.sum is None else int(self.sum.shape[0])
+
+    @property
+    def count(self) -> int:
+        """Number of rows seen."""
+        return round(float(self.n[0]))
 
     def update(self, batch: ArrayLike) -> GaussianStats:
         """Add the rows of ``batch`` [N, D]; returns ``self``."""
         x = as_float64_matrix(batch, "GaussianStats.update batch", min_rows=0)
         if self.sum is None:
-            self._allocate(x.shape[1])
+            self.sum, self.outer = np.zeros(x.shape[1]), np.zeros((x.shape[1], x.shape[1]))
         if x.shape[1] != self.dim:
             raise MetricInputError(
                 f"GaussianStats.update: batch has dimension {x.shape[1]}, expected {self.dim}"
             )
-        self.count += x.shape[0]
+        self.n += x.shape[0]
         self.sum += x.sum(axis=0)
         self.outer += x.T @ x
         return self
@@ -188,55 +193,56 @@ class GaussianStats:
         cov = (self.outer - self.count * np.outer(mu, mu)) / (self.count - 1)
         return 0.5 * (cov + cov.T)
 
+    def frechet_distance(self, other: GaussianStats) -> float:
+        """`frechet_distance` between the Gaussian fits of this set and ``other``."""
+        return frechet_distance(self.mean(), self.cov(), other.mean(), other.cov())
+
     def _require(self, rows: int) -> None:
         if self.count < rows:
             raise TooFewItemsError(f"GaussianStats: needs at least {rows} embedding rows, has {self.count}")
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
-        """float64 tensors that may be summed element-wise across processes: count, sum, outer."""
+        """The states as float64 tensors (``n``, ``sum``, ``outer``), e.g. to store or send them."""
         if self.sum is None:
             raise MetricInputError("GaussianStats: dimension unknown (no rows seen); construct with dim=")
-        return {
-            "count": torch.tensor([float(self.count)], dtype=torch.float64),
-            "sum": torch.from_numpy(self.sum.copy()),
-            "outer": torch.from_numpy(self.outer.copy()),
-        }
+        return {name: torch.from_numpy(value) for name, value in self.state().items()}
 
     @classmethod
-    def from_state_tensors(cls, tensors: dict[str, torch.Tensor]) -> GaussianStats:
-        """Rebuild statistics from (possibly summed) ``state_tensors()``."""
-        stats = cls(int(tensors["sum"].shape[0]))
-        stats.count = round(float(tensors["count"].reshape(-1)[0]))
-        stats.sum = tensors["sum"].detach().cpu().to(torch.float64).numpy().copy()
-        stats.outer = tensors["outer"].detach().cpu().to(torch.float64).numpy().copy()
+    def from_state_tensors(cls, tensors: Mapping[str, torch.Tensor]) -> GaussianStats:
+        """Rebuild statistics from ``state_tensors()`` (possibly summed over ranks)."""
+        stats = cls()
+        stats.load_state(
+            {name: value.detach().cpu().to(torch.float64).numpy() for name, value in tensors.items()}
+        )
         return stats
 
     def merge(self, other: GaussianStats) -> GaussianStats:
         """Statistics of the union of both inputs (a new object; either side may be empty)."""
-        dims = {stats.dim for stats in (self, other) if stats.sum is not None}
-        if len(dims) > 1:
+        if None not in (self.dim, other.dim) and self.dim != other.dim:
             raise MetricInputError(f"GaussianStats.merge: dimensions differ ({self.dim} vs {other.dim})")
-        merged = GaussianStats(dims.pop() if dims else None)
-        for stats in (self, other):
-            if stats.sum is not None:
-                merged.count += stats.count
-                merged.sum += stats.sum
-                merged.outer += stats.outer
+        merged = GaussianStats()
+        merged.load_state(self.state())
+        merged.merge_state(other.state())
         return merged
 
     __add__ = merge
 
     def all_reduce(self, group: dist.ProcessGroup | None = None) -> GaussianStats:
         """Statistics summed over all ranks (``torch.distributed.all_reduce``); a copy when not distributed."""
-        return GaussianStats.from_state_tensors(all_reduce_sum(self.state_tensors(), group=group))
+        reduced = self + GaussianStats()
+        reduced.sync(group)
+        return reduced
+
+
+SIDES = ("reference", "generated")
 
 
 class FrechetDistance(Metric):
     """Accumulator for the Frechet distance between reference and generated embedding sets.
 
-    ``update(embeddings [N, D], reference=True|False)`` adds rows to the set's streamed sums (count, sum,
-    sum of outer products: ``"sum"`` states); ``compute()`` returns the FD (lower is better). ``dim``
-    fixes the dimension up front (needed by ``sync`` when a rank may see no rows).
+    ``update(embeddings [N, D], reference=True|False)`` adds rows to the set's `GaussianStats` (its
+    ``"sum"`` states, prefixed ``reference_`` / ``generated_``); ``compute()`` returns the FD (lower is
+    better). ``dim`` fixes the dimension up front (needed by ``sync`` when a rank may see no rows).
     """
 
     spec = FD_SPEC
@@ -244,33 +250,30 @@ class FrechetDistance(Metric):
     def __init__(self, dim: int | None = None, *, name: str = "FD", recipe: str = FD_RECIPE):
         self.name = name
         self.recipe = recipe
-        for side in ("reference", "generated"):
-            self.add_state(f"{side}_count", "sum", np.zeros(1))
-            self.add_state(f"{side}_sum", "sum", None if dim is None else np.zeros(dim))
-            self.add_state(f"{side}_outer", "sum", None if dim is None else np.zeros((dim, dim)))
+        blank = GaussianStats(dim)
+        for side in SIDES:
+            for state in GaussianStats.STATES:
+                self.add_state(f"{side}_{state}", "sum", getattr(blank, state))
         self.reset()
 
     def stats(self, side: str) -> GaussianStats:
-        """The ``"reference"`` or ``"generated"`` set's statistics."""
-        total = getattr(self, f"{side}_sum")
-        stats = GaussianStats(None if total is None else total.shape[0])
-        if total is not None:
-            stats.count = round(float(getattr(self, f"{side}_count")[0]))
-            stats.sum, stats.outer = total.copy(), getattr(self, f"{side}_outer").copy()
+        """The ``"reference"`` or ``"generated"`` set's statistics (sharing this accumulator's arrays)."""
+        stats = GaussianStats()
+        for state in GaussianStats.STATES:
+            setattr(stats, state, getattr(self, f"{side}_{state}"))
         return stats
+
+    def _set(self, side: str, stats: GaussianStats) -> None:
+        for state in GaussianStats.STATES:
+            setattr(self, f"{side}_{state}", getattr(stats, state))
 
     def update(self, values: ArrayLike, *, reference: bool = False, ids: Sequence[str] | None = None) -> None:
         side = "reference" if reference else "generated"
-        self._add(side, self.stats(side).update(values))
-
-    def _add(self, side: str, stats: GaussianStats) -> None:
-        setattr(self, f"{side}_count", np.array([float(stats.count)]))
-        setattr(self, f"{side}_sum", stats.sum)
-        setattr(self, f"{side}_outer", stats.outer)
+        self._set(side, self.stats(side).update(values))
 
     def set_reference(self, stats: GaussianStats) -> None:
         """Use precomputed reference statistics (replacing any reference rows seen so far)."""
-        self._add("reference", GaussianStats.from_state_tensors(stats.state_tensors()))
+        self._set("reference", stats + GaussianStats())
 
     def compute(self) -> MetricResult:
         reference, generated = self.stats("reference"), self.stats("generated")
@@ -282,7 +285,7 @@ class FrechetDistance(Metric):
                 side=short,
                 hint=f"score at least 2 {short} items",
             )
-        value = frechet_distance(generated.mean(), generated.cov(), reference.mean(), reference.cov())
+        value = generated.frechet_distance(reference)
         return self.result_for(
             value, n_reference=reference.count, n_generated=generated.count, dim=reference.dim
         )
@@ -347,12 +350,11 @@ def fad_inf(
         points [(n, FD)], seed, steps, min_n.
     """
     x = as_float64_matrix(generated, "FAD-inf generated embeddings", min_rows=2)
-    mu_ref, cov_ref = reference.mean(), reference.cov()
     rng = np.random.RandomState(seed)
     points = []
     for n in fad_inf_sizes(x.shape[0], steps=steps, min_n=min_n):
         stats = GaussianStats.from_embeddings(x[rng.choice(x.shape[0], size=n, replace=True)])
-        points.append((n, frechet_distance(mu_ref, cov_ref, stats.mean(), stats.cov())))
+        points.append((n, reference.frechet_distance(stats)))
     fit = extrapolate_to_infinite_n(points)
     return MetricResult(
         name="FAD-inf",

@@ -19,7 +19,7 @@ from agomni.evaluate.registry import KINDS
 from agomni.io.container import file_sha256
 from agomni.manifest import load_manifest, pair_outputs
 from agomni.metrics.cache import EmbeddingCache, EmbeddingKey, SourceKey, decoder_fingerprint
-from agomni.metrics.frechet import frechet_distance
+from agomni.metrics.frechet import GaussianStats
 from agomni.metrics.kad import kernel_audio_distance
 from agomni.results import Results
 
@@ -93,8 +93,8 @@ def set_metric_function(kind: str):
     """metric(generated rows per item, reference rows per item) -> value, for FD and KAD."""
 
     def fd(generated: Sequence[np.ndarray], reference: Sequence[np.ndarray]) -> float:
-        g, r = np.vstack(generated), np.vstack(reference)
-        return frechet_distance(g.mean(0), np.cov(g, rowvar=False), r.mean(0), np.cov(r, rowvar=False))
+        stats = GaussianStats.from_embeddings(np.vstack(generated))
+        return stats.frechet_distance(GaussianStats.from_embeddings(np.vstack(reference)))
 
     def kad(generated: Sequence[np.ndarray], reference: Sequence[np.ndarray]) -> float:
         return kernel_audio_distance(np.vstack(reference), np.vstack(generated))

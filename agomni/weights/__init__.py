@@ -7,9 +7,9 @@ Nothing here touches the network at import time. Typical use by a metric::
     state = weights.load_entry_state_dict("panns-cnn14-16k")  # tensors, no pickled code
     result["provenance"]["checkpoints"].append(weights.provenance("panns-cnn14-16k"))
 
-See registry.py (the entries), store.py (cache layout, first-use records, verification),
-fetch.py (download), load.py (safe loading), strict.py (strict state-dict loading into a module),
-cli.py (``agomni weights``).
+See registry.json (the entries), registry.py (their types and loading), store.py (cache layout,
+first-use records, verification), fetch.py (download), load.py (safe loading), strict.py (strict
+state-dict loading into a module), cli.py (``agomni weights``).
 """
 
 from .fetch import fetch, offline_instructions

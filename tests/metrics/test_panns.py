@@ -22,13 +22,8 @@ from safetensors.torch import save_file
 from agomni.errors import MetricInputError, OfflineError, UsageError, WeightsError
 from agomni.io.prepare import load_prepared
 from agomni.io.prepare import recipe as input_recipe
-from agomni.metrics.embedders.panns import (
-    CNN14_CONFIGS,
-    FRONTEND_KEYS,
-    PannsCnn14Embedder,
-    librosa_mel_filterbank,
-    stft_kernels,
-)
+from agomni.metrics.embedders.logmel import librosa_mel_filterbank, stft_kernels
+from agomni.metrics.embedders.panns import CNN14_CONFIGS, FRONTEND_KEYS, PannsCnn14Embedder
 
 TOLERANCE = 1e-4
 

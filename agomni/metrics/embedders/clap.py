@@ -11,7 +11,7 @@ encoder from the Hugging Face hub whenever ``CLAP_Module`` is constructed. HTSAT
 laion-clap's published ``clap_module/htsat.py`` (fusion-less path) and torchlibrosa's ``Spectrogram`` /
 ``LogmelFilterBank``; tests/metrics/test_clap.py proves equality with the upstream ``CLAP_Module`` (same
 random weights, 1e-4 relative) on resampled stereo files, each side with its own preprocessing.
-Runtime needs only torch (and numpy to build the front end of a randomly initialised model).
+Runtime needs only torch and numpy.
 
 Checkpoints (``model``): ``"630k-audioset-best"`` (HTSAT-tiny, 96-d patches, depths 2-2-6-2, 768-d
 audio feature; fadtk ``clap-laion-audio``), ``"music-audioset-90.14"`` (HTSAT-base, 128-d, depths
@@ -29,12 +29,12 @@ tower (every key and shape must match); the training heads and temperatures (``t
 ``audio_transform``, ``logit_scale_a``, ``logit_scale_t``) are left unused; any key outside these groups
 is an error.
 
-Front end (torchlibrosa, the checkpoint's own tensors): reflect-pad 512, Conv1d DFT with periodic Hann
-(n_fft 1024, hop 480) -> power -> ``melW`` (Slaney mel, 64 bands, 50-14000 Hz) -> ``10 log10(max(x,
-1e-10))`` -> ``bn0`` (BatchNorm over mel bins, running statistics) -> bicubic resize (align_corners) of
-the 1001 frames to 1024 -> 4 x 256-frame strips stacked into a 256 x 256 image. Network: Swin transformer
-(patch 4, window 8, shift 4 on odd blocks, patch merging), final LayerNorm, mean over tokens ->
-``audio_projection`` (Linear, ReLU, Linear -> 512) -> L2 normalisation.
+Front end (`agomni.metrics.embedders.logmel`, the checkpoint's own tensors): reflect-pad 512, Conv1d DFT
+with periodic Hann (n_fft 1024, hop 480) -> power -> ``melW`` (Slaney mel, 64 bands, 50-14000 Hz) ->
+``10 log10(max(x, 1e-10))`` -> ``bn0`` (BatchNorm over mel bins, running statistics) -> bicubic resize
+(align_corners) of the 1001 frames to 1024 -> 4 x 256-frame strips stacked into a 256 x 256 image.
+Network: Swin transformer (patch 4, window 8, shift 4 on odd blocks, patch merging), final LayerNorm,
+mean over tokens -> ``audio_projection`` (Linear, ReLU, Linear -> 512) -> L2 normalisation.
 
 Profiles (``profile``):
 
@@ -60,7 +60,6 @@ from typing import Any, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-import torchaudio
 from torch import nn
 
 from agomni import weights
@@ -68,6 +67,7 @@ from agomni.errors import UsageError, WeightsError
 from agomni.metrics.embedders import Embedder, clap_text
 from agomni.metrics.embedders.clap_text import ClapTextNet
 from agomni.metrics.embedders.common import check_network_options, weights_info
+from agomni.metrics.embedders.logmel import LogmelFilterBank, Spectrogram
 from agomni.weights import load_strict
 
 SAMPLE_RATE = 48000
@@ -77,7 +77,6 @@ HOP_LENGTH = 480
 N_MELS = 64
 F_MIN = 50.0
 F_MAX = 14000.0
-AMIN = 1e-10
 SPEC_SIZE = 256
 FREQ_RATIO = SPEC_SIZE // N_MELS  # 4
 PATCH = 4
@@ -160,60 +159,6 @@ def numpy_scalar_globals() -> Iterator[None]:
     ]
     with torch.serialization.safe_globals(allowed):
         yield
-
-
-# --- front end (torchlibrosa layout) ---------------------------------------------------------------
-
-
-class _Stft(nn.Module):
-    def __init__(self, hop: int) -> None:
-        super().__init__()
-        self.conv_real = nn.Conv1d(1, N_FFT // 2 + 1, N_FFT, stride=hop, bias=False)
-        self.conv_imag = nn.Conv1d(1, N_FFT // 2 + 1, N_FFT, stride=hop, bias=False)
-
-
-class _Spectrogram(nn.Module):
-    def __init__(self, hop: int) -> None:
-        super().__init__()
-        self.stft = _Stft(hop)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """[B, samples] -> power spectrogram [B, 1, frames, 513]."""
-        x = F.pad(x[:, None, :], (N_FFT // 2, N_FFT // 2), mode="reflect")
-        real = self.stft.conv_real(x).transpose(1, 2)[:, None]
-        imag = self.stft.conv_imag(x).transpose(1, 2)[:, None]
-        return real**2 + imag**2
-
-
-class _Logmel(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.melW = nn.Parameter(torch.zeros(N_FFT // 2 + 1, N_MELS), requires_grad=False)
-
-    def forward(self, power: torch.Tensor) -> torch.Tensor:
-        # torchlibrosa power_to_db with ref 1.0, amin 1e-10, top_db None: the reference term is 0
-        return 10.0 * torch.log10(torch.clamp(torch.matmul(power, self.melW), min=AMIN))
-
-
-def front_end_tensors(front: MelFrontEnd = LAION_FRONT) -> dict[str, torch.Tensor]:
-    """The fixed front-end tensors for a randomly initialised model, built as torchlibrosa builds them:
-    Conv1d DFT kernels (periodic Hann, n_fft 1024) [513, 1, 1024] and the Slaney mel matrix [513, 64]
-    for ``front``'s rate and upper edge."""
-    n = np.arange(N_FFT)
-    window = 0.5 - 0.5 * np.cos(2 * np.pi * n / N_FFT)
-    angle = -2 * np.pi * np.outer(np.arange(N_FFT // 2 + 1), n) / N_FFT
-    mel = torchaudio.functional.melscale_fbanks(
-        N_FFT // 2 + 1, F_MIN, front.f_max, N_MELS, front.mel_rate, norm="slaney", mel_scale="slaney"
-    )
-    return {
-        "spectrogram_extractor.stft.conv_real.weight": torch.from_numpy(np.cos(angle) * window)
-        .float()
-        .unsqueeze(1),
-        "spectrogram_extractor.stft.conv_imag.weight": torch.from_numpy(np.sin(angle) * window)
-        .float()
-        .unsqueeze(1),
-        "logmel_extractor.melW": mel.float(),
-    }
 
 
 # --- Swin transformer (HTSAT layout) -----------------------------------------------------------------
@@ -361,8 +306,8 @@ class Htsat(nn.Module):
     def __init__(self, size: HtsatSize, front: MelFrontEnd = LAION_FRONT) -> None:
         super().__init__()
         self.size = size
-        self.spectrogram_extractor = _Spectrogram(front.hop)
-        self.logmel_extractor = _Logmel()
+        self.spectrogram_extractor = Spectrogram(N_FFT, front.hop)
+        self.logmel_extractor = LogmelFilterBank(front.mel_rate, N_FFT, N_MELS, F_MIN, front.f_max)
         self.bn0 = nn.BatchNorm2d(N_MELS)
         self.patch_embed = _PatchEmbed(size.embed_dim)
         grid = SPEC_SIZE // PATCH
@@ -523,20 +468,17 @@ def load_clap_weights(
     )
 
 
-def init_random(
-    net: nn.Module, seed: int, prefix: str = "audio_branch.", front: MelFrontEnd = LAION_FRONT
-) -> None:
+def init_random(net: nn.Module, seed: int) -> None:
     """Seeded random weights in laion-clap's style (truncated normal std 0.02 for Linear weights and
-    relative-position tables, zero biases, unit LayerNorms, default convolutions and BatchNorm) plus the
-    fixed torchlibrosa front end of the HTSAT under ``prefix``."""
+    relative-position tables, zero biases, unit LayerNorms, default convolutions and BatchNorm); the fixed
+    torchlibrosa front end (built exact with the network, ``requires_grad`` off) is left as it is."""
     gen = torch.Generator().manual_seed(seed)
-    fixed = {f"{prefix}{k}": v for k, v in front_end_tensors(front).items()}
     with torch.no_grad():
         modules = dict(net.named_modules())
         for name, p in net.named_parameters():
             owner = modules[name.rsplit(".", 1)[0]]
-            if name in fixed:
-                p.copy_(fixed[name])
+            if not p.requires_grad:
+                continue
             elif isinstance(owner, nn.LayerNorm):
                 p.fill_(1.0 if name.endswith("weight") else 0.0)
             elif isinstance(owner, nn.BatchNorm2d):
@@ -688,7 +630,6 @@ __all__ = [
     "Htsat",
     "MelFrontEnd",
     "fadtk_chunks",
-    "front_end_tensors",
     "init_random",
     "int16_round_trip",
     "load_clap_weights",

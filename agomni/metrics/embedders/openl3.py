@@ -45,7 +45,7 @@ from torch import nn
 from agomni import weights as agomni_weights
 from agomni.errors import MetricInputError, NotAvailableYet, UsageError
 from agomni.metrics.embedders import Embedder, InputNeeds, common
-from agomni.metrics.embedders.panns import librosa_mel_filterbank
+from agomni.metrics.embedders.logmel import librosa_mel_filterbank
 from agomni.weights import load_strict
 
 VERSION = "1"

@@ -13,16 +13,12 @@ Configurations (`CNN14_CONFIGS`), as in av-benchmark ``extraction_models.py`` / 
     ``panns-cnn14-32k``: ``Cnn14_mAP=0.431.pth``, 32 kHz, window and n_fft 1024, hop 320, 64 mels,
     50 - 14000 Hz (audioldm_eval at 32 kHz; panns_inference's default).
 
-Front end (torchlibrosa ``Spectrogram`` + ``LogmelFilterBank``, float32)
-    Reflect-pad n_fft/2 samples at both ends; STFT as two Conv1d (cos and -sin DFT rows times a periodic
-    Hann window, stride hop); power spectrum; times librosa's mel filterbank (Slaney mel scale, Slaney
-    area normalisation: ``librosa.filters.mel(sr, n_fft, n_mels, fmin, fmax)``, reimplemented here in
-    numpy); ``10 log10(max(x, 1e-10))`` (ref 1.0, no top_db). These matrices are also stored in the
-    official checkpoints (``spectrogram_extractor.stft.conv_{real,imag}.weight``,
-    ``logmel_extractor.melW``): they are loaded like every other tensor (so numerics follow the
-    checkpoint, as upstream), after checking that they agree with the ones computed here for the
-    configuration (max abs difference <= 1e-4 of the largest value; otherwise WeightsError: the checkpoint
-    belongs to another configuration).
+Front end: `agomni.metrics.embedders.logmel` (torchlibrosa ``Spectrogram`` + ``LogmelFilterBank``) with
+the configuration's n_fft, hop, mel bands and edges. Its matrices are also stored in the official
+checkpoints (``spectrogram_extractor.stft.conv_{real,imag}.weight``, ``logmel_extractor.melW``): they are
+loaded like every other tensor (so numerics follow the checkpoint, as upstream), after checking that they
+agree with the ones computed for the configuration (max abs difference <= 1e-4 of the largest value;
+otherwise WeightsError: the checkpoint belongs to another configuration).
 
 Network: BatchNorm over the 64 mel bins; six ConvBlocks (two 3x3 conv + BN + ReLU, 2x2 average pooling,
 none after the sixth); mean over frequency; max + mean over time; ``fc1`` + ReLU = the 2048-d
@@ -56,11 +52,11 @@ from torch import nn
 from agomni import weights as agomni_weights
 from agomni.errors import UsageError, WeightsError
 from agomni.metrics.embedders import Embedder, common
+from agomni.metrics.embedders.logmel import AMIN, LogmelFilterBank, Spectrogram
 from agomni.weights import load_strict
 
 VERSION = "1"
 EMBEDDING_DIM = 2048
-AMIN = 1e-10
 FRONTEND_KEYS = (
     "spectrogram_extractor.stft.conv_real.weight",
     "spectrogram_extractor.stft.conv_imag.weight",
@@ -104,95 +100,7 @@ CNN14_CONFIGS: dict[str, Cnn14Config] = {
 }
 
 
-# --- fixed front-end matrices (numpy, float64 then float32 like torchlibrosa/librosa) -------------------
-
-
-def hz_to_slaney_mel(hz: np.ndarray) -> np.ndarray:
-    """librosa's default (Slaney) mel scale: linear below 1 kHz (200/3 Hz per mel), logarithmic above."""
-    hz = np.asarray(hz, dtype=np.float64)
-    f_sp = 200.0 / 3
-    min_log_hz, min_log_mel, logstep = 1000.0, 1000.0 / f_sp, np.log(6.4) / 27.0
-    return np.where(
-        hz >= min_log_hz, min_log_mel + np.log(np.maximum(hz, 1e-300) / min_log_hz) / logstep, hz / f_sp
-    )
-
-
-def slaney_mel_to_hz(mel: np.ndarray) -> np.ndarray:
-    """Inverse of `hz_to_slaney_mel`."""
-    mel = np.asarray(mel, dtype=np.float64)
-    f_sp = 200.0 / 3
-    min_log_hz, min_log_mel, logstep = 1000.0, 1000.0 / f_sp, np.log(6.4) / 27.0
-    return np.where(mel >= min_log_mel, min_log_hz * np.exp(logstep * (mel - min_log_mel)), f_sp * mel)
-
-
-def librosa_mel_filterbank(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
-    """[n_fft // 2 + 1, n_mels] float32: ``librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels,
-    fmin=fmin, fmax=fmax).T`` (Slaney scale and area normalisation; rows computed in float64, stored in
-    float32, then scaled, as librosa does)."""
-    fft_hz = np.fft.rfftfreq(n_fft, d=1.0 / sr)
-    mel_hz = slaney_mel_to_hz(np.linspace(hz_to_slaney_mel(fmin), hz_to_slaney_mel(fmax), n_mels + 2))
-    widths = np.diff(mel_hz)
-    ramps = np.subtract.outer(mel_hz, fft_hz)
-    weights = np.zeros((n_mels, fft_hz.size), dtype=np.float32)
-    for i in range(n_mels):
-        weights[i] = np.maximum(0.0, np.minimum(-ramps[i] / widths[i], ramps[i + 2] / widths[i + 1]))
-    weights *= (2.0 / (mel_hz[2 : n_mels + 2] - mel_hz[:n_mels]))[:, None]
-    return np.ascontiguousarray(weights.T)
-
-
-def stft_kernels(n_fft: int) -> tuple[np.ndarray, np.ndarray]:
-    """Conv1d weights [n_fft // 2 + 1, 1, n_fft] (float32) of the real and imaginary DFT parts times a
-    periodic Hann window: ``w[n] cos(2 pi k n / N)`` and ``-w[n] sin(2 pi k n / N)``."""
-    n = np.arange(n_fft)
-    k = np.arange(n_fft // 2 + 1)
-    window = 0.5 - 0.5 * np.cos(2.0 * np.pi * n / n_fft)
-    phase = 2.0 * np.pi * ((k[:, None] * n[None, :]) % n_fft) / n_fft
-    real = (np.cos(phase) * window).astype(np.float32)[:, None, :]
-    imag = (-np.sin(phase) * window).astype(np.float32)[:, None, :]
-    return real, imag
-
-
 # --- network (upstream parameter names) ------------------------------------------------------------------
-
-
-class _Stft(nn.Module):
-    def __init__(self, n_fft: int, hop: int):
-        super().__init__()
-        bins = n_fft // 2 + 1
-        self.n_fft, self.hop = n_fft, hop
-        self.conv_real = nn.Conv1d(1, bins, n_fft, stride=hop, bias=False)
-        self.conv_imag = nn.Conv1d(1, bins, n_fft, stride=hop, bias=False)
-        real, imag = stft_kernels(n_fft)
-        with torch.no_grad():
-            self.conv_real.weight.copy_(torch.from_numpy(real))
-            self.conv_imag.weight.copy_(torch.from_numpy(imag))
-        self.requires_grad_(False)
-
-
-class _Spectrogram(nn.Module):
-    """[B, samples] -> power spectrogram [B, 1, frames, n_fft // 2 + 1] (reflect-padded, centred)."""
-
-    def __init__(self, n_fft: int, hop: int):
-        super().__init__()
-        self.stft = _Stft(n_fft, hop)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        half = self.stft.n_fft // 2
-        x = F.pad(x[:, None, :], (half, half), mode="reflect")
-        real = self.stft.conv_real(x)[:, None].transpose(2, 3)
-        imag = self.stft.conv_imag(x)[:, None].transpose(2, 3)
-        return real**2 + imag**2
-
-
-class _LogMel(nn.Module):
-    """Power spectrogram -> 10 log10(max(mel, 1e-10)) [B, 1, frames, n_mels]."""
-
-    def __init__(self, melw: np.ndarray):
-        super().__init__()
-        self.register_buffer("melW", torch.from_numpy(melw))
-
-    def forward(self, spec: torch.Tensor) -> torch.Tensor:
-        return 10.0 * torch.log10(torch.clamp(spec @ self.melW, min=AMIN))
 
 
 class _ConvBlock(nn.Module):
@@ -214,11 +122,10 @@ class Cnn14Network(nn.Module):
 
     def __init__(self, config: Cnn14Config):
         super().__init__()
-        self.spectrogram_extractor = _Spectrogram(config.window_size, config.hop_size)
-        melw = librosa_mel_filterbank(
+        self.spectrogram_extractor = Spectrogram(config.window_size, config.hop_size)
+        self.logmel_extractor = LogmelFilterBank(
             config.sample_rate, config.window_size, config.mel_bins, config.fmin, config.fmax
         )
-        self.logmel_extractor = _LogMel(melw)
         self.bn0 = nn.BatchNorm2d(config.mel_bins)
         widths = (1, 64, 128, 256, 512, 1024, 2048)
         for i in range(6):
@@ -409,6 +316,4 @@ __all__ = [
     "Cnn14Config",
     "Cnn14Network",
     "PannsCnn14Embedder",
-    "librosa_mel_filterbank",
-    "stft_kernels",
 ]

@@ -260,7 +260,7 @@ class MsClapWeights:
         """Seeded random weights (tests and latency only): HTSAT as `init_random` does for LAION-CLAP,
         with msclap's front end; GPT-2 and the projections as `_init_text`."""
         audio, text = MsClapAudio(), MsClapText()
-        init_random(audio, seed, prefix="base.htsat.", front=FRONT)
+        init_random(audio, seed)
         _init_text(text, seed + 1)
         info = weights_info("random", seed=seed, name=REGISTRY_ENTRY)
         return cls(audio, text, f"random-weights:{seed}", info, None, True, seed)

@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
 
-from ... import __version__
+from ... import __version__, distributed
 from ...errors import UsageError
 from .config import load_train_config
 from .loop import train_model
@@ -70,14 +69,9 @@ def cli_train(args: argparse.Namespace) -> int:
         cfg = cfg.with_max_steps(args.max_steps)
     out = Path(getattr(args, "out", None) or Path("runs") / Path(args.config).stem)
     device = _device(getattr(args, "device", None))
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
-        if device.type == "cuda":
-            torch.cuda.set_device(device)
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    shard = distributed.start(str(device))
     try:
-        rank = dist.get_rank() if dist.is_initialized() else 0
-        log = functools.partial(print, flush=True) if rank == 0 else (lambda message: None)
+        log = functools.partial(print, flush=True) if shard.main else (lambda message: None)
         prepared = prepare_run(cfg, out, log)
         run_info: dict[str, Any] = {
             "training_command": " ".join(["agomni", *sys.argv[1:]]) if sys.argv else "agomni train",
@@ -85,7 +79,7 @@ def cli_train(args: argparse.Namespace) -> int:
             "agomni_version": __version__,
             "torch_version": torch.__version__,
             "device": str(device),
-            "world_size": world,
+            "world_size": shard.world,
         }
         summary = train_model(
             cfg,
@@ -98,6 +92,5 @@ def cli_train(args: argparse.Namespace) -> int:
         )
         log(f"done: step {summary['step']}; checkpoints in {out / 'checkpoints'}; log {summary['log']}")
     finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
+        distributed.stop()
     return 0

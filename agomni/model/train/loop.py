@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 
+from ... import distributed
 from ...errors import UsageError
 from ..checkpoint import save_checkpoint
 from ..flow_matching import velocity_mse
@@ -38,10 +38,6 @@ from .state import TrainState, check_resumable, latest_state, load_state, save_s
 from .validation import validation_loss
 
 EMA_NOTE = "network_state holds the EMA of the training weights (see extra.ema), not the raw weights"
-
-
-def _world() -> tuple[int, int]:
-    return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
 
 
 def _autocast(cfg: TrainConfig, device: torch.device):
@@ -84,7 +80,8 @@ def train_model(
     plus its .train.* state every train.checkpoint_every steps and at the last step, and
     <out>/train_log.jsonl (rank 0). `resume`: continue from the latest state in <out>/checkpoints.
     """
-    rank, world = _world()
+    shard = distributed.current()
+    rank, world = shard.rank, shard.world
     device = torch.device(device)
     out = Path(out_dir)
     ckpt_dir = out / "checkpoints"
@@ -156,8 +153,7 @@ def train_model(
         if step % t.log_every == 0 or step == final:
             mean = torch.tensor([loss_sum / loss_count], dtype=torch.float64)
             if world > 1:
-                dist.all_reduce(mean)
-                mean /= world
+                mean = distributed.all_reduce_sum({"loss": mean})["loss"] / world
             rate = (step - tick_step) / max(time.time() - tick, 1e-9)
             record = {
                 "step": step,
@@ -184,8 +180,7 @@ def train_model(
                 summary["checkpoints"].append(str(path))
                 with log_path.open("a", encoding="utf-8") as f:
                     f.write(json.dumps({"step": step, "checkpoint": str(path), **_val_record(path)}) + "\n")
-            if world > 1:
-                dist.barrier()
+            shard.barrier()
     summary["step"] = step
     summary["model_state"] = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     summary["ema_state"] = ema.state_dict()

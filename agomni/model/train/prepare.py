@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
 
+from ... import distributed
 from ..checkpoint import codec_reference, file_sha256
 from ..codec.audio_codec import AudioCodec, CodecConfig
 from ..codec.griffin_lim import GriffinLimVocoder
@@ -91,18 +91,19 @@ def _train_vae(cfg: TrainConfig, manifest: Path, target: Path, log: Callable[[st
 def prepare_run(cfg: TrainConfig, out_dir: str | Path, log: Callable[[str], None] = print) -> Prepared:
     """Corpus, codec and cached examples of a run (module docstring)."""
     out = Path(out_dir)
-    rank0 = not dist.is_initialized() or dist.get_rank() == 0
-    train_m, heldout_m, corpus_meta = corpus_manifests(cfg, out) if rank0 else (None, None, None)
+    shard = distributed.current()
     vae_path = (
         Path(cfg.codec.vae_weights) if cfg.codec.vae_weights else out / "vae" / f"{VAE_STEM}.safetensors"
     )
-    if rank0 and not vae_path.is_file():
-        log(f"training the tiny mel VAE -> {vae_path}")
-        _train_vae(cfg, train_m, vae_path, log)
-    if dist.is_initialized():
-        shared = [train_m, heldout_m, corpus_meta]
-        dist.broadcast_object_list(shared, src=0)
-        train_m, heldout_m, corpus_meta = shared
+
+    def corpus_and_vae() -> tuple[Path, Path, dict[str, Any]]:
+        train, heldout, meta = corpus_manifests(cfg, out)
+        if not vae_path.is_file():
+            log(f"training the tiny mel VAE -> {vae_path}")
+            _train_vae(cfg, train, vae_path, log)
+        return train, heldout, meta
+
+    train_m, heldout_m, corpus_meta = shard.from_main(corpus_and_vae)
     model_config = cfg.model_config()
     codec, _ = load_tiny_codec(vae_path, cfg.codec.griffin_lim_iterations)
     spec = conditioner_spec(cfg)
@@ -110,13 +111,7 @@ def prepare_run(cfg: TrainConfig, out_dir: str | Path, log: Callable[[str], None
     vae_sha = file_sha256(vae_path)
     splits = {}
     for name, manifest in (("train", train_m), ("heldout", heldout_m)):
-        if rank0:
-            splits[name] = cached_examples(
-                manifest, codec, vae_sha, conditioners, model_config, out / "cache"
-            )
-        if dist.is_initialized():
-            dist.barrier()
-        if not rank0:
+        with shard.main_first():  # rank 0 fills the example cache, the others then read it
             splits[name] = cached_examples(
                 manifest, codec, vae_sha, conditioners, model_config, out / "cache"
             )
