@@ -27,6 +27,7 @@ from agomni.metrics.av.ib_score import IBScorer
 from agomni.results import read_results
 from tests.media_fixtures import make_video_file
 from tests.metrics.av_fixtures import tiny_scorer
+from tests.run.toy_fixtures import no_video_manifest
 
 SECONDS = 2.0
 RATE = 16000
@@ -258,3 +259,35 @@ def test_videos_without_frames_and_a_stage_raising(tmp_path: Path, monkeypatch: 
     (entry,) = results.not_computed
     assert (entry.name, entry.kind) == ("desync", "exception")
     assert entry.reason == "RuntimeError: MotionFormer: shapes do not match"
+
+
+def tone_item(item):
+    """A python: generator: a tone whose pitch depends on the item id."""
+    t = np.arange(int(SECONDS * RATE)) / RATE
+    return (0.3 * np.sin(2 * np.pi * (200 + 7 * sum(map(ord, item.id)) % 600) * t)).astype(np.float32), RATE
+
+
+def test_run_lists_a_network_it_cannot_load_and_computes_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Offline, with no weights cached: VGGish cannot be loaded inside `agomni run` (kind "weights"),
+    the offline metrics are computed, the report lists it and the exit status is 4."""
+    monkeypatch.setenv("AGOMNI_OFFLINE", "1")
+    manifest = no_video_manifest(tmp_path / "toy")
+    argv = ["run", "smoke", "--manifest", str(manifest), "--no-progress", "--format", "md,json"]
+    generator = ["--generator", f"python:{__name__}:tone_item"]
+    out = tmp_path / "run"
+    status = main([*argv, *generator, "--metrics", "fd_offline,fd_vggish,kad_offline", "--out", str(out)])
+    assert status == EXIT_NOT_COMPUTED
+    results = read_results(out / "results.json")
+    assert [m.name for m in results.metrics] == ["fd_offline", "kad_offline"]
+    (entry,) = results.not_computed
+    assert (entry.name, entry.kind) == ("fd_vggish", "weights") and "offline mode" in entry.reason
+    assert "fd_vggish not computed (weights)" in capsys.readouterr().err
+    assert "| run | fd_vggish | weights: " in (out / "report.md").read_text()
+    assert (
+        main([*argv, *generator, "--metrics", "fd_offline,kad_offline", "--out", str(tmp_path / "alone")])
+        == 0
+    )
+    alone = read_results(tmp_path / "alone" / "results.json")
+    assert [(m.name, m.value) for m in alone.metrics] == [(m.name, m.value) for m in results.metrics]
