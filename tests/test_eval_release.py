@@ -19,9 +19,9 @@ def test_embedders_are_released_before_the_per_item_stages(tmp_path, monkeypatch
     build = pipeline.build_networks
 
     def recording_build(*args, **kwargs):
-        networks, metrics = build(*args, **kwargs)
+        networks, metrics, unbuilt = build(*args, **kwargs)
         built.extend(weakref.ref(n.embedder) for n in networks)
-        return networks, metrics
+        return networks, metrics, unbuilt
 
     stages_run = ItemStages.run
 

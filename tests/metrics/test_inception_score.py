@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from agomni.errors import MetricInputError
+from agomni.errors import MetricInputError, TooFewItemsError
 from agomni.metrics import InceptionScore, inception_score
 
 
@@ -67,7 +67,7 @@ def test_shuffle_is_randomstate_permutation() -> None:
 
 
 def test_too_few_items_for_the_splits_is_an_error() -> None:
-    with pytest.raises(MetricInputError, match="splits=10"):
+    with pytest.raises(TooFewItemsError, match="IS with 10 splits needs at least 10 generated items, got 9"):
         inception_score(np.zeros((9, 3)))
 
 
