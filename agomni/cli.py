@@ -57,6 +57,15 @@ def _add_strict(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_profile_stages(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--profile-stages",
+        action="store_true",
+        help="print the seconds of each stage (decode, resample, hashing, cache I/O, each network, metric "
+        "maths) with its share of the total, and write them to timings.json next to results.json",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="agomni",
@@ -96,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--random-weights", action="store_true", help="seeded random network weights (labelled)")
     _add_strict(p)
     _add_speech_backend(p)
+    _add_profile_stages(p)
 
     p = sub.add_parser("generate", help="generate audio for a suite with a checkpoint")
     p.add_argument("--checkpoint", required=True, help="checkpoint stem, .safetensors or .json path")
@@ -173,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
     _add_strict(p)
     _add_speech_backend(p)
+    _add_profile_stages(p)
 
     p = sub.add_parser("report", help="render reports from run folders")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR")

@@ -91,7 +91,9 @@ def test_end_to_end_offline_fd_and_kad(tmp_path, capsys) -> None:
     assert prep["profiles"]["agomni-offline"]["kl_direction"] == "ref_gen"
     assert prep["metrics"]["fd_offline"]["n_reference_items"] == N
     assert provenance.seed == 0 and provenance.checkpoints == {}
-    assert {"decode", "embed", "metrics", "total"} <= set(provenance.timings)
+    assert {"decode", "resample", "embed:mel-stats@agomni-offline", "metrics", "total"} <= set(
+        provenance.timings
+    )
     for text in (
         "fd_offline",
         "kad_offline",

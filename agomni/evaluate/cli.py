@@ -9,6 +9,7 @@ from pathlib import Path
 
 from agomni.errors import EXIT_NOT_COMPUTED
 from agomni.evaluate.pipeline import EvalOutcome, EvalRequest, evaluate
+from agomni.evaluate.stage_profile import format_breakdown, write_breakdown
 from agomni.results import CoverageEntry, NotComputed
 
 
@@ -147,4 +148,10 @@ def cli_eval(args: argparse.Namespace) -> int:
     """Run `agomni eval` and print the table; errors propagate as typed agomni errors (exit codes)."""
     outcome = evaluate(request_from_args(args))
     print(format_outcome(outcome))
+    if getattr(args, "profile_stages", False):
+        print(format_breakdown(outcome.results.provenance.timings))
+        if outcome.path is not None:
+            print(
+                f"stage profile: {write_breakdown(outcome.results.provenance.timings, outcome.path.parent)}"
+            )
     return EXIT_NOT_COMPUTED if outcome.results.not_computed else 0

@@ -54,11 +54,13 @@ def _isolated(stage: str, request: StageRequest) -> StageScores:
 def _cached(stage: str, request: StageRequest, cache: StageCache) -> StageScores:
     """Stage `stage`'s scores: its metrics found in `cache` read back (and said), the others computed
     (`_isolated`) and stored."""
-    keys = {name: cache.key(stage, name, request) for name in request.names} if cache.enabled else {}
+    with request.timed("hash_files"):
+        keys = {name: cache.key(stage, name, request) for name in request.names} if cache.enabled else {}
     scores = StageScores()
     todo = []
     for name in request.names:
-        found = cache.get(keys[name]) if cache.enabled else None
+        with request.timed("cache_io"):
+            found = cache.get(keys[name]) if cache.enabled else None
         if found is None:
             todo.append(name)
             continue
@@ -71,7 +73,8 @@ def _cached(stage: str, request: StageRequest, cache: StageCache) -> StageScores
 
         def keep(name: str, filed: StageScores) -> None:  # stored once filed: a later kill does not lose it
             if cache.enabled:
-                cache.put(keys[name], filed)
+                with request.timed("cache_io"):
+                    cache.put(keys[name], filed)
 
         computed = _isolated(stage, replace(request, names=tuple(todo), on_filed=keep))
         computed.on_filed = None  # the scores may travel to other ranks (pickled)
@@ -108,15 +111,14 @@ class ItemStages:
             if need is not None and manifest is None:
                 raise need.error(names)
 
-    def run(
-        self, request: StageRequest, shard: distributed.Shard, timed: Callable, cache: StageCache
-    ) -> StageScores:
-        """Every stage with names, each given ``request`` with its own names, on rank 0 (``timed(stage)``:
-        a context manager that times it); the merged scores. Metrics ``cache`` holds from an earlier run
-        of the same inputs are read back, not computed (`agomni.evaluate.stage_cache`)."""
+    def run(self, request: StageRequest, shard: distributed.Shard, cache: StageCache) -> StageScores:
+        """Every stage with names, each given ``request`` with its own names, on rank 0, timed as a whole
+        by ``request.timed(stage)`` (the networks' passes inside it by their own stages); the merged
+        scores. Metrics ``cache`` holds from an earlier run of the same inputs are read back, not computed
+        (`agomni.evaluate.stage_cache`)."""
         scores = StageScores()
         for stage, names in self.names.items():
-            with timed(stage):
+            with request.timed(stage):
                 run = functools.partial(_cached, stage, replace(request, names=names), cache)
                 scores.merge(shard.from_main(run))
         return scores

@@ -106,18 +106,25 @@ class EvalOutcome:
 
 
 class Timings:
-    """Wall-clock seconds per stage, summed over calls."""
+    """Wall-clock seconds per stage, summed over calls. A stage entered inside another counts for itself
+    only: its seconds are taken out of the enclosing stage's, so no second is counted twice and the stages
+    add up to the time spent inside any of them (`agomni.evaluate.stage_profile` names the stages)."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
+        self._inner: list[float] = []  # per open stage: seconds spent in the stages opened inside it
 
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[None]:
         start = time.perf_counter()
+        self._inner.append(0.0)
         try:
             yield
         finally:
-            self.seconds[name] += time.perf_counter() - start
+            elapsed = time.perf_counter() - start
+            self.seconds[name] += elapsed - self._inner.pop()
+            if self._inner:
+                self._inner[-1] += elapsed
 
 
 def _metric_profiles(
@@ -222,8 +229,9 @@ class _Runner:
             if not wanted:
                 continue
             net = networks[0]
-            with self.timings.stage("decode"):
-                samples, record, _ = load_prepared(path, net.embedder.needs.sample_rate, net.recipe)
+            samples, record, _ = load_prepared(
+                path, net.embedder.needs.sample_rate, net.recipe, timed=self.timings.stage
+            )
             with self.timings.stage("hash_audio"):
                 fresh_hash = audio_sha256(samples)
             if file_hash is not None and fresh_hash != indexed_hash:
@@ -270,7 +278,7 @@ class _Runner:
             if network.label in self.broken:
                 return
             try:
-                with self.timings.stage("embed"), torch.no_grad():
+                with self.timings.stage(f"embed:{network.label}"), torch.no_grad():
                     heads = network.embedder.outputs(torch.stack([job.samples for job in batch]))
             except (RuntimeError, ValueError) as err:
                 if self.request.strict:
@@ -464,10 +472,11 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
         backends=backends,
         protocol=None if suite is None else suite.protocol,
         strict=request.strict,
+        timed=timings.stage,
     )
     # per-item metric results are kept in a run's own cache (`agomni run`, or `agomni eval --cache-dir`)
     stage_cache = StageCache(cache.root, enabled=request.use_cache and request.cache_dir is not None)
-    per_item = stages.run(stage_request, shard, timings.stage, stage_cache)
+    per_item = stages.run(stage_request, shard, stage_cache)
     set_metrics += per_item.metrics
     details.update(per_item.details)
     for item_id, values in per_item.item_scores.items():

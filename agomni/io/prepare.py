@@ -36,6 +36,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import torch
@@ -222,13 +224,21 @@ def _peak_normalise(x: torch.Tensor, recipe: Recipe) -> tuple[torch.Tensor, floa
 
 
 def load_prepared(
-    path: str | os.PathLike[str], target_rate: int, recipe: Recipe, *, allow_silence: bool = False
+    path: str | os.PathLike[str],
+    target_rate: int,
+    recipe: Recipe,
+    *,
+    allow_silence: bool = False,
+    timed: Callable[[str], AbstractContextManager[Any]] = nullcontext,
 ) -> tuple[torch.Tensor, AudioRecord, dict[str, Any]]:
     """Decode `path` with agomni.io (no resampling there) and apply `recipe` (see `prepare_waveform`).
 
     Returns ``(waveform [samples] float32 at target_rate, AudioRecord of the decode, steps)``; the record's
-    resampling fields say "not resampled" because resampling is one of the recipe's steps.
+    resampling fields say "not resampled" because resampling is one of the recipe's steps. ``timed(stage)``
+    times the two steps: "decode", and "resample" (the recipe's resampling and its other steps).
     """
-    audio, record = load_audio(path, sample_rate=None, downmix="keep", allow_silence=allow_silence)
-    waveform, steps = prepare_waveform(audio, record.sample_rate, target_rate, recipe)
+    with timed("decode"):
+        audio, record = load_audio(path, sample_rate=None, downmix="keep", allow_silence=allow_silence)
+    with timed("resample"):
+        waveform, steps = prepare_waveform(audio, record.sample_rate, target_rate, recipe)
     return waveform, record, steps

@@ -14,7 +14,7 @@ import sys
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,6 +99,11 @@ class StageRequest:
     strict: bool = False  # --strict: a metric that cannot be computed ends the run (no isolation)
     # called with (name, scores) as soon as a metric is filed (`StageScores.add_result`): the run keeps it
     on_filed: Callable[[str, StageScores], None] | None = field(default=None, compare=False, repr=False)
+    # ``timed(stage)``: a context manager that adds the block's seconds to the run's stage timings
+    # (`agomni.evaluate.pipeline.Timings.stage`; stage names: `agomni.evaluate.stage_profile`)
+    timed: Callable[[str], AbstractContextManager[Any]] = field(
+        default=nullcontext, compare=False, repr=False
+    )
 
     def manifest_items(self, need: ManifestNeed) -> dict[str, Item]:
         """The manifest's items by id; without a manifest the `UsageError` of `need`."""

@@ -209,6 +209,7 @@ def _run_all(
             random_weights=args.random_weights,
             overwrite=args.overwrite,
             strict=args.strict,
+            profile_stages=args.profile_stages,
         )
         run_suite(request)
         run_dirs.append(run_dir)

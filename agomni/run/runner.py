@@ -45,6 +45,7 @@ from agomni.atomic import atomic_write
 from agomni.errors import UsageError
 from agomni.evaluate.pipeline import EvalRequest, evaluate
 from agomni.evaluate.registry import availability
+from agomni.evaluate.stage_profile import format_breakdown, write_breakdown
 from agomni.manifest import Manifest, load_manifest
 from agomni.metrics.speech import eval_stage as speech_stage
 from agomni.results import (
@@ -91,6 +92,7 @@ class RunRequest:
     random_weights: bool = False  # score with seeded random networks (labelled; tests and latency only)
     overwrite: bool = False  # regenerate files this run would not have made (agomni.run.generators)
     strict: bool = False  # a metric that cannot be computed ends the run (default: "not computed" entry)
+    profile_stages: bool = False  # --profile-stages: print each replicate's stage seconds, write timings.json
 
 
 @dataclass(frozen=True)
@@ -426,6 +428,9 @@ def run_suite(request: RunRequest) -> Path:
         results = dataclasses.replace(results, provenance=provenance)
         if shard.main:
             write_results(results, rep.folder / RESULTS_FILE)
+            if request.profile_stages:
+                print(f"{rep.name}: {format_breakdown(timings)}")
+                write_breakdown(timings, rep.folder)
         combined.append(results)
     info = RunInfo(out.name, created, request.command, suite.name, str(out), None, request.num_samples)
     final = combine(combined, [r.name for r in replicates], info)

@@ -151,3 +151,40 @@ def test_speech_suites_run_their_offline_backends_and_name_the_fetch_commands(tm
     assert audiobox == {
         f"audiobox_{axis}": "agomni weights fetch audiobox-aesthetics" for axis in ("ce", "cu", "pc", "pq")
     }
+
+
+def test_profile_stages_writes_each_replicates_breakdown(tmp_path, no_video, capsys):
+    out = tmp_path / "run"
+    argv = [
+        "run",
+        "smoke",
+        "--manifest",
+        str(no_video),
+        "--no-progress",
+        "--format",
+        "json",
+        "--out",
+        str(out),
+    ]
+    argv += [
+        "--generator",
+        "python:tests.run.test_runner:tone",
+        "--metrics",
+        "fd_offline",
+        "--profile-stages",
+    ]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    folder = out / "seed-0" / "sample-0"
+    timings = read_results(folder / "results.json").provenance.timings
+    written = json.loads((folder / "timings.json").read_text())
+    # the generator's seconds come before the evaluation's total: the whole is their sum
+    assert written["total_s"] == pytest.approx(timings["total"] + timings["generate"], rel=1e-12)
+    assert {r["stage"]: r["seconds"] for r in written["stages"]} == {
+        k: v for k, v in timings.items() if k != "total"
+    }
+    stages = sum(r["seconds"] for r in written["stages"])
+    assert written["untimed_s"] == pytest.approx(written["total_s"] - stages, abs=1e-9)
+    assert "embed:mel-stats@agomni-offline" in timings and "generate" in timings
+    assert "stage profile (wall-clock seconds, each stage's own time):" in printed
+    assert "embed:mel-stats@agomni-offline" in printed

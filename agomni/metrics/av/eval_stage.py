@@ -46,17 +46,20 @@ def score_audio_visual(request: StageRequest) -> StageScores:
         done.update(family)
         with out.isolated(family, request.strict):
             options = {} if request.batch_size is None else {"batch_size": request.batch_size}
-            scorer = av_score.build_scorer(
-                name,
-                random_weights=request.random_weights,
-                seed=request.seed,
-                device=request.device,
-                **options,
-            )
+            with request.timed(f"load:{name}"):
+                scorer = av_score.build_scorer(
+                    name,
+                    random_weights=request.random_weights,
+                    seed=request.seed,
+                    device=request.device,
+                    **options,
+                )
             with_video = [
                 av_score.AVItem(i, videos[i], path) for i, path in pred.items() if videos.get(i) is not None
             ]
-            scored = av_score.score_items(scorer, with_video, progress=request.progress)
+            scored = av_score.score_items(
+                scorer, with_video, progress=request.progress, timed=request.timed, label=name
+            )
             scored += [
                 scorer.item_type(item_id=i, error="the manifest gives no video", error_side="video")
                 for i in sorted(pred)

@@ -21,8 +21,9 @@ import itertools
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -101,18 +102,29 @@ def build_scorer(
 
 
 def score_items(
-    scorer: Scorer, items: Sequence[AVItem], *, workers: int = 0, progress: bool = True
+    scorer: Scorer,
+    items: Sequence[AVItem],
+    *,
+    workers: int = 0,
+    progress: bool = True,
+    timed: Callable[[str], AbstractContextManager[Any]] = nullcontext,
+    label: str = "av",
 ) -> list[Item]:
     """Per-item results in input order; a media problem is the item's `error` (see each scorer).
 
     `workers` > 0 decodes items in that many worker processes (spawned), at most 2 x `workers` items
-    ahead of the scoring, so decoding overlaps the networks while memory stays bounded.
+    ahead of the scoring, so decoding overlaps the networks while memory stays bounded. ``timed(stage)``
+    times the decoding as "decode:`label`" (with workers: the wait for a decode) and the scoring (the
+    scorer's preprocessing and network) as "network:`label`".
     """
     bar = tqdm(total=len(items), desc=type(scorer).__name__, unit="video", disable=not progress)
     results: list[Item] = []
     if workers <= 0:
         for item in items:
-            results.append(scorer.score(item.video, item.item_id, item.audio))
+            with timed(f"decode:{label}"):
+                decoded = decode(scorer.media, item.video, item.audio)
+            with timed(f"network:{label}"):
+                results.append(scorer.score_decoded(item.item_id, decoded))
             bar.update()
         bar.close()
         return results
@@ -123,7 +135,10 @@ def score_items(
             pending.append((item, pool.submit(decode, scorer.media, item.video, item.audio)))
         while pending:
             item, future = pending.popleft()
-            results.append(scorer.score_decoded(item.item_id, future.result()))
+            with timed(f"decode:{label}"):
+                decoded = future.result()
+            with timed(f"network:{label}"):
+                results.append(scorer.score_decoded(item.item_id, decoded))
             bar.update()
             for following in itertools.islice(queue, 1):
                 pending.append(

@@ -655,16 +655,17 @@ def score_speech(request: StageRequest) -> StageScores:
         missing = sorted(i for i in pred if i not in items)
         if missing:
             raise UsageError(f"generated files without a manifest item: {', '.join(missing[:10])}")
-    stage = _Stage(
-        pred,
-        items,
-        chosen,
-        protocol=request.protocol,
-        random_weights=request.random_weights,
-        device=request.device,
-        seed=request.seed,
-        progress=request.progress,
-    )
+    with request.timed("decode:speech"):
+        stage = _Stage(
+            pred,
+            items,
+            chosen,
+            protocol=request.protocol,
+            random_weights=request.random_weights,
+            device=request.device,
+            seed=request.seed,
+            progress=request.progress,
+        )
     catalogue = suites.load_metric_specs()
     out = StageScores(on_filed=request.on_filed)
     done: set[str] = set()
@@ -674,7 +675,9 @@ def score_speech(request: StageRequest) -> StageScores:
         family = FAMILIES.get(name, (name,))
         done.update(family)
         with out.isolated([m for m in family if m in names], request.strict):
-            for outcome in stage.run(name):
+            with request.timed(f"network:{name}"):
+                outcomes = stage.run(name)
+            for outcome in outcomes:
                 if outcome.name in names:
                     with out.isolated([outcome.name], request.strict):
                         _file_outcome(

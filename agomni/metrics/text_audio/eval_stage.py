@@ -47,12 +47,14 @@ def score_text_audio(request: StageRequest) -> StageScores:
     for name in request.names:
         with out.isolated([name], request.strict):
             random, registry = SCORERS[name]
-            scorer = (
-                random(request.seed, device=request.device)
-                if request.random_weights
-                else registry(device=request.device)
-            )
-            scores = clap_score.score_items(scorer, items, progress=request.progress, name=name)
+            with request.timed(f"load:{name}"):
+                scorer = (
+                    random(request.seed, device=request.device)
+                    if request.random_weights
+                    else registry(device=request.device)
+                )
+            with request.timed(f"network:{name}"):
+                scores = clap_score.score_items(scorer, items, progress=request.progress, name=name)
             config = scorer.config()
             del scorer  # released before the next metric's network is built
             out.add_result(name, clap_score.summarise(scores, config, name=name))
