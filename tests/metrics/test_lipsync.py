@@ -135,7 +135,7 @@ def test_item_mean_keeps_errors_and_rejects_duplicates() -> None:
         metric.update([1.0, 2.0], ids=["x"])
     empty = ItemMean("lse_c", spec, "syncnet", {})
     empty.add_error("x", "no audio stream")
-    with pytest.raises(MetricInputError, match="no item could be scored"):
+    with pytest.raises(MetricInputError, match=r"none of 1 item\(s\) could be scored \(generated side\)"):
         empty.compute()
 
 

@@ -37,7 +37,7 @@ from zhon.hanzi import punctuation as hanzi_punctuation
 
 from agomni import weights
 from agomni.cli import main
-from agomni.errors import UsageError, WeightsError
+from agomni.errors import EXIT_NOT_COMPUTED, UsageError, WeightsError
 from agomni.metrics.speech.faster_whisper import FILES, FasterWhisperASR
 from agomni.results import read_results
 from tests.metrics.speech_fixtures import DATA, utterances
@@ -192,6 +192,9 @@ def test_an_uncached_faster_whisper_names_the_fetch_commands(
     argv = ["eval", "--pred", str(pred), "--manifest", str(manifest), "--metrics", "wer"]
     argv += ["--speech-backend", "faster-whisper", "--out", str(tmp_path / "out"), "--no-progress"]
     fetch = " && ".join(f"agomni weights fetch {name}" for name in FILES)
+    assert main(argv) == EXIT_NOT_COMPUTED  # the results list it as not computed, with the commands
+    assert "wer: NOT COMPUTED (weights): faster-whisper" in capsys.readouterr().out
+    argv += ["--strict", "--overwrite"]  # fail-fast: the typed error
     assert main(argv) == UsageError.exit_code
     assert f"not in the weights cache: run `{fetch}`" in capsys.readouterr().err
     assert main([*argv, "--random-weights"]) == UsageError.exit_code

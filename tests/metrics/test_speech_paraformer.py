@@ -28,7 +28,7 @@ from funasr import AutoModel
 from zhon.hanzi import punctuation as hanzi_punctuation
 
 from agomni.cli import main
-from agomni.errors import MetricInputError, UnsafeCheckpointError, UsageError, WeightsError
+from agomni.errors import EXIT_NOT_COMPUTED, MetricInputError, UnsafeCheckpointError, UsageError, WeightsError
 from agomni.metrics.speech.eval_stage import suite_backends
 from agomni.metrics.speech.paraformer import REGISTRY_FILES, ParaformerASR, ParaformerFiles
 from agomni.results import read_results
@@ -209,6 +209,7 @@ def test_uncached_paraformer_names_the_fetch_commands(
     for extra in ([], ["--random-weights"]):
         argv = ["eval", "--pred", str(pred), "--manifest", str(manifest), "--metrics", "cer"]
         argv += ["--out", str(tmp_path / "out"), "--speech-backend", "paraformer-zh", "--no-progress", *extra]
+        argv += ["--strict", "--overwrite"]  # fail-fast: the typed error (by default: a not-computed entry)
         assert main(argv) == UsageError.exit_code
         message = capsys.readouterr().err
         assert (
@@ -227,10 +228,11 @@ def test_eval_with_the_suite_uses_its_recogniser(
     pred, manifest = _write_manifest(tmp_path, clips)
     argv = ["eval", "--pred", str(pred), "--manifest", str(manifest), "--suite", "tts-seed-zh"]
     argv += ["--metrics", "cer", "--no-progress"]
-    assert main(argv) == UsageError.exit_code
-    assert "agomni weights fetch paraformer-zh-config" in capsys.readouterr().err
+    assert main(argv) == EXIT_NOT_COMPUTED
+    assert "agomni weights fetch paraformer-zh-config" in capsys.readouterr().out
     assert main([*argv, "--speech-backend", "pocketsphinx", "--out", str(tmp_path / "out")]) != 0
-    message = capsys.readouterr().err  # the English-only recogniser ran: every item a per-item error
+    captured = capsys.readouterr()  # the English-only recogniser ran: every item a per-item error
+    message = captured.out + captured.err
     assert "not supported by pocketsphinx" in message and "weights fetch paraformer" not in message
 
 
