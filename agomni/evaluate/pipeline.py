@@ -25,7 +25,6 @@ import contextlib
 import gc
 import sys
 import time
-import traceback
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -283,8 +282,7 @@ class _Runner:
             except (RuntimeError, ValueError) as err:
                 if self.request.strict:
                     raise
-                traceback.print_exc(file=sys.stderr)
-                self.broken[network.label] = err  # its metrics are "not computed"; the others go on
+                self.broken[network.label] = err  # its metrics are "not computed" (trace said then)
                 return
             except MetricInputError as err:
                 if len(batch) > 1:
