@@ -24,6 +24,7 @@ from agomni.metrics import frechet
 from agomni.metrics.av import score as av_score
 from agomni.metrics.av.desync import DeSyncScorer
 from agomni.metrics.av.ib_score import IBScorer
+from agomni.metrics.embedders.vggish import VGGishEmbedder
 from agomni.results import read_results
 from tests.media_fixtures import make_video_file
 from tests.metrics.av_fixtures import tiny_scorer
@@ -164,6 +165,27 @@ def test_a_network_failing_inside_its_stage_leaves_the_others(tmp_path: Path, mo
     (entry,) = results.not_computed
     assert (entry.name, entry.kind) == ("fd_panns", "exception")
     assert entry.reason == "RuntimeError: CUDA error: an illegal memory access was encountered"
+
+
+def test_a_network_raising_while_embedding_leaves_the_other_networks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, gen = vggsound_root(tmp_path, 3, audio_track=True)
+
+    def raising(self, batch):
+        raise RuntimeError("out of memory while embedding")
+
+    monkeypatch.setattr(VGGishEmbedder, "outputs", raising)
+    assert run(tmp_path, data, gen, "fd_vggish,kl_panns") == EXIT_NOT_COMPUTED
+    results = read_results(tmp_path / "run" / "results.json")
+    assert [m.name for m in results.metrics] == ["kl_panns"]
+    (entry,) = results.not_computed
+    assert (entry.name, entry.kind, entry.reason) == (
+        "fd_vggish",
+        "exception",
+        "RuntimeError: out of memory while embedding",
+    )
+    assert capsys.readouterr().err.count("Traceback") == 1
 
 
 def test_eval_lists_a_network_whose_weights_are_missing(
