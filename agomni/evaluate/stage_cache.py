@@ -31,7 +31,7 @@ from agomni import __version__
 from agomni.atomic import atomic_write
 from agomni.errors import AgomniError
 from agomni.io.container import file_sha256
-from agomni.manifest import load_manifest
+from agomni.manifest import Item, load_manifest
 from agomni.metrics.stage import StageRequest, StageScores
 from agomni.results import SetMetric
 
@@ -50,6 +50,7 @@ class StageCache:
     writes: list[str] = field(default_factory=list)
     rejected: dict[str, str] = field(default_factory=dict)
     _sha: dict[Path, str] = field(default_factory=dict, repr=False)
+    _items: dict[Path, dict[str, Item]] = field(default_factory=dict, repr=False)
 
     def _file(self, path: Path | None) -> str | None:
         if path is None:
@@ -63,7 +64,9 @@ class StageCache:
 
     def key(self, stage: str, name: str, request: StageRequest) -> dict[str, Any]:
         """Everything metric `name` of `stage` depends on in `request` (see the module docstring)."""
-        items = {} if request.manifest is None else {i.id: i for i in load_manifest(request.manifest).items}
+        if request.manifest is not None and request.manifest not in self._items:  # read once per run
+            self._items[request.manifest] = {i.id: i for i in load_manifest(request.manifest).items}
+        items = {} if request.manifest is None else self._items[request.manifest]
         files = {}
         for item_id, path in sorted(request.pred.items()):
             item = items.get(item_id)
