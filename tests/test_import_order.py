@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ast
 import pkgutil
 import subprocess
 import sys
@@ -39,3 +40,30 @@ def test_every_module_imports_first_in_a_fresh_module_table() -> None:
         [sys.executable, "-c", CHECK, *names], cwd=ROOT, capture_output=True, text=True, timeout=600
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Every module a source file imports (absolute names; relative imports resolved from its package)."""
+    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level else ""
+            module = ".".join(part for part in (base, node.module or "") if part)
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def test_the_report_reads_run_folders_without_the_runner() -> None:
+    """agomni.report sits beside agomni.run: it reads run folders through agomni.results.RunFolder."""
+    files = sorted((ROOT / "agomni" / "report").glob("*.py"))
+    assert len(files) > 5
+    offending = {
+        str(path.relative_to(ROOT)): sorted(m for m in _imported_modules(path) if m.startswith("agomni.run"))
+        for path in files
+    }
+    assert not {k: v for k, v in offending.items() if v}, offending
+    assert "agomni.results" in _imported_modules(ROOT / "agomni" / "report" / "content.py")

@@ -59,8 +59,16 @@ from agomni.metrics.speech.eval_stage import suite_backends
 from agomni.metrics.stage import StageRequest, StageScores
 from agomni.results import CoverageEntry, NotComputed, Results, RunInfo, collect_provenance, write_results
 from agomni.results.provenance import describe_device
+from agomni.results.run_folder import (
+    ITEMS_FILE,
+    RESULTS_FILE,
+    SIDES,
+    ItemFile,
+    ItemRecord,
+    NetworkOutput,
+    write_items,
+)
 
-RESULTS_FILE = "results.json"
 Outputs = dict[str, np.ndarray]
 
 
@@ -102,6 +110,7 @@ class EvalOutcome:
     results: Results
     path: Path | None
     comparable_with_published: bool
+    items: tuple[ItemRecord, ...] = ()  # one per covered id: what items.jsonl holds
 
 
 class Timings:
@@ -186,6 +195,7 @@ class _Runner:
         self.failed: dict[str, tuple[str, str]] = {}  # item id -> (side, problem) of its first error
         self.broken: dict[str, Exception] = {}  # network label -> the exception that stopped it
         self.ok: list[str] = []
+        self.files: dict[tuple[str, str], ItemFile] = {}  # (item id, side) -> what was scored (items.jsonl)
 
     def _fail(self, item: EvalItem, side: str, err: MediaError) -> None:
         if not self.request.allow_missing:
@@ -221,9 +231,13 @@ class _Runner:
         if self.cache.enabled:
             with self.timings.stage("hash_files"):
                 file_hash = file_sha256(path)
+        scored = self.files[(item.id, side)] = ItemFile(str(path), file_hash)
         for networks in self.preparations.values():
             cached, indexed_hash = self._lookup(networks, file_hash)
             found.update(cached)
+            for network in networks:
+                if network.label in cached and indexed_hash is not None:
+                    scored.networks[network.label] = _output(network, indexed_hash)
             wanted = [n for n in networks if n.label not in cached]
             if not wanted:
                 continue
@@ -248,6 +262,7 @@ class _Runner:
                     self.cache.put_audio(source_key, audio)
             for network in wanted:
                 key = network.key(fresh_hash)
+                scored.networks[network.label] = NetworkOutput(fresh_hash, key.digest())
                 outputs = None
                 if fresh_hash != indexed_hash:
                     with self.timings.stage("cache_io"):
@@ -340,6 +355,7 @@ class _Runner:
                 [(m.rows, m.used, m.left_out) for m in self.metrics],
                 self.failed,
                 self.broken,
+                self.files,
             )
         )
         self.errors = {item: why for errors, *_ in parts for item, why in errors.items()}
@@ -347,6 +363,7 @@ class _Runner:
         self.cache.stats = CacheStats.total([part[2] for part in parts])
         self.failed = {item: why for part in parts for item, why in part[4].items()}
         self.broken = {label: err for part in parts for label, err in part[5].items()}
+        self.files = {key: f for part in parts for key, f in part[6].items()}
         for i, metric in enumerate(self.metrics):
             states = [part[3][i] for part in parts]
             metric.rows = {side: sum(rows[side] for rows, _, _ in states) for side in metric.rows}
@@ -417,7 +434,10 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
             need_reference=need_reference,
             allow_missing=request.allow_missing,
             ref_superset=request.ref_superset,
-            own_files=(*request.own_files, *(() if request.out is None else (request.out / RESULTS_FILE,))),
+            own_files=(
+                *request.own_files,
+                *(() if request.out is None else (request.out / RESULTS_FILE, request.out / ITEMS_FILE)),
+            ),
         )
     with timings.stage("load_embedders"):
         networks, metrics, unbuilt = build_networks(
@@ -515,8 +535,28 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
     coverage = _coverage(inputs, runner, per_item.unscored)
     not_computed = _in_request_order([*scored.not_computed, *per_item.not_computed], entries, stages)
     results = Results(run, provenance, item_scores, tuple(set_metrics), coverage, not_computed)
-    path = write_results(results, request.out / RESULTS_FILE) if request.out is not None else None
-    return EvalOutcome(results, path, comparable)
+    records = _item_records(coverage, runner)
+    path = None
+    if request.out is not None:
+        write_items(records, request.out / ITEMS_FILE)
+        path = write_results(results, request.out / RESULTS_FILE)
+    return EvalOutcome(results, path, comparable, records)
+
+
+def _output(network: Network, audio_hash: str) -> NetworkOutput:
+    return NetworkOutput(audio_hash, network.key(audio_hash).digest())
+
+
+def _item_records(coverage: tuple[CoverageEntry, ...], runner: _Runner) -> tuple[ItemRecord, ...]:
+    """One record per covered id (items.jsonl): its status and the files it was scored on."""
+    return tuple(
+        ItemRecord(
+            entry.id,
+            entry.status,
+            {side: runner.files[(entry.id, side)] for side in SIDES if (entry.id, side) in runner.files},
+        )
+        for entry in coverage
+    )
 
 
 def _unused(metric: MetricState, inputs: EvalInputs, runner: _Runner) -> dict[str, tuple[str, str]]:

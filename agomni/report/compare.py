@@ -39,9 +39,7 @@ from typing import Any
 import numpy as np
 
 from agomni.errors import AgomniError, UsageError
-from agomni.results import Results
-from agomni.results.store import read_results
-from agomni.run.runner import first_replicate, load_run, run_manifest
+from agomni.results import Results, RunFolder
 
 from .bootstrap import (
     DEFAULT_RESAMPLES,
@@ -50,7 +48,7 @@ from .bootstrap import (
     paired_mean_interval,
     set_metric_interval,
 )
-from .embeddings import RESAMPLABLE, item_rows, metric_kind, set_metric_function
+from .embeddings import RESAMPLABLE, metric_kind, scored_rows, set_metric_function
 
 SHOWN_IDS = 5  # item ids listed per message
 
@@ -150,13 +148,6 @@ class _Run:
     results: Results
     context: dict[str, Any]
 
-    def replicate(self) -> tuple[Results, Path] | None:
-        """The first replicate's results and generated-files folder (for the per-item embeddings)."""
-        if not self.context:
-            return None
-        path, pred_dir = first_replicate(self.folder, self.context)
-        return (read_results(path), pred_dir) if path.is_file() else None
-
     def ok_items(self) -> list[str]:
         return [c.id for c in self.results.coverage if c.status == "ok"]
 
@@ -207,13 +198,7 @@ def _set_metric(base: _Run, new: _Run, name: str, common: list[str], resamples: 
     kind = metric_kind(base.results, name)
     if kind not in RESAMPLABLE:
         raise UsageError(f"resampling {kind or 'this metric'} is not supported")
-    reps = base.replicate(), new.replicate()
-    if reps[0] is None or reps[1] is None:
-        raise UsageError("per-item embeddings are kept only in `agomni run` folders")
-    rows = [
-        item_rows(rep[0], name, run_manifest(run.folder, run.context), rep[1], run.folder / "cache")
-        for run, rep in zip((base, new), reps, strict=True)
-    ]
+    rows = [scored_rows(run.folder, name) for run in (base, new)]
     common = [i for i in common if i in rows[0]["pred"] and i in rows[1]["pred"]]
     base_rows, new_rows = ([r["pred"][i] for i in common] for r in rows)
     ref_rows = [rows[0]["ref"][i] for i in common]
@@ -293,7 +278,8 @@ def compare_runs(
     """Compare two run folders metric by metric (module docstring)."""
     runs = []
     for folder in (base_dir, new_dir):
-        results, context = load_run(folder)
+        run = RunFolder.open(folder)
+        results, context = run.results(), run.context()
         runs.append(_Run(Path(folder).name, Path(folder), results, context))
     base, new = runs
     tolerances = dict(tolerances or {})
@@ -394,8 +380,8 @@ def compare_with_best(
     that NEW did not is `missing`; items a chosen baseline scored that NEW did not are `lost`."""
     if not earlier:
         raise UsageError("--baseline best needs at least one earlier run before the new one")
-    runs = {str(folder): load_run(folder)[0] for folder in earlier}
-    new_results = load_run(new)[0]
+    runs = {str(folder): RunFolder.open(folder).results() for folder in earlier}
+    new_results = RunFolder.open(new).results()
     tolerances = dict(tolerances or {})
     new_names = {m.name for m in new_results.metrics}
     earlier_names = {m.name for results in runs.values() for m in results.metrics}

@@ -21,10 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from agomni.errors import UsageError
-from agomni.manifest import load_manifest, pair_outputs
-from agomni.results import Results
+from agomni.results import Results, RunFolder
 from agomni.results.flags import corpus_note, corpus_rates, flag_counts, flags_summary, item_flags
-from agomni.run.runner import first_replicate, load_run, run_manifest
 from agomni.suites import get_suite, read_published
 
 from .compare import Comparison, compare_runs
@@ -217,13 +215,11 @@ def _published(suite_name: str | None) -> list[Row]:
 
 
 def _audio_files(system: System) -> dict[str, Path]:
-    """Item id -> generated file of the first replicate (empty for folders without run.json)."""
-    ctx = system.context
-    if "manifest" not in ctx:
-        return {}
-    _, pred_dir = first_replicate(system.folder, ctx)
-    pairing = pair_outputs(load_manifest(run_manifest(system.folder, ctx)), pred_dir, allow_missing=True)
-    return {p.item.id: p.outputs[0] for p in pairing.pairs}
+    """Item id -> generated file the first replicate scored (from items.jsonl; empty for a folder scored
+    before items were recorded)."""
+    run = RunFolder(system.folder)
+    scored = run.first_replicate() or run
+    return scored.scored_files("pred") if scored.items_path.is_file() else {}
 
 
 def _worst(system: System) -> list[WorstItem]:
@@ -267,8 +263,8 @@ def build_content(
         raise UsageError("name at least one run folder")
     systems = []
     for folder in run_dirs:
-        results, context = load_run(folder)
-        systems.append(System(Path(folder).name, Path(folder), results, context))
+        run = RunFolder.open(folder)
+        systems.append(System(Path(folder).name, run.path, run.results(), run.context()))
     labels = [s.label for s in systems]
     if len(set(labels)) != len(labels):
         raise UsageError(f"run folders need distinct names, got {', '.join(labels)}")

@@ -1,9 +1,10 @@
 """Per-item embeddings of a scored run, read back from the run's embedding cache, for set-level intervals.
 
-A run's results record, per metric, the embedder group and its exact cache key parts (embedder, cache
-key, checkpoint, preprocessing) in provenance, and the metric's kind says which output (head) it read; each file's decoded-audio hash is in the cache's
-audio index. So the rows FD/KAD saw are found again without decoding or embedding anything. An item
-whose entry is absent raises `ResultsError` naming it (e.g. the cache was deleted).
+A scored folder's ``items.jsonl`` (`agomni.results.run_folder`) names, per item, side and network, the
+prepared audio's hash and the cache entry holding the outputs; its results record, per metric, the
+network and its exact cache key parts in provenance, and the metric's kind says which output (head) it
+read. So the rows FD/KAD saw are found again without decoding, hashing or embedding anything. An item
+whose entry is absent or does not match raises `ResultsError` naming it (e.g. the cache was deleted).
 """
 
 from __future__ import annotations
@@ -16,12 +17,10 @@ import numpy as np
 
 from agomni.errors import ResultsError
 from agomni.evaluate.registry import KINDS
-from agomni.io.container import file_sha256
-from agomni.manifest import load_manifest, pair_outputs
-from agomni.metrics.cache import EmbeddingCache, EmbeddingKey, SourceKey, decoder_fingerprint
+from agomni.metrics.cache import EmbeddingCache, EmbeddingKey
 from agomni.metrics.frechet import GaussianStats
 from agomni.metrics.kad import kernel_audio_distance
-from agomni.results import Results
+from agomni.results import ItemRecord, Results, RunFolder
 
 RESAMPLABLE = ("fd", "kad")
 
@@ -38,51 +37,61 @@ def _rows(array: np.ndarray, pooling: str, dtype: str) -> np.ndarray:
     return rows.astype(np.float16).astype(np.float64) if dtype == "float16" else rows.astype(np.float64)
 
 
-def item_rows(
-    results: Results, name: str, manifest: Path, pred_dir: Path, cache_root: Path
-) -> dict[str, Any]:
+def scored_rows(folder: Path, name: str) -> dict[str, Any]:
+    """`item_rows` of metric `name` for a run folder's first replicate, or an `agomni eval` folder."""
+    run = RunFolder.open(folder)
+    replicate = run.first_replicate()
+    if replicate is not None:
+        return item_rows(replicate.results(), name, replicate.items(), run.cache_dir)
+    results = run.results()
+    cache = results.provenance.preprocessing.get("cache", {})
+    if not cache.get("enabled"):
+        raise ResultsError(run.results_path, [f"{name}: scored with --no-cache, so no embedding was kept"])
+    return item_rows(results, name, run.items(), Path(cache["root"]))
+
+
+def item_rows(results: Results, name: str, items: dict[str, ItemRecord], cache_root: Path) -> dict[str, Any]:
     """{"pred": {id: rows}, "ref": {id: rows}} of metric `name` for every item scored "ok"."""
     prep = results.provenance.preprocessing
     details = prep["metrics"][name]
-    group = prep["embedders"][details["embedder"]]
+    label = details["embedder"]
+    group = prep["embedders"][label]
     head = KINDS[details["kind"]].spec.head
     dtype = prep["profiles"][group["profile"]].get("embedding_dtype", "float32")
     cache = EmbeddingCache(cache_root)
-    loaded = load_manifest(manifest)
-    pairs = {p.item.id: p for p in pair_outputs(loaded, pred_dir, allow_missing=True).pairs}
     ok = [c.id for c in results.coverage if c.status == "ok"]
     out: dict[str, dict[str, np.ndarray]] = {"pred": {}, "ref": {}}
     for item_id in ok:
-        pair = pairs.get(item_id)
-        files = {
-            "pred": pair.outputs[0] if pair else None,
-            "ref": pair.item.reference_audio if pair else None,
-        }
-        for side, path in files.items():
-            if path is None:
+        record = items.get(item_id)
+        for side in out:
+            scored = None if record is None else record.files.get(side)
+            entry = None if scored is None else scored.networks.get(label)
+            if entry is None:
                 raise ResultsError(
-                    manifest, [f"{name}: item {item_id!r} has no {side} file (generated files: {pred_dir})"]
+                    cache_root, [f"{name}: item {item_id!r} has no {side} {label} record in items.jsonl"]
                 )
-            source = SourceKey(file_sha256(path), group["preprocessing"], decoder_fingerprint())
-            audio = cache.get_audio(source)
-            key = (
-                None
-                if audio is None
-                else EmbeddingKey(
-                    audio["audio_sha256"],
-                    group["name"],
-                    group["cache_key"],
-                    group["checkpoint"],
-                    group["preprocessing"],
-                )
+            key = EmbeddingKey(
+                entry.audio_sha256,
+                group["name"],
+                group["cache_key"],
+                group["checkpoint"],
+                group["preprocessing"],
             )
-            outputs = None if key is None else cache.get(key, source=source.file_sha256)
+            if key.digest() != entry.cache_key:
+                raise ResultsError(
+                    cache_root,
+                    [
+                        f"{name}: item {item_id!r} ({side}): items.jsonl names another cache entry than the results"
+                    ],
+                )
+            outputs = cache.get(key, source=scored.file_sha256)
             array = None if outputs is None else outputs.get(head)
             if array is None:
                 raise ResultsError(
                     cache_root,
                     [
-                        f"{name}: no cached embedding of {path} (item {item_id!r}); score the run again to refill it"
+                        f"{name}: no cached embedding of {scored.path} (item {item_id!r}); "
+                        "score the run again to refill it"
                     ],
                 )
             out[side][item_id] = _rows(array, details.get("pooling", "clip"), dtype)

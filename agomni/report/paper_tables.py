@@ -27,13 +27,11 @@ import numpy as np
 
 from agomni.errors import AgomniError
 from agomni.manifest import load_manifest
-from agomni.results import SetMetric
+from agomni.results import RunFolder, SetMetric
 from agomni.results.flags import corpus_note, corpus_rates, flags_summary, item_flags
-from agomni.results.store import read_results
-from agomni.run.runner import first_replicate, run_manifest
 from agomni.suites import get_suite, read_published
 
-from .embeddings import RESAMPLABLE, item_rows, metric_kind, set_metric_function
+from .embeddings import RESAMPLABLE, metric_kind, scored_rows, set_metric_function
 
 TASK_COLUMNS: dict[str, tuple[str, ...]] = {
     # MMAudio (arXiv 2412.15322) Table 1 order
@@ -263,10 +261,8 @@ def _run_metrics(system: Any) -> list[SetMetric]:
 
 def _item_tasks(system: Any) -> dict[str, str]:
     """Item id -> task of the run's manifest ({} when the folder has no run.json)."""
-    if "manifest" not in system.context:
-        return {}
-    path = run_manifest(system.folder, system.context)
-    if not path.is_file():
+    path = RunFolder(system.folder).manifest_path()
+    if path is None or not path.is_file():
         return {}
     return {item.id: item.task for item in load_manifest(path).items}
 
@@ -282,14 +278,7 @@ def _task_cell(system: Any, metric: SetMetric, ids: list[str]) -> Cell:
     if kind not in RESAMPLABLE:
         return Cell(None, note=f"{metric.name}: set-level, computed over all tasks only", **where)
     try:
-        rep_results, pred_dir = first_replicate(system.folder, system.context)
-        rows = item_rows(
-            read_results(rep_results),
-            metric.name,
-            run_manifest(system.folder, system.context),
-            pred_dir,
-            system.folder / "cache",
-        )
+        rows = scored_rows(system.folder, metric.name)
     except (AgomniError, OSError, KeyError) as err:
         return Cell(None, note=f"{metric.name}: no per-task value ({err})", **where)
     keep = [i for i in ids if i in rows["pred"]]

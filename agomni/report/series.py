@@ -21,11 +21,9 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from agomni.errors import AgomniError
-from agomni.results import read_results
-from agomni.run.runner import first_replicate, run_manifest
 
 from .bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED, resample_indices
-from .embeddings import RESAMPLABLE, item_rows, metric_kind, set_metric_function
+from .embeddings import RESAMPLABLE, metric_kind, scored_rows, set_metric_function
 from .paper_tables import step_of
 
 SET_RESAMPLES = 200
@@ -71,14 +69,7 @@ def _mean_interval(scores: np.ndarray) -> tuple[float, float]:
 
 
 def _set_interval(system: Any, name: str, kind: str) -> tuple[float, float]:
-    rep_results, pred_dir = first_replicate(system.folder, system.context)
-    rows = item_rows(
-        read_results(rep_results),
-        name,
-        run_manifest(system.folder, system.context),
-        pred_dir,
-        system.folder / "cache",
-    )
+    rows = scored_rows(system.folder, name)
     ids = sorted(rows["pred"])
     metric = set_metric_function(kind)
     idx = resample_indices(len(ids), SET_RESAMPLES, DEFAULT_SEED)

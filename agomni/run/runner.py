@@ -3,7 +3,9 @@
 Run folder layout (RUN):
 - ``run.json``: what was asked (suite, generator, seeds, samples, data root), the import coverage and the
   metrics skipped with the command that fetches their weights;
-- ``seed-<s>/sample-<k>/``: the generated files of replicate (seed s, sample k) and its ``results.json``;
+- ``seed-<s>/sample-<k>/``: the generated files of replicate (seed s, sample k), its ``results.json`` and
+  ``items.jsonl`` (per item: the file scored, its hashes and cache entries; `agomni.results.run_folder`);
+- ``items.jsonl``: every replicate's item records, each naming its replicate;
 - ``cache/``: the embedding cache of this run (`agomni.metrics.cache`), so a re-run reuses every finished
   embedding;
 - ``results.json``: the replicates combined: per metric the mean over replicates with the standard
@@ -41,7 +43,6 @@ from typing import Any
 import numpy as np
 
 from agomni import distributed
-from agomni.atomic import atomic_write
 from agomni.errors import UsageError
 from agomni.evaluate.pipeline import EvalRequest, evaluate
 from agomni.evaluate.registry import availability
@@ -50,14 +51,17 @@ from agomni.manifest import Manifest, load_manifest
 from agomni.metrics.speech import eval_stage as speech_stage
 from agomni.results import (
     CoverageEntry,
+    ItemRecord,
     NotComputed,
     Results,
+    RunFolder,
     RunInfo,
     SetMetric,
     Spread,
-    read_results,
+    write_items,
     write_results,
 )
+from agomni.results.run_folder import CACHE_DIR, ITEMS_FILE, RESULTS_FILE
 from agomni.suites import Suite, get_suite
 from agomni.weights.registry import get_entry
 from agomni.weights.store import quick_status
@@ -67,9 +71,6 @@ from .generators import CheckpointGenerator, Failure, Generator, GenSettings, Re
 from .importers import ImportCoverage
 from .items import resolve_items, suite_run_spec
 
-RESULTS_FILE = "results.json"
-RUN_FILE = "run.json"
-LOG_FILE = "log.txt"
 VALIDATION_PROFILE = "agomni-toy-training"
 
 
@@ -169,7 +170,7 @@ def _validation_metric(generator: Generator, manifest: Manifest, run_dir: Path, 
         return None
     ckpt = generator.checkpoint
     log(f"flow-matching validation loss of {ckpt.path.name} on {len(manifest)} items")
-    examples = validation.heldout_examples(ckpt, manifest.path, run_dir / "cache" / "examples")
+    examples = validation.heldout_examples(ckpt, manifest.path, run_dir / CACHE_DIR / "examples")
     losses = validation.per_item_losses(ckpt, examples)
     value = float(np.mean(list(losses.values())))
     metric = SetMetric(validation.METRIC, value, validation.UNIT, False, VALIDATION_PROFILE, n=len(losses))
@@ -324,8 +325,9 @@ def run_suite(request: RunRequest) -> Path:
         raise UsageError(f"--num-samples must be at least 1, got {request.num_samples}")
     started = time.perf_counter()
     out = request.out
+    folder = RunFolder(out)
     shard = distributed.current()
-    log = Log(out / LOG_FILE, shard)
+    log = Log(folder.log_path, shard)
     suite = get_suite(request.suite)
     if request.manifest is not None:
         manifest = load_manifest(request.manifest)
@@ -351,7 +353,7 @@ def run_suite(request: RunRequest) -> Path:
         raise UsageError(f"suite {suite.name}: no metric can be computed here; see the skipped list above")
     generator = parse_generator(request.generator, request.settings)
     replicates = [
-        Replicate(s, k, out / f"seed-{s}" / f"sample-{k}")
+        Replicate(s, k, folder.replicate(s, k).path)
         for s in request.seeds
         for k in range(request.num_samples)
     ]
@@ -370,13 +372,12 @@ def run_suite(request: RunRequest) -> Path:
     produced = generator.produce(shard.part(manifest.items), replicates, log, overwrite=request.overwrite)
     failures = _gathered(shard, produced)
     if shard.main:  # after generation: a run refused for files it did not make leaves run.json as it was
-        atomic_write(
-            out / RUN_FILE, lambda tmp: tmp.write_text(json.dumps(context, indent=1) + "\n", encoding="utf-8")
-        )
+        folder.write_context(context)
     generation_s = time.perf_counter() - t0
     extra = shard.from_main(lambda: _validation_metric(generator, manifest, out, log))
     created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     combined = []
+    records: list[ItemRecord] = []
     for rep in replicates:
         pred_dir = generator.pred_dir(rep)
         outcome = evaluate(
@@ -387,13 +388,13 @@ def run_suite(request: RunRequest) -> Path:
                 metrics=tuple(names),
                 allow_missing=True,
                 seed=rep.seed,
-                cache_dir=out / "cache",
+                cache_dir=folder.cache_dir,
                 batch_size=request.batch_size,
                 device=request.settings.device,
                 random_weights=request.random_weights,
                 command=request.command,
                 progress=request.settings.progress,
-                own_files=(pred_dir / RESULTS_FILE,),
+                own_files=(pred_dir / RESULTS_FILE, pred_dir / ITEMS_FILE),
                 speech_backends=speech_backends,
                 strict=request.strict,
             )
@@ -426,7 +427,10 @@ def run_suite(request: RunRequest) -> Path:
         random = results.provenance.random_weights or generated_with_random_weights(pred_dir)
         provenance = dataclasses.replace(results.provenance, timings=timings, random_weights=random)
         results = dataclasses.replace(results, provenance=provenance)
+        scored = _item_records(results, outcome.items, rep.name)
+        records += scored
         if shard.main:
+            write_items([dataclasses.replace(r, replicate=None) for r in scored], rep.folder / ITEMS_FILE)
             write_results(results, rep.folder / RESULTS_FILE)
             if request.profile_stages:
                 print(f"{rep.name}: {format_breakdown(timings)}")
@@ -434,8 +438,9 @@ def run_suite(request: RunRequest) -> Path:
         combined.append(results)
     info = RunInfo(out.name, created, request.command, suite.name, str(out), None, request.num_samples)
     final = combine(combined, [r.name for r in replicates], info)
-    path = out / RESULTS_FILE
+    path = folder.results_path
     if shard.main:
+        write_items(records, folder.items_path)
         write_results(final, path)
         ok = sum(c.status == "ok" for c in final.coverage)
         partly = sum(bool(c.unscored) for c in final.coverage)
@@ -455,26 +460,12 @@ def run_suite(request: RunRequest) -> Path:
 
 def load_run(run_dir: str | Path) -> tuple[Results, dict[str, Any]]:
     """A run folder's combined results and its run.json ({} for a folder written by `agomni eval`)."""
-    folder = Path(run_dir)
-    path = folder / RESULTS_FILE if folder.is_dir() else folder
-    if not path.is_file():
-        raise UsageError(f"{run_dir}: no {RESULTS_FILE} (not a run folder of `agomni run` or `agomni eval`)")
-    run_json = path.parent / RUN_FILE
-    context = json.loads(run_json.read_text(encoding="utf-8")) if run_json.is_file() else {}
-    return read_results(path), context
+    folder = RunFolder.open(run_dir)
+    return folder.results(), folder.context()
 
 
-def run_manifest(run_dir: Path, context: dict[str, Any]) -> Path:
-    """The manifest a run scored (run.json stores it relative to the run folder)."""
-    return Path(os.path.normpath(Path(run_dir).resolve() / context["manifest"]))
-
-
-def first_replicate(run_dir: Path, context: dict[str, Any]) -> tuple[Path, Path]:
-    """(results.json, folder of generated files) of a run's first replicate; generated files live in the
-    replicate folder except for a folder: generator, whose recorded folder is used."""
-    rep = Path(run_dir) / f"seed-{context['seeds'][0]}" / "sample-0"
-    if context["generator"]["kind"] == "folder":
-        return rep / RESULTS_FILE, Path(
-            json.loads((rep / RESULTS_FILE).read_text(encoding="utf-8"))["run"]["pred_dir"]
-        )
-    return rep / RESULTS_FILE, rep
+def _item_records(results: Results, scored: tuple[ItemRecord, ...], replicate: str) -> list[ItemRecord]:
+    """items.jsonl lines of one replicate: every id of its final coverage (generation failures and
+    import gaps included) with the files it was scored on."""
+    files = {record.id: record.files for record in scored}
+    return [ItemRecord(c.id, c.status, files.get(c.id, {}), replicate) for c in results.coverage]
