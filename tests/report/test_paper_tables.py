@@ -108,7 +108,8 @@ def test_v2a_table_order_bold_dagger_replicates_and_footnotes(two_runs):
     # the random-weights run is marked, never best, even where its number is the best one
     assert toy.dagger.startswith("random network weights") and not mine.dagger
     assert not any(c.best for c in toy.cells.values())
-    published = read_published(get_suite("v2a-vggsound"))
+    # published rows marked not comparable (a dagger) never compete for the best value
+    published = [p for p in read_published(get_suite("v2a-vggsound")) if not p["not_comparable"]]
     best_published = {
         m: (max if V2A.get(m, ("", False))[1] else min)(
             float(p["value"]) for p in published if p["metric"] == m
@@ -120,6 +121,9 @@ def test_v2a_table_order_bold_dagger_replicates_and_footnotes(two_runs):
     assert mine.cells["fd_passt"].best and not mine.cells["ib_score"].best and not mine.cells["desync"].best
     l44 = rows["MMAudio L-44k (paper)"]
     assert l44.cells["ib_score"].best and l44.cells["desync"].best and not l44.cells["fd_passt"].best
+    # a published row marked not comparable is never best, even with the higher IB-score (36 > 33.22)
+    foley = rows["HunyuanVideo-Foley"]
+    assert foley.dagger and foley.cells["ib_score"].value == 36.0 and not foley.cells["ib_score"].best
     assert mine.cells["kl_panns"].text == "1.5 ± 0.012"  # mean ± std over replicates
     # footnotes: numbered from 1 in order of first use; each row points at its own
     assert [n.number for n in table.footnotes] == list(range(1, len(table.footnotes) + 1))
