@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from . import __version__
 from .errors import AgomniError
+from .suites import load_metric_specs
 
 # command -> "module:function" taking the parsed args and returning an exit code.
 _HANDLERS: dict[str, str] = {
@@ -31,13 +32,24 @@ _HANDLERS: dict[str, str] = {
 }
 
 
+def _metrics_help(default: str) -> str:
+    """--metrics help: every metric of the registry (evaluation/metrics.json) by family."""
+    families: dict[str, list[str]] = {}
+    for name, spec in load_metric_specs().items():
+        if spec.family not in ("catalogue", "validation"):
+            families.setdefault(spec.family.replace("_", "-"), []).append(name)
+    listed = "; ".join(f"{family}: {', '.join(names)}" for family, names in families.items())
+    return f"comma-separated metric names (default: {default}); `agomni suites` says which are available. {listed}"
+
+
 def _add_speech_backend(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--speech-backend",
         action="append",
         metavar="NAME",
-        help="recogniser (pocketsphinx [default, offline], whisper-large-v3, paraformer-zh) or speaker encoder "
-        "(resemblyzer [default, offline], speechbrain-ecapa) of the speech metrics; repeat for both roles",
+        help="recogniser (pocketsphinx [default, offline], whisper-large-v3, faster-whisper, paraformer-zh) or "
+        "speaker encoder (resemblyzer [default, offline], speechbrain-ecapa, wavlm-ecapa) of the speech metrics; "
+        "repeat for both roles",
     )
 
 
@@ -80,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--suite", help="suite name (see `agomni suites`)")
     p.add_argument("--pred", required=True, help="folder of generated files, named by item id")
     p.add_argument("--ref", help="folder of reference files (when no suite manifest gives them)")
-    p.add_argument("--metrics", help="comma-separated, e.g. fd_offline or fd-mel-stats (default: suite)")
+    p.add_argument("--metrics", help=_metrics_help("the suite's; fd-mel-stats spelling accepted"))
     p.add_argument("--out", help="run folder to write results into")
     p.add_argument(
         "--allow-missing", action="store_true", help="record unpaired items and unused files in coverage"
@@ -148,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manifest", help="score the items of this manifest instead of the suite's test set")
     p.add_argument("--num-samples", type=int, default=1, help="samples per item")
     p.add_argument("--seeds", default="0", help="comma-separated run seeds, e.g. 0,1,2")
-    p.add_argument("--metrics", help="comma-separated subset of the suite's metrics")
+    p.add_argument("--metrics", help=_metrics_help("the suite's"))
     p.add_argument("--steps", type=int, default=25, help="checkpoint: flow-matching Euler steps")
     p.add_argument("--cfg", type=float, default=4.5, help="checkpoint: guidance strength")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (generation and embedders)")
@@ -231,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--against", help="published system to compare with (default: the ground-truth row)")
     p.add_argument("--tolerance", action="append", metavar="METRIC=VALUE", help="allowed |ours - published|")
-    p.add_argument("--metrics", help="comma-separated subset of the suite's metrics")
+    p.add_argument("--metrics", help=_metrics_help("the suite's"))
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     p.add_argument(
         "--random-weights", action="store_true", help="seeded random networks: checks the plumbing only"

@@ -32,11 +32,22 @@ PUBLISHED_COLUMNS = (
 )
 
 
+#: How a metric is computed (the ``family`` of its evaluation/metrics.json row): "embedding" (a set
+#: statistic over the embedder networks' cached outputs: FD, KAD, KL, IS; `agomni.evaluate.registry.METRICS`
+#: holds the network of each), "audio_visual" (each generated file against its item's video:
+#: `agomni.metrics.av`), "text_audio" (against its caption: `agomni.metrics.text_audio`), "speech" (against
+#: its transcript, lyrics or prompt, or on its own: `agomni.metrics.speech`), "catalogue" (a name papers
+#: use that this version computes under another name: ``use_instead``), "validation" (the flow-matching
+#: validation loss `agomni run` adds for a checkpoint agomni trained: `agomni.run.validation`).
+FAMILIES = ("embedding", "audio_visual", "text_audio", "speech", "catalogue", "validation")
+
+
 @dataclass(frozen=True)
 class SuiteMetric:
-    """A metric a suite may report, as evaluation/metrics.json describes it (title, unit, direction,
-    reference recipe, the weights it needs); how an accumulator labels its numbers is
-    `agomni.metrics.base.MetricSpec`."""
+    """One row of evaluation/metrics.json, the metric registry: title, unit, direction, reference recipe,
+    the weights it needs, its family (`FAMILIES`), the Python modules it needs beyond agomni's own
+    dependencies, a note `agomni suites` adds to "available", and for a catalogue name what to use instead.
+    How an accumulator labels its numbers is `agomni.metrics.base.MetricSpec`."""
 
     name: str
     title: str
@@ -44,6 +55,12 @@ class SuiteMetric:
     higher_is_better: bool
     recipe: str
     weights: tuple[str, ...]
+    family: str = "embedding"
+    requires: tuple[str, ...] = ()
+    note: str = ""
+    use_instead: str = ""
+    label: str = ""  # the short column name of paper tables ("FD-PaSST"); the name when empty
+    paper_columns: tuple[tuple[str, int], ...] = ()  # (task, column position in that task's paper table)
 
 
 @dataclass(frozen=True)
@@ -86,10 +103,40 @@ def load_metric_specs(root: Path | None = None) -> dict[str, SuiteMetric]:
                 higher_is_better=bool(entry["higher_is_better"]),
                 recipe=entry["recipe"],
                 weights=tuple(entry["weights"]),
+                family=entry["family"],
+                requires=tuple(entry.get("requires", ())),
+                note=entry.get("note", ""),
+                use_instead=entry.get("use_instead", ""),
+                label=entry.get("label", ""),
+                paper_columns=tuple(sorted(entry.get("paper_columns", {}).items())),
             )
         except KeyError as err:
             raise UsageError(f"{path}: metric {name!r} lacks the field {err}") from err
+        if specs[name].family not in FAMILIES:
+            raise UsageError(
+                f"{path}: metric {name!r}: family {specs[name].family!r} is not one of {FAMILIES}"
+            )
+        if (specs[name].family == "catalogue") != bool(specs[name].use_instead):
+            raise UsageError(
+                f"{path}: metric {name!r}: a catalogue name (and only one) says what to use instead"
+            )
     return specs
+
+
+def task_columns(task: str, root: Path | None = None) -> tuple[str, ...]:
+    """The metrics a paper table of ``task`` shows first, in the order the task's anchor papers print them
+    (the registry's ``paper_columns``)."""
+    placed = [
+        (dict(s.paper_columns)[task], n)
+        for n, s in load_metric_specs(root).items()
+        if task in dict(s.paper_columns)
+    ]
+    return tuple(name for _, name in sorted(placed))
+
+
+def family_names(family: str, root: Path | None = None) -> tuple[str, ...]:
+    """The registry's metrics of ``family``, in registry order."""
+    return tuple(name for name, spec in load_metric_specs(root).items() if spec.family == family)
 
 
 def _parse_suite(path: Path, metrics: dict[str, SuiteMetric]) -> Suite:

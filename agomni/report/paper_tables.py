@@ -2,7 +2,7 @@
 
 Per task (v2a, t2a, tts, v2s, t2song, v2song) one table: rows are systems (this report's runs, then the
 suite's published rows, grouped), columns are that task's metrics in the order the anchor papers print
-them (`TASK_COLUMNS`; metrics a task does not list follow in the order the runs report them). Each column
+them (the metric registry's ``paper_columns``, `agomni.suites.task_columns`; metrics a task does not list follow in the order the runs report them). Each column
 header carries its name, better-direction arrow and unit once (IB-score is cosine x100 as MMAudio prints
 it, WER/CER/PER in %, SIM as cosine). A run with replicates shows mean ± std over its replicates; a
 metric with a confidence interval shows it. Sources are numbered footnotes. A row that is not comparable
@@ -29,59 +29,10 @@ from agomni.errors import AgomniError
 from agomni.manifest import load_manifest
 from agomni.results import RunFolder, SetMetric
 from agomni.results.flags import corpus_note, corpus_rates, flags_summary, item_flags
-from agomni.suites import get_suite, read_published
+from agomni.suites import get_suite, load_metric_specs, read_published, task_columns
 
 from .embeddings import RESAMPLABLE, metric_kind, scored_rows, set_metric_function
 
-TASK_COLUMNS: dict[str, tuple[str, ...]] = {
-    # MMAudio (arXiv 2412.15322) Table 1 order
-    "v2a": ("fd_passt", "fd_panns", "fd_vggish", "kl_panns", "kl_passt", "is_panns", "ib_score", "desync"),
-    # AudioLDM / Make-An-Audio 2 order: distances, KL, IS, then CLAP
-    "t2a": ("fd_panns", "fad_vggish", "fd_vggish", "kl_panns", "is_panns", "clap", "fd_clap"),
-    # Seed-TTS / F5-TTS order: WER (or CER), SIM-o, then quality
-    "tts": ("wer", "cer", "sim_o", "dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl"),
-    # Wav2Lip order: LSE-D, LSE-C; then intelligibility
-    "v2s": ("lse_d", "lse_c", "wer", "sim_o"),
-    # SongGeneration order: PER, then the Audiobox-Aesthetics axes
-    "t2song": ("per", "audiobox_ce", "audiobox_cu", "audiobox_pc", "audiobox_pq", "clap", "fd_clap_music"),
-    "v2song": ("per", "audiobox_ce", "audiobox_cu", "audiobox_pc", "audiobox_pq", "clap", "fd_clap_music"),
-}
-LABELS = {
-    "fd_passt": "FD-PaSST",
-    "fd_panns": "FD-PANNs",
-    "fd_vggish": "FD-VGG",
-    "fad_vggish": "FAD-VGGish",
-    "kl_panns": "KL-PANNs",
-    "kl_passt": "KL-PaSST",
-    "is_panns": "IS",
-    "ib_score": "IB-score",
-    "desync": "DeSync",
-    "clap": "CLAP",
-    "fd_clap": "FD-CLAP",
-    "fd_clap_music": "FD-CLAP (music)",
-    "fad_inf_vggish": "FAD∞-VGGish",
-    "fad_inf_clap": "FAD∞-CLAP",
-    "wer": "WER",
-    "cer": "CER",
-    "sim_o": "SIM-o",
-    "wer_offline": "WER (offline)",
-    "sim_resemblyzer": "SIM (Resemblyzer)",
-    "sim_ecapa": "SIM (ECAPA)",
-    "dnsmos_sig": "DNSMOS SIG",
-    "dnsmos_bak": "DNSMOS BAK",
-    "dnsmos_ovrl": "DNSMOS OVRL",
-    "lse_c": "LSE-C",
-    "lse_d": "LSE-D",
-    "per": "PER",
-    "audiobox_ce": "CE",
-    "audiobox_cu": "CU",
-    "audiobox_pc": "PC",
-    "audiobox_pq": "PQ",
-    "f0_stability": "F0 stability",
-    "fd_offline": "FD (offline)",
-    "kad_offline": "KAD (offline)",
-    "fm_validation_loss": "FM val. loss",
-}
 ALL_TASKS = "all tasks"
 
 
@@ -94,7 +45,8 @@ class Column:
     @property
     def label(self) -> str:
         base = self.metric.removesuffix(" (corpus)")
-        label = LABELS.get(base, base)
+        spec = load_metric_specs().get(base)
+        label = spec.label if spec is not None and spec.label else base
         return label if base == self.metric else f"{label} corpus"
 
     @property
@@ -186,7 +138,7 @@ class _Notes:
 
 def column_order(task: str, names: Sequence[str]) -> list[str]:
     """The metrics `names` in the anchor papers' order of `task`, the others after in their order."""
-    known = [m for m in TASK_COLUMNS.get(task, ()) if m in names]
+    known = [m for m in task_columns(task) if m in names]
     order = [
         m for m in known + [m for m in dict.fromkeys(names) if m not in known] if not m.endswith(" (corpus)")
     ]

@@ -62,7 +62,7 @@ from agomni.results import (
     write_results,
 )
 from agomni.results.run_folder import CACHE_DIR, ITEMS_FILE, RESULTS_FILE
-from agomni.suites import Suite, get_suite
+from agomni.suites import Suite, get_suite, load_metric_specs
 from agomni.weights.registry import get_entry
 from agomni.weights.store import quick_status
 
@@ -142,6 +142,7 @@ def plan_metrics(
     computable: listed with the `agomni weights fetch` commands it needs.
     """
     specs = {m.name: m for m in suite.metrics}
+    registry = load_metric_specs()
     names = list(requested) if requested else list(specs)
     run, skipped = [], []
     for name in names:
@@ -149,7 +150,7 @@ def plan_metrics(
         if not available:
             skipped.append(SkippedMetric(name, why, ""))  # why: "not available in this version: ..."
             continue
-        if name in speech_stage.SPEECH_METRICS:
+        if name in registry and registry[name].family == "speech":
             weights = speech_stage.weights_needed(name, speech_backends, random_weights=random_weights)
         else:
             weights = () if random_weights else specs[name].weights if name in specs else ()

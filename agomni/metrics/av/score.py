@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     Scorer = LipSyncScorer | DeSyncScorer | IBScorer
     Item = LipSyncItem | DeSyncItem | IBItem
 
-AV_METRICS = ("lse_c", "lse_d", "desync", "ib_score")
+AV_METRICS = suites.family_names("audio_visual")  # the metric registry's audio-visual rows
 
 
 def lipsync_module() -> ModuleType:

@@ -93,7 +93,7 @@ AUDIOBOX = tuple(f"audiobox_{axis.lower()}" for axis in AXES)
 DNSMOS = ("dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl")
 NISQA_METRICS = ("nisqa_mos", "nisqa_noi", "nisqa_dis", "nisqa_col", "nisqa_loud")
 SONGEVAL = tuple(name.lower() for name in SONGEVAL_OUTPUTS)
-SPEECH_METRICS = (*TEXT_METRICS, "sim_o", "f0_stability", *AUDIOBOX, *DNSMOS, *NISQA_METRICS, *SONGEVAL)
+SPEECH_METRICS = suites.family_names("speech")  # the metric registry's speech rows
 #: Metrics computed by one run of their backend.
 FAMILIES = {
     **{name: AUDIOBOX for name in AUDIOBOX},
