@@ -67,3 +67,19 @@ def test_the_report_reads_run_folders_without_the_runner() -> None:
     }
     assert not {k: v for k, v in offending.items() if v}, offending
     assert "agomni.results" in _imported_modules(ROOT / "agomni" / "report" / "content.py")
+
+
+def test_run_and_evaluate_use_the_metric_families_through_their_interface_only() -> None:
+    """agomni.run and agomni.evaluate reach the per-item families (speech, audio-visual, text-audio) through
+    agomni.metrics.stage.family_stage, never by importing their modules."""
+    families = ("agomni.metrics.speech", "agomni.metrics.av", "agomni.metrics.text_audio")
+    files = sorted([*(ROOT / "agomni" / "run").glob("*.py"), *(ROOT / "agomni" / "evaluate").glob("*.py")])
+    assert len(files) > 15
+    offending = {
+        str(path.relative_to(ROOT)): sorted(m for m in _imported_modules(path) if m.startswith(families))
+        for path in files
+    }
+    assert not {k: v for k, v in offending.items() if v}, offending
+    assert "agomni.metrics.stage.family_stage" in _imported_modules(
+        ROOT / "agomni" / "evaluate" / "item_stages.py"
+    )

@@ -6,7 +6,8 @@ its manifest item gives, outside the embedder / cache loop of `agomni.evaluate.p
 - ``speech``: WER / CER / PER, SIM-o, F0, quality and aesthetics against the transcript, lyrics or
   prompt audio (`agomni.metrics.speech`).
 
-Each stage is a function `StageRequest` -> `StageScores`. Under torchrun they run on rank 0 and their
+Each stage is the ``score`` of its family's `agomni.metrics.stage.FamilyStage`, `StageRequest` ->
+`StageScores`. Under torchrun they run on rank 0 and their
 scores are shared with every rank. A metric a stage cannot compute is a "not computed" entry of its scores
 (`StageScores.isolated`), never the end of the run (unless ``--strict``).
 """
@@ -15,30 +16,17 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from agomni import distributed, suites
-from agomni.errors import UsageError
 from agomni.evaluate.registry import split_names
 from agomni.evaluate.stage_cache import StageCache
-from agomni.metrics.av import eval_stage as av_stage
-from agomni.metrics.speech import eval_stage as speech_stage
-from agomni.metrics.stage import ManifestNeed, StageRequest, StageScores
-from agomni.metrics.text_audio import eval_stage as text_audio_stage
+from agomni.metrics.stage import FAMILY_MODULES, StageRequest, StageScores, family_stage
 
-STAGES: dict[str, Callable[[StageRequest], StageScores]] = {
-    "audio_visual": av_stage.score_audio_visual,
-    "text_audio": text_audio_stage.score_text_audio,
-    "speech": speech_stage.score_speech,
-}
-#: What each stage's metrics read from the manifest (None: nothing), checked before any work.
-MANIFEST_NEEDS: dict[str, Callable[[tuple[str, ...]], ManifestNeed | None]] = {
-    "audio_visual": av_stage.manifest_need,
-    "text_audio": text_audio_stage.manifest_need,
-    "speech": speech_stage.manifest_need,
-}
+#: The per-item stages, in the order they run: the metric registry's per-item families.
+STAGES = tuple(FAMILY_MODULES)
 
 
 def _isolated(stage: str, request: StageRequest) -> StageScores:
@@ -46,7 +34,7 @@ def _isolated(stage: str, request: StageRequest) -> StageScores:
     kind it needs) makes each of them "not computed" (``request.strict``: raised)."""
     scores = StageScores()
     with scores.isolated(request.names, request.strict):
-        scores = STAGES[stage](request)
+        scores = family_stage(stage).score(request)
     return scores
 
 
@@ -95,18 +83,13 @@ class ItemStages:
         rest = list(names)
         for stage in STAGES:
             stages[stage], rest = split_names(rest, suites.family_names(stage))
-        speech_stage.choose_backends(speech_backends)
-        if speech_backends and not any(n in speech_stage.ROLE_OF for n in stages["speech"]):
-            raise UsageError(
-                "--speech-backend chooses the recogniser / speaker encoder of wer, cer, per and sim_o; "
-                "none is requested"
-            )
+        family_stage("speech").check_backends(stages["speech"], speech_backends)
         return cls({stage: tuple(n) for stage, n in stages.items() if n}), rest
 
     def check_manifest(self, manifest: Path | None) -> None:
         """A `UsageError` before any work when a stage's metrics read the manifest and none is given."""
         for stage, names in self.names.items():
-            need = MANIFEST_NEEDS[stage](names)
+            need = family_stage(stage).manifest_need(names)
             if need is not None and manifest is None:
                 raise need.error(names)
 

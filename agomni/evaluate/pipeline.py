@@ -55,8 +55,7 @@ from agomni.metrics.cache import (
     audio_sha256,
     decoder_fingerprint,
 )
-from agomni.metrics.speech.eval_stage import suite_backends
-from agomni.metrics.stage import StageRequest, StageScores
+from agomni.metrics.stage import StageRequest, StageScores, family_stage
 from agomni.results import CoverageEntry, NotComputed, Results, RunInfo, collect_provenance, write_results
 from agomni.results.provenance import describe_device
 from agomni.results.run_folder import (
@@ -476,7 +475,7 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
     backends = (
         request.speech_backends
         if suite is None
-        else suite_backends(suite.speech_backends, request.speech_backends)
+        else family_stage("speech").resolve_backends(suite.speech_backends, request.speech_backends)
     )
     stage_request = StageRequest(
         names=(),

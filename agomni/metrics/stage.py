@@ -5,10 +5,15 @@ caption, a transcript or prompt) and summarises each metric as a mean over the s
 (`agomni.metrics.av.item_mean`): its result's details carry ``per_item`` (id -> value), ``errors``
 ([{"id", "reason"}]) and ``items_scored``. A stage is a function `StageRequest` -> `StageScores`;
 `StageScores.add_result` files one result; `agomni.evaluate.item_stages` runs the stages and merges them.
+
+Each per-item family of the metric registry (evaluation/metrics.json ``family``) is served by one module
+that exposes ``STAGE``, a `FamilyStage`; `family_stage` finds it by the family name, so that the
+evaluation and the runner use a family through this interface only, never its module's internals.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
 import sys
 import traceback
@@ -36,6 +41,12 @@ HINTS: dict[str, str] = {
     "text": "give each item a caption (the manifest's text field)",
 }
 SHOWN_ITEMS = 5
+#: The module serving each per-item family of the metric registry (its ``STAGE``).
+FAMILY_MODULES: dict[str, str] = {
+    "audio_visual": "agomni.metrics.av.eval_stage",
+    "text_audio": "agomni.metrics.text_audio.eval_stage",
+    "speech": "agomni.metrics.speech.eval_stage",
+}
 
 
 def _general(reason: str) -> str:
@@ -173,3 +184,42 @@ class StageScores:
                 target.setdefault(item_id, {}).update(values)
         self.details.update(other.details)
         self.not_computed += other.not_computed
+
+
+def _no_backends(names: Sequence[str], backends: Sequence[str]) -> None:
+    """A family without backends accepts none (backends are the speech family's option)."""
+
+
+def _suite_backends(suite: Sequence[str], requested: Sequence[str]) -> tuple[str, ...]:
+    return tuple(requested)
+
+
+@dataclass(frozen=True)
+class FamilyStage:
+    """What a per-item metric family offers the evaluation and the runner (module docstring).
+
+    - ``score``: the stage itself, `StageRequest` -> `StageScores`;
+    - ``manifest_need``: what its metrics ``names`` read from the manifest (None: nothing), checked before
+      any work;
+    - ``weights_needed(name, backends, random_weights)``: the weights-cache entries a metric needs with the
+      chosen backends (None: the registry row's ``weights``, none with random weights);
+    - ``check_backends(names, backends)``: a `UsageError` before any work for backends (``--speech-backend``)
+      that are unknown, or that none of ``names`` uses;
+    - ``resolve_backends(suite, requested)``: the backends a run uses: the suite's, each replaced by a
+      requested one of the same role.
+    """
+
+    score: Callable[[StageRequest], StageScores]
+    manifest_need: Callable[[tuple[str, ...]], ManifestNeed | None]
+    weights_needed: Callable[[str, Sequence[str], bool], tuple[str, ...]] | None = None
+    check_backends: Callable[[Sequence[str], Sequence[str]], None] = _no_backends
+    resolve_backends: Callable[[Sequence[str], Sequence[str]], tuple[str, ...]] = _suite_backends
+
+
+def family_stage(family: str) -> FamilyStage:
+    """The `FamilyStage` of a per-item family ("audio_visual", "text_audio", "speech")."""
+    if family not in FAMILY_MODULES:
+        raise UsageError(
+            f"metric family {family!r} has no per-item stage; families: {', '.join(FAMILY_MODULES)}"
+        )
+    return importlib.import_module(FAMILY_MODULES[family]).STAGE

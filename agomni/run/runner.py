@@ -48,7 +48,7 @@ from agomni.evaluate.pipeline import EvalRequest, evaluate
 from agomni.evaluate.registry import availability
 from agomni.evaluate.stage_profile import format_breakdown, write_breakdown
 from agomni.manifest import Manifest, load_manifest
-from agomni.metrics.speech import eval_stage as speech_stage
+from agomni.metrics.stage import FAMILY_MODULES, family_stage
 from agomni.results import (
     CoverageEntry,
     ItemRecord,
@@ -136,10 +136,10 @@ def plan_metrics(
 ) -> tuple[list[str], list[SkippedMetric]]:
     """The suite's (or the requested) metrics this machine computes offline now, and the others with why.
 
-    Computable: available in this version (`agomni.evaluate.registry.availability`) and every checkpoint it needs already
-    in the weights cache (for a speech metric: those of its chosen backend, `speech_stage.weights_needed`;
-    with `random_weights` only the files that define a network, e.g. SongEval's MuQ configuration). Not
-    computable: listed with the `agomni weights fetch` commands it needs.
+    Computable: available in this version (`agomni.evaluate.registry.availability`) and every checkpoint it
+    needs already in the weights cache (a per-item metric's family says which: `FamilyStage.weights_needed`,
+    e.g. a speech metric's chosen backend; with `random_weights` only the files that define a network, e.g.
+    SongEval's MuQ configuration). Not computable: listed with the `agomni weights fetch` commands it needs.
     """
     specs = {m.name: m for m in suite.metrics}
     registry = load_metric_specs()
@@ -150,8 +150,10 @@ def plan_metrics(
         if not available:
             skipped.append(SkippedMetric(name, why, ""))  # why: "not available in this version: ..."
             continue
-        if name in registry and registry[name].family == "speech":
-            weights = speech_stage.weights_needed(name, speech_backends, random_weights=random_weights)
+        family = registry[name].family if name in registry else "embedding"
+        needed = family_stage(family).weights_needed if family in FAMILY_MODULES else None
+        if needed is not None:
+            weights = needed(name, speech_backends, random_weights)
         else:
             weights = () if random_weights else specs[name].weights if name in specs else ()
         absent = [w for w in weights if quick_status(get_entry(w)) != "cached"]
@@ -340,7 +342,7 @@ def run_suite(request: RunRequest) -> Path:
                 suite.name, suite.test_set_size, request.data_root or default_root, out
             )
     log(f"suite {suite.name}: {imported.summary()}")
-    speech_backends = speech_stage.suite_backends(suite.speech_backends, request.speech_backends)
+    speech_backends = family_stage("speech").resolve_backends(suite.speech_backends, request.speech_backends)
     names, skipped = plan_metrics(
         suite, request.metrics, speech_backends, random_weights=request.random_weights
     )

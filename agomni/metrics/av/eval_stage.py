@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from agomni import suites, weights
 from agomni.metrics.av import score as av_score
-from agomni.metrics.stage import ManifestNeed, StageRequest, StageScores
+from agomni.metrics.stage import FamilyStage, ManifestNeed, StageRequest, StageScores
 
 #: Metrics computed by one scorer run: the lip-sync run gives both LSE numbers.
 FAMILIES: dict[str, tuple[str, ...]] = {"lse_c": ("lse_c", "lse_d"), "lse_d": ("lse_c", "lse_d")}
@@ -74,3 +74,6 @@ def score_audio_visual(request: StageRequest) -> StageScores:
                 with out.isolated([metric], request.strict):
                     out.add_result(metric, av_score.summarise(metric, scored, config))
     return out
+
+
+STAGE = FamilyStage(score_audio_visual, manifest_need)

@@ -83,7 +83,7 @@ from agomni.metrics.speech.speaker import ResemblyzerEncoder, SpeechBrainECAPA, 
 from agomni.metrics.speech.wavlm_ecapa import WavLMECAPA
 from agomni.metrics.speech.wer import ErrorCounts, ErrorRateResult, error_rate
 from agomni.metrics.speech.whisper import WhisperASR
-from agomni.metrics.stage import ManifestNeed, StageRequest, StageScores, no_scorable_items
+from agomni.metrics.stage import FamilyStage, ManifestNeed, StageRequest, StageScores, no_scorable_items
 from agomni.model.text import phonemize
 from agomni.weights.store import quick_status
 
@@ -730,3 +730,21 @@ def _checkpoints(metric: str, chosen: Mapping[str, Backend], random_weights: boo
         return {}
     names = chosen[ROLE_OF[metric]].weights if metric in ROLE_OF else weights_needed(metric)
     return {name: weights.sha256_of(name) for name in names}
+
+
+def check_backends(names: Sequence[str], backends: Sequence[str]) -> None:
+    """Before any work: every requested backend known, one per role, and used by some metric of ``names``."""
+    choose_backends(backends)
+    if backends and not any(n in ROLE_OF for n in names):
+        raise UsageError(
+            "--speech-backend chooses the recogniser / speaker encoder of wer, cer, per and sim_o; none is requested"
+        )
+
+
+STAGE = FamilyStage(
+    score_speech,
+    manifest_need,
+    weights_needed=lambda name, backends, random: weights_needed(name, backends, random_weights=random),
+    check_backends=check_backends,
+    resolve_backends=suite_backends,
+)

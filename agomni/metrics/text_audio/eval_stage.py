@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from agomni.metrics.stage import ManifestNeed, StageRequest, StageScores
+from agomni.metrics.stage import FamilyStage, ManifestNeed, StageRequest, StageScores
 from agomni.metrics.text_audio import clap_score, ms_clap_score
 
 #: metric name -> (random-weights scorer from a seed, registry scorer), each taking the device
@@ -59,3 +59,6 @@ def score_text_audio(request: StageRequest) -> StageScores:
             del scorer  # released before the next metric's network is built
             out.add_result(name, clap_score.summarise(scores, config, name=name))
     return out
+
+
+STAGE = FamilyStage(score_text_audio, manifest_need)
