@@ -6,7 +6,9 @@ Chung et al. 2025, arXiv 2502.15602):
 - Gaussian RBF kernel k(a, b) = exp(-gamma |a - b|^2) with gamma = 1 / (2 h^2 + 1e-8);
 - bandwidth h = median of the pairwise Euclidean distances within the *reference* set (``torch.pdist``
   then ``torch.median``, which returns the lower of the two middle values for an even count), so KAD is
-  not symmetric in its two sets: pass ground truth as ``reference``;
+  not symmetric in its two sets: pass ground truth as ``reference``. (kadtk 1.1.0 as released on PyPI
+  takes the default h from its second, evaluated set; its repository's code since takes the reference set,
+  as here. Equality with the package, h given explicitly, is tested in tests/metrics/test_kad_kadtk.py);
 - unbiased estimator: mean of k over reference pairs i != j, plus the same over generated pairs,
   minus twice the mean over all reference x generated pairs; it can be slightly negative;
 - multiplied by ``SCALE_FACTOR`` = 100 in kadtk.
