@@ -194,16 +194,16 @@ def test_ctrl_c_during_a_command_stops_its_whole_process_group(tmp_path, heldout
     argv += ["--out", str(tmp_path / "run"), "--metrics", "fd_offline", "--format", "json"]
     argv += ["--generator", f"command:{sys.executable} {script} {pids} {{out}}"]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 600  # generous: a loaded 2-core machine starts Python slowly (no timing asserted)
     while not (pids.is_file() and len(pids.read_text().split()) == 2):
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
         time.sleep(0.1)
     started = [int(p) for p in pids.read_text().split()]
     proc.send_signal(signal.SIGINT)  # what Ctrl-C delivers to agomni (the command has its own group)
-    _, stderr = proc.communicate(timeout=60)
+    _, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 130, stderr
     assert "interrupted" in stderr
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 120
     while any(alive(pid) for pid in started) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(alive(pid) for pid in started)
