@@ -121,7 +121,7 @@ def machine_info(device: torch.device) -> dict[str, Any]:
     return info
 
 
-class _Clock:
+class Clock:
     """Marks on the device's timeline: CUDA events (no synchronisation until `seconds`), else perf_counter."""
 
     def __init__(self, device: torch.device):
@@ -203,7 +203,7 @@ class _Pipeline:
             self.network, self.codec, steps=settings.steps, cfg=settings.cfg, compile=self.compile
         )
         self.batched = self.generator.step.batched
-        self.clock = _Clock(self.device)
+        self.clock = Clock(self.device)
         count = int(settings.duration * VIDEO_FPS) + 1
         g = torch.Generator().manual_seed(settings.seed)
         self.frames = torch.rand(settings.batch, count, 3, FRAME_SIZE, FRAME_SIZE, generator=g)
@@ -245,7 +245,7 @@ class _Pipeline:
 
 
 def timed_render(
-    generator: AudioGenerator, inputs: dict[str, Any], noise: torch.Tensor, clock: _Clock
+    generator: AudioGenerator, inputs: dict[str, Any], noise: torch.Tensor, clock: Clock
 ) -> tuple[torch.Tensor, dict[str, Any]]:
     """`generator.render(inputs, noise)` with a clock mark as each stage starts (`StageHook` names) and
     after each sampler step: (wave, {stage: mark, "steps": [the "sampling" mark, then one per step]})."""
@@ -373,6 +373,7 @@ def format_profile(report: dict[str, Any]) -> str:
 
 __all__ = [
     "STAGES",
+    "Clock",
     "ProfileSettings",
     "format_profile",
     "machine_info",
