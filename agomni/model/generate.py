@@ -1,6 +1,11 @@
 """Generate audio for manifest items with a reference-model checkpoint (every task: t2a, v2a, tts, v2s,
 t2song, v2song).
 
+`AudioGenerator` holds the conditioners, network and codec, built ONCE (checkpoint, precision, compile
+and sampler settings decided then); its `generate` runs items for any seed, as often as needed.
+`agomni generate`, `agomni run` (one per run), `agomni profile` (its `render` under a timing hook) and
+the fast-path check (`latents`) all go through it; the function `generate` builds one and runs it once.
+
 Per item: `agomni.model.conditioning.item_conditions` turns the item's fields into network inputs (the
 same function training uses; video decoded once). The network is re-timed to the duration
 (`--duration`, else the item's ``duration``, else the config's); consecutive items of equal duration
@@ -410,36 +415,15 @@ def generate(
     seed: int = 0,
     num_samples: int = 1,
     duration: float | None = None,
-    steps: int = DEFAULT_STEPS,
-    cfg: float = DEFAULT_CFG,
-    device: str = "cpu",
-    dtype: str | None = None,
-    sampler: str = DEFAULT_METHOD,
-    sway: float | None = None,
-    video_conditioner: VideoConditioner | None = None,
-    text_conditioner: TextConditioner | None = None,
-    progress: bool = False,
-    sink: Callable[[GeneratedAudio], None] | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    compile: bool | None = None,
+    sink: Callable[[GeneratedAudio], None] | None = None,
+    progress: bool = False,
+    **model: Any,
 ) -> list[GeneratedAudio]:
-    """One-off generation: `AudioGenerator.from_checkpoint` with the model options (checkpoint, steps,
-    cfg, device, dtype, sampler, sway, conditioners, compile), then its `generate` with the run options
-    (seed, num_samples, duration, batch_size, sink, progress). Build an `AudioGenerator` once instead to
-    generate several times with the same model."""
-    generator = AudioGenerator.from_checkpoint(
-        checkpoint,
-        steps=steps,
-        cfg=cfg,
-        device=device,
-        dtype=dtype,
-        sampler=sampler,
-        sway=sway,
-        video_conditioner=video_conditioner,
-        text_conditioner=text_conditioner,
-        compile=compile,
-    )
-    return generator.generate(
+    """One-off generation: `AudioGenerator.from_checkpoint(checkpoint, **model)` (model: steps, cfg,
+    device, dtype, sampler, sway, video_conditioner, text_conditioner, compile), then its `generate` with
+    the run options. Build an `AudioGenerator` once instead to generate several times with one model."""
+    return AudioGenerator.from_checkpoint(checkpoint, **model).generate(
         items,
         seed=seed,
         num_samples=num_samples,

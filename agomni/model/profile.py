@@ -12,6 +12,8 @@ Latency recipe (what each stage times):
   rows; on the CPU two forwards, as `agomni generate` does; B rows when CFG is 1), timed by its
   per-step hook; mean/min/max per step and the total over the steps;
 - codec decode (VAE): latent -> log-mel; vocoder: log-mel -> wave; total: all of the above.
+Everything after the encoders is `agomni.model.generate.AudioGenerator.render`, the code `agomni
+generate` runs, timed through its stage and step hooks (`timed_render`).
 Timing: CUDA events on a CUDA device (recorded without synchronising inside the sampling loop, read
 after the run), `time.perf_counter` on the CPU. `warmup` untimed generations run first; the first one
 also compiles / captures CUDA graphs when `compile` is on, and its network time is reported apart as
