@@ -78,6 +78,30 @@ def _add_profile_stages(p: argparse.ArgumentParser) -> None:
     )
 
 
+class _SamplerDefaultsHelp(argparse.HelpFormatter):
+    """Help text with the sampler defaults filled in: ``{steps}`` and ``{cfg}`` become
+    `agomni.model.flow_matching.DEFAULT_STEPS` / `DEFAULT_CFG`, the one place they are set. The model is
+    imported only when help is printed (importing it loads torch, seconds that other commands need not
+    pay); options left out are None and the command takes the same constants."""
+
+    def _expand_help(self, action: argparse.Action) -> str:
+        text = super()._expand_help(action)
+        if "{steps}" not in text and "{cfg}" not in text:
+            return text
+        model = importlib.import_module("agomni.model.flow_matching")
+        return text.replace("{steps}", str(model.DEFAULT_STEPS)).replace("{cfg}", str(model.DEFAULT_CFG))
+
+
+def _add_sampler(p: argparse.ArgumentParser, prefix: str = "") -> None:
+    """--steps and --cfg, None when not given (the model's defaults, shown in the help)."""
+    p.add_argument("--steps", type=int, help=f"{prefix}flow-matching Euler steps (default: {{steps}})")
+    p.add_argument(
+        "--cfg",
+        type=float,
+        help=f"{prefix}classifier-free guidance strength w, 1 = no CFG branch (default: {{cfg}})",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="agomni",
@@ -119,7 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_speech_backend(p)
     _add_profile_stages(p)
 
-    p = sub.add_parser("generate", help="generate audio for a suite with a checkpoint")
+    p = sub.add_parser(
+        "generate", help="generate audio for a suite with a checkpoint", formatter_class=_SamplerDefaultsHelp
+    )
     p.add_argument("--checkpoint", required=True, help="checkpoint stem, .safetensors or .json path")
     p.add_argument("--suite", help="suite name (its task is checked against the items)")
     p.add_argument("--manifest", help="manifest JSONL, or a folder of <split>/manifest.jsonl (with --split)")
@@ -127,8 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="new or empty folder for the WAV files and JSON sidecars")
     p.add_argument("--seed", type=int, default=0, help="run seed; per-sample noise seeds derive from it")
     p.add_argument("--num-samples", type=int, default=1, help="samples per item")
-    p.add_argument("--steps", type=int, help="flow-matching Euler steps (default: the model's)")
-    p.add_argument("--cfg", type=float, help="classifier-free guidance strength w (default: the model's)")
+    _add_sampler(p)
     p.add_argument("--duration", type=float, help="seconds per item (default: each item's, else 8)")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     p.add_argument(
@@ -142,7 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, help="items per network call (default: the model's)")
 
     p = sub.add_parser(
-        "run", help="generate for a suite, score it, write results and a report", epilog=EXIT_STATUS
+        "run",
+        help="generate for a suite, score it, write results and a report",
+        epilog=EXIT_STATUS,
+        formatter_class=_SamplerDefaultsHelp,
     )
     p.add_argument("suite", metavar="SUITE", help="suite name (see `agomni suites`); smoke runs offline")
     p.add_argument(
@@ -161,8 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-samples", type=int, default=1, help="samples per item")
     p.add_argument("--seeds", default="0", help="comma-separated run seeds, e.g. 0,1,2")
     p.add_argument("--metrics", help=_metrics_help("the suite's"))
-    p.add_argument("--steps", type=int, default=25, help="checkpoint: flow-matching Euler steps")
-    p.add_argument("--cfg", type=float, default=4.5, help="checkpoint: guidance strength")
+    _add_sampler(p, "checkpoint: ")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (generation and embedders)")
     p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"], help="checkpoint: network precision")
     p.add_argument(
@@ -251,12 +278,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
     _add_speech_backend(p)
 
-    p = sub.add_parser("profile", help="parameter counts and per-stage latency of the reference model")
+    p = sub.add_parser(
+        "profile",
+        help="parameter counts and per-stage latency of the reference model",
+        formatter_class=_SamplerDefaultsHelp,
+    )
     p.add_argument("--size", required=True, choices=["tiny", "S", "M", "L"])
     p.add_argument("--params", action="store_true", help="print parameter counts per component, run nothing")
     p.add_argument("--duration", type=float, default=8.0, help="seconds of audio per generation")
-    p.add_argument("--steps", type=int, help="flow-matching Euler steps (default: the model's)")
-    p.add_argument("--cfg", type=float, help="guidance strength, 1 = no CFG branch (default: the model's)")
+    _add_sampler(p)
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     p.add_argument(
         "--dtype", choices=["fp32", "bf16"], help="network weights (default: bf16 on CUDA, fp32 on CPU)"

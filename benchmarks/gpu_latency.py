@@ -46,7 +46,8 @@ import torch
 from agomni.model import AgomniMMDiT, model_config
 from agomni.model.codec import AudioCodec, codec_config
 from agomni.model.fast import fast_path_error, relative_l2, unit_gain_weights
-from agomni.model.flow_matching import DEFAULT_CFG, DEFAULT_STEPS, sample
+from agomni.model.flow_matching import DEFAULT_CFG, DEFAULT_STEPS
+from agomni.model.generate import AudioGenerator
 from agomni.model.profile import ProfileSettings, format_profile, profile_generation
 
 MODES = {"fp32": ("fp32", False), "bf16": ("bf16", False), "fast": ("bf16", True)}
@@ -94,16 +95,17 @@ def _inputs(network: AgomniMMDiT, batch: int, device: torch.device) -> dict[str,
 def check_no_sync(
     network: AgomniMMDiT, inputs: dict[str, torch.Tensor], noise: torch.Tensor, steps: int, cfg: float
 ) -> str:
-    """Run `sample` eagerly with CUDA sync debug mode "error" switched on by the hook after the first step,
-    so steps 2..N run under it (set-up before the loop may read flags back; the loop may not)."""
+    """Sample eagerly (`AudioGenerator.latents`, CFG batched) with CUDA sync debug mode "error" switched on
+    by the step hook after the first step, so steps 2..N run under it (set-up before the loop may read
+    flags back; the loop may not)."""
 
     def hook(step: int, t0: float, t1: float, x: torch.Tensor) -> None:
         if step == 0:
             torch.cuda.set_sync_debug_mode("error")
 
     try:
-        with torch.no_grad():
-            sample(network, network.preprocess_conditions(**inputs), noise, steps=steps, cfg=cfg, hook=hook)
+        generator = AudioGenerator(network, steps=steps, cfg=cfg, batched=True)
+        generator.latents(inputs, noise, step_hook=hook)
         return f"no host-device synchronisation in sampler steps 2-{steps} (CUDA sync debug mode 'error')"
     except RuntimeError as err:
         return f"SYNC INSIDE THE SAMPLING LOOP: {err}"

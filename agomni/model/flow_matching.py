@@ -135,7 +135,7 @@ def sample(
     """Integrate from `noise` (B, latent_len, latent_dim) at t = 0 to normalised latents at t = 1 (float32).
 
     unconditional: the branch CFG guides away from (default: every modality absent; a negative prompt's
-    conditions otherwise). velocity: a prepared step function (e.g. `agomni.model.fast.FastSampler`'s
+    conditions otherwise). velocity: a prepared step function (e.g. `agomni.model.step.StepCompiler`'s
     compiled one) replacing `guided_velocity(network, conditions, unconditional, cfg, batched=batched_cfg)`. hook: see
     `StepHook`. The state stays float32 whatever the weights' dtype; the flow times are moved to the
     device once, so the loop reads nothing back from the device.

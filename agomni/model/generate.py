@@ -1,6 +1,11 @@
 """Generate audio for manifest items with a reference-model checkpoint (every task: t2a, v2a, tts, v2s,
 t2song, v2song).
 
+`AudioGenerator` holds the conditioners, network and codec, built ONCE (checkpoint, precision, compile
+and sampler settings decided then); its `generate` runs items for any seed, as often as needed.
+`agomni generate`, `agomni run` (one per run), `agomni profile` (its `render` under a timing hook) and
+the fast-path check (`latents`) all go through it; the function `generate` builds one and runs it once.
+
 Per item: `agomni.model.conditioning.item_conditions` turns the item's fields into network inputs (the
 same function training uses; video decoded once). The network is re-timed to the duration
 (`--duration`, else the item's ``duration``, else the config's); consecutive items of equal duration
@@ -45,9 +50,9 @@ from .codec import AudioCodec
 from .conditioners import TextConditioner, VideoConditioner
 from .conditioning import Conditioners, ItemConditions, build_conditioners, item_conditions
 from .config import ModelConfig
-from .fast import DTYPES, StepCompiler, resolve_precision
-from .flow_matching import DEFAULT_CFG, DEFAULT_METHOD, DEFAULT_STEPS, check_sampler, sample
-from .network import ModalityPresence
+from .flow_matching import DEFAULT_CFG, DEFAULT_METHOD, DEFAULT_STEPS, StepHook, check_sampler, sample
+from .network import AgomniMMDiT, ModalityPresence
+from .step import DTYPES, StepCompiler, resolve_precision
 
 DEFAULT_BATCH_SIZE = 32  # items per network call (x num_samples rows, x 2 for CFG)
 
@@ -144,6 +149,265 @@ def _chunks(items: list[Item], seconds: list[float], size: int) -> Iterator[list
         yield run
 
 
+# hook(stage): called as each stage of one network call starts - "conditioning" (items -> features,
+# `generate` only), "network conditioning" (`preprocess_conditions` and the guided step), "sampling",
+# "decoding" (VAE), "vocoding" - and with "done" after the vocoder. Timing hooks mark the clock; a hook
+# must not touch the tensors.
+StageHook = Callable[[str], None]
+
+
+def _no_hook(stage: str) -> None:
+    pass
+
+
+class AudioGenerator:
+    """A network, its codec and (for manifest items) its conditioners, built ONCE with the sampler
+    settings (steps, cfg, sampler, sway) and the network step (eager or compiled, CFG batched or as two
+    passes) decided once; `generate` then runs any items and seeds, as often as needed.
+
+    `from_checkpoint` builds one from a checkpoint (what `agomni generate` and `agomni run` use);
+    the constructor takes ready parts (the profiler's random-weight network, the fast-path check's
+    network copies). batched: CFG as one batched pass (None: on CUDA, as `agomni generate` does).
+    `record`: the settings every output's metadata carries (see `generate`); `random`: the names of the
+    parts with random weights."""
+
+    def __init__(
+        self,
+        network: AgomniMMDiT,
+        codec: AudioCodec | None = None,
+        conditioners: Conditioners | None = None,
+        *,
+        steps: int = DEFAULT_STEPS,
+        cfg: float = DEFAULT_CFG,
+        sampler: str = DEFAULT_METHOD,
+        sway: float | None = None,
+        compile: bool = False,
+        batched: bool | None = None,
+        record: dict[str, Any] | None = None,
+        random: list[str] | None = None,
+    ):
+        check_sampler(steps, sampler)
+        self.network, self.codec, self.conditioners = network, codec, conditioners
+        self.steps, self.cfg, self.sampler, self.sway = steps, cfg, sampler, sway
+        self.device = next(network.parameters()).device
+        batched = self.device.type == "cuda" if batched is None else batched
+        self.step = StepCompiler(network, cfg=cfg, compile=compile, batched=batched)
+        self.record = record or {}
+        self.random = random or []
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        checkpoint: Checkpoint | str | Path,
+        *,
+        steps: int = DEFAULT_STEPS,
+        cfg: float = DEFAULT_CFG,
+        device: str = "cpu",
+        dtype: str | None = None,
+        sampler: str = DEFAULT_METHOD,
+        sway: float | None = None,
+        video_conditioner: VideoConditioner | None = None,
+        text_conditioner: TextConditioner | None = None,
+        compile: bool | None = None,
+    ) -> AudioGenerator:
+        """Load the checkpoint (or take a loaded one) and build its conditioners, network and codec on
+        `device`. dtype: "fp32" or "bf16" network weights (None: bf16 on CUDA, fp32 elsewhere); compile:
+        CUDA-graph the network step (None: on CUDA). video_conditioner / text_conditioner replace the
+        checkpoint's conditioners. Raises UsageError (arguments) and WeightsError (checkpoint)."""
+        check_sampler(steps, sampler)
+        dev, precision, compile = resolve_precision(device, dtype, compile)
+        ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_model_checkpoint(checkpoint)
+        config = ckpt.config
+        conditioners = build_conditioners(ckpt.conditioners, config, dev).replace(
+            video_conditioner, text_conditioner
+        )
+        network = build_network(ckpt, dev).cast(precision)
+        codec = load_codec(ckpt).to(dev)
+        random = random_parts(ckpt, conditioners, codec)
+        record = {
+            "checkpoint": {
+                "path": str(ckpt.path),
+                "sha256": ckpt.sha256,
+                "step": ckpt.step,
+                "config": config.name,
+                "random_weights": ckpt.random_weights,
+            },
+            "steps": steps,
+            "cfg": cfg,
+            "cfg_batched": dev.type == "cuda",
+            "sampler": sampler,
+            "sway": sway,
+            "device": str(dev),
+            "dtype": "bf16" if precision == torch.bfloat16 else "fp32",
+            "network_weights": f"{precision} (no autocast)",
+            "compiled": compile,
+            "conditioners": conditioners.record,
+            "codec": {"provenance": dict(codec.provenance), "random_weights": codec.random_weights},
+            "latent_stats": "checkpoint statistics (latent * std + mean)"
+            if ckpt.latent_stats is not None
+            else "none",
+            "random_weights": bool(random),
+            "random_parts": random,
+            "seed_rule": "derive_seed: SHA-256('agomni-generate/<seed>/<id>/<k>')[:8], top bit cleared",
+        }
+        return cls(
+            network,
+            codec,
+            conditioners,
+            steps=steps,
+            cfg=cfg,
+            sampler=sampler,
+            sway=sway,
+            compile=compile,
+            record=record,
+            random=random,
+        )
+
+    def latents(
+        self,
+        inputs: dict[str, Any],
+        noise: torch.Tensor,
+        hook: StageHook = _no_hook,
+        step_hook: StepHook | None = None,
+    ) -> torch.Tensor:
+        """Sampled latents (B, latent_len, latent_dim), mapped back by the network's latent statistics,
+        for `preprocess_conditions` keyword arguments `inputs` and noise (B, latent_len, latent_dim)."""
+        with torch.no_grad():
+            hook("network conditioning")
+            conditions = self.network.preprocess_conditions(**inputs)
+            velocity = self.step.velocity(conditions)
+            hook("sampling")
+            x = sample(
+                self.network,
+                conditions,
+                noise.to(self.device),
+                steps=self.steps,
+                cfg=self.cfg,
+                method=self.sampler,
+                sway=self.sway,
+                velocity=velocity,
+                hook=step_hook,
+            )
+            return self.network.unnormalize(x)
+
+    def render(
+        self,
+        inputs: dict[str, Any],
+        noise: torch.Tensor,
+        num_samples: int | None = None,
+        hook: StageHook = _no_hook,
+        step_hook: StepHook | None = None,
+    ) -> torch.Tensor:
+        """Waves (B, samples) on the device: `latents`, then latent -> mel (VAE) -> wave (vocoder), cut to
+        `num_samples` audio samples (None: every decoded sample)."""
+        if self.codec is None:
+            raise UsageError("this generator has no codec: use latents()")
+        latents = self.latents(inputs, noise, hook, step_hook)
+        with torch.no_grad():
+            hook("decoding")
+            mel = self.codec.decode(latents)
+            hook("vocoding")
+            wave = self.codec.vocode(mel)
+            hook("done")
+        return self.codec.trim(wave, num_samples, latents.shape[1])
+
+    def generate(
+        self,
+        items: Iterable[Item],
+        *,
+        seed: int = 0,
+        num_samples: int = 1,
+        duration: float | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        sink: Callable[[GeneratedAudio], None] | None = None,
+        progress: bool = False,
+        hook: StageHook = _no_hook,
+        step_hook: StepHook | None = None,
+    ) -> list[GeneratedAudio]:
+        """`num_samples` samples per item, in item order (see the module docstring for the recipe).
+
+        duration: seconds for every item (None: each item's ``duration``, else the config's).
+        batch_size: items per network call. Each output's `metadata` holds the checkpoint (path, sha256,
+        step, config name), seed and derived seed, steps, cfg, duration, sampler, sway, device, dtype,
+        conditioners, codec provenance, item fields used, and random_weights. sink: called with each
+        output as soon as its item is done (e.g. to write it); with a sink the outputs are not kept and
+        the returned list is empty. progress: a tqdm bar over items on stderr. hook / step_hook: stage
+        and sampler-step timing hooks (`StageHook`, `agomni.model.flow_matching.StepHook`).
+        Raises UsageError (arguments, unsupported language, too-long transcript), MediaError (unreadable
+        or too-short video, naming the item and both durations).
+        """
+        if num_samples < 1:
+            raise UsageError(f"num_samples must be at least 1, got {num_samples}")
+        if batch_size < 1:
+            raise UsageError(f"batch_size must be at least 1, got {batch_size}")
+        if self.conditioners is None or self.codec is None:
+            raise UsageError(
+                "generating for items needs conditioners and a codec (AudioGenerator.from_checkpoint)"
+            )
+        network, codec, config = self.network, self.codec, self.network.config
+        items = list(items)
+        if self.random:
+            print(
+                f"warning: RANDOM WEIGHTS in {', '.join(self.random)}: all {len(items) * num_samples} outputs "
+                "of this run are labelled random_weights: true (fine for tests, latency and the toy model, "
+                "which was trained with these frozen stand-ins; not a real-world generator)",
+                file=sys.stderr,
+            )
+        record = dict(self.record)
+        settings = {"checkpoint": record.pop("checkpoint", None), "seed": seed, "num_samples": num_samples}
+        settings.update(record)
+        seconds = [resolve_duration(item, duration, config) for item in items]
+        outputs: list[GeneratedAudio] = []
+        bar = tqdm(total=len(items), desc="generate", unit="item", file=sys.stderr, disable=not progress)
+        for chunk in _chunks(items, seconds, batch_size):
+            length = seconds[chunk[0]]
+            try:
+                network.set_duration(length)
+            except UsageError as err:
+                raise UsageError(f"item {items[chunk[0]].id}: {err}") from err
+            hook("conditioning")
+            conds = [item_conditions(items[i], config, network.sequence, self.conditioners) for i in chunk]
+            rows = [c for c in conds for _ in range(num_samples)]
+            seeds = [derive_seed(seed, items[i].id, k) for i in chunk for k in range(num_samples)]
+            shape = (network.sequence.latent_len, config.latent_dim)
+            noise = torch.stack(
+                [torch.randn(shape, generator=torch.Generator().manual_seed(s)) for s in seeds]
+            )
+            n = round(length * codec.sample_rate)
+            waves = self.render(batch_inputs(rows), noise, n, hook, step_hook).float().cpu()
+            for j, i in enumerate(chunk):
+                item = items[i]
+                for k in range(num_samples):
+                    row = j * num_samples + k
+                    metadata = {
+                        **settings,
+                        "item": {"id": item.id, "line": item.line, **conds[j].used},
+                        "sample": k,
+                        "derived_seed": seeds[row],
+                        "duration_s": length,
+                        "sample_rate_hz": codec.sample_rate,
+                        "num_audio_samples": n,
+                    }
+                    output = GeneratedAudio(
+                        item_id=item.id,
+                        task=item.task,
+                        sample=k,
+                        num_samples=num_samples,
+                        wave=waves[row].clone(),
+                        sample_rate=codec.sample_rate,
+                        duration_s=length,
+                        seed=seeds[row],
+                        metadata=metadata,
+                    )
+                    if sink is None:
+                        outputs.append(output)
+                    else:
+                        sink(output)
+                bar.update(1)
+        bar.close()
+        return outputs
+
+
 def generate(
     items: Iterable[Item],
     checkpoint: Checkpoint | str | Path,
@@ -151,150 +415,30 @@ def generate(
     seed: int = 0,
     num_samples: int = 1,
     duration: float | None = None,
-    steps: int = DEFAULT_STEPS,
-    cfg: float = DEFAULT_CFG,
-    device: str = "cpu",
-    dtype: str | None = None,
-    sampler: str = DEFAULT_METHOD,
-    sway: float | None = None,
-    video_conditioner: VideoConditioner | None = None,
-    text_conditioner: TextConditioner | None = None,
-    progress: bool = False,
-    sink: Callable[[GeneratedAudio], None] | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    compile: bool | None = None,
+    sink: Callable[[GeneratedAudio], None] | None = None,
+    progress: bool = False,
+    **model: Any,
 ) -> list[GeneratedAudio]:
-    """`num_samples` samples per item, in item order (see the module docstring for the recipe).
-
-    checkpoint: a loaded `Checkpoint` or its path. duration: seconds for every item (None: each item's
-    ``duration``, else the config's). steps/cfg/sampler/sway: flow-matching Euler or midpoint steps,
-    guidance strength w (v = w v_cond + (1 - w) v_uncond), sway coefficient (None = uniform grid).
-    dtype: "fp32" or "bf16" network weights (None: bf16 on CUDA, fp32 elsewhere); compile: CUDA-graph
-    the network step (None: on CUDA). batch_size: items per network call. video_conditioner /
-    text_conditioner replace the checkpoint's conditioners. Each output's `metadata` holds the
-    checkpoint (path, sha256, step, config name), seed and derived seed, steps, cfg, duration, sampler,
-    sway, device, dtype, conditioners, codec provenance, item fields used, and random_weights.
-    sink: called with each output as soon as its item is done (e.g. to write it); with a sink the outputs
-    are not kept and the returned list is empty. progress: a tqdm bar over items on stderr.
-    Raises UsageError (arguments, unsupported language, too-long transcript), MediaError (unreadable or
-    too-short video, naming the item and both durations), WeightsError (checkpoint).
-    """
-    if num_samples < 1:
-        raise UsageError(f"num_samples must be at least 1, got {num_samples}")
-    if batch_size < 1:
-        raise UsageError(f"batch_size must be at least 1, got {batch_size}")
-    check_sampler(steps, sampler)
-    dev, precision, compile = resolve_precision(device, dtype, compile)
-    ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_model_checkpoint(checkpoint)
-    config = ckpt.config
-    conditioners = build_conditioners(ckpt.conditioners, config, dev).replace(
-        video_conditioner, text_conditioner
+    """One-off generation: `AudioGenerator.from_checkpoint(checkpoint, **model)` (model: steps, cfg,
+    device, dtype, sampler, sway, video_conditioner, text_conditioner, compile), then its `generate` with
+    the run options. Build an `AudioGenerator` once instead to generate several times with one model."""
+    return AudioGenerator.from_checkpoint(checkpoint, **model).generate(
+        items,
+        seed=seed,
+        num_samples=num_samples,
+        duration=duration,
+        batch_size=batch_size,
+        sink=sink,
+        progress=progress,
     )
-    network = build_network(ckpt, dev).cast(precision)
-    codec = load_codec(ckpt).to(dev)
-    items = list(items)
-    random = random_parts(ckpt, conditioners, codec)
-    if random:
-        print(
-            f"warning: RANDOM WEIGHTS in {', '.join(random)}: all {len(items) * num_samples} outputs of this "
-            "run are labelled random_weights: true (fine for tests, latency and the toy model, which was "
-            "trained with these frozen stand-ins; not a real-world generator)",
-            file=sys.stderr,
-        )
-    settings = {
-        "checkpoint": {
-            "path": str(ckpt.path),
-            "sha256": ckpt.sha256,
-            "step": ckpt.step,
-            "config": config.name,
-            "random_weights": ckpt.random_weights,
-        },
-        "seed": seed,
-        "num_samples": num_samples,
-        "steps": steps,
-        "cfg": cfg,
-        "cfg_batched": dev.type == "cuda",
-        "sampler": sampler,
-        "sway": sway,
-        "device": str(dev),
-        "dtype": "bf16" if precision == torch.bfloat16 else "fp32",
-        "network_weights": f"{precision} (no autocast)",
-        "compiled": compile,
-        "conditioners": conditioners.record,
-        "codec": {"provenance": dict(codec.provenance), "random_weights": codec.random_weights},
-        "latent_stats": "checkpoint statistics (latent * std + mean)"
-        if ckpt.latent_stats is not None
-        else "none",
-        "random_weights": bool(random),
-        "random_parts": random,
-        "seed_rule": "derive_seed: SHA-256('agomni-generate/<seed>/<id>/<k>')[:8], top bit cleared",
-    }
-    steps_fn = StepCompiler(network, cfg=cfg, compile=compile, batched=dev.type == "cuda")
-    seconds = [resolve_duration(item, duration, config) for item in items]
-    outputs: list[GeneratedAudio] = []
-    bar = tqdm(total=len(items), desc="generate", unit="item", file=sys.stderr, disable=not progress)
-    for chunk in _chunks(items, seconds, batch_size):
-        length = seconds[chunk[0]]
-        try:
-            network.set_duration(length)
-        except UsageError as err:
-            raise UsageError(f"item {items[chunk[0]].id}: {err}") from err
-        conds = [item_conditions(items[i], config, network.sequence, conditioners) for i in chunk]
-        rows = [c for c in conds for _ in range(num_samples)]
-        seeds = [derive_seed(seed, items[i].id, k) for i in chunk for k in range(num_samples)]
-        shape = (network.sequence.latent_len, config.latent_dim)
-        noise = torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(s)) for s in seeds])
-        with torch.no_grad():
-            conditions = network.preprocess_conditions(**batch_inputs(rows))
-            velocity = steps_fn.velocity(conditions)
-            x = sample(
-                network,
-                conditions,
-                noise.to(dev),
-                steps=steps,
-                cfg=cfg,
-                method=sampler,
-                sway=sway,
-                velocity=velocity,
-            )
-            n = round(length * codec.sample_rate)
-            waves = codec.decode_to_wave(network.unnormalize(x), n).float().cpu()
-        for j, i in enumerate(chunk):
-            item = items[i]
-            for k in range(num_samples):
-                row = j * num_samples + k
-                metadata = {
-                    **settings,
-                    "item": {"id": item.id, "line": item.line, **conds[j].used},
-                    "sample": k,
-                    "derived_seed": seeds[row],
-                    "duration_s": length,
-                    "sample_rate_hz": codec.sample_rate,
-                    "num_audio_samples": n,
-                }
-                output = GeneratedAudio(
-                    item_id=item.id,
-                    task=item.task,
-                    sample=k,
-                    num_samples=num_samples,
-                    wave=waves[row].clone(),
-                    sample_rate=codec.sample_rate,
-                    duration_s=length,
-                    seed=seeds[row],
-                    metadata=metadata,
-                )
-                if sink is None:
-                    outputs.append(output)
-                else:
-                    sink(output)
-            bar.update(1)
-    bar.close()
-    return outputs
 
 
 __all__ = [
     "DTYPES",
+    "AudioGenerator",
     "GeneratedAudio",
+    "StageHook",
     "batch_inputs",
     "derive_seed",
     "generate",

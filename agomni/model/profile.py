@@ -12,6 +12,8 @@ Latency recipe (what each stage times):
   rows; on the CPU two forwards, as `agomni generate` does; B rows when CFG is 1), timed by its
   per-step hook; mean/min/max per step and the total over the steps;
 - codec decode (VAE): latent -> log-mel; vocoder: log-mel -> wave; total: all of the above.
+Everything after the encoders is `agomni.model.generate.AudioGenerator.render`, the code `agomni
+generate` runs, timed through its stage and step hooks (`timed_render`).
 Timing: CUDA events on a CUDA device (recorded without synchronising inside the sampling loop, read
 after the run), `time.perf_counter` on the CPU. `warmup` untimed generations run first; the first one
 also compiles / captures CUDA graphs when `compile` is on, and its network time is reported apart as
@@ -52,9 +54,10 @@ from .encoders import (
 from .encoders.clip_video import ClipVisionTower
 from .encoders.flan_t5 import T5Encoder
 from .encoders.synchformer import MotionFormer
-from .fast import StepCompiler, resolve_precision
-from .flow_matching import DEFAULT_CFG, DEFAULT_STEPS, sample
+from .flow_matching import DEFAULT_CFG, DEFAULT_STEPS
+from .generate import AudioGenerator
 from .network import AgomniMMDiT
+from .step import resolve_precision
 from .text import pad_to_frames, tokenize
 
 PROFILE_PROMPT = "a dog barks twice while rain falls on a tin roof"
@@ -120,7 +123,7 @@ def machine_info(device: torch.device) -> dict[str, Any]:
     return info
 
 
-class _Clock:
+class Clock:
     """Marks on the device's timeline: CUDA events (no synchronisation until `seconds`), else perf_counter."""
 
     def __init__(self, device: torch.device):
@@ -197,11 +200,12 @@ class _Pipeline:
             )
         self.codec = codec.to(self.device)
         self.encoders = _Encoders(self.config, self.device, self.dtype, settings.seed)
-        self.batched = (
-            self.device.type == "cuda"
-        )  # CFG as one pass on CUDA, two on the CPU (agomni generate's choice)
-        self.steps = StepCompiler(self.network, cfg=settings.cfg, compile=self.compile, batched=self.batched)
-        self.clock = _Clock(self.device)
+        # the generator `agomni generate` runs (CFG as one pass on CUDA, two on the CPU), without conditioners
+        self.generator = AudioGenerator(
+            self.network, self.codec, steps=settings.steps, cfg=settings.cfg, compile=self.compile
+        )
+        self.batched = self.generator.step.batched
+        self.clock = Clock(self.device)
         count = int(settings.duration * VIDEO_FPS) + 1
         g = torch.Generator().manual_seed(settings.seed)
         self.frames = torch.rand(settings.batch, count, 3, FRAME_SIZE, FRAME_SIZE, generator=g)
@@ -211,50 +215,53 @@ class _Pipeline:
 
     def run(self) -> dict[str, Any]:
         """One timed generation: {stage: seconds} plus the per-step list."""
-        s, seq, clock, network = self.settings, self.network.sequence, self.clock, self.network
+        s, seq, clock = self.settings, self.network.sequence, self.clock
         with torch.no_grad():
             start = clock.mark()
             video = self.encoders.video.encode(self.frames, VIDEO_FPS, seq)
             text = self.encoders.text_features(s.batch, self.config.text_len)
             ids = pad_to_frames(tokenize(PROFILE_TRANSCRIPT, "en", self.config.lt_tokenizer), seq.latent_len)
             encoded = clock.mark()
-            conditions = network.preprocess_conditions(
-                clip_f=video.clip.to(self.device),
-                sync_f=video.sync.to(self.device),
-                text_f=text.to(self.device),
-                lt_ids=ids[None].expand(s.batch, -1).to(self.device),
-            )
-            velocity = self.steps.velocity(conditions)
-            marks = [clock.mark()]
-            x = sample(
-                network,
-                conditions,
-                self.noise.to(self.device),
-                steps=s.steps,
-                cfg=s.cfg,
-                velocity=velocity,
-                hook=lambda i, t0, t1, x: marks.append(clock.mark()),
-            )
-            latents = network.unnormalize(x)
-            mel = self.codec.decode(latents)
-            decoded = clock.mark()
-            wave = self.codec.vocode(mel)
-            end = clock.mark()
+            inputs = {
+                "clip_f": video.clip.to(self.device),
+                "sync_f": video.sync.to(self.device),
+                "text_f": text.to(self.device),
+                "lt_ids": ids[None].expand(s.batch, -1).to(self.device),
+            }
+            wave, marks = timed_render(self.generator, inputs, self.noise, clock)
         if not bool(torch.isfinite(wave).all()):
             raise UsageError(f"profile of {self.config.name}: the generated wave holds NaN or infinity")
-        steps = [clock.seconds(a, b) for a, b in pairwise(marks)]
+        steps = [clock.seconds(a, b) for a, b in pairwise(marks["steps"])]
         return {
             "conditioning (encoders)": clock.seconds(start, encoded),
-            "conditioning (network)": clock.seconds(encoded, marks[0]),
+            "conditioning (network)": clock.seconds(encoded, marks["sampling"]),
             "network step (mean)": statistics.fmean(steps),
             "network step (min)": min(steps),
             "network step (max)": max(steps),
             "network total (all steps)": sum(steps),
-            "codec decode (VAE)": clock.seconds(marks[-1], decoded),
-            "vocoder": clock.seconds(decoded, end),
-            "total": clock.seconds(start, end),
+            "codec decode (VAE)": clock.seconds(marks["steps"][-1], marks["vocoding"]),
+            "vocoder": clock.seconds(marks["vocoding"], marks["done"]),
+            "total": clock.seconds(start, marks["done"]),
             "steps_s": steps,
         }
+
+
+def timed_render(
+    generator: AudioGenerator, inputs: dict[str, Any], noise: torch.Tensor, clock: Clock
+) -> tuple[torch.Tensor, dict[str, Any]]:
+    """`generator.render(inputs, noise)` with a clock mark as each stage starts (`StageHook` names) and
+    after each sampler step: (wave, {stage: mark, "steps": [the "sampling" mark, then one per step]})."""
+    marks: dict[str, Any] = {"steps": []}
+
+    def stage(name: str) -> None:
+        marks[name] = clock.mark()
+        if name == "sampling":
+            marks["steps"].append(marks[name])
+
+    wave = generator.render(
+        inputs, noise, hook=stage, step_hook=lambda i, t0, t1, x: marks["steps"].append(clock.mark())
+    )
+    return wave, marks
 
 
 def _peak_memory_mib(device: torch.device) -> tuple[float, str]:
@@ -366,4 +373,12 @@ def format_profile(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["STAGES", "ProfileSettings", "format_profile", "machine_info", "profile_generation"]
+__all__ = [
+    "STAGES",
+    "Clock",
+    "ProfileSettings",
+    "format_profile",
+    "machine_info",
+    "profile_generation",
+    "timed_render",
+]

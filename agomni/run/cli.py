@@ -20,6 +20,7 @@ import soundfile as sf
 
 from agomni import distributed
 from agomni.errors import EXIT_NOT_COMPUTED, AgomniError, UsageError
+from agomni.model.flow_matching import DEFAULT_CFG, DEFAULT_STEPS
 from agomni.report.render import FORMATS, write_report
 from agomni.results import read_results
 
@@ -68,7 +69,10 @@ def named_generators(specs: list[str] | None, suite: str) -> dict[str, str]:
 
 
 def check_options(args: argparse.Namespace) -> None:
-    """UsageError for any option value that makes no sense, before any work."""
+    """UsageError for any option value that makes no sense, before any work. --steps / --cfg not given
+    become the model's defaults (`agomni.model.flow_matching`)."""
+    args.steps = DEFAULT_STEPS if args.steps is None else args.steps
+    args.cfg = DEFAULT_CFG if args.cfg is None else args.cfg
     positive = {
         "--timeout": args.timeout,
         "--sample-rate": args.sample_rate,

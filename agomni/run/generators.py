@@ -1,7 +1,8 @@
 """Generator adapters of `agomni run`: who makes the audio for a suite's items.
 
 Spellings of ``--generator SPEC``:
-- ``checkpoint:PATH``: the reference model (`agomni.model.generate.generate`) with a checkpoint;
+- ``checkpoint:PATH``: the reference model (`agomni.model.generate.AudioGenerator`) with a checkpoint,
+  built once per run on first use and reused for every seed and after a failed item;
 - ``folder:DIR``: files generated elsewhere, named by the naming contract (``<id>.<ext>``, ext one of
   `agomni.io.AUDIO_EXTENSIONS`); with several seeds or samples, ``DIR/seed-<s>/sample-<k>/`` when that
   folder exists, else DIR for every replicate;
@@ -58,7 +59,8 @@ from agomni.manifest.fields import SAMPLE_SEPARATOR
 from agomni.manifest.pairing import folder_entries
 from agomni.model.checkpoint import file_sha256, load_model_checkpoint
 from agomni.model.cli import write_output
-from agomni.model.generate import GeneratedAudio, generate
+from agomni.model.flow_matching import DEFAULT_CFG, DEFAULT_STEPS
+from agomni.model.generate import AudioGenerator, GeneratedAudio
 
 from .output_checks import OutputRejected, checked_audio
 
@@ -92,8 +94,8 @@ class Replicate:
 class GenSettings:
     """Settings every adapter may use: reference-model options and the checks on produced files."""
 
-    steps: int = 25
-    cfg: float = 4.5
+    steps: int = DEFAULT_STEPS
+    cfg: float = DEFAULT_CFG
     device: str = "cpu"
     dtype: str = "fp32"
     sample_rate: int = 16000
@@ -242,13 +244,29 @@ class Generator:
 
 
 class CheckpointGenerator(Generator):
-    """The reference model (`agomni.model.generate.generate`), loaded once per run."""
+    """The reference model (`agomni.model.generate.AudioGenerator`): the checkpoint is read when the
+    generator is named; conditioners, network and codec are built on the first item to generate and
+    reused for every seed and after failed items."""
 
     kind = "checkpoint"
 
     def __init__(self, spec: str, settings: GenSettings, path: str):
         super().__init__(spec, settings)
         self.checkpoint = load_model_checkpoint(path)
+        self._model: AudioGenerator | None = None
+
+    @property
+    def model(self) -> AudioGenerator:
+        """The built reference model (built on first use, then the same object)."""
+        if self._model is None:
+            self._model = AudioGenerator.from_checkpoint(
+                self.checkpoint,
+                steps=self.settings.steps,
+                cfg=self.settings.cfg,
+                device=self.settings.device,
+                dtype=self.settings.dtype,
+            )
+        return self._model
 
     def describe(self) -> dict[str, Any]:
         ckpt = self.checkpoint
@@ -261,7 +279,8 @@ class CheckpointGenerator(Generator):
         }
 
     def _make(self, items: list[Item], reps: list[Replicate]) -> list[Failure]:
-        """All samples of one seed in one `generate` call (sample k goes to replicate k)."""
+        """All samples of one seed in one `AudioGenerator.generate` call (sample k goes to replicate k);
+        after a failed item, a new call for the items after it."""
         failures: list[Failure] = []
         written: set[str] = set()
         by_sample = {rep.sample: rep for rep in reps}
@@ -276,15 +295,10 @@ class CheckpointGenerator(Generator):
         remaining = list(items)
         while remaining:
             try:
-                generate(
+                self.model.generate(
                     remaining,
-                    self.checkpoint,
                     seed=reps[0].seed,
                     num_samples=len(reps),
-                    steps=self.settings.steps,
-                    cfg=self.settings.cfg,
-                    device=self.settings.device,
-                    dtype=self.settings.dtype,
                     progress=self.settings.progress,
                     sink=sink,
                     # One item per network call: a batch's floating-point results depend on which items

@@ -12,10 +12,13 @@ from pathlib import Path
 import torch
 
 from agomni.cli import main
+from agomni.manifest import Item
 from agomni.model import AgomniMMDiT, model_config
 from agomni.model.checkpoint import load_codec, load_model_checkpoint
 from agomni.model.checkpoints import TOY_FINAL
-from agomni.model.profile import STAGES
+from agomni.model.conditioning import item_conditions
+from agomni.model.generate import AudioGenerator, batch_inputs, derive_seed, generate
+from agomni.model.profile import STAGES, Clock, timed_render
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -112,3 +115,34 @@ def test_codec_precision_check_on_the_shipped_toy_codec():
     check = script.codec_precision_check(codec, latent, repeats=1)
     assert 0 < check["mel_rel_l2"] < 0.02 and check["vae_bf16_s"] > 0 and check["vocoder_fp32_s"] > 0
     assert check["vocoder"] == "weight-free, float32 only" and "vocoder_bf16_s" not in check
+
+
+def test_the_profiler_times_the_generation_generate_makes():
+    """The profiler's timed path (`timed_render`: the generator's render with stage and step hooks) gives
+    the wave a one-off `generate` call gives for the same item, seed and settings, bit for bit (CPU, the
+    same thread count), while its marks follow the stages in order."""
+    item = Item(id="tts-x", task="tts", line=1, text="a calm voice", transcript="hello there", duration=2.0)
+    (expected,) = generate([item], TOY_FINAL, seed=5, steps=3)
+
+    generator = AudioGenerator.from_checkpoint(TOY_FINAL, steps=3)
+    generator.network.set_duration(2.0)
+    sequence, config = generator.network.sequence, generator.network.config
+    conditions = item_conditions(item, config, sequence, generator.conditioners)
+    noise = torch.randn(
+        sequence.latent_len,
+        config.latent_dim,
+        generator=torch.Generator().manual_seed(derive_seed(5, item.id, 0)),
+    )
+    clock = Clock(torch.device("cpu"))
+    wave, marks = timed_render(generator, batch_inputs([conditions]), noise[None], clock)
+    assert torch.equal(wave[0, : expected.wave.numel()], expected.wave)
+    assert wave.shape[1] >= expected.wave.numel() == 32_000  # the profiler keeps every decoded sample
+    assert len(marks["steps"]) == 4 and marks["steps"][0] is marks["sampling"]  # then one mark per step
+    times = [
+        marks["network conditioning"],
+        *marks["steps"],
+        marks["decoding"],
+        marks["vocoding"],
+        marks["done"],
+    ]
+    assert times == sorted(times)

@@ -214,12 +214,16 @@ class AudioCodec(nn.Module):
 
     def decode_to_wave(self, latent: torch.Tensor, num_samples: int | None = None) -> torch.Tensor:
         """Latent [B, T_latent, C_latent] -> wave [B, T_latent * 2 * hop], cut to ``num_samples`` if given."""
-        wave = self.vocode(self.decode(latent))
+        return self.trim(self.vocode(self.decode(latent)), num_samples, latent.shape[1])
+
+    @staticmethod
+    def trim(wave: torch.Tensor, num_samples: int | None, frames: int) -> torch.Tensor:
+        """The first ``num_samples`` samples of the wave that `frames` latent frames decoded to (all: None)."""
         if num_samples is None:
             return wave
         if not 0 < num_samples <= wave.shape[-1]:
             raise UsageError(
                 f"num_samples {num_samples} is outside 1..{wave.shape[-1]}, the samples that "
-                f"{latent.shape[1]} latent frames decode to"
+                f"{frames} latent frames decode to"
             )
         return wave[:, :num_samples]
