@@ -194,7 +194,9 @@ def test_ctrl_c_during_a_command_stops_its_whole_process_group(tmp_path, heldout
     argv += ["--out", str(tmp_path / "run"), "--metrics", "fd_offline", "--format", "json"]
     argv += ["--generator", f"command:{sys.executable} {script} {pids} {{out}}"]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 600  # generous: a loaded 2-core machine starts Python slowly (no timing asserted)
+    deadline = (
+        time.monotonic() + 600
+    )  # generous: a loaded 2-core machine starts Python slowly (no timing asserted)
     while not (pids.is_file() and len(pids.read_text().split()) == 2):
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
         time.sleep(0.1)
