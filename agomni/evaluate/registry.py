@@ -259,6 +259,7 @@ SPEECH: dict[str, tuple[str, ...]] = {
     **{f"audiobox_{axis}": () for axis in ("ce", "cu", "pc", "pq")},
     **{f"dnsmos_{axis}": ("speechmos", "onnxruntime") for axis in ("sig", "bak", "ovrl")},
     **{f"nisqa_{axis}": () for axis in ("mos", "noi", "dis", "col", "loud")},
+    "utmos": (),
     **{
         f"songeval_{axis}": ()
         for axis in ("coherence", "musicality", "memorability", "clarity", "naturalness")

@@ -34,16 +34,18 @@ the domain and listener rows the recipe uses) is converted to it on load (`from_
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-import torchaudio
 from torch import nn
 from tqdm import tqdm
 
 from agomni.errors import MetricInputError, WeightsError
+from agomni.io import load_audio
+from agomni.io.resample import TORCHAUDIO_SINC_FUNCTIONAL
 from agomni.metrics.speech.items import ItemScore, SetScore, mono_float, speech_like
 from agomni.weights import load_checkpoint, load_strict
 
@@ -304,10 +306,17 @@ class UTMOS:
         return float(self.network(wav.unsqueeze(0))[0])
 
 
-def to_16k(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """The recipe's resampling: ``torchaudio.functional.resample`` with its defaults, float32."""
-    wav = torch.as_tensor(np.asarray(audio, dtype=np.float32))
-    return torchaudio.functional.resample(wav, sample_rate, SAMPLE_RATE).numpy()
+def load_16k(path: str | os.PathLike[str]) -> np.ndarray:
+    """One file as the recipe reads it: decoded at its own rate, channels averaged, then
+    ``torchaudio.functional.resample`` to 16 kHz with its defaults (float32). `MediaError` names the file."""
+    samples, _ = load_audio(
+        path,
+        sample_rate=SAMPLE_RATE,
+        downmix="mean",
+        resampler=TORCHAUDIO_SINC_FUNCTIONAL,
+        allow_silence=True,
+    )
+    return samples[0].numpy()
 
 
 def utmos(
@@ -317,7 +326,7 @@ def utmos(
     ids: Sequence[str] | None = None,
     progress: bool = False,
 ) -> SetScore:
-    """UTMOS of each clip (mono 16 kHz float arrays, resampled by the recipe's `to_16k`)."""
+    """UTMOS of each clip (mono 16 kHz float arrays; `load_16k` reads a file as the recipe does)."""
     ids = [str(k) for k in range(len(clips))] if ids is None else [str(i) for i in ids]
     if len(ids) != len(clips) or len(set(ids)) != len(ids):
         raise MetricInputError("ids must be unique, one per clip")
