@@ -18,9 +18,11 @@ import torch
 import torchaudio
 
 from agomni.cli import main
-from agomni.errors import WeightsError
+from agomni.errors import EXIT_NOT_COMPUTED, UsageError, WeightsError
 from agomni.metrics.speech.utmos import UTMOS, load_16k, random_network, utmos
 from agomni.results import read_results
+from agomni.weights import get_entry, resolve
+from agomni.weights.store import quick_status
 from tests.metrics.speech_fixtures import utterances
 
 utmos_torch = pytest.importorskip(
@@ -158,7 +160,10 @@ def test_utmos_through_eval_equals_the_direct_computation_and_files_short_clips(
     (metric,) = results.metrics
     assert metric.name == "utmos" and metric.unit == "MOS (1-5)" and metric.higher_is_better
     assert "RANDOM WEIGHTS" in metric.profile
-    assert "c_tiny" in str(metric.details["errors"]) and "400" in str(metric.details["errors"])
+    coverage = {c.id: c for c in results.coverage}
+    reason = coverage["c_tiny"].unscored["utmos"]
+    assert "300 samples" in reason and "at least 400" in reason
+    assert "utmos" not in results.item_scores.get("c_tiny", {})
     model = UTMOS(random_network(3), random_weights=True)
     direct = {}
     for name in ("a48k.flac", "b16k.wav"):  # soundfile + numpy mean + torchaudio, not agomni.io
@@ -168,3 +173,42 @@ def test_utmos_through_eval_equals_the_direct_computation_and_files_short_clips(
     for item_id, expected in direct.items():
         assert results.item_scores[item_id]["utmos"] == pytest.approx(expected, rel=1e-5)
     assert metric.value == pytest.approx(np.mean(list(direct.values())), rel=1e-5)
+
+
+def test_eval_without_the_checkpoint_files_utmos_as_not_computed_with_the_fetch_command(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    monkeypatch.setenv("AGOMNI_HOME", str(tmp_path / "empty-home"))
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    sf.write(pred / "a.wav", utterances()["f2_0"][0][:16000], 16000, subtype="PCM_16")
+    argv = ["eval", "--pred", str(pred), "--metrics", "utmos", "--out", str(tmp_path / "out")]
+    assert main([*argv, "--no-progress"]) == EXIT_NOT_COMPUTED
+    assert "utmos: NOT COMPUTED (weights)" in capsys.readouterr().out
+    assert main([*argv, "--no-progress", "--strict", "--overwrite"]) == UsageError.exit_code
+    assert "utmos22-strong not in the weights cache: run `agomni weights fetch utmos22-strong`" in (
+        capsys.readouterr().err
+    )
+    assert main(["suites"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.strip().startswith("utmos ("))
+    assert line.strip() == (
+        "utmos (MOS (1-5), higher is better) - agomni eval: available; "
+        "not in the weights cache: `agomni weights fetch utmos22-strong`"
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    quick_status(get_entry("utmos22-strong")) != "cached",
+    reason="the real UTMOS weights are not in the weights cache (`agomni weights fetch utmos22-strong`)",
+)
+def test_real_weights_score_clean_speech_higher_than_the_same_with_added_noise() -> None:
+    model = UTMOS.from_checkpoint(str(resolve("utmos22-strong")))
+    clean = utterances()["f2_2"][0]
+    noise = np.random.default_rng(0).standard_normal(len(clean))
+    noise *= np.sqrt(np.mean(clean**2) / np.mean(noise**2) / 10 ** (5.0 / 10))
+    noisy = (clean + noise) / max(1.0, np.abs(clean + noise).max())
+    score = utmos([clean, noisy], model, ids=["clean", "noisy_5dB"])
+    clean_mos, noisy_mos = (item.value for item in score.items)
+    print(f"UTMOS clean {clean_mos:.3f}, 5 dB SNR white noise {noisy_mos:.3f}")
+    assert 1.0 < noisy_mos < clean_mos - 0.5 and clean_mos < 5.0
