@@ -40,8 +40,8 @@ TASK_COLUMNS: dict[str, tuple[str, ...]] = {
     "v2a": ("fd_passt", "fd_panns", "fd_vggish", "kl_panns", "kl_passt", "is_panns", "ib_score", "desync"),
     # AudioLDM / Make-An-Audio 2 order: distances, KL, IS, then CLAP
     "t2a": ("fd_panns", "fad_vggish", "fd_vggish", "kl_panns", "is_panns", "clap", "fd_clap"),
-    # Seed-TTS / F5-TTS order: WER (or CER), SIM-o, then quality
-    "tts": ("wer", "cer", "sim_o", "dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl"),
+    # Seed-TTS / F5-TTS order: WER (or CER), SIM-o, UTMOS, then quality
+    "tts": ("wer", "cer", "sim_o", "utmos", "dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl"),
     # Wav2Lip order: LSE-D, LSE-C; then intelligibility
     "v2s": ("lse_d", "lse_c", "wer", "sim_o"),
     # SongGeneration order: PER, then the Audiobox-Aesthetics axes
@@ -69,6 +69,7 @@ LABELS = {
     "wer_offline": "WER (offline)",
     "sim_resemblyzer": "SIM (Resemblyzer)",
     "sim_ecapa": "SIM (ECAPA)",
+    "utmos": "UTMOS",
     "dnsmos_sig": "DNSMOS SIG",
     "dnsmos_bak": "DNSMOS BAK",
     "dnsmos_ovrl": "DNSMOS OVRL",

@@ -27,7 +27,8 @@ audio is scored and flagged.
 Weights: the authors' checkpoint layout (``feature_extractors.0.ssl_model.*``,
 ``feature_extractors.1.embedding.weight``, ``output_layers.0.judge_embedding.weight``,
 ``output_layers.0.decoder_rnn.*``, ``output_layers.1.net.{0,3}.*``), as the Lightning checkpoint's
-``state_dict`` and utmos-pytorch's ``utmos_state_dict.pt`` hold it; SpeechMOS's release file
+``state_dict`` holds it (such a file loads only if its other entries need no pickled classes) and as
+utmos-pytorch's ``utmos_state_dict.pt`` holds it; SpeechMOS's release file
 (``utmos22_strong_step7459_v1.pt``, the one F5-TTS loads: the same tensors under shorter names, with only
 the domain and listener rows the recipe uses) is converted to it on load (`from_speechmos_layout`).
 """
