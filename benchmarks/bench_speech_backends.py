@@ -25,6 +25,8 @@ from agomni.metrics.speech.nisqa import NISQA, random_network
 from agomni.metrics.speech.pitch import track_f0
 from agomni.metrics.speech.quality import DNSMOS
 from agomni.metrics.speech.speaker import ResemblyzerEncoder, SpeechBrainECAPA
+from agomni.metrics.speech.utmos import UTMOS
+from agomni.metrics.speech.utmos import random_network as random_utmos
 from agomni.metrics.speech.wavlm_ecapa import WavLMECAPA
 from tests.metrics.speech_fixtures import utterances
 
@@ -52,6 +54,9 @@ def backends() -> dict[str, Callable[[], Callable[[np.ndarray], object]]]:
         ),
         "DNSMOS speechmos (SIG/BAK/OVRL/P808)": lambda: DNSMOS().score,
         "NISQA v2.0, RANDOM WEIGHTS (MOS + 4 dimensions; same cost as the real ones)": _nisqa,
+        "UTMOS22 strong, RANDOM WEIGHTS (same cost as the real ones)": lambda: (
+            UTMOS(random_utmos(0), random_weights=True).score
+        ),
         "torchcrepe tiny (F0)": lambda: lambda a: track_f0(a, model="tiny"),
         "torchcrepe full (F0)": lambda: lambda a: track_f0(a, model="full"),
     }

@@ -171,7 +171,7 @@ def test_the_metric_registry_is_the_one_list_of_metrics():
         == {"lse_c", "lse_d", "desync", "ib_score"}
     )
     speech = {n for n, s in registry.items() if s.family == "speech"}
-    assert speech == {*FAMILIES, *ROLE_OF, *TEXT_METRICS, "f0_stability"}
+    assert speech == {*FAMILIES, *ROLE_OF, *TEXT_METRICS, "f0_stability", "utmos"}
     stages, rest = ItemStages.split(["fd_passt", "LSE_C", "clap", "wer", "dnsmos_sig"], ())
     assert stages.names == {
         "audio_visual": ("lse_c",),

@@ -20,6 +20,7 @@ import soundfile as sf
 from pocketsphinx import Decoder
 
 from agomni.cli import main
+from agomni.errors import EXIT_NOT_COMPUTED
 from agomni.metrics.speech import ResemblyzerEncoder, speaker_similarity
 from agomni.metrics.speech.items import NON_SPEECH
 from agomni.results import Results, read_results
@@ -370,7 +371,8 @@ def test_a_set_no_item_of_which_can_be_scored_and_an_uncached_backend_are_not_co
 
 
 @pytest.mark.slow
-def test_agomni_run_tts_seed_en_runs_with_the_offline_backends(tmp_path: Path) -> None:
+def test_agomni_run_tts_seed_en_runs_with_the_offline_backends(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("AGOMNI_HOME", str(tmp_path / "empty-home"))  # no checkpoint: utmos not computed
     prompts = tmp_path / "prompts"
     prompts.mkdir()
     shutil.copy(DATA / "f2_7.flac", prompts / "f2_7.flac")
@@ -379,9 +381,15 @@ def test_agomni_run_tts_seed_en_runs_with_the_offline_backends(tmp_path: Path) -
     pred, manifest = _write_set(tmp_path, {i: utterances()[i][1] for i in ids}, extra)
     out = tmp_path / "run"
     argv = ["run", "tts-seed-en", "--manifest", str(manifest), "--generator", f"folder:{pred}"]
-    assert main([*argv, "--out", str(out), "--no-progress", "--format", "md"]) == 0
+    assert main([*argv, "--out", str(out), "--no-progress", "--format", "md"]) == EXIT_NOT_COMPUTED
     plan = json.loads((out / "run.json").read_text())
-    assert plan["metrics_run"] == ["wer", "sim_o"] and plan["metrics_skipped"] == []
+    assert plan["metrics_run"] == ["wer", "sim_o"] and plan["metrics_skipped"] == [
+        {
+            "name": "utmos",
+            "reason": "weights not in the cache: utmos22-strong",
+            "command": "agomni weights fetch utmos22-strong",
+        }
+    ]
     results = read_results(out / "results.json")
     assert [m.name for m in results.metrics] == ["wer", "sim_o"]
     assert all("NOT comparable" in m.profile and m.n == 2 for m in results.metrics)

@@ -297,7 +297,7 @@ def test_agomni_run_tts_seed_zh_imports_meta_lst_and_scores_cer_with_paraformer(
     ]
     assert main([*argv, "--random-weights", "--seeds", str(SEED), "--no-progress"]) == 0
     plan = json.loads((out / "run.json").read_text())
-    assert plan["metrics_run"] == ["cer", "sim_o"] and plan["metrics_skipped"] == []
+    assert plan["metrics_run"] == ["cer", "sim_o", "utmos"] and plan["metrics_skipped"] == []
     results = read_results(out / "results.json")
     cer = next(m for m in results.metrics if m.name == "cer")
     assert cer.n == 2 and "Paraformer-zh" in cer.profile

