@@ -255,7 +255,10 @@ def test_tts_seed_zh_uses_paraformer_and_names_its_fetch_commands_when_uncached(
     fetch = " && ".join(
         f"agomni weights fetch paraformer-zh-{p}" for p in ("config", "model", "tokens", "cmvn")
     )
-    assert run == ["sim_o"] and [(s.name, s.command) for s in skipped] == [("cer", fetch)]
+    assert run == ["sim_o"] and [(s.name, s.command) for s in skipped] == [
+        ("cer", fetch),
+        ("utmos", "agomni weights fetch utmos22-strong"),
+    ]
     rows = read_published(get_suite("tts-seed-zh"))
     assert {(r["system"], r["metric"]) for r in rows} >= {
         ("Seed-TTS_ICL", "cer"),
