@@ -13,7 +13,7 @@ import torch
 from agomni.manifest import load_manifest
 from agomni.model.checkpoint import build_network, load_model_checkpoint
 from agomni.model.checkpoints import TOY_FINAL
-from agomni.model.flow_matching import sample
+from agomni.model.flow_matching import DEFAULT_CFG, DEFAULT_STEPS, sample
 from agomni.model.generate import generate
 from agomni.toycorpus import build_corpus
 
@@ -31,16 +31,19 @@ def checkpoint():
 
 @pytest.mark.parametrize("batch_size", [1, 32])
 def test_generate_12_toy_items(benchmark, items, checkpoint, batch_size):
-    """`generate` of 12 held-out items (2 per task, 2 s each, 25 steps, CFG 4.5), items per network call."""
-    benchmark.extra_info.update(items=len(items), batch_size=batch_size, random_weights=True)
+    """`generate` of 12 held-out items (2 per task, 2 s each, the default steps and CFG), items per network
+    call."""
+    benchmark.extra_info.update(
+        items=len(items), batch_size=batch_size, steps=DEFAULT_STEPS, cfg=DEFAULT_CFG, random_weights=True
+    )
     outputs = benchmark.pedantic(
         generate, args=(items, checkpoint), kwargs={"batch_size": batch_size}, rounds=2, warmup_rounds=1
     )
     assert len(outputs) == len(items) and all(bool(torch.isfinite(o.wave).all()) for o in outputs)
 
 
-def test_sampler_25_steps_batch_8(benchmark, checkpoint):
-    """`sample` alone: 25 Euler steps with CFG for 8 rows of 2 s, all modalities present."""
+def test_sampler_default_steps_batch_8(benchmark, checkpoint):
+    """`sample` alone: the default Euler steps with CFG for 8 rows of 2 s, all modalities present."""
     network = build_network(checkpoint)
     network.set_duration(2.0)
     seq, cfg = network.sequence, checkpoint.config
@@ -52,6 +55,6 @@ def test_sampler_25_steps_batch_8(benchmark, checkpoint):
         lt_ids=torch.randint(1, 200, (8, seq.latent_len), generator=g),
     )
     noise = torch.randn(8, seq.latent_len, cfg.latent_dim, generator=g)
-    benchmark.extra_info.update(rows=8, steps=25, cfg=4.5, random_weights=True)
+    benchmark.extra_info.update(rows=8, steps=DEFAULT_STEPS, cfg=DEFAULT_CFG, random_weights=True)
     x = benchmark.pedantic(sample, args=(network, conditions, noise), rounds=3, warmup_rounds=1)
     assert bool(torch.isfinite(x).all())
