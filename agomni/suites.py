@@ -9,6 +9,7 @@ version, so a suite run's coverage is known before it starts.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,8 +92,22 @@ def _read_json(path: Path) -> dict:
 
 
 def load_metric_specs(root: Path | None = None) -> dict[str, SuiteMetric]:
-    """Every metric a suite may name, from evaluation/metrics.json."""
+    """Every metric a suite may name, from evaluation/metrics.json (parsed once per version of the file:
+    the report, the help and the evaluation ask for it many times)."""
     path = (root or evaluation_dir()) / "metrics.json"
+    try:
+        stat = path.stat()
+    except OSError:
+        return _parse_metric_specs(path)  # the read names the problem
+    return dict(_cached_metric_specs(str(path), stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_metric_specs(path: str, mtime_ns: int, size: int) -> dict[str, SuiteMetric]:
+    return _parse_metric_specs(Path(path))
+
+
+def _parse_metric_specs(path: Path) -> dict[str, SuiteMetric]:
     specs = {}
     for name, entry in _read_json(path).items():
         try:
