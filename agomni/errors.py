@@ -9,6 +9,7 @@ feature not available in this version, 1 otherwise. `agomni run` and `agomni eva
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 #: Exit status of `agomni run` / `agomni eval`: results (and report) written, some metric not computed.
 EXIT_NOT_COMPUTED = 4
@@ -166,9 +167,15 @@ class NotComputableError(MetricInputError):
 
 
 class NoScorableItemsError(NotComputableError):
-    """No item could be scored on some side (every one missing, unreadable or unusable for the metric)."""
+    """No item could be scored on some side (every one missing, unreadable or unusable for the metric).
+    ``per_item`` keeps every item's (reason, side), so that items scored elsewhere (another rank, an
+    earlier run) can still be combined with these."""
 
     kind = "no-items"
+
+    def __init__(self, reason: str, *, per_item: dict[str, tuple[str, str]] | None = None, **labels: Any):
+        super().__init__(reason, **labels)
+        self.per_item = dict(per_item or {})
 
 
 class TooFewItemsError(NotComputableError):

@@ -7,14 +7,14 @@ its manifest item gives, outside the embedder / cache loop of `agomni.evaluate.p
   prompt audio (`agomni.metrics.speech`).
 
 Each stage is the ``score`` of its family's `agomni.metrics.stage.FamilyStage`, `StageRequest` ->
-`StageScores`. Under torchrun they run on rank 0 and their
-scores are shared with every rank. A metric a stage cannot compute is a "not computed" entry of its scores
+`StageScores`. Under torchrun each rank scores its contiguous part of the items; the item outcomes
+(`agomni.metrics.item_outcomes`) are gathered in rank order and each metric is combined from them, so
+every rank files what one process would. A metric a stage cannot compute is a "not computed" entry of its scores
 (`StageScores.isolated`), never the end of the run (unless ``--strict``).
 """
 
 from __future__ import annotations
 
-import functools
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -22,8 +22,17 @@ from pathlib import Path
 
 from agomni import distributed, suites
 from agomni.evaluate.registry import split_names
-from agomni.evaluate.stage_cache import StageCache
-from agomni.metrics.stage import FAMILY_MODULES, StageRequest, StageScores, family_stage
+from agomni.evaluate.stage_cache import Found, StageCache
+from agomni.metrics import item_outcomes
+from agomni.metrics.item_outcomes import ItemOutcome, MetricConfig
+from agomni.metrics.stage import (
+    FAMILY_MODULES,
+    StageRequest,
+    StageScores,
+    family_stage,
+    no_scorable_items,
+)
+from agomni.results import NotComputed
 
 #: The per-item stages, in the order they run: the metric registry's per-item families.
 STAGES = tuple(FAMILY_MODULES)
@@ -38,35 +47,114 @@ def _isolated(stage: str, request: StageRequest) -> StageScores:
     return scores
 
 
-def _cached(stage: str, request: StageRequest, cache: StageCache) -> StageScores:
-    """Stage `stage`'s scores: its metrics found in `cache` read back (and said), the others computed
-    (`_isolated`) and stored."""
-    with request.timed("hash_files"):
-        keys = {name: cache.key(stage, name, request) for name in request.names} if cache.enabled else {}
-    scores = StageScores()
-    todo = []
-    for name in request.names:
+@dataclass(frozen=True)
+class _Part:
+    """What one rank computed of one group of metrics for its items: per metric, its configuration and
+    item outcomes, or why it could not be computed; and how many outcomes it stored."""
+
+    configs: dict[str, MetricConfig]
+    outcomes: dict[str, dict[str, ItemOutcome]]
+    not_computed: dict[str, NotComputed]
+    written: dict[str, int]
+
+
+def _compute(stage: str, request: StageRequest, cache: StageCache) -> _Part:
+    """Stage `stage`'s metrics ``request.names`` over ``request.pred`` (this rank's part of the items that
+    no earlier run scored): each metric's outcomes are stored as soon as it is filed, so a later kill does
+    not lose them."""
+    ids = list(request.pred)
+    configs: dict[str, MetricConfig] = {}
+    outcomes: dict[str, dict[str, ItemOutcome]] = {}
+    written: dict[str, int] = {}
+
+    def keep(name: str, filed: StageScores) -> None:
+        configs[name], outcomes[name] = item_outcomes.split(filed, name, ids)
         with request.timed("cache_io"):
-            found = cache.get(keys[name]) if cache.enabled else None
-        if found is None:
-            todo.append(name)
+            written[name] = cache.store(stage, name, request, configs[name], outcomes[name])
+
+    computed = _isolated(stage, replace(request, on_filed=keep))
+    not_computed = {}
+    for entry in computed.not_computed:
+        if entry.name in configs:  # filed before the stage failed: kept
             continue
-        print(
-            f"[agomni] {name}: read from the stage cache (same inputs scored before), not recomputed",
-            file=sys.stderr,
+        if entry.name in computed.failed:  # no item of this part scored: combined with the other parts
+            outcomes[entry.name] = item_outcomes.failed(computed.failed[entry.name], ids)
+        else:
+            not_computed[entry.name] = entry
+    return _Part(configs, outcomes, not_computed, written)
+
+
+def _say_found(found: dict[str, Found], ids: Sequence[str]) -> None:
+    for name, stored in found.items():
+        if len(stored.outcomes) == len(ids):
+            print(
+                f"[agomni] {name}: read from the stage cache (all {len(ids)} items scored before), "
+                "not recomputed",
+                file=sys.stderr,
+            )
+        elif stored.outcomes:
+            print(
+                f"[agomni] {name}: {len(stored.outcomes)} of {len(ids)} items read from the stage cache; "
+                f"scoring the other {len(ids) - len(stored.outcomes)}",
+                file=sys.stderr,
+            )
+
+
+def _score_stage(
+    stage: str, request: StageRequest, shard: distributed.Shard, cache: StageCache
+) -> StageScores:
+    """Stage `stage`'s metrics over ``request.pred``: the item outcomes ``cache`` holds are read back
+    (rank 0 reads, every rank is told), the rest are split into contiguous parts, one per rank, scored
+    and stored there, gathered in rank order, and each metric's result is combined from all its outcomes
+    (`agomni.metrics.item_outcomes.combine`): the same result as one process scoring every item."""
+    ids = list(request.pred)
+
+    def look_up() -> dict[str, Found]:
+        with request.timed("hash_files"):
+            found = cache.lookup(stage, request)
+        _say_found(found, ids)
+        return found
+
+    found = shard.from_main(look_up)
+    cache.count_hits(found, len(ids))
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for name in request.names:
+        groups.setdefault(tuple(i for i in ids if i not in found[name].outcomes), []).append(name)
+    scores = StageScores()
+    for missing, names in groups.items():
+        part = {i: request.pred[i] for i in shard.part(missing)}
+        mine = (
+            _compute(stage, replace(request, names=tuple(names), pred=part), cache)
+            if part
+            else _Part({}, {}, {}, {})
         )
-        scores.merge(found)
-    if todo:
-
-        def keep(name: str, filed: StageScores) -> None:  # stored once filed: a later kill does not lose it
-            if cache.enabled:
-                with request.timed("cache_io"):
-                    cache.put(keys[name], filed)
-
-        computed = _isolated(stage, replace(request, names=tuple(todo), on_filed=keep))
-        computed.on_filed = None  # the scores may travel to other ranks (pickled)
-        scores.merge(computed)
+        parts: list[_Part] = shard.gather(mine) if missing else []
+        for p in parts:  # every rank's provenance counts every rank's writes
+            for name, n in p.written.items():
+                cache.writes[name] = cache.writes.get(name, 0) + n
+        for name in names:
+            with scores.isolated([name], request.strict):
+                _file(scores, name, ids, found[name], parts)
     return scores
+
+
+def _file(scores: StageScores, name: str, ids: Sequence[str], stored: Found, parts: Sequence[_Part]) -> None:
+    """File metric `name` combined from its stored outcomes and every rank's part; a rank on which it
+    could not be computed at all (no network, a library failure) makes it not computed."""
+    for part in parts:
+        if name in part.not_computed:
+            scores.not_computed.append(part.not_computed[name])
+            return
+    configs = [p.configs[name] for p in parts if name in p.configs]
+    config = configs[0] if configs else stored.config
+    outcomes = dict(stored.outcomes)
+    for part in parts:
+        outcomes.update(part.outcomes.get(name, {}))
+    ordered = {i: outcomes[i] for i in ids if i in outcomes}
+    if config is None:  # no part scored an item: the error names every item's reason
+        reasons = {i: o.reason for i, o in ordered.items()}
+        raise no_scorable_items(name, reasons, {i: o.side for i, o in ordered.items()})
+    scores.add_result(name, item_outcomes.combine(name, config, ordered))
 
 
 @dataclass(frozen=True)
@@ -94,15 +182,14 @@ class ItemStages:
                 raise need.error(names)
 
     def run(self, request: StageRequest, shard: distributed.Shard, cache: StageCache) -> StageScores:
-        """Every stage with names, each given ``request`` with its own names, on rank 0, timed as a whole
-        by ``request.timed(stage)`` (the networks' passes inside it by their own stages); the merged
-        scores. Metrics ``cache`` holds from an earlier run of the same inputs are read back, not computed
-        (`agomni.evaluate.stage_cache`)."""
+        """Every stage with names, each given ``request`` with its own names, its items split across the
+        ranks (`_score_stage`), timed as a whole by ``request.timed(stage)`` (the networks' passes inside
+        it by their own stages); the merged scores. Item outcomes ``cache`` holds from an earlier run of
+        the same inputs are read back, not computed (`agomni.evaluate.stage_cache`)."""
         scores = StageScores()
         for stage, names in self.names.items():
             with request.timed(stage):
-                run = functools.partial(_cached, stage, replace(request, names=names), cache)
-                scores.merge(shard.from_main(run))
+                scores.merge(_score_stage(stage, replace(request, names=names), shard, cache))
         return scores
 
     def comparable(self, scores: StageScores, random_weights: bool) -> bool:

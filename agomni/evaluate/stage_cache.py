@@ -1,19 +1,22 @@
-"""The per-item stages' finished metrics, kept on disk so that a rerun does not score them again.
+"""The per-item stages' item outcomes, kept on disk so that no item is scored twice.
 
-Once a per-item stage (`agomni.evaluate.item_stages`) has computed a metric, its share of the stage's
-scores (set value, per-item values, the items it could not score, its details) is written to
-``<cache root>/stages/<first 2 hex>/<digest>.json``. A run killed or failing later (in another stage, in
-the report) leaves it there, and the rerun of the same command reads it back and says so on stderr and
-in the results' provenance (``cache.stage_hits``) instead of running the metric's network again. The store
-lives in a run's own cache folder: `agomni run`'s ``RUN/cache``, or the ``--cache-dir`` of `agomni eval`
-(without it, `agomni eval` keeps no stage results).
+Once a per-item stage (`agomni.evaluate.item_stages`) has scored its part of the items for a metric, the
+metric's configuration and each item's outcome (`agomni.metrics.item_outcomes`: value or reason, flags,
+transcript and counts ...) are written under ``<cache root>/stages/<first 2 hex>/<digest>.json``, one file
+per metric configuration and one per (metric, item). A run killed or failing later (in another metric, in
+the report), or a rerun with more items, reads them back and says so on stderr and in the results'
+provenance (``cache.stage_hits``: metrics read back whole; ``cache.stage_item_hits``: items read back per
+metric) instead of running the metric's network on them again. The store lives in a run's own cache
+folder: `agomni run`'s ``RUN/cache``, or the ``--cache-dir`` of `agomni eval` (without it, `agomni eval`
+keeps no stage outcomes).
 
-The key is content-based, like the embedding cache's (`agomni.metrics.cache`): the metric and its stage,
-everything in the request that determines its numbers (random weights and seed, device, speech backends,
-protocol), the agomni version, and the SHA-256 of every file the metric reads for each scored item: the
-generated file, the manifest (texts, languages, fields) and the media it names (video, prompt and
-reference audio). Checkpoints enter through their registry names, whose files are checked against their
-pinned SHA-256 when loaded. A metric that could not be computed is not stored: a rerun tries it again.
+The keys are content-based, like the embedding cache's (`agomni.metrics.cache`). A metric's key holds the
+metric and its stage and everything in the request that determines its numbers (random weights and seed,
+device, speech backends, protocol) and the agomni version; an item's key adds the item's id, its manifest
+fields (texts, language, task) and the path and SHA-256 of every file scored for it: the generated file and
+the media its manifest item names (video, prompt and reference audio). Checkpoints enter through their
+registry names, whose files are checked against their pinned SHA-256 when loaded. The outcomes of a part
+in which no item could be scored are not stored: a rerun tries them again.
 
 An entry that cannot be read or does not match its key is said on stderr and recomputed, never used.
 """
@@ -23,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,27 +36,44 @@ from agomni.atomic import atomic_write
 from agomni.errors import AgomniError
 from agomni.io.container import file_sha256
 from agomni.manifest import Item, load_manifest
-from agomni.metrics.stage import StageRequest, StageScores
-from agomni.results import SetMetric
+from agomni.metrics.item_outcomes import ItemOutcome, MetricConfig
+from agomni.metrics.stage import StageRequest
 
 STAGES_DIR = "stages"
-FORMAT = 1
+FORMAT = 2
+#: The manifest fields an item's outcomes can depend on, besides its media files.
+FIELDS = ("task", "text", "transcript", "lyrics", "language", "prompt_text", "duration")
+MEDIA = ("video", "prompt_audio", "reference_audio")
+
+
+@dataclass
+class Found:
+    """What the store holds for one metric: its configuration (None: not stored) and item outcomes."""
+
+    config: MetricConfig | None = None
+    outcomes: dict[str, ItemOutcome] = field(default_factory=dict)
+
+
+def _digest(key: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
 @dataclass
 class StageCache:
-    """The stage-results store under cache ``root`` (``enabled=False``: every lookup misses and nothing
-    is written); ``hits``, ``writes`` and ``rejected`` (path: reason) are what this run did."""
+    """The stage-outcomes store under cache ``root`` (``enabled=False``: every lookup misses and nothing
+    is written); ``hits`` and ``writes`` (metric -> items) and ``rejected`` (path: reason) are what this
+    run did."""
 
     root: Path
     enabled: bool = True
-    hits: list[str] = field(default_factory=list)
-    writes: list[str] = field(default_factory=list)
+    hits: dict[str, int] = field(default_factory=dict)
+    whole: list[str] = field(default_factory=list)
+    writes: dict[str, int] = field(default_factory=dict)
     rejected: dict[str, str] = field(default_factory=dict)
     _sha: dict[Path, str] = field(default_factory=dict, repr=False)
     _items: dict[Path, dict[str, Item]] = field(default_factory=dict, repr=False)
 
-    def _file(self, path: Path | None) -> str | None:
+    def _file(self, path: Path | None) -> list[str] | None:
         if path is None:
             return None
         if path not in self._sha:
@@ -60,18 +81,10 @@ class StageCache:
                 self._sha[path] = file_sha256(path)
             except (OSError, AgomniError) as err:  # the stage reports the file; the key records the problem
                 self._sha[path] = f"unreadable: {err}"
-        return self._sha[path]
+        return [str(path), self._sha[path]]
 
-    def key(self, stage: str, name: str, request: StageRequest) -> dict[str, Any]:
-        """Everything metric `name` of `stage` depends on in `request` (see the module docstring)."""
-        if request.manifest is not None and request.manifest not in self._items:  # read once per run
-            self._items[request.manifest] = {i.id: i for i in load_manifest(request.manifest).items}
-        items = {} if request.manifest is None else self._items[request.manifest]
-        files = {}
-        for item_id, path in sorted(request.pred.items()):
-            item = items.get(item_id)
-            media = () if item is None else (item.video, item.prompt_audio, item.reference_audio)
-            files[item_id] = [self._file(Path(path)), *(self._file(m) for m in media)]
+    def metric_key(self, stage: str, name: str, request: StageRequest) -> dict[str, Any]:
+        """Everything metric `name` of `stage` depends on in `request` besides its items."""
         return {
             "format": FORMAT,
             "agomni": __version__,
@@ -82,61 +95,121 @@ class StageCache:
             "device": request.device,
             "backends": list(request.backends),
             "protocol": request.protocol,
-            "manifest": self._file(request.manifest),
-            "files": files,
         }
 
-    def _path(self, key: dict[str, Any]) -> Path:
-        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+    def item_keys(self, request: StageRequest) -> dict[str, dict[str, Any]]:
+        """Each generated item's part of its keys: id, manifest fields and scored files (see the module
+        docstring). A manifest that cannot be read gives the items without it: the stage says why."""
+        items: dict[str, Item] = {}
+        if request.manifest is not None:
+            if request.manifest not in self._items:  # read once per run
+                try:
+                    self._items[request.manifest] = {i.id: i for i in load_manifest(request.manifest).items}
+                except AgomniError:
+                    self._items[request.manifest] = {}
+            items = self._items[request.manifest]
+        keys = {}
+        for item_id, path in request.pred.items():
+            item = items.get(item_id)
+            keys[item_id] = {
+                "id": item_id,
+                "generated": self._file(Path(path)),
+                "fields": None if item is None else {f: getattr(item, f) for f in FIELDS},
+                "media": None if item is None else {m: self._file(getattr(item, m)) for m in MEDIA},
+            }
+        return keys
+
+    def _path(self, key: Mapping[str, Any]) -> Path:
+        digest = _digest(key)
         return self.root / STAGES_DIR / digest[:2] / f"{digest}.json"
 
-    def get(self, key: dict[str, Any]) -> StageScores | None:
-        """The stored scores of the key's metric, or None (absent, disabled, or rejected and said)."""
+    def _read(self, key: Mapping[str, Any], field_name: str) -> Any | None:
         path = self._path(key)
-        if not self.enabled or not path.is_file():
+        if not path.is_file():
             return None
         try:
             entry = json.loads(path.read_text(encoding="utf-8"))
             if entry["key"] != key:
                 raise ValueError("its key differs from the request's")
-            name = key["metric"]
-            scores = StageScores(
-                metrics=[SetMetric.from_dict(entry["metric"])],
-                item_scores={i: {name: float(v)} for i, v in entry["item_scores"].items()},
-                unscored={i: {name: str(r)} for i, r in entry["unscored"].items()},
-                details={name: entry["details"]},
-            )
+            return entry[field_name]
         except (OSError, ValueError, KeyError, TypeError) as err:
             self.rejected[str(path)] = str(err)
             print(f"[agomni] stage cache entry {path} rejected ({err}); computing it again", file=sys.stderr)
             return None
-        self.hits.append(name)
-        return scores
 
-    def put(self, key: dict[str, Any], scores: StageScores) -> None:
-        """Store the key's metric from `scores` (which computed it)."""
+    def lookup(self, stage: str, request: StageRequest) -> dict[str, Found]:
+        """Per metric of ``request.names``: its stored configuration and the stored outcomes of its items
+        (nothing when disabled, or when the configuration is not stored)."""
+        found = {name: Found() for name in request.names}
         if not self.enabled:
-            return
-        name = key["metric"]
-        entry = {
-            "key": key,
-            "metric": next(m for m in scores.metrics if m.name == name).to_dict(),
-            "item_scores": {i: v[name] for i, v in scores.item_scores.items() if name in v},
-            "unscored": {i: r[name] for i, r in scores.unscored.items() if name in r},
-            "details": scores.details[name],
-        }
-        text = json.dumps(entry, sort_keys=True)
+            return found
+        items = self.item_keys(request)
+        for name in request.names:
+            metric_key = self.metric_key(stage, name, request)
+            try:
+                stored = self._read(metric_key, "config")
+                config = None if stored is None else MetricConfig.from_dict(stored)
+            except (KeyError, TypeError, ValueError) as err:
+                self.rejected[str(self._path(metric_key))] = str(err)
+                config = None
+            if config is None:
+                continue
+            outcomes = {}
+            for item_id, item_key in items.items():
+                key = {"metric": metric_key, "item": item_key}
+                try:
+                    stored = self._read(key, "outcome")
+                    if stored is not None:
+                        outcomes[item_id] = ItemOutcome.from_dict(stored)
+                except (KeyError, TypeError, ValueError) as err:
+                    self.rejected[str(self._path(key))] = str(err)
+            found[name] = Found(config, outcomes)
+        return found
+
+    def count_hits(self, found: Mapping[str, Found], items: int) -> None:
+        """Note what `lookup` found (every rank is told, so that each one's provenance says it)."""
+        for name, stored in found.items():
+            if stored.outcomes:
+                self.hits[name] = len(stored.outcomes)
+                if len(stored.outcomes) == items:
+                    self.whole.append(name)
+
+    def _write(self, key: Mapping[str, Any], field_name: str, value: Any) -> bool:
+        text = json.dumps({"key": key, field_name: value}, sort_keys=True)
         try:
             atomic_write(self._path(key), lambda tmp: tmp.write_text(text, encoding="utf-8"))
         except OSError as err:  # a cache that cannot be written costs a rerun its reuse, not this run
             print(f"[agomni] stage cache: cannot write {self._path(key)} ({err.strerror})", file=sys.stderr)
-            return
-        self.writes.append(name)
+            return False
+        return True
+
+    def store(
+        self,
+        stage: str,
+        name: str,
+        request: StageRequest,
+        config: MetricConfig,
+        outcomes: Mapping[str, ItemOutcome],
+    ) -> int:
+        """Store metric `name`'s configuration and the outcomes of ``request.pred``'s items; the number of
+        outcomes written (the caller adds every rank's to ``writes``)."""
+        if not self.enabled:
+            return 0
+        metric_key = self.metric_key(stage, name, request)
+        if not self._write(metric_key, "config", config.to_dict()):
+            return 0
+        items = self.item_keys(request)
+        return sum(
+            self._write({"metric": metric_key, "item": items[i]}, "outcome", outcome.to_dict())
+            for i, outcome in outcomes.items()
+        )
 
     def describe(self) -> dict[str, Any]:
-        """For the results' provenance: the metrics read back and written, and rejected entries."""
+        """For the results' provenance: the metrics read back whole, the items read back and written per
+        metric, and rejected entries."""
         return {
-            "stage_hits": list(self.hits),
-            "stage_writes": list(self.writes),
+            "stage_hits": list(self.whole),
+            "stage_item_hits": dict(self.hits),
+            "stage_writes": dict(self.writes),
             "stage_rejected": self.rejected,
         }

@@ -2,9 +2,11 @@
 
 Such a stage scores each generated item on its own against something the manifest gives (a video, a
 caption, a transcript or prompt) and summarises each metric as a mean over the scored items
-(`agomni.metrics.av.item_mean`): its result's details carry ``per_item`` (id -> value), ``errors``
-([{"id", "reason"}]) and ``items_scored``. A stage is a function `StageRequest` -> `StageScores`;
-`StageScores.add_result` files one result; `agomni.evaluate.item_stages` runs the stages and merges them.
+(`agomni.metrics.item_mean`): its result's details carry ``per_item`` (id -> value), ``errors``
+([{"id", "reason", "side"}]) and ``items_scored``. A stage is a function `StageRequest` -> `StageScores`;
+`StageScores.add_result` files one result; `agomni.evaluate.item_stages` runs the stages on each rank's
+part of the items, takes each filed result apart into item outcomes (`agomni.metrics.item_outcomes`),
+keeps them in the stage cache and combines them into the metric's result.
 
 Each per-item family of the metric registry (evaluation/metrics.json ``family``) is served by one module
 that exposes ``STAGE``, a `FamilyStage`; `family_stage` finds it by the family name, so that the
@@ -73,6 +75,7 @@ def no_scorable_items(
         counts=dict(counts.most_common()),
         items=tuple(sorted(errors))[:SHOWN_ITEMS],
         hint=HINTS.get(side, ""),
+        per_item={i: (reason, sides.get(i, "generated")) for i, reason in errors.items()},
     )
 
 
@@ -135,6 +138,9 @@ class StageScores:
     unscored: dict[str, dict[str, str]] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
     not_computed: list[NotComputed] = field(default_factory=list)
+    # metric -> item id -> (reason, side), for a metric none of whose items could be scored here: its
+    # not-computed entry says so, and these items can still be combined with ones scored elsewhere
+    failed: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict)
     on_filed: Callable[[str, StageScores], None] | None = field(default=None, compare=False, repr=False)
 
     @contextmanager
@@ -152,7 +158,10 @@ class StageScores:
             ):  # a bug or a library failure: its trace helps whoever reports it
                 traceback.print_exc(file=sys.stderr)
             done = {m.name for m in self.metrics} | {n.name for n in self.not_computed}
-            self.not_computed += [NotComputed.of(name, err) for name in names if name not in done]
+            pending = [name for name in names if name not in done]
+            self.not_computed += [NotComputed.of(name, err) for name in pending]
+            if isinstance(err, NoScorableItemsError) and err.per_item:
+                self.failed.update({name: dict(err.per_item) for name in pending})
 
     def add_result(self, name: str, result: MetricResult) -> None:
         """File metric `name`'s per-item-mean result: values per item, errors as unscored reasons, the
@@ -184,6 +193,7 @@ class StageScores:
                 target.setdefault(item_id, {}).update(values)
         self.details.update(other.details)
         self.not_computed += other.not_computed
+        self.failed.update(other.failed)
 
 
 def _no_backends(names: Sequence[str], backends: Sequence[str]) -> None:

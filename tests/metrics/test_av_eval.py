@@ -83,8 +83,8 @@ def test_eval_scores_audio_against_manifest_videos(
     assert details["desync"]["errors"][0]["id"] == "short"
     assert "shorter than the 8 s DeSync needs" in details["desync"]["errors"][0]["reason"]
     assert details["ib_score"]["errors"] == [
-        {"id": "short", "reason": "1 frames at 0.5 fps; IB-score over 8 s needs 4"},
-        {"id": "text-only", "reason": "the manifest gives no video"},
+        {"id": "short", "reason": "1 frames at 0.5 fps; IB-score over 8 s needs 4", "side": "video"},
+        {"id": "text-only", "reason": "the manifest gives no video", "side": "video"},
     ]
     assert "x100" in details["ib_score"]["scale"]
     assert details["desync"]["random_weights"] is True

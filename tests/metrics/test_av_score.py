@@ -27,7 +27,9 @@ def test_lse_c_and_lse_d_from_one_run() -> None:
     lse_d = summarise("lse_d", items, {"detector": "s3fd"})
     assert (lse_c.value, lse_c.higher_is_better, lse_c.recipe) == (7.0, True, "syncnet")
     assert (lse_d.value, lse_d.higher_is_better, lse_d.unit) == (6.5, False, "SyncNet distance")
-    assert lse_d.details["errors"] == [{"id": "c", "reason": "no face found in any of the 50 frames"}]
+    assert lse_d.details["errors"] == [
+        {"id": "c", "reason": "no face found in any of the 50 frames", "side": "generated"}
+    ]
     assert lse_d.details["detector"] == "s3fd"
 
 

@@ -15,7 +15,7 @@ import torch
 
 from agomni.errors import MetricInputError
 from agomni.metrics.av.faces import HaarDetector, TrackingConfig
-from agomni.metrics.av.item_mean import ItemMean
+from agomni.metrics.item_mean import ItemMean
 from agomni.metrics.av.lipsync import LipSyncItem, LipSyncScorer
 from agomni.metrics.av.syncnet import SyncNet
 from agomni.metrics.base import MetricSpec
@@ -125,7 +125,7 @@ def test_item_mean_keeps_errors_and_rejects_duplicates() -> None:
     assert result.value == pytest.approx(8.0)
     assert (result.unit, result.higher_is_better) == ("SyncNet distance", False)
     assert result.details["items_scored"] == 3 and result.details["items_failed"] == 2
-    assert result.details["errors"][0] == {"id": "c", "reason": "no face found"}
+    assert result.details["errors"][0] == {"id": "c", "reason": "no face found", "side": "generated"}
     assert result.details["random_weights"] is True
     with pytest.raises(MetricInputError, match="added twice"):
         metric.update([1.0], ids=["a"])

@@ -5,7 +5,7 @@ field (so these metrics need ``--manifest``). Per metric family one scorer runs 
 LSE-D share one lip-sync run); each item's value goes into the per-item scores, each item that could not
 be scored (no video in the manifest, no face, too short, unreadable ...) is returned with the metric and
 the reason (the run's coverage entry of the item lists it under ``unscored``) and listed in the metric's
-details, and the set value is the mean over the scored items (`agomni.metrics.av.item_mean`). One
+details, and the set value is the mean over the scored items (`agomni.metrics.item_mean`). One
 family's network is in memory at a time: each scorer is released before the next is built.
 """
 

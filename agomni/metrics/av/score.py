@@ -36,10 +36,10 @@ from agomni.errors import UsageError
 from agomni.metrics.av.desync import DeSyncItem, DeSyncScorer
 from agomni.metrics.av.ib_score import IB_SCALE, IBItem, IBScorer
 from agomni.metrics.av.imagebind import ImageBindTowers
-from agomni.metrics.av.item_mean import ItemMean
 from agomni.metrics.av.media import Decoded, decode
 from agomni.metrics.av.synchformer_offsets import Synchformer
 from agomni.metrics.base import MetricResult, MetricSpec
+from agomni.metrics.item_mean import ItemMean
 
 if TYPE_CHECKING:
     from agomni.metrics.av.lipsync import LipSyncItem, LipSyncScorer

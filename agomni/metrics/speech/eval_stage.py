@@ -438,7 +438,7 @@ class _Stage:
                 speech_items, asr, normalizer=self.normalizer, unit=unit, progress=self.progress
             )
             if name == "per":
-                result = self._phone_rates(result, {s.id: s for s in speech_items})
+                result = self._phone_rates(result, {s.id: s for s in speech_items}, errors)
             items = list(result.items)
         else:
             result, items = None, []
@@ -447,8 +447,11 @@ class _Stage:
             profile = f"{profile}; agomni G2P (CMU dictionary / pypinyin), stress and tones dropped"
         return _from_error_rate(name, result, items, profile=profile, backend=asr.name, comparable=comparable)
 
-    def _phone_rates(self, words: ErrorRateResult, items: Mapping[str, SpeechItem]) -> ErrorRateResult:
-        """PER from the recognised transcripts of a WER run (see the module docstring)."""
+    def _phone_rates(
+        self, words: ErrorRateResult, items: Mapping[str, SpeechItem], unscored: Mapping[str, str]
+    ) -> ErrorRateResult:
+        """PER from the recognised transcripts of a WER run (see the module docstring); ``unscored``: the
+        items that did not reach the recogniser, with their reasons."""
         refs, hyps, ids, failed = [], [], [], []
         for counts in words.items:
             if counts.error is not None:
@@ -465,7 +468,8 @@ class _Stage:
             hyps.append(hyp)
             ids.append(counts.id)
         if not ids:
-            raise no_scorable_items("per", {c.id: str(c.error) for c in failed}, {})
+            errors = {**self.load_errors, **unscored, **{c.id: str(c.error) for c in failed}}
+            raise no_scorable_items("per", errors, {i: _side("per", r) for i, r in errors.items()})
         phones = error_rate(refs, hyps, normalizer="none", unit="word", ids=ids)
         flags = {c.id: c.flags for c in words.items}
         merged = [replace(c, flags=(*flags[c.id], *c.flags)) for c in phones.items]
@@ -752,7 +756,7 @@ def _file_outcome(
         "items_scored": len(outcome.scores),
         "items_failed": len(errors),
         "per_item": outcome.scores,
-        "errors": [{"id": k, "reason": v} for k, v in sorted(errors.items())],
+        "errors": [{"id": k, "reason": v, "side": _side(outcome.name, v)} for k, v in sorted(errors.items())],
         "flags": [{"id": k, "flags": v} for k, v in sorted(outcome.flags.items())],
         "checkpoint_sha256": _checkpoints(outcome.name, chosen, random_weights),
         **outcome.extra,

@@ -40,7 +40,6 @@ from tqdm import tqdm
 from agomni import suites
 from agomni.errors import MediaError, MetricInputError
 from agomni.io.prepare import load_prepared, recipe
-from agomni.metrics.av.item_mean import ItemMean
 from agomni.metrics.base import MetricResult, MetricSpec
 from agomni.metrics.embedders.clap import (
     CLIP_SAMPLES,
@@ -51,6 +50,7 @@ from agomni.metrics.embedders.clap import (
 )
 from agomni.metrics.embedders.clap_text import ClapTextNet, load_text_state
 from agomni.metrics.embedders.roberta_bpe import RobertaBPETokenizer
+from agomni.metrics.item_mean import ItemMean
 
 NAME = "clap"
 DEFAULT_MODEL = "music-speech-audioset-89.98"

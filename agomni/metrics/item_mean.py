@@ -1,7 +1,8 @@
-"""`ItemMean`: the accumulator of the per-item audio-visual scores (LSE-C, LSE-D, DeSync, IB-score).
+"""`ItemMean`: the accumulator of every per-item metric (audio-visual, text-audio, speech).
 
 Each of these metrics scores every item on its own and reports the mean over items (syncnet_python /
-Wav2Lip: mean over videos; av-benchmark: mean over items). Items that could not be scored are not
+Wav2Lip: mean over videos; av-benchmark: mean over items; seed-tts-eval: mean of the per-utterance
+rates). Items that could not be scored are not
 dropped: `add_error` keeps them with their reason, and they come out in ``details["errors"]`` and the
 counts. The values are an ``"items"`` state (merged by id across batches and ranks; an id seen twice is an
 error); the errors travel with them in ``state()`` / ``merge_state``.
@@ -73,7 +74,7 @@ class ItemMean(Metric):
             mean,
             items_scored=len(per_item),
             items_failed=len(self.errors),
-            errors=[{"id": k, "reason": v} for k, v in sorted(self.errors.items())],
+            errors=[{"id": k, "reason": v, "side": self.sides[k]} for k, v in sorted(self.errors.items())],
             per_item=per_item,
             aggregation="mean over scored items",
             **self.config,
