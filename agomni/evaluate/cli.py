@@ -69,14 +69,15 @@ def format_outcome(outcome: EvalOutcome) -> str:
     lines = [
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
     ]
-    details = results.provenance.preprocessing.get("metrics", {})
+    settings = results.provenance.settings
+    details = settings.metrics
     for m in results.metrics:
         info = details.get(m.name, {})
         if "direction_label" in info:
             lines.append(f"{m.name}: {info['direction_label']} ({m.profile}), averaged over {m.n} pairs")
         if info.get("kind") == "fad_inf":
             lines.append(f"{m.name}: FAD-inf intercept, subsampling seed {info['seed']}, r2 {info['r2']:.4g}")
-    for name, profile in results.provenance.preprocessing["profiles"].items():
+    for name, profile in settings.profiles.items():
         note = profile.get("recipe", {}).get("notes")
         if note:
             lines.append(f"profile {name} differs from its toolkit: {note}")
@@ -102,7 +103,7 @@ def format_outcome(outcome: EvalOutcome) -> str:
                 f"{m.name}: {info['n_generated_items']} generated and {info['n_reference_items']} reference "
                 f"items ({info['uses_when_unpaired']} policy of {m.profile})"
             )
-    for label, meta in results.provenance.preprocessing["embedders"].items():
+    for label, meta in settings.embedders.items():
         if meta["random_weights"]:
             weights = f"RANDOM WEIGHTS ({meta['checkpoint']})"
         elif meta["checkpoint"] == "none":

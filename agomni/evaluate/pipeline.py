@@ -67,6 +67,7 @@ from agomni.results.run_folder import (
     NetworkOutput,
     write_items,
 )
+from agomni.results.settings import CacheUse, EvalSettings
 
 Outputs = dict[str, np.ndarray]
 
@@ -500,25 +501,23 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
         item_scores.setdefault(item_id, {}).update(values)
     stages_random = bool(stages.names) and request.random_weights
     comparable = stages.comparable(per_item, request.random_weights) and summary.comparable
-    preprocessing = {
-        "profiles": {
-            name: get_profile(name).to_dict() for name in sorted({p.name for p in profiles.values()})
-        },
-        "embedders": summary.described,
-        "metrics": details,
-        "comparable_with_published": comparable,
-        "inputs": inputs.description,
-        "cache": {**cache.describe(), **stage_cache.describe()},
-        "allow_missing": request.allow_missing,
-        "batch_size": request.batch_size,
-        "processes": shard.world,
-    }
+    settings = EvalSettings(
+        profiles={name: get_profile(name).to_dict() for name in sorted({p.name for p in profiles.values()})},
+        embedders=summary.described,
+        metrics=details,
+        comparable_with_published=comparable,
+        inputs=inputs.description,
+        cache=CacheUse.from_dict({**cache.describe(), **stage_cache.describe()}),
+        allow_missing=request.allow_missing,
+        batch_size=request.batch_size,
+        processes=shard.world,
+    )
     timings.seconds["total"] = time.perf_counter() - started
     provenance = collect_provenance(
         device=request.device,
         seed=request.seed,
         checkpoints=summary.checkpoints,
-        preprocessing=preprocessing,
+        preprocessing=settings.to_dict(),
         manifest_sha256=inputs.manifest_sha256,
         timings=dict(timings.seconds),
         random_weights=stages_random or summary.random_weights,

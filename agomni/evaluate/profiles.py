@@ -6,8 +6,8 @@ length, int16 quantisation, peak normalisation; `agomni.io.prepare`), how frame-
 pooled for the Frechet distance, the dtype embeddings are kept in, the KL direction, the Inception
 Score's splits and shuffle seed, and which items each metric uses when generated and reference ids
 differ (``--allow-missing``; `Profile.uses`). Every run writes its profile (``Profile.to_dict``, with
-``notes`` on where agomni is not exact) into ``provenance.preprocessing["profiles"]``, each embedder's
-input recipe (with its own ``notes``) into ``provenance.preprocessing["embedders"][...]["preprocessing"]``,
+``notes`` on where agomni is not exact) into ``provenance.settings.profiles``, each embedder's
+input recipe (with its own ``notes``) into ``provenance.settings.embedders[...]["preprocessing"]``,
 and the profile's name into each ``SetMetric.profile``.
 
 Unpaired items (ids with a file on one side only, allowed by ``--allow-missing``): av-benchmark

@@ -26,8 +26,7 @@ RESAMPLABLE = ("fd", "kad")
 
 
 def metric_kind(results: Results, name: str) -> str | None:
-    details = results.provenance.preprocessing.get("metrics", {}).get(name, {})
-    return details.get("kind")
+    return results.provenance.settings.metric(name).get("kind")
 
 
 def _rows(array: np.ndarray, pooling: str, dtype: str) -> np.ndarray:
@@ -44,20 +43,20 @@ def scored_rows(folder: Path, name: str) -> dict[str, Any]:
     if replicate is not None:
         return item_rows(replicate.results(), name, replicate.items(), run.cache_dir)
     results = run.results()
-    cache = results.provenance.preprocessing.get("cache", {})
-    if not cache.get("enabled"):
+    cache = results.provenance.settings.cache
+    if not cache.enabled or cache.root is None:
         raise ResultsError(run.results_path, [f"{name}: scored with --no-cache, so no embedding was kept"])
-    return item_rows(results, name, run.items(), Path(cache["root"]))
+    return item_rows(results, name, run.items(), Path(cache.root))
 
 
 def item_rows(results: Results, name: str, items: dict[str, ItemRecord], cache_root: Path) -> dict[str, Any]:
     """{"pred": {id: rows}, "ref": {id: rows}} of metric `name` for every item scored "ok"."""
-    prep = results.provenance.preprocessing
-    details = prep["metrics"][name]
+    settings = results.provenance.settings
+    details = settings.metrics[name]
     label = details["embedder"]
-    group = prep["embedders"][label]
+    group = settings.embedders[label]
     head = KINDS[details["kind"]].spec.head
-    dtype = prep["profiles"][group["profile"]].get("embedding_dtype", "float32")
+    dtype = settings.profiles[group["profile"]].get("embedding_dtype", "float32")
     cache = EmbeddingCache(cache_root)
     ok = [c.id for c in results.coverage if c.status == "ok"]
     out: dict[str, dict[str, np.ndarray]] = {"pred": {}, "ref": {}}

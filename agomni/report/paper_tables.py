@@ -156,11 +156,12 @@ def run_dagger(system: Any, metric: str) -> str:
     suite = results.run.suite
     if suite is not None and not get_suite(suite).comparable_with_published:
         return f"suite {suite}: its protocol is not the published one"
-    details = results.provenance.preprocessing.get("metrics", {}).get(metric, {})
+    settings = results.provenance.settings
+    details = settings.metric(metric)
     if details.get("comparable_with_published") is False:
         backend = details.get("backend", "an offline backend")
         return f"{metric} scored with {backend}, not the published recipe's recogniser / encoder"
-    if results.provenance.preprocessing.get("comparable_with_published") is False:
+    if settings.comparable_with_published is False:
         return "offline embedders or stand-in weights: not the published recipe"
     return ""
 

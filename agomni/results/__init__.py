@@ -33,6 +33,7 @@ from .schema import (
     SetMetric,
     Spread,
 )
+from .settings import CacheUse, EvalSettings
 from .store import read_results, results_schema, validate_results_dict, write_results
 
 __all__ = [
@@ -44,9 +45,11 @@ __all__ = [
     "RESULTS_FILE",
     "RUN_FILE",
     "SCHEMA_VERSION",
+    "CacheUse",
     "CheckpointRecord",
     "ConfidenceInterval",
     "CoverageEntry",
+    "EvalSettings",
     "GitInfo",
     "ItemFile",
     "ItemRecord",

@@ -1,6 +1,6 @@
 """Items a metric scored but flagged, and corpus-level error rates: read from a run's results.
 
-The per-item stages record, per metric, in ``provenance.preprocessing["metrics"][NAME]``: ``flags``
+The per-item stages record, per metric, in ``provenance.settings.metrics[NAME]`` (`agomni.results.settings`): ``flags``
 (``[{"id", "flags": [reason, ...]}]``: items scored but suspicious, e.g. non-speech audio or no words
 recognised; they keep their value) and, for WER / CER / PER, ``corpus`` (total errors over total
 reference words or characters x100, as jiwer computes over the whole set) beside the set value, which is
@@ -25,8 +25,7 @@ CORPUS_RATE = (
 
 
 def _details(results: Results) -> Mapping[str, Any]:
-    metrics = results.provenance.preprocessing.get("metrics", {})
-    return metrics if isinstance(metrics, Mapping) else {}
+    return results.provenance.settings.metrics
 
 
 def item_flags(results: Results) -> dict[str, dict[str, list[str]]]:

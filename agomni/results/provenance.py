@@ -15,6 +15,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import UsageError
+from .settings import EvalSettings
 
 # Distributions whose versions can change a number agomni prints (decoding, resampling, networks,
 # metric backbones). Each is recorded with its installed version, or None when not installed.
@@ -105,6 +106,11 @@ class Provenance:
     manifest_sha256: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
     random_weights: bool = False
+
+    @property
+    def settings(self) -> EvalSettings:
+        """``preprocessing`` as typed fields (`agomni.results.settings`)."""
+        return EvalSettings.from_dict(self.preprocessing)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -91,7 +91,7 @@ def verdicts(run_dir: Path, reference: dict[str, float], tolerances: dict[str, f
     suite = get_suite(results.run.suite or context["suite"])
     computed = {m.name: m for m in results.metrics}
     skipped = {s["name"]: s for s in context.get("metrics_skipped", [])}
-    details = results.provenance.preprocessing.get("metrics", {})
+    details = results.provenance.settings.metrics
     out = []
     for spec in suite.metrics:
         name = spec.name

@@ -197,7 +197,7 @@ def _with_run_parts(
     coverage += [CoverageEntry(i, "missing", reason) for i, reason in imported.missing]
     scores = {k: dict(v) for k, v in results.item_scores.items()}
     metrics = list(results.metrics)
-    preprocessing = {**results.provenance.preprocessing, "run": context}
+    settings = dataclasses.replace(results.provenance.settings, run=context)
     if extra is not None:
         losses, metric, details = extra
         ok = {c.id for c in coverage if c.status == "ok"}
@@ -205,8 +205,8 @@ def _with_run_parts(
             if item_id in ok:
                 scores.setdefault(item_id, {})[metric.name] = loss
         metrics.append(metric)
-        preprocessing["metrics"] = {**preprocessing.get("metrics", {}), metric.name: details}
-    provenance = dataclasses.replace(results.provenance, preprocessing=preprocessing)
+        settings = dataclasses.replace(settings, metrics={**settings.metrics, metric.name: details})
+    provenance = dataclasses.replace(results.provenance, preprocessing=settings.to_dict())
     return Results(run_info, provenance, scores, tuple(metrics), tuple(coverage), results.not_computed)
 
 
@@ -236,10 +236,10 @@ def combine(replicates: Sequence[Results], names: Sequence[str], run_info: RunIn
     per_replicate = {
         name: {m.name: m.value for m in r.metrics} for name, r in zip(names, replicates, strict=True)
     }
-    preprocessing = {**first.provenance.preprocessing, "replicates": per_replicate}
-    if n > 1 and "metrics" in preprocessing:
-        preprocessing["metrics"] = _combined_details(replicates, names)
-    provenance = dataclasses.replace(first.provenance, preprocessing=preprocessing)
+    settings = dataclasses.replace(first.provenance.settings, replicates=per_replicate)
+    if n > 1:
+        settings = dataclasses.replace(settings, metrics=_combined_details(replicates, names))
+    provenance = dataclasses.replace(first.provenance, preprocessing=settings.to_dict())
     coverage = _combined_coverage(replicates, names)
     return Results(run_info, provenance, scores, tuple(metrics), coverage, not_computed)
 
@@ -267,11 +267,11 @@ def _combined_details(replicates: Sequence[Results], names: Sequence[str]) -> di
     """The first replicate's per-metric details, where a corpus-level rate (``corpus``) is the mean over
     the replicates, as the set value is, and ``flags`` lists every replicate's flags, each ending in
     "(replicate NAME)"."""
-    details = copy.deepcopy(replicates[0].provenance.preprocessing["metrics"])
+    details = copy.deepcopy(replicates[0].provenance.settings.metrics)
     for metric, entry in details.items():
         if not isinstance(entry, dict):
             continue
-        per = [r.provenance.preprocessing.get("metrics", {}).get(metric, {}) for r in replicates]
+        per = [r.provenance.settings.metric(metric) for r in replicates]
         if entry.get("corpus") is not None:
             rates = [d.get("corpus") for d in per]
             entry["corpus"] = None if None in rates else float(np.mean(rates))
@@ -402,13 +402,13 @@ def run_suite(request: RunRequest) -> Path:
                 strict=request.strict,
             )
         )
-        cache = outcome.results.provenance.preprocessing.get("cache", {})
+        cache = outcome.results.provenance.settings.cache
         log(
-            f"scored {rep.name}: {cache.get('embedding_hits', 0)} embeddings read from the cache (not recomputed), "
-            f"{cache.get('embedding_writes', 0)} computed"
+            f"scored {rep.name}: {cache.embedding_hits} embeddings read from the cache (not recomputed), "
+            f"{cache.embedding_writes} computed"
             + (
-                f"; read back from the stage cache, not recomputed: {', '.join(cache['stage_hits'])}"
-                if cache.get("stage_hits")
+                f"; read back from the stage cache, not recomputed: {', '.join(cache.stage_hits)}"
+                if cache.stage_hits
                 else ""
             )
         )
