@@ -16,7 +16,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from agomni.evaluate import EvalRequest, evaluate
+from agomni.evaluate import EvalRequest, evaluate, item_stages
 from agomni.metrics.av import score as av_score
 from agomni.metrics.av.ib_score import IBScorer
 from agomni.metrics.speech.asr import PocketSphinxASR
@@ -138,3 +138,49 @@ def test_two_ranks_equal_one_process_and_a_rerun_calls_no_network(tmp_path: Path
         cache = results.provenance.preprocessing["cache"]
         assert sorted(cache["stage_hits"]) == sorted(METRICS)
         assert cache["stage_item_hits"] == {"wer": 5, "ib_score": 5}
+
+
+@pytest.mark.slow  # three evaluations of five items with the test towers
+def test_a_run_killed_inside_a_stage_keeps_its_finished_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks of two items: the run is interrupted on the fourth item, after the first chunk was stored;
+    the rerun scores only the three items left, and equals a fresh run."""
+    pred, manifest = _data(tmp_path)
+    monkeypatch.setenv("AGOMNI_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(item_stages, "CHUNK", 2)
+    monkeypatch.setattr(av_score, "build_scorer", tiny_scorer)
+    calls: list[str] = []
+    kill = [True]
+    score_pair = IBScorer.score_pair
+
+    def interrupted(self, item, pair):
+        calls.append(item.item_id)
+        if len(calls) == 4 and kill and kill.pop():
+            raise KeyboardInterrupt
+        return score_pair(self, item, pair)
+
+    monkeypatch.setattr(IBScorer, "score_pair", interrupted)
+
+    def request(cache: str, out: str) -> EvalRequest:
+        return EvalRequest(
+            pred_dir=pred,
+            manifest=manifest,
+            metrics=("ib_score",),
+            random_weights=True,
+            cache_dir=tmp_path / cache,
+            out=tmp_path / out,
+            progress=False,
+        )
+
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(request("cache", "killed"))
+    assert calls == list(ITEMS[:4])
+    calls.clear()
+    resumed = evaluate(request("cache", "resumed")).results
+    assert calls == list(ITEMS[2:])  # the first chunk was read back
+    assert resumed.provenance.settings.cache.stage_item_hits == {"ib_score": 2}
+    calls.clear()
+    fresh = evaluate(request("fresh-cache", "fresh")).results
+    assert calls == list(ITEMS)
+    assert _values(resumed) == _values(fresh)

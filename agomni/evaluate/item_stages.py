@@ -36,6 +36,9 @@ from agomni.results import NotComputed
 
 #: The per-item stages, in the order they run: the metric registry's per-item families.
 STAGES = tuple(FAMILY_MODULES)
+#: Items per call of a stage: their outcomes are stored when the call files them, so a run killed inside a
+#: stage loses at most this many items' work per metric, and a stage holds at most this many decoded clips.
+CHUNK = 256
 
 
 def _isolated(stage: str, request: StageRequest) -> StageScores:
@@ -47,7 +50,7 @@ def _isolated(stage: str, request: StageRequest) -> StageScores:
     return scores
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Part:
     """What one rank computed of one group of metrics for its items: per metric, its configuration and
     item outcomes, or why it could not be computed; and how many outcomes it stored."""
@@ -56,6 +59,16 @@ class _Part:
     outcomes: dict[str, dict[str, ItemOutcome]]
     not_computed: dict[str, NotComputed]
     written: dict[str, int]
+
+    def add(self, other: _Part) -> None:
+        """Add the next chunk's part (a metric not computed on one chunk is not computed)."""
+        for name, config in other.configs.items():
+            self.configs.setdefault(name, config)
+        for name, outcomes in other.outcomes.items():
+            self.outcomes.setdefault(name, {}).update(outcomes)
+        self.not_computed.update(other.not_computed)
+        for name, n in other.written.items():
+            self.written[name] = self.written.get(name, 0) + n
 
 
 def _compute(stage: str, request: StageRequest, cache: StageCache) -> _Part:
@@ -105,7 +118,7 @@ def _score_stage(
 ) -> StageScores:
     """Stage `stage`'s metrics over ``request.pred``: the item outcomes ``cache`` holds are read back
     (rank 0 reads, every rank is told), the rest are split into contiguous parts, one per rank, scored
-    and stored there, gathered in rank order, and each metric's result is combined from all its outcomes
+    there in chunks of `CHUNK` items (each chunk's outcomes stored once filed), gathered in rank order, and each metric's result is combined from all its outcomes
     (`agomni.metrics.item_outcomes.combine`): the same result as one process scoring every item."""
     ids = list(request.pred)
 
@@ -122,12 +135,13 @@ def _score_stage(
         groups.setdefault(tuple(i for i in ids if i not in found[name].outcomes), []).append(name)
     scores = StageScores()
     for missing, names in groups.items():
-        part = {i: request.pred[i] for i in shard.part(missing)}
-        mine = (
-            _compute(stage, replace(request, names=tuple(names), pred=part), cache)
-            if part
-            else _Part({}, {}, {}, {})
-        )
+        mine = _Part({}, {}, {}, {})
+        part = shard.part(missing)
+        for start in range(0, len(part), CHUNK):
+            todo = tuple(n for n in names if n not in mine.not_computed)
+            if todo:
+                chunk = {i: request.pred[i] for i in part[start : start + CHUNK]}
+                mine.add(_compute(stage, replace(request, names=todo, pred=chunk), cache))
         parts: list[_Part] = shard.gather(mine) if missing else []
         for p in parts:  # every rank's provenance counts every rank's writes
             for name, n in p.written.items():
