@@ -15,7 +15,6 @@ from agomni import suites, weights
 from agomni.metrics.av import score as av_score
 from agomni.metrics.stage import FamilyStage, ManifestNeed, StageRequest, StageScores
 
-
 MANIFEST_NEED = ManifestNeed(
     "judge each generated audio against its item's video", "items with a 'video' field"
 )
