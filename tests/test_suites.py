@@ -12,7 +12,7 @@ from agomni.evaluate.item_stages import STAGES, ItemStages
 from agomni.evaluate.registry import EMBEDDERS, KINDS, METRICS, EmbedderSpec, MetricEntry, availability
 from agomni.metrics.av.score import AV_METRICS, ITEM_DETAILS
 from agomni.metrics.speech import aesthetics, nisqa, quality, songeval
-from agomni.metrics.speech.eval_stage import BACKENDS, NETWORK_OF, ROLE_OF, RUNS, SHARED_RUNS, group_of
+from agomni.metrics.speech.eval_stage import BACKENDS, NETWORK_OF, ROLE_OF, RUNS, group_of
 from agomni.metrics.text_audio.eval_stage import SCORERS
 from agomni.suites import (
     COMPUTED,
@@ -201,13 +201,13 @@ def test_the_metric_registry_is_the_one_list_of_metrics():
     )
     assert network_rows("audio_visual", "syncnet", EVALUATION) == ("lse_c", "lse_d")  # one lip-sync run
     speech = {n: r for n, r in raw.items() if r["family"] == "speech"}
-    assert NETWORK_OF == {n: r["network"] for n, r in speech.items()}
+    assert {n: r["network"] for n, r in speech.items()} == NETWORK_OF
     # the backend role of a metric is its network: the recogniser's metrics and the speaker encoder's
-    assert ROLE_OF == {n: r["network"] for n, r in speech.items() if r["network"] in ("asr", "speaker")}
+    assert {n: r["network"] for n, r in speech.items() if r["network"] in ("asr", "speaker")} == ROLE_OF
     assert set(ROLE_OF.values()) == {b.role for b in BACKENDS.values()}
     for name, row in speech.items():
         together = [n for n, r in speech.items() if r["network"] == row["network"]]
-        assert group_of(name) == (tuple(together) if row["network"] in SHARED_RUNS else (name,)), name
+        assert group_of(name) == (tuple(together) if RUNS[row["network"]].shared else (name,)), name
     # each shared run's network gives (among its outputs) the registry rows of its network
     outputs = {
         "audiobox-aesthetics": {f"AUDIOBOX_{axis}" for axis in aesthetics.AXES},
@@ -215,7 +215,7 @@ def test_the_metric_registry_is_the_one_list_of_metrics():
         "nisqa": set(nisqa.OUTPUTS),
         "songeval": set(songeval.OUTPUTS),
     }
-    assert set(outputs) == set(SHARED_RUNS)
+    assert set(outputs) == {network for network, run in RUNS.items() if run.shared}
     for network, given in outputs.items():
         rows = [n for n, r in speech.items() if r["network"] == network]
         assert rows and {n.upper() for n in rows} <= given, network
@@ -246,7 +246,9 @@ def test_a_registry_row_naming_a_network_the_code_does_not_know_is_refused_namin
     assert load_metric_specs(root)["nisqa_col"].network == "nisqa-v3"  # well-formed: parsed
     with pytest.raises(UsageError) as err:
         check_known("speech", "network", RUNS, root)
-    assert "metric 'nisqa_col' names network 'nisqa-v3', which this version does not compute" in str(err.value)
+    assert "metric 'nisqa_col' names network 'nisqa-v3', which this version does not compute" in str(
+        err.value
+    )
     assert "for the speech family (known: asr, speaker" in str(err.value)
     check_known("speech", "network", RUNS, EVALUATION)  # the shipped registry passes
     root = _registry_with(tmp_path, "kl_passt", statistic="js")
@@ -314,8 +316,9 @@ def test_no_module_but_the_registry_parser_holds_a_list_of_metric_names():
     found = {}
     for path in sorted(AGOMNI.rglob("*.py")):
         module = path.relative_to(AGOMNI).as_posix()
-        if module != "suites.py":
-            found.update({module: hits for hits in [metric_name_lists(path.read_text(), names)] if hits})
+        hits = metric_name_lists(path.read_text(), names)
+        if hits and module != "suites.py":
+            found[module] = hits
     assert all(found.get(module) for module in ELSEWHERE)  # an entry is dropped once its list is gone
     assert {m: h for m, h in found.items() if m not in ELSEWHERE} == {}
 

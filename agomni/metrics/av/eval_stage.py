@@ -1,12 +1,13 @@
 """The audio-visual stage of `agomni eval`: LSE-C / LSE-D, DeSync and IB-score on (video, generated audio).
 
 Each generated audio file is judged against its item's video, which comes from the manifest's ``video``
-field (so these metrics need ``--manifest``). Per network (the registry's ``network`` column) one scorer
-runs over the items (LSE-C and LSE-D share one lip-sync run); each item's value goes into the per-item scores, each item that could not
-be scored (no video in the manifest, no face, too short, unreadable ...) is returned with the metric and
-the reason (the run's coverage entry of the item lists it under ``unscored``) and listed in the metric's
-details, and the set value is the mean over the scored items (`agomni.metrics.item_mean`). One
-family's network is in memory at a time: each scorer is released before the next is built.
+field (so these metrics need ``--manifest``). Per network (the registry's ``network`` column) one
+scorer runs over the items (LSE-C and LSE-D share one lip-sync run); each item's value goes into the
+per-item scores, each item that could not be scored (no video in the manifest, no face, too short,
+unreadable ...) is returned with the metric and the reason (the run's coverage entry of the item lists
+it under ``unscored``) and listed in the metric's details, and the set value is the mean over the scored
+items (`agomni.metrics.item_mean`). One network is in memory at a time: each scorer is released before
+the next is built.
 """
 
 from __future__ import annotations

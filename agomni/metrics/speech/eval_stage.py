@@ -94,22 +94,12 @@ from agomni.weights.store import quick_status
 
 SAMPLE_RATE = 16000
 SPEECH_METRICS = suites.family_names("speech")  # the metric registry's speech rows
-#: The network of each speech metric: the registry's ``network`` column (checked against `RUNS` below).
+#: The network of each speech metric: the registry's ``network`` column (a key of `RUNS`).
 NETWORK_OF = {name: suites.network_of(name) for name in SPEECH_METRICS}
-#: The speech networks one run of which scores every metric of theirs (a network's metrics are the
-#: registry's speech rows naming it); the others run once per metric (`RUNS`).
-SHARED_RUNS = ("audiobox-aesthetics", "dnsmos", "nisqa", "songeval")
 AUDIOBOX_WEIGHTS = "audiobox-aesthetics"
 NISQA_WEIGHTS = "nisqa-v2"
 UTMOS_WEIGHTS = "utmos22-strong"
 SONGEVAL_WEIGHTS = ("muq-large-msd-iter-config", "muq-large-msd-iter", "songeval-head")
-#: The weights-cache entries of the networks that load a checkpoint outside the backends of `ROLE_OF`.
-NETWORK_WEIGHTS: dict[str, tuple[str, ...]] = {
-    "audiobox-aesthetics": (AUDIOBOX_WEIGHTS,),
-    "songeval": SONGEVAL_WEIGHTS,
-    "utmos": (UTMOS_WEIGHTS,),
-    "nisqa": (NISQA_WEIGHTS,),
-}
 NORMALIZERS = {"f5-tts-eval": "f5-tts"}  # protocol -> WER normaliser; any other: seed-tts-eval
 _STRESS = re.compile(r"\d$")
 CHINESE_HINT = (
@@ -195,10 +185,11 @@ ROLE_OF = {name: network for name, network in NETWORK_OF.items() if network in D
 
 
 def group_of(name: str) -> tuple[str, ...]:
-    """The metrics one run for ``name`` scores: every metric of its network for a shared run
-    (`SHARED_RUNS`), else ``name`` alone."""
+    """The metrics one run for ``name`` scores: every metric of its network (the registry's speech rows
+    naming it) for a shared run (`NetworkRun.shared`), else ``name`` alone."""
     network = NETWORK_OF.get(name, "")
-    return suites.network_rows("speech", network) if network in SHARED_RUNS else (name,)
+    shared = network in RUNS and RUNS[network].shared
+    return suites.network_rows("speech", network) if shared else (name,)
 
 
 def suite_backends(suite: Sequence[str], requested: Sequence[str]) -> tuple[str, ...]:
@@ -231,12 +222,12 @@ def weights_needed(
 ) -> tuple[str, ...]:
     """The weights-cache entries ``metric`` needs with the chosen backends (`agomni run` checks them); with
     ``random_weights``, only the files that define a network (SongEval's MuQ configuration)."""
-    network = NETWORK_OF.get(metric, "")
+    run = RUNS.get(NETWORK_OF.get(metric, ""))
     if random_weights:
-        return SONGEVAL_WEIGHTS[:1] if network == "songeval" else ()
+        return run.random_weights if run else ()
     if metric in ROLE_OF:
         return choose_backends(requested)[ROLE_OF[metric]].weights
-    return NETWORK_WEIGHTS.get(network, ())
+    return run.weights if run else ()
 
 
 def language_of(item: Item, text: str) -> str:
@@ -660,20 +651,39 @@ class _Stage:
 
     def run(self, name: str) -> list[_Outcome]:
         """One run of ``name``'s network (`RUNS`): the outcomes of `group_of(name)`."""
-        return RUNS[NETWORK_OF[name]](self, name)
+        return RUNS[NETWORK_OF[name]].scores(self, name)
 
 
-#: How each speech network (the registry's ``network`` column) runs, given the stage and the metric asked
-#: for: a network of `SHARED_RUNS` gives every metric of its own, the others the one asked for.
-RUNS: dict[str, Callable[[_Stage, str], list[_Outcome]]] = {
-    "asr": lambda stage, name: [stage.text_metric(name)],
-    "speaker": lambda stage, name: [stage.sim_o()],
-    "torchcrepe": lambda stage, name: [stage.f0_stability()],
-    "utmos": lambda stage, name: [stage.utmos()],
-    "audiobox-aesthetics": lambda stage, name: stage.audiobox(),
-    "dnsmos": lambda stage, name: stage.dnsmos(),
-    "nisqa": lambda stage, name: stage.nisqa(),
-    "songeval": lambda stage, name: stage.songeval(),
+@dataclass(frozen=True)
+class NetworkRun:
+    """How one speech network runs: ``scores`` (given the stage and the metric asked for) gives every
+    metric of the network when ``shared``, else the one asked for; ``weights``: the weights-cache entries
+    it needs beyond the backends of `ROLE_OF`; ``random_weights``: those it needs with random weights (the
+    files that define the network)."""
+
+    scores: Callable[[_Stage, str], list[_Outcome]]
+    shared: bool = False
+    weights: tuple[str, ...] = ()
+    random_weights: tuple[str, ...] = ()
+
+
+#: Each speech network by name (the registry's ``network`` column of the speech rows).
+RUNS: dict[str, NetworkRun] = {
+    "asr": NetworkRun(lambda stage, name: [stage.text_metric(name)]),
+    "speaker": NetworkRun(lambda stage, name: [stage.sim_o()]),
+    "torchcrepe": NetworkRun(lambda stage, name: [stage.f0_stability()]),
+    "utmos": NetworkRun(lambda stage, name: [stage.utmos()], weights=(UTMOS_WEIGHTS,)),
+    "audiobox-aesthetics": NetworkRun(
+        lambda stage, name: stage.audiobox(), shared=True, weights=(AUDIOBOX_WEIGHTS,)
+    ),
+    "dnsmos": NetworkRun(lambda stage, name: stage.dnsmos(), shared=True),
+    "nisqa": NetworkRun(lambda stage, name: stage.nisqa(), shared=True, weights=(NISQA_WEIGHTS,)),
+    "songeval": NetworkRun(
+        lambda stage, name: stage.songeval(),
+        shared=True,
+        weights=SONGEVAL_WEIGHTS,
+        random_weights=SONGEVAL_WEIGHTS[:1],
+    ),
 }
 suites.check_known("speech", "network", RUNS)
 
