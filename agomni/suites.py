@@ -36,11 +36,11 @@ PUBLISHED_COLUMNS = (
 
 #: How a metric is computed (the ``family`` of its evaluation/metrics.json row): "embedding" (a set
 #: statistic over the embedder networks' cached outputs: FD, KAD, KL, IS, FAD-inf;
-#: `agomni.evaluate.registry.EMBEDDERS` builds each network), "audio_visual" (each generated file against its item's video:
-#: `agomni.metrics.av`), "text_audio" (against its caption: `agomni.metrics.text_audio`), "speech" (against
-#: its transcript, lyrics or prompt, or on its own: `agomni.metrics.speech`), "catalogue" (a name papers
-#: use that this version computes under another name: ``use_instead``), "validation" (the flow-matching
-#: validation loss `agomni run` adds for a checkpoint agomni trained: `agomni.run.validation`).
+#: `agomni.evaluate.registry.EMBEDDERS` builds each network), "audio_visual" (each generated file against
+#: its item's video: `agomni.metrics.av`), "text_audio" (against its caption: `agomni.metrics.text_audio`),
+#: "speech" (against its transcript, lyrics or prompt, or on its own: `agomni.metrics.speech`), "catalogue"
+#: (a name papers use that this version computes under another name: ``use_instead``), "validation" (the
+#: flow-matching validation loss `agomni run` adds for a checkpoint agomni trained: `agomni.run.validation`).
 FAMILIES = ("embedding", "audio_visual", "text_audio", "speech", "catalogue", "validation")
 #: The families `agomni eval` computes from a network: each of their rows names it (``network``); the rows
 #: of one family with the same network are scored by one run of it where the family's stage shares runs.
