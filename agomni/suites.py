@@ -73,6 +73,8 @@ class SuiteMetric:
     network: str = ""  # the network that computes it ("" for a catalogue or validation row)
     statistic: str = ""  # embedding rows: the set statistic of the network's outputs ("fd", "kad" ...)
     profiles: tuple[str, ...] = ()  # embedding rows: the only profiles it may run under (empty: any)
+    # `agomni calibrate`: allowed |ours - published| in the metric's unit (None: 5 % of the published value)
+    tolerance: float | None = None
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,7 @@ def _parse_metric_specs(path: Path) -> dict[str, SuiteMetric]:
                 network=entry.get("network", ""),
                 statistic=entry.get("statistic", ""),
                 profiles=tuple(entry.get("profiles", ())),
+                tolerance=None if entry.get("tolerance") is None else float(entry["tolerance"]),
             )
         except KeyError as err:
             raise UsageError(f"{path}: metric {name!r} lacks the field {err}") from err
@@ -159,6 +162,8 @@ def _row_problem(spec: SuiteMetric) -> str:
         return "an embedding row, and only one, names its statistic"
     if spec.profiles and spec.family != "embedding":
         return "only an embedding row restricts its profiles"
+    if spec.tolerance is not None and not spec.tolerance >= 0:
+        return f"its tolerance {spec.tolerance!r} is not a non-negative number in its unit"
     if spec.profiles and spec.recipe not in spec.profiles:
         return f"its recipe {spec.recipe!r} (the default profile) is not one of its profiles {spec.profiles}"
     return ""

@@ -265,18 +265,15 @@ def test_a_registry_row_naming_a_network_the_code_does_not_know_is_refused_namin
         ("utmos", {"statistic": "fd"}, "an embedding row, and only one, names its statistic"),
         ("utmos", {"profiles": ["fadtk"]}, "only an embedding row restricts its profiles"),
         ("fd_clap", {"profiles": ["av-benchmark"]}, "its recipe 'fadtk' .* is not one of its profiles"),
+        ("wer", {"tolerance": -0.3}, "its tolerance -0.3 is not a non-negative number"),
     ],
 )
-def test_a_registry_row_with_a_malformed_network_column_is_refused(tmp_path, name, changes, message):
+def test_a_registry_row_with_a_malformed_column_is_refused(tmp_path, name, changes, message):
     with pytest.raises(UsageError, match=f"metric {name!r}: {message}"):
         load_metric_specs(_registry_with(tmp_path, name, **changes))
 
 
 AGOMNI = Path(__file__).resolve().parents[1] / "agomni"
-#: Lists of metric names still held outside the registry, each with where its values belong instead.
-ELSEWHERE = {
-    "run/calibrate.py": "TOLERANCES: the calibration tolerance of each metric belongs in a registry column",
-}
 
 
 def metric_name_lists(source: str, names: set[str]) -> list[tuple[int, list[str]]]:
@@ -319,8 +316,7 @@ def test_no_module_but_the_registry_parser_holds_a_list_of_metric_names():
         hits = metric_name_lists(path.read_text(), names)
         if hits and module != "suites.py":
             found[module] = hits
-    assert all(found.get(module) for module in ELSEWHERE)  # an entry is dropped once its list is gone
-    assert {m: h for m, h in found.items() if m not in ELSEWHERE} == {}
+    assert found == {}
 
 
 def test_a_registry_row_with_an_unknown_family_is_refused(tmp_path):
