@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import functools
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,13 +35,16 @@ PUBLISHED_COLUMNS = (
 
 
 #: How a metric is computed (the ``family`` of its evaluation/metrics.json row): "embedding" (a set
-#: statistic over the embedder networks' cached outputs: FD, KAD, KL, IS; `agomni.evaluate.registry.METRICS`
-#: holds the network of each), "audio_visual" (each generated file against its item's video:
-#: `agomni.metrics.av`), "text_audio" (against its caption: `agomni.metrics.text_audio`), "speech" (against
-#: its transcript, lyrics or prompt, or on its own: `agomni.metrics.speech`), "catalogue" (a name papers
-#: use that this version computes under another name: ``use_instead``), "validation" (the flow-matching
-#: validation loss `agomni run` adds for a checkpoint agomni trained: `agomni.run.validation`).
+#: statistic over the embedder networks' cached outputs: FD, KAD, KL, IS, FAD-inf;
+#: `agomni.evaluate.registry.EMBEDDERS` builds each network), "audio_visual" (each generated file against
+#: its item's video: `agomni.metrics.av`), "text_audio" (against its caption: `agomni.metrics.text_audio`),
+#: "speech" (against its transcript, lyrics or prompt, or on its own: `agomni.metrics.speech`), "catalogue"
+#: (a name papers use that this version computes under another name: ``use_instead``), "validation" (the
+#: flow-matching validation loss `agomni run` adds for a checkpoint agomni trained: `agomni.run.validation`).
 FAMILIES = ("embedding", "audio_visual", "text_audio", "speech", "catalogue", "validation")
+#: The families `agomni eval` computes from a network: each of their rows names it (``network``); the rows
+#: of one family with the same network are scored by one run of it where the family's stage shares runs.
+COMPUTED = ("embedding", "audio_visual", "text_audio", "speech")
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,10 @@ class SuiteMetric:
     """One row of evaluation/metrics.json, the metric registry: title, unit, direction, reference recipe,
     the weights it needs, its family (`FAMILIES`), the Python modules it needs beyond agomni's own
     dependencies, a note `agomni suites` adds to "available", and for a catalogue name what to use instead.
+    A row of a computed family (`COMPUTED`) names its ``network`` (the key of the stage's network table:
+    an embedder of `agomni.evaluate.registry.EMBEDDERS`, a speech run, an audio-visual or text-audio
+    scorer); an embedding row also names its ``statistic`` (`agomni.evaluate.registry.KINDS`) and, when
+    it may run under some profiles only, those (``profiles``; its ``recipe`` is the default profile).
     How an accumulator labels its numbers is `agomni.metrics.base.MetricSpec`."""
 
     name: str
@@ -62,6 +70,11 @@ class SuiteMetric:
     use_instead: str = ""
     label: str = ""  # the short column name of paper tables ("FD-PaSST"); the name when empty
     paper_columns: tuple[tuple[str, int], ...] = ()  # (task, column position in that task's paper table)
+    network: str = ""  # the network that computes it ("" for a catalogue or validation row)
+    statistic: str = ""  # embedding rows: the set statistic of the network's outputs ("fd", "kad" ...)
+    profiles: tuple[str, ...] = ()  # embedding rows: the only profiles it may run under (empty: any)
+    # `agomni calibrate`: allowed |ours - published| in the metric's unit (None: 5 % of the published value)
+    tolerance: float | None = None
 
 
 @dataclass(frozen=True)
@@ -124,18 +137,67 @@ def _parse_metric_specs(path: Path) -> dict[str, SuiteMetric]:
                 use_instead=entry.get("use_instead", ""),
                 label=entry.get("label", ""),
                 paper_columns=tuple(sorted(entry.get("paper_columns", {}).items())),
+                network=entry.get("network", ""),
+                statistic=entry.get("statistic", ""),
+                profiles=tuple(entry.get("profiles", ())),
+                tolerance=None if entry.get("tolerance") is None else float(entry["tolerance"]),
             )
         except KeyError as err:
             raise UsageError(f"{path}: metric {name!r} lacks the field {err}") from err
-        if specs[name].family not in FAMILIES:
-            raise UsageError(
-                f"{path}: metric {name!r}: family {specs[name].family!r} is not one of {FAMILIES}"
-            )
-        if (specs[name].family == "catalogue") != bool(specs[name].use_instead):
-            raise UsageError(
-                f"{path}: metric {name!r}: a catalogue name (and only one) says what to use instead"
-            )
+        problem = _row_problem(specs[name])
+        if problem:
+            raise UsageError(f"{path}: metric {name!r}: {problem}")
     return specs
+
+
+def _row_problem(spec: SuiteMetric) -> str:
+    """What is wrong with one parsed row ("" when nothing)."""
+    if spec.family not in FAMILIES:
+        return f"family {spec.family!r} is not one of {FAMILIES}"
+    if (spec.family == "catalogue") != bool(spec.use_instead):
+        return "a catalogue name (and only one) says what to use instead"
+    if (spec.family in COMPUTED) != bool(spec.network):
+        return f"a row of a computed family ({', '.join(COMPUTED)}), and only one, names its network"
+    if (spec.family == "embedding") != bool(spec.statistic):
+        return "an embedding row, and only one, names its statistic"
+    if spec.profiles and spec.family != "embedding":
+        return "only an embedding row restricts its profiles"
+    if spec.tolerance is not None and not spec.tolerance >= 0:
+        return f"its tolerance {spec.tolerance!r} is not a non-negative number in its unit"
+    if spec.profiles and spec.recipe not in spec.profiles:
+        return f"its recipe {spec.recipe!r} (the default profile) is not one of its profiles {spec.profiles}"
+    return ""
+
+
+def check_known(family: str, column: str, known: Iterable[str], root: Path | None = None) -> None:
+    """Raise ``UsageError`` naming each registry row of ``family`` whose ``column`` ("network",
+    "statistic") is not in ``known`` (the keys of the table of the code that computes the family)."""
+    known = tuple(known)
+    unknown = [
+        f"metric {name!r} names {column} {getattr(spec, column)!r}"
+        for name, spec in load_metric_specs(root).items()
+        if spec.family == family and getattr(spec, column) not in known
+    ]
+    if unknown:
+        raise UsageError(
+            f"{(root or evaluation_dir()) / 'metrics.json'}: {'; '.join(unknown)}, which this version does "
+            f"not compute for the {family} family (known: {', '.join(known)})"
+        )
+
+
+def network_of(name: str, root: Path | None = None) -> str:
+    """The network of registry row ``name`` ("" for a name the registry lacks or a row without one)."""
+    spec = load_metric_specs(root).get(name)
+    return spec.network if spec is not None else ""
+
+
+def network_rows(family: str, network: str, root: Path | None = None) -> tuple[str, ...]:
+    """The registry's metrics of ``family`` that ``network`` computes, in registry order."""
+    return tuple(
+        name
+        for name, spec in load_metric_specs(root).items()
+        if spec.family == family and spec.network == network
+    )
 
 
 def task_columns(task: str, root: Path | None = None) -> tuple[str, ...]:

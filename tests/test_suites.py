@@ -1,3 +1,4 @@
+import ast
 import csv
 import json
 import shutil
@@ -8,10 +9,21 @@ import pytest
 from agomni.cli import main
 from agomni.errors import UsageError
 from agomni.evaluate.item_stages import STAGES, ItemStages
-from agomni.evaluate.registry import METRICS, EmbedderSpec, MetricEntry, availability
-from agomni.metrics.av.score import AV_METRICS
-from agomni.metrics.speech.eval_stage import BACKENDS, FAMILIES, ROLE_OF, TEXT_METRICS
-from agomni.suites import get_suite, load_metric_specs, load_suites, read_published, task_columns
+from agomni.evaluate.registry import EMBEDDERS, KINDS, METRICS, EmbedderSpec, MetricEntry, availability
+from agomni.metrics.av.score import AV_METRICS, ITEM_DETAILS
+from agomni.metrics.speech import aesthetics, nisqa, quality, songeval
+from agomni.metrics.speech.eval_stage import BACKENDS, NETWORK_OF, ROLE_OF, RUNS, group_of
+from agomni.metrics.text_audio.eval_stage import SCORERS
+from agomni.suites import (
+    COMPUTED,
+    check_known,
+    get_suite,
+    load_metric_specs,
+    load_suites,
+    network_rows,
+    read_published,
+    task_columns,
+)
 
 EVALUATION = Path(__file__).resolve().parents[1] / "evaluation"
 
@@ -161,17 +173,52 @@ def test_cli_suites_gives_the_fetch_command_of_each_checkpoint_not_in_the_cache(
 
 
 def test_the_metric_registry_is_the_one_list_of_metrics():
-    """Every metric the code computes has one row in evaluation/metrics.json, whose family routes it: the
-    embedder table, the audio-visual scorers, the speech stage and the paper-table labels agree with it."""
+    """Every metric the code computes has one row in evaluation/metrics.json, whose family routes it and
+    whose network is one the code of that family knows (its network tables hold exactly the registry's
+    networks): the embedder table, the audio-visual and text-audio scorers, the speech runs and the
+    paper-table labels agree with it."""
     registry = load_metric_specs(EVALUATION)
-    assert {n for n, s in registry.items() if s.family == "embedding"} == set(METRICS)
+    raw = json.loads((EVALUATION / "metrics.json").read_text())
+    tables = {"embedding": EMBEDDERS, "speech": RUNS, "audio_visual": ITEM_DETAILS, "text_audio": SCORERS}
+    assert set(tables) == set(COMPUTED)
+    for family, table in tables.items():
+        rows = {n: r for n, r in raw.items() if r["family"] == family}
+        assert rows and all(r["network"] in table for r in rows.values()), family
+        assert {r["network"] for r in rows.values()} == set(table), family  # no network without a row
+    assert all("network" not in r for r in raw.values() if r["family"] not in COMPUTED)
+    embedding = {n: r for n, r in raw.items() if r["family"] == "embedding"}
+    assert set(embedding) == set(METRICS)
+    for name, row in embedding.items():
+        entry = METRICS[name]
+        assert entry.embedder is EMBEDDERS[row["network"]] and entry.embedder.name == row["network"]
+        assert entry.kind == row["statistic"] and row["statistic"] in KINDS
+        assert entry.default_profile == row["recipe"]
+        assert entry.profiles == tuple(row.get("profiles", ()))
     assert (
         set(AV_METRICS)
         == {n for n, s in registry.items() if s.family == "audio_visual"}
         == {"lse_c", "lse_d", "desync", "ib_score"}
     )
-    speech = {n for n, s in registry.items() if s.family == "speech"}
-    assert speech == {*FAMILIES, *ROLE_OF, *TEXT_METRICS, "f0_stability", "utmos"}
+    assert network_rows("audio_visual", "syncnet", EVALUATION) == ("lse_c", "lse_d")  # one lip-sync run
+    speech = {n: r for n, r in raw.items() if r["family"] == "speech"}
+    assert {n: r["network"] for n, r in speech.items()} == NETWORK_OF
+    # the backend role of a metric is its network: the recogniser's metrics and the speaker encoder's
+    assert {n: r["network"] for n, r in speech.items() if r["network"] in ("asr", "speaker")} == ROLE_OF
+    assert set(ROLE_OF.values()) == {b.role for b in BACKENDS.values()}
+    for name, row in speech.items():
+        together = [n for n, r in speech.items() if r["network"] == row["network"]]
+        assert group_of(name) == (tuple(together) if RUNS[row["network"]].shared else (name,)), name
+    # each shared run's network gives (among its outputs) the registry rows of its network
+    outputs = {
+        "audiobox-aesthetics": {f"AUDIOBOX_{axis}" for axis in aesthetics.AXES},
+        "dnsmos": set(quality.AXES.values()),
+        "nisqa": set(nisqa.OUTPUTS),
+        "songeval": set(songeval.OUTPUTS),
+    }
+    assert set(outputs) == {network for network, run in RUNS.items() if run.shared}
+    for network, given in outputs.items():
+        rows = [n for n, r in speech.items() if r["network"] == network]
+        assert rows and {n.upper() for n in rows} <= given, network
     stages, rest = ItemStages.split(["fd_passt", "LSE_C", "clap", "wer", "dnsmos_sig"], ())
     assert stages.names == {
         "audio_visual": ("lse_c",),
@@ -183,6 +230,93 @@ def test_the_metric_registry_is_the_one_list_of_metrics():
         columns = task_columns(task, EVALUATION)
         assert columns and all(registry[name].label for name in columns), task
     assert task_columns("v2a", EVALUATION)[:3] == ("fd_passt", "fd_panns", "fd_vggish")  # MMAudio Table 1
+
+
+def _registry_with(tmp_path: Path, name: str, **changes) -> Path:
+    """A copy of the registry in ``tmp_path`` with row ``name`` changed (a value None drops the column)."""
+    data = json.loads((EVALUATION / "metrics.json").read_text())
+    data[name].update(changes)
+    data[name] = {k: v for k, v in data[name].items() if v is not None}
+    (tmp_path / "metrics.json").write_text(json.dumps(data))
+    return tmp_path
+
+
+def test_a_registry_row_naming_a_network_the_code_does_not_know_is_refused_naming_the_row(tmp_path):
+    root = _registry_with(tmp_path, "nisqa_col", network="nisqa-v3")
+    assert load_metric_specs(root)["nisqa_col"].network == "nisqa-v3"  # well-formed: parsed
+    with pytest.raises(UsageError) as err:
+        check_known("speech", "network", RUNS, root)
+    assert "metric 'nisqa_col' names network 'nisqa-v3', which this version does not compute" in str(
+        err.value
+    )
+    assert "for the speech family (known: asr, speaker" in str(err.value)
+    check_known("speech", "network", RUNS, EVALUATION)  # the shipped registry passes
+    root = _registry_with(tmp_path, "kl_passt", statistic="js")
+    with pytest.raises(UsageError, match="metric 'kl_passt' names statistic 'js'"):
+        check_known("embedding", "statistic", KINDS, root)
+
+
+@pytest.mark.parametrize(
+    ("name", "changes", "message"),
+    [
+        ("desync", {"network": None}, "a row of a computed family .* names its network"),
+        ("wer_offline", {"network": "asr"}, "a row of a computed family .* names its network"),
+        ("fd_panns", {"statistic": None}, "an embedding row, and only one, names its statistic"),
+        ("utmos", {"statistic": "fd"}, "an embedding row, and only one, names its statistic"),
+        ("utmos", {"profiles": ["fadtk"]}, "only an embedding row restricts its profiles"),
+        ("fd_clap", {"profiles": ["av-benchmark"]}, "its recipe 'fadtk' .* is not one of its profiles"),
+        ("wer", {"tolerance": -0.3}, "its tolerance -0.3 is not a non-negative number"),
+    ],
+)
+def test_a_registry_row_with_a_malformed_column_is_refused(tmp_path, name, changes, message):
+    with pytest.raises(UsageError, match=f"metric {name!r}: {message}"):
+        load_metric_specs(_registry_with(tmp_path, name, **changes))
+
+
+AGOMNI = Path(__file__).resolve().parents[1] / "agomni"
+
+
+def metric_name_lists(source: str, names: set[str]) -> list[tuple[int, list[str]]]:
+    """(line, the names) of each tuple / list / set / dict literal in ``source`` holding two or more of
+    ``names`` as strings, directly or as a call's first argument (``Entry("fd_x", ...)``); ``__all__``
+    (names of Python objects) aside."""
+    tree = ast.parse(source)
+    exported = {
+        id(node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "__all__" for t in node.targets)
+    }
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Tuple, ast.List, ast.Set)) and id(node) not in exported:
+            elements = list(node.elts)
+        elif isinstance(node, ast.Dict):
+            elements = [k for k in node.keys if k is not None] + list(node.values)
+        else:
+            continue
+        strings = [e.args[0] if isinstance(e, ast.Call) and e.args else e for e in elements]
+        hits = [e.value for e in strings if isinstance(e, ast.Constant) and e.value in names]
+        if len(hits) >= 2:
+            found.append((node.lineno, hits))
+    return found
+
+
+def test_no_module_but_the_registry_parser_holds_a_list_of_metric_names():
+    names = set(load_metric_specs(EVALUATION))
+    # the finder finds each form it looks for, and no single name or exported function names
+    assert metric_name_lists('A = ("wer", "cer")', names) == [(1, ["wer", "cer"])]
+    assert metric_name_lists('R = {"nisqa_mos": 1, "utmos": 2}', names) == [(1, ["nisqa_mos", "utmos"])]
+    assert metric_name_lists('M = (E("fd_vggish", 1), E("kl_panns", 2))', names) == [
+        (1, ["fd_vggish", "kl_panns"])
+    ]
+    assert metric_name_lists('if name == "per": x = ["per", "x"]\n__all__ = ["cer", "wer"]', names) == []
+    found = {}
+    for path in sorted(AGOMNI.rglob("*.py")):
+        module = path.relative_to(AGOMNI).as_posix()
+        hits = metric_name_lists(path.read_text(), names)
+        if hits and module != "suites.py":
+            found[module] = hits
+    assert found == {}
 
 
 def test_a_registry_row_with_an_unknown_family_is_refused(tmp_path):

@@ -1,5 +1,9 @@
 """Metric registry of `agomni eval`: metric name -> (embedder, which output of it, metric kind, profile).
 
+The metrics are the embedding rows of evaluation/metrics.json: each names its ``network`` (a key of
+`EMBEDDERS`), its ``statistic`` (a key of `KINDS`), its ``recipe`` (the default profile) and, where it is
+restricted, its ``profiles``; this module holds how to build each network, no list of metric names.
+
 Names. The canonical name of a metric is its catalogue name (evaluation/metrics.json, the names suites
 use): ``fd_offline``, ``kad_offline``, ``fd_vggish``, ``fad_vggish``, ``fd_panns``, ``kl_panns``,
 ``is_panns``, ``fd_passt``, ``kl_passt``, ``fd_clap`` (fadtk ``clap-laion-audio``), ``fd_clap_music``
@@ -39,7 +43,7 @@ import importlib.util
 import inspect
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from agomni.errors import NotAvailableYet, UsageError
 from agomni.metrics import (
@@ -53,7 +57,7 @@ from agomni.metrics import (
 from agomni.metrics.base import Head
 from agomni.metrics.embedders import Embedder
 from agomni.results import CheckpointRecord
-from agomni.suites import load_metric_specs
+from agomni.suites import check_known, load_metric_specs
 
 MetricKind = Literal["fd", "kad", "kl", "is", "fad_inf"]
 #: The accumulator class of each metric kind.
@@ -164,7 +168,6 @@ def _clap(name: str, model: str) -> EmbedderSpec:
 
 CLAP_AUDIO = _clap("clap-laion-audio", "630k-audioset-best")
 CLAP_MUSIC = _clap("clap-laion-music", "music-audioset-90.14")
-FADTK_ONLY = ("fadtk",)
 
 
 def _openl3(content_type: str) -> EmbedderSpec:
@@ -181,40 +184,42 @@ def _openl3(content_type: str) -> EmbedderSpec:
 
 
 OPENL3_ENV, OPENL3_MUSIC = _openl3("env"), _openl3("music")
-STABLE_AUDIO_ONLY = ("stable-audio-metrics",)
 
-METRICS: dict[str, MetricEntry] = {
-    entry.name: entry
-    for entry in (
-        MetricEntry("fd_offline", "fd", MEL_STATS, "agomni-offline"),
-        MetricEntry("kad_offline", "kad", MEL_STATS, "agomni-offline"),
-        MetricEntry("fd_mfcc_stats", "fd", MFCC_STATS, "agomni-offline"),
-        MetricEntry("kad_mfcc_stats", "kad", MFCC_STATS, "agomni-offline"),
-        MetricEntry("fd_mel_frames", "fd", MEL_FRAMES, "agomni-offline"),
-        MetricEntry("fd_mfcc_frames", "fd", MFCC_FRAMES, "agomni-offline"),
-        MetricEntry("fd_vggish", "fd", VGGISH, "av-benchmark"),
-        MetricEntry("fad_vggish", "fd", VGGISH, "audioldm-eval"),
-        MetricEntry("kad_vggish", "kad", VGGISH, "av-benchmark"),
-        MetricEntry("fd_panns", "fd", PANNS, "av-benchmark"),
-        MetricEntry("kad_panns", "kad", PANNS, "av-benchmark"),
-        MetricEntry("kl_panns", "kl", PANNS, "av-benchmark"),
-        MetricEntry("is_panns", "is", PANNS, "av-benchmark"),
-        MetricEntry("fd_passt", "fd", PASST, "av-benchmark"),
-        MetricEntry("kad_passt", "kad", PASST, "av-benchmark"),
-        MetricEntry("kl_passt", "kl", PASST, "av-benchmark"),
-        MetricEntry("is_passt", "is", PASST, "av-benchmark"),
-        MetricEntry("fd_clap", "fd", CLAP_AUDIO, "fadtk", FADTK_ONLY),
-        MetricEntry("fd_clap_music", "fd", CLAP_MUSIC, "fadtk", FADTK_ONLY),
-        MetricEntry("fad_inf_vggish", "fad_inf", VGGISH, "fadtk"),
-        MetricEntry("fad_inf_clap", "fad_inf", CLAP_AUDIO, "fadtk", FADTK_ONLY),
-        MetricEntry("fad_inf_clap_music", "fad_inf", CLAP_MUSIC, "fadtk", FADTK_ONLY),
-        MetricEntry("fad_inf_mel_frames", "fad_inf", MEL_FRAMES, "agomni-offline"),
-        MetricEntry("fd_openl3_env", "fd", OPENL3_ENV, "stable-audio-metrics", STABLE_AUDIO_ONLY),
-        MetricEntry("fd_openl3_music", "fd", OPENL3_MUSIC, "stable-audio-metrics", STABLE_AUDIO_ONLY),
-        MetricEntry("kad_openl3_env", "kad", OPENL3_ENV, "stable-audio-metrics", STABLE_AUDIO_ONLY),
-        MetricEntry("kad_openl3_music", "kad", OPENL3_MUSIC, "stable-audio-metrics", STABLE_AUDIO_ONLY),
+#: The embedder of each network name: the ``network`` column of the registry's embedding rows.
+EMBEDDERS: dict[str, EmbedderSpec] = {
+    spec.name: spec
+    for spec in (
+        MEL_STATS,
+        MFCC_STATS,
+        MEL_FRAMES,
+        MFCC_FRAMES,
+        VGGISH,
+        PANNS,
+        PASST,
+        CLAP_AUDIO,
+        CLAP_MUSIC,
+        OPENL3_ENV,
+        OPENL3_MUSIC,
     )
 }
+
+
+def _registry_entries() -> dict[str, MetricEntry]:
+    """One entry per embedding row of evaluation/metrics.json: its statistic, the embedder of its network,
+    its recipe as default profile and its profiles; a row naming a network or statistic this module does
+    not know is refused, naming the row."""
+    check_known("embedding", "network", EMBEDDERS)
+    check_known("embedding", "statistic", KINDS)
+    return {
+        name: MetricEntry(
+            name, cast(MetricKind, spec.statistic), EMBEDDERS[spec.network], spec.recipe, spec.profiles
+        )
+        for name, spec in load_metric_specs().items()
+        if spec.family == "embedding"
+    }
+
+
+METRICS: dict[str, MetricEntry] = _registry_entries()
 ALIASES: dict[str, str] = {entry.alias: entry.name for entry in METRICS.values()}
 
 

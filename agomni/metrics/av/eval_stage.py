@@ -1,12 +1,13 @@
 """The audio-visual stage of `agomni eval`: LSE-C / LSE-D, DeSync and IB-score on (video, generated audio).
 
 Each generated audio file is judged against its item's video, which comes from the manifest's ``video``
-field (so these metrics need ``--manifest``). Per metric family one scorer runs over the items (LSE-C and
-LSE-D share one lip-sync run); each item's value goes into the per-item scores, each item that could not
-be scored (no video in the manifest, no face, too short, unreadable ...) is returned with the metric and
-the reason (the run's coverage entry of the item lists it under ``unscored``) and listed in the metric's
-details, and the set value is the mean over the scored items (`agomni.metrics.item_mean`). One
-family's network is in memory at a time: each scorer is released before the next is built.
+field (so these metrics need ``--manifest``). Per network (the registry's ``network`` column) one
+scorer runs over the items (LSE-C and LSE-D share one lip-sync run); each item's value goes into the
+per-item scores, each item that could not be scored (no video in the manifest, no face, too short,
+unreadable ...) is returned with the metric and the reason (the run's coverage entry of the item lists
+it under ``unscored``) and listed in the metric's details, and the set value is the mean over the scored
+items (`agomni.metrics.item_mean`). One network is in memory at a time: each scorer is released before
+the next is built.
 """
 
 from __future__ import annotations
@@ -14,10 +15,6 @@ from __future__ import annotations
 from agomni import suites, weights
 from agomni.metrics.av import score as av_score
 from agomni.metrics.stage import FamilyStage, ManifestNeed, StageRequest, StageScores
-
-#: Metrics computed by one scorer run: the lip-sync run gives both LSE numbers.
-FAMILIES: dict[str, tuple[str, ...]] = {"lse_c": ("lse_c", "lse_d"), "lse_d": ("lse_c", "lse_d")}
-
 
 MANIFEST_NEED = ManifestNeed(
     "judge each generated audio against its item's video", "items with a 'video' field"
@@ -42,7 +39,8 @@ def score_audio_visual(request: StageRequest) -> StageScores:
     for name in names:
         if name in done:
             continue
-        family = [m for m in FAMILIES.get(name, (name,)) if m in names]
+        # one scorer run gives every metric of its network (the lip-sync run both LSE numbers)
+        family = [m for m in suites.network_rows("audio_visual", specs[name].network) if m in names]
         done.update(family)
         with out.isolated(family, request.strict):
             options = {} if request.batch_size is None else {"batch_size": request.batch_size}

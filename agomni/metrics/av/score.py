@@ -84,7 +84,8 @@ def build_scorer(
         raise UsageError(f"unknown audio-visual metric {metric!r}; choose one of {', '.join(AV_METRICS)}")
     if detector not in ("s3fd", "haar"):
         raise UsageError(f"unknown face detector {detector!r}; choose s3fd (the reference) or haar (offline)")
-    if metric in ("lse_c", "lse_d"):
+    network = suites.network_of(metric)
+    if network == "syncnet":
         lipsync = lipsync_module()
         if not random_weights:
             return lipsync.LipSyncScorer.from_registry(detector=detector, device=device, **options)
@@ -93,10 +94,10 @@ def build_scorer(
             lipsync.SyncNet(), lipsync.HaarDetector(), random_weights=True, device=device, **options
         )
     if not random_weights:
-        factory = DeSyncScorer if metric == "desync" else IBScorer
+        factory = DeSyncScorer if network == "synchformer" else IBScorer
         return factory.from_registry(device=device, **options)
     torch.manual_seed(seed)
-    if metric == "desync":
+    if network == "synchformer":
         return DeSyncScorer(Synchformer(), random_weights=True, device=device, **options)
     return IBScorer(ImageBindTowers(), random_weights=True, device=device, **options)
 
@@ -158,23 +159,28 @@ def _value(metric: str, item: Item) -> float | None:
     return None if item.cosine is None else item.cosine * IB_SCALE
 
 
-#: Per-item fields kept in a result's ``item_details`` (what a user needs to debug one item's number).
+#: The audio-visual networks (the registry's ``network`` column; `build_scorer` builds each) and the
+#: per-item fields of their items kept in a result's ``item_details`` (what a user needs to debug one
+#: item's number).
 ITEM_DETAILS: dict[str, tuple[str, ...]] = {
-    "lse_c": ("offset_frames", "frames_used", "video_frames", "face_track_coverage", "source_fps"),
-    "lse_d": ("offset_frames", "frames_used", "video_frames", "face_track_coverage", "source_fps"),
-    "desync": ("offsets_s", "source_fps"),
-    "ib_score": ("video_clips", "audio_clips"),
+    "syncnet": ("offset_frames", "frames_used", "video_frames", "face_track_coverage", "source_fps"),
+    "synchformer": ("offsets_s", "source_fps"),
+    "imagebind": ("video_clips", "audio_clips"),
 }
+suites.check_known("audio_visual", "network", ITEM_DETAILS)
 
 
 def item_details(metric: str, item: Item) -> dict[str, Any]:
     """What one item's result says beyond its value: LSE's best offset (video frames at 25 fps), SyncNet
     windows scored (``frames_used``) and face tracks; DeSync's two window offsets; IB-score's clip counts."""
-    found = {name: getattr(item, name) for name in ITEM_DETAILS[metric]}
-    if metric in ("lse_c", "lse_d"):
+    network = suites.network_of(metric)
+    found = {name: getattr(item, name) for name in ITEM_DETAILS[network]}
+    if network == "syncnet":  # each face track's values of the lip-sync metrics (its fields are named so)
+        lipsync = suites.network_rows("audio_visual", network)
         found["tracks"] = [
             {"first_frame": t.first_frame, "last_frame": t.last_frame, "windows": t.windows}
-            | {"offset_frames": t.offset_frames, "lse_c": t.lse_c, "lse_d": t.lse_d}
+            | {"offset_frames": t.offset_frames}
+            | {name: getattr(t, name) for name in lipsync}
             for t in item.tracks
         ]
     return {key: list(value) if isinstance(value, tuple) else value for key, value in found.items()}

@@ -93,19 +93,9 @@ from agomni.model.text import phonemize
 from agomni.weights.store import quick_status
 
 SAMPLE_RATE = 16000
-TEXT_METRICS = ("wer", "cer", "per")
-AUDIOBOX = tuple(f"audiobox_{axis.lower()}" for axis in AXES)
-DNSMOS = ("dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl")
-NISQA_METRICS = ("nisqa_mos", "nisqa_noi", "nisqa_dis", "nisqa_col", "nisqa_loud")
-SONGEVAL = tuple(name.lower() for name in SONGEVAL_OUTPUTS)
 SPEECH_METRICS = suites.family_names("speech")  # the metric registry's speech rows
-#: Metrics computed by one run of their backend.
-FAMILIES = {
-    **{name: AUDIOBOX for name in AUDIOBOX},
-    **{name: DNSMOS for name in DNSMOS},
-    **{name: NISQA_METRICS for name in NISQA_METRICS},
-    **{name: SONGEVAL for name in SONGEVAL},
-}
+#: The network of each speech metric: the registry's ``network`` column (a key of `RUNS`).
+NETWORK_OF = {name: suites.network_of(name) for name in SPEECH_METRICS}
 AUDIOBOX_WEIGHTS = "audiobox-aesthetics"
 NISQA_WEIGHTS = "nisqa-v2"
 UTMOS_WEIGHTS = "utmos22-strong"
@@ -189,7 +179,17 @@ BACKENDS: dict[str, Backend] = {
     )
 }
 DEFAULT_BACKENDS = {"asr": "pocketsphinx", "speaker": "resemblyzer"}
-ROLE_OF = {name: "asr" for name in TEXT_METRICS} | {"sim_o": "speaker"}
+#: The backend role of each metric whose network is one (``asr``: the recogniser, ``speaker``: the
+#: speaker encoder `--speech-backend` chooses).
+ROLE_OF = {name: network for name, network in NETWORK_OF.items() if network in DEFAULT_BACKENDS}
+
+
+def group_of(name: str) -> tuple[str, ...]:
+    """The metrics one run for ``name`` scores: every metric of its network (the registry's speech rows
+    naming it) for a shared run (`NetworkRun.shared`), else ``name`` alone."""
+    network = NETWORK_OF.get(name, "")
+    shared = network in RUNS and RUNS[network].shared
+    return suites.network_rows("speech", network) if shared else (name,)
 
 
 def suite_backends(suite: Sequence[str], requested: Sequence[str]) -> tuple[str, ...]:
@@ -222,17 +222,12 @@ def weights_needed(
 ) -> tuple[str, ...]:
     """The weights-cache entries ``metric`` needs with the chosen backends (`agomni run` checks them); with
     ``random_weights``, only the files that define a network (SongEval's MuQ configuration)."""
+    run = RUNS.get(NETWORK_OF.get(metric, ""))
     if random_weights:
-        return SONGEVAL_WEIGHTS[:1] if metric in SONGEVAL else ()
+        return run.random_weights if run else ()
     if metric in ROLE_OF:
         return choose_backends(requested)[ROLE_OF[metric]].weights
-    if metric in AUDIOBOX:
-        return (AUDIOBOX_WEIGHTS,)
-    if metric in SONGEVAL:
-        return SONGEVAL_WEIGHTS
-    if metric == "utmos":
-        return (UTMOS_WEIGHTS,)
-    return (NISQA_WEIGHTS,) if metric in NISQA_METRICS else ()
+    return run.weights if run else ()
 
 
 def language_of(item: Item, text: str) -> str:
@@ -527,18 +522,19 @@ class _Stage:
             model = AudioboxAesthetics.from_checkpoint(str(path), device=self.device)
         ids = self.ids()
         scores = audiobox_aesthetics([self.audio[i] for i in ids], model, ids=ids, progress=self.progress)
-        label = scores["AUDIOBOX_CE"].recipe + (
+        names = suites.network_rows("speech", "audiobox-aesthetics")
+        label = scores[names[0].upper()].recipe + (
             " RANDOM WEIGHTS, values meaningless" if self.random_weights else ""
         )
         return [
             _from_set_score(
-                f"audiobox_{axis.lower()}",
-                scores[f"AUDIOBOX_{axis}"],
+                name,
+                scores[name.upper()],
                 unit="score (1-10)",
                 profile=label,
                 comparable=not self.random_weights,
             )
-            for axis in AXES
+            for name in names
         ]
 
     def dnsmos(self) -> list[_Outcome]:
@@ -546,13 +542,13 @@ class _Stage:
         scores = dnsmos([self.audio[i] for i in ids], ids=ids, progress=self.progress)
         return [
             _from_set_score(
-                f"dnsmos_{axis}",
-                scores[f"DNSMOS_{axis.upper()}"],
+                name,
+                scores[name.upper()],
                 unit="MOS (1-5)",
-                profile=scores[f"DNSMOS_{axis.upper()}"].recipe,
+                profile=scores[name.upper()].recipe,
                 comparable=True,
             )
-            for axis in ("sig", "bak", "ovrl")
+            for name in suites.network_rows("speech", "dnsmos")
         ]
 
     def nisqa(self) -> list[_Outcome]:
@@ -584,7 +580,7 @@ class _Stage:
                 profile=label,
                 comparable=not self.random_weights,
             )
-            for name in NISQA_METRICS
+            for name in suites.network_rows("speech", "nisqa")
         ]
 
     def utmos(self) -> _Outcome:
@@ -650,24 +646,46 @@ class _Stage:
                 profile=label,
                 comparable=not self.random_weights,
             )
-            for name in SONGEVAL
+            for name in suites.network_rows("speech", "songeval")
         ]
 
     def run(self, name: str) -> list[_Outcome]:
-        if name in TEXT_METRICS:
-            return [self.text_metric(name)]
-        runners: dict[str, Callable[[], Any]] = {
-            "sim_o": self.sim_o,
-            "f0_stability": self.f0_stability,
-            "utmos": self.utmos,
-        }
-        if name in runners:
-            return [runners[name]()]
-        if name in NISQA_METRICS:
-            return self.nisqa()
-        if name in SONGEVAL:
-            return self.songeval()
-        return self.audiobox() if name in AUDIOBOX else self.dnsmos()
+        """One run of ``name``'s network (`RUNS`): the outcomes of `group_of(name)`."""
+        return RUNS[NETWORK_OF[name]].scores(self, name)
+
+
+@dataclass(frozen=True)
+class NetworkRun:
+    """How one speech network runs: ``scores`` (given the stage and the metric asked for) gives every
+    metric of the network when ``shared``, else the one asked for; ``weights``: the weights-cache entries
+    it needs beyond the backends of `ROLE_OF`; ``random_weights``: those it needs with random weights (the
+    files that define the network)."""
+
+    scores: Callable[[_Stage, str], list[_Outcome]]
+    shared: bool = False
+    weights: tuple[str, ...] = ()
+    random_weights: tuple[str, ...] = ()
+
+
+#: Each speech network by name (the registry's ``network`` column of the speech rows).
+RUNS: dict[str, NetworkRun] = {
+    "asr": NetworkRun(lambda stage, name: [stage.text_metric(name)]),
+    "speaker": NetworkRun(lambda stage, name: [stage.sim_o()]),
+    "torchcrepe": NetworkRun(lambda stage, name: [stage.f0_stability()]),
+    "utmos": NetworkRun(lambda stage, name: [stage.utmos()], weights=(UTMOS_WEIGHTS,)),
+    "audiobox-aesthetics": NetworkRun(
+        lambda stage, name: stage.audiobox(), shared=True, weights=(AUDIOBOX_WEIGHTS,)
+    ),
+    "dnsmos": NetworkRun(lambda stage, name: stage.dnsmos(), shared=True),
+    "nisqa": NetworkRun(lambda stage, name: stage.nisqa(), shared=True, weights=(NISQA_WEIGHTS,)),
+    "songeval": NetworkRun(
+        lambda stage, name: stage.songeval(),
+        shared=True,
+        weights=SONGEVAL_WEIGHTS,
+        random_weights=SONGEVAL_WEIGHTS[:1],
+    ),
+}
+suites.check_known("speech", "network", RUNS)
 
 
 def _mono16k(path: Path) -> np.ndarray:
@@ -714,7 +732,7 @@ def score_speech(request: StageRequest) -> StageScores:
     for name in names:
         if name in done:
             continue
-        family = FAMILIES.get(name, (name,))
+        family = group_of(name)
         done.update(family)
         with out.isolated([m for m in family if m in names], request.strict):
             with request.timed(f"network:{name}"):
@@ -734,7 +752,7 @@ def _side(metric: str, reason: str) -> str:
         return "generated"
     if "prompt" in reason:
         return "prompt"
-    return "transcript" if metric in TEXT_METRICS else "generated"
+    return "transcript" if NETWORK_OF.get(metric) == "asr" else "generated"
 
 
 def _file_outcome(

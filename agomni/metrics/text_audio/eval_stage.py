@@ -13,16 +13,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from agomni import suites
 from agomni.metrics.stage import FamilyStage, ManifestNeed, StageRequest, StageScores
 from agomni.metrics.text_audio import clap_score, ms_clap_score
 
-#: metric name -> (random-weights scorer from a seed, registry scorer), each taking the device
+#: network (the registry's ``network`` column of the text-audio rows) -> (random-weights scorer from a
+#: seed, registry scorer), each taking the device
 SCORERS: dict[
     str, tuple[Callable[..., clap_score.TextAudioScorer], Callable[..., clap_score.TextAudioScorer]]
 ] = {
-    clap_score.NAME: (clap_score.ClapScorer.random, clap_score.ClapScorer.from_registry),
-    ms_clap_score.NAME: (ms_clap_score.MsClapScorer.random, ms_clap_score.MsClapScorer.from_registry),
+    "laion-clap": (clap_score.ClapScorer.random, clap_score.ClapScorer.from_registry),
+    "ms-clap": (ms_clap_score.MsClapScorer.random, ms_clap_score.MsClapScorer.from_registry),
 }
+suites.check_known("text_audio", "network", SCORERS)
 
 
 MANIFEST_NEED = ManifestNeed(
@@ -46,7 +49,7 @@ def score_text_audio(request: StageRequest) -> StageScores:
     out = StageScores(on_filed=request.on_filed)
     for name in request.names:
         with out.isolated([name], request.strict):
-            random, registry = SCORERS[name]
+            random, registry = SCORERS[suites.network_of(name)]
             with request.timed(f"load:{name}"):
                 scorer = (
                     random(request.seed, device=request.device)
