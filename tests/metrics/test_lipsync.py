@@ -15,10 +15,10 @@ import torch
 
 from agomni.errors import MetricInputError
 from agomni.metrics.av.faces import HaarDetector, TrackingConfig
-from agomni.metrics.item_mean import ItemMean
 from agomni.metrics.av.lipsync import LipSyncItem, LipSyncScorer
 from agomni.metrics.av.syncnet import SyncNet
 from agomni.metrics.base import MetricSpec
+from agomni.metrics.item_mean import ItemMean
 from tests.metrics.talking_video import speech_like, syllable_envelope, talking_frames, write_talking_video
 
 SHORT_TRACKS = TrackingConfig(min_track=30)
