@@ -4,9 +4,9 @@ in three scenarios that share one cache folder:
 
 1. ``cold``: every item scored (fresh cache);
 2. ``resumed``: the same command again (everything scored before);
-3. ``added``: a fresh cache filled by a run over the first ``--count - --added`` items (with
-   ``--allow-missing``, the last files are unused), then the run over every item (only the added ones
-   are new).
+3. ``added``: a fresh cache filled by a run over a folder holding the first ``--count - --added``
+   generated files (and a manifest of those items), then the run over the same folder once the other
+   files were added to it (with the whole manifest: only the added items are new).
 
 Prints a markdown table: wall seconds per run and the set values, so that two trees can be compared.
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -66,18 +67,30 @@ def main() -> None:
     first = data / "manifest-first.jsonl"
     first.write_text("\n".join(lines[: args.count - args.added]) + "\n")
     runs = args.out / tree.name
-    rows = []
-    cold = evaluate(tree, args.suite, manifest, pred, runs / "cache", runs / "cold")
-    rows.append(("cold", cold, values(runs / "cold")))
-    resumed = evaluate(tree, args.suite, manifest, pred, runs / "cache", runs / "resumed")
-    rows.append(("resumed", resumed, values(runs / "resumed")))
-    part = evaluate(tree, args.suite, first, pred, runs / "cache-added", runs / "first", "--allow-missing")
-    rows.append((f"first {args.count - args.added} items (fresh cache)", part, values(runs / "first")))
-    added = evaluate(tree, args.suite, manifest, pred, runs / "cache-added", runs / "added")
-    rows.append((f"added: all {args.count} items after that", added, values(runs / "added")))
-    print(f"| {tree.name}: run | wall s | set values |\n|---|---:|---|")
-    for name, seconds, text in rows:
-        print(f"| {name} | {seconds:.1f} | {text} |")
+    print(f"| {tree.name}: run | wall s | set values |\n|---|---:|---|", flush=True)
+
+    def row(name: str, seconds: float, out: Path) -> None:
+        print(f"| {name} | {seconds:.1f} | {values(out)} |", flush=True)
+
+    row("cold", evaluate(tree, args.suite, manifest, pred, runs / "cache", runs / "cold"), runs / "cold")
+    row(
+        "resumed",
+        evaluate(tree, args.suite, manifest, pred, runs / "cache", runs / "resumed"),
+        runs / "resumed",
+    )
+    # the same folder, first with the first items only, then with every item
+    growing = runs / "pred"
+    growing.mkdir(parents=True, exist_ok=True)
+    files = sorted(pred.glob("*.wav"))
+    first_n = args.count - args.added
+    for path in files[:first_n]:
+        shutil.copy2(path, growing / path.name)
+    seconds = evaluate(tree, args.suite, first, growing, runs / "cache-added", runs / "first")
+    row(f"first {first_n} items (fresh cache)", seconds, runs / "first")
+    for path in files[first_n:]:
+        shutil.copy2(path, growing / path.name)
+    seconds = evaluate(tree, args.suite, manifest, growing, runs / "cache-added", runs / "added")
+    row(f"all {args.count} items after that", seconds, runs / "added")
 
 
 if __name__ == "__main__":
