@@ -1,5 +1,5 @@
 """What a rerun of the per-item stages costs: `agomni eval --suite SUITE --random-weights --cache-dir C` as
-whole processes on a synthetic set, for one source tree (``--tree``, e.g. a worktree of an older commit),
+whole processes on a synthetic set, for source trees (``--tree``, e.g. a worktree of an older commit),
 in three scenarios that share one cache folder:
 
 1. ``cold``: every item scored (fresh cache);
@@ -8,9 +8,10 @@ in three scenarios that share one cache folder:
    generated files (and a manifest of those items), then the run over the same folder once the other
    files were added to it (with the whole manifest: only the added items are new).
 
-Prints a markdown table: wall seconds per run and the set values, so that two trees can be compared.
+Prints a markdown table: wall seconds per run and the set values. Given several trees, each scenario runs
+every tree before the next one starts, so that they share the machine's load.
 
-    PYTHONPATH=. python benchmarks/bench_stage_resume.py /tmp/resume --tree . --count 8 --added 2
+    PYTHONPATH=. python benchmarks/bench_stage_resume.py /tmp/resume --tree OLD --tree . --count 8 --added 2
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from benchmarks.synthetic_sets import write_tts_set
 
@@ -53,44 +55,58 @@ def values(out: Path) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
-    parser.add_argument("--tree", type=Path, default=Path("."))
+    parser.add_argument("--tree", type=Path, action="append", help="a source tree; several: alternated")
     parser.add_argument("--suite", default="tts-seed-en")
     parser.add_argument("--count", type=int, default=8)
     parser.add_argument("--added", type=int, default=2)
     args = parser.parse_args()
-    tree = args.tree.resolve()
+    trees = [t.resolve() for t in args.tree or [Path(".")]]
     data = args.out / "data"
     if not (data / "manifest.jsonl").exists():
         write_tts_set(data, args.count)
     manifest, pred = data / "manifest.jsonl", data / "pred"
     lines = manifest.read_text().splitlines()
-    first = data / "manifest-first.jsonl"
-    first.write_text("\n".join(lines[: args.count - args.added]) + "\n")
-    runs = args.out / tree.name
-    print(f"| {tree.name}: run | wall s | set values |\n|---|---:|---|", flush=True)
-
-    def row(name: str, seconds: float, out: Path) -> None:
-        print(f"| {name} | {seconds:.1f} | {values(out)} |", flush=True)
-
-    row("cold", evaluate(tree, args.suite, manifest, pred, runs / "cache", runs / "cold"), runs / "cold")
-    row(
-        "resumed",
-        evaluate(tree, args.suite, manifest, pred, runs / "cache", runs / "resumed"),
-        runs / "resumed",
-    )
-    # the same folder, first with the first items only, then with every item
-    growing = runs / "pred"
-    growing.mkdir(parents=True, exist_ok=True)
-    files = sorted(pred.glob("*.wav"))
     first_n = args.count - args.added
-    for path in files[:first_n]:
-        shutil.copy2(path, growing / path.name)
-    seconds = evaluate(tree, args.suite, first, growing, runs / "cache-added", runs / "first")
-    row(f"first {first_n} items (fresh cache)", seconds, runs / "first")
-    for path in files[first_n:]:
-        shutil.copy2(path, growing / path.name)
-    seconds = evaluate(tree, args.suite, manifest, growing, runs / "cache-added", runs / "added")
-    row(f"all {args.count} items after that", seconds, runs / "added")
+    first = data / "manifest-first.jsonl"
+    first.write_text("\n".join(lines[:first_n]) + "\n")
+    files = sorted(pred.glob("*.wav"))
+    print("| run | tree | wall s | set values |\n|---|---|---:|---|", flush=True)
+
+    def row(name: str, tree: Path, *run: Any) -> None:
+        seconds = evaluate(tree, args.suite, *run)
+        print(f"| {name} | {tree.name} | {seconds:.1f} | {values(run[-1])} |", flush=True)
+
+    # each scenario runs every tree before the next scenario starts (alternated: same machine load)
+    for tree in trees:
+        row("cold", tree, manifest, pred, args.out / tree.name / "cache", args.out / tree.name / "cold")
+    for tree in trees:
+        runs = args.out / tree.name
+        row("resumed (same command again)", tree, manifest, pred, runs / "cache", runs / "resumed")
+    for tree in trees:  # the same folder, first with the first items only, then with every item
+        runs = args.out / tree.name
+        (runs / "pred").mkdir(parents=True, exist_ok=True)
+        for path in files[:first_n]:
+            shutil.copy2(path, runs / "pred" / path.name)
+        row(
+            f"first {first_n} items (fresh cache)",
+            tree,
+            first,
+            runs / "pred",
+            runs / "cache-added",
+            runs / "first",
+        )
+    for tree in trees:
+        runs = args.out / tree.name
+        for path in files[first_n:]:
+            shutil.copy2(path, runs / "pred" / path.name)
+        row(
+            f"{args.added} files added: all {args.count}",
+            tree,
+            manifest,
+            runs / "pred",
+            runs / "cache-added",
+            runs / "added",
+        )
 
 
 if __name__ == "__main__":
