@@ -40,7 +40,8 @@ def evaluate(
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(tree)}
     start = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    # run from the tree: `python -m` puts the working folder first on the path, before PYTHONPATH
+    done = subprocess.run(command, env=env, cwd=tree, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - start
     if done.returncode not in (0, 4):
         raise SystemExit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
