@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -184,3 +186,28 @@ def test_a_run_killed_inside_a_stage_keeps_its_finished_chunks(
     fresh = evaluate(request("fresh-cache", "fresh")).results
     assert calls == list(ITEMS)
     assert _values(resumed) == _values(fresh)
+
+
+@pytest.mark.slow  # pocketsphinx on five items, once in one process and once in two (about 1 min)
+def test_agomni_eval_under_torchrun_equals_one_process(tmp_path: Path) -> None:
+    """`torchrun -m agomni.cli eval`: each process transcribes its block, rank 0 writes the results."""
+    pred, manifest = _data(tmp_path)
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(root), "AGOMNI_HOME": str(tmp_path / "h")}
+    argv = ["-m", "agomni.cli", "eval", "--pred", str(pred), "--manifest", str(manifest), "--metrics", "wer"]
+    argv += ["--no-progress", "--cache-dir"]
+    torchrun = ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    for name, prefix in (("one", []), ("two", torchrun)):
+        done = subprocess.run(
+            [sys.executable, *prefix, *argv, str(tmp_path / f"cache-{name}"), "--out", str(tmp_path / name)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert done.stdout.count("results: ") == 1  # one table: rank 0's
+    one, two = read_results(tmp_path / "one/results.json"), read_results(tmp_path / "two/results.json")
+    assert _values(two) == pytest.approx(_values(one), rel=1e-12, abs=0)
+    assert one.provenance.settings.processes == 1 and two.provenance.settings.processes == 2
+    assert two.provenance.settings.cache.stage_writes == {"wer": 5}  # both ranks' items counted

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
+from agomni import distributed
 from agomni.errors import EXIT_NOT_COMPUTED
 from agomni.evaluate.pipeline import EvalOutcome, EvalRequest, evaluate
 from agomni.evaluate.stage_profile import format_breakdown, write_breakdown
-from agomni.results import CoverageEntry, NotComputed
+from agomni.results import ITEMS_FILE, RESULTS_FILE, CoverageEntry, NotComputed
 
 
 def request_from_args(args: argparse.Namespace, argv: list[str] | None = None) -> EvalRequest:
@@ -146,8 +148,20 @@ def unscored_lines(coverage: Sequence[CoverageEntry], shown: int = 3) -> list[st
 
 
 def cli_eval(args: argparse.Namespace) -> int:
-    """Run `agomni eval` and print the table; errors propagate as typed agomni errors (exit codes)."""
-    outcome = evaluate(request_from_args(args))
+    """Run `agomni eval` and print the table; errors propagate as typed agomni errors (exit codes). Under
+    torchrun (``torchrun --nproc-per-node N -m agomni.cli eval ...``) each process scores its block of the
+    items (`agomni.distributed`); rank 0 alone writes the results and prints the table."""
+    shard = distributed.start(args.device)
+    try:
+        request = request_from_args(args)
+        if not shard.main and request.out is not None:  # the files rank 0 writes are not inputs either
+            own = (request.out / RESULTS_FILE, request.out / ITEMS_FILE)
+            request = replace(request, out=None, own_files=(*request.own_files, *own))
+        outcome = evaluate(request)
+    finally:
+        distributed.stop()
+    if not shard.main:
+        return EXIT_NOT_COMPUTED if outcome.results.not_computed else 0
     print(format_outcome(outcome))
     if getattr(args, "profile_stages", False):
         print(format_breakdown(outcome.results.provenance.timings))
