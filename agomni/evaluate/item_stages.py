@@ -9,8 +9,8 @@ its manifest item gives, outside the embedder / cache loop of `agomni.evaluate.p
 Each stage is the ``score`` of its family's `agomni.metrics.stage.FamilyStage`, `StageRequest` ->
 `StageScores`. Under torchrun each rank scores its contiguous part of the items; the item outcomes
 (`agomni.metrics.item_outcomes`) are gathered in rank order and each metric is combined from them, so
-every rank files what one process would. A metric a stage cannot compute is a "not computed" entry of its scores
-(`StageScores.isolated`), never the end of the run (unless ``--strict``).
+every rank files what one process would. A metric a stage cannot compute is a "not computed" entry of
+its scores (`StageScores.isolated`), never the end of the run (unless ``--strict``).
 """
 
 from __future__ import annotations
@@ -118,8 +118,9 @@ def _score_stage(
 ) -> StageScores:
     """Stage `stage`'s metrics over ``request.pred``: the item outcomes ``cache`` holds are read back
     (rank 0 reads, every rank is told), the rest are split into contiguous parts, one per rank, scored
-    there in chunks of `CHUNK` items (each chunk's outcomes stored once filed), gathered in rank order, and each metric's result is combined from all its outcomes
-    (`agomni.metrics.item_outcomes.combine`): the same result as one process scoring every item."""
+    there in chunks of `CHUNK` items (each chunk's outcomes stored once filed) and gathered in rank
+    order; each metric's result is combined from all its outcomes (`agomni.metrics.item_outcomes.combine`):
+    the same result as one process scoring every item."""
     ids = list(request.pred)
 
     def look_up() -> dict[str, Found]:

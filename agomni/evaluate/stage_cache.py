@@ -26,10 +26,10 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from agomni import __version__
 from agomni.atomic import atomic_write
@@ -41,6 +41,7 @@ from agomni.metrics.stage import StageRequest
 
 STAGES_DIR = "stages"
 FORMAT = 2
+T = TypeVar("T")
 #: The manifest fields an item's outcomes can depend on, besides its media files.
 FIELDS = ("task", "text", "transcript", "lyrics", "language", "prompt_text", "duration")
 MEDIA = ("video", "prompt_audio", "reference_audio")
@@ -123,7 +124,9 @@ class StageCache:
         digest = _digest(key)
         return self.root / STAGES_DIR / digest[:2] / f"{digest}.json"
 
-    def _read(self, key: Mapping[str, Any], field_name: str) -> Any | None:
+    def _read(self, key: Mapping[str, Any], field_name: str, parse: Callable[[Any], T]) -> T | None:
+        """``parse`` of the stored entry's ``field_name``; None when absent, or rejected (said on stderr and
+        recorded) when unreadable, of another key or malformed."""
         path = self._path(key)
         if not path.is_file():
             return None
@@ -131,7 +134,7 @@ class StageCache:
             entry = json.loads(path.read_text(encoding="utf-8"))
             if entry["key"] != key:
                 raise ValueError("its key differs from the request's")
-            return entry[field_name]
+            return parse(entry[field_name])
         except (OSError, ValueError, KeyError, TypeError) as err:
             self.rejected[str(path)] = str(err)
             print(f"[agomni] stage cache entry {path} rejected ({err}); computing it again", file=sys.stderr)
@@ -146,23 +149,16 @@ class StageCache:
         items = self.item_keys(request)
         for name in request.names:
             metric_key = self.metric_key(stage, name, request)
-            try:
-                stored = self._read(metric_key, "config")
-                config = None if stored is None else MetricConfig.from_dict(stored)
-            except (KeyError, TypeError, ValueError) as err:
-                self.rejected[str(self._path(metric_key))] = str(err)
-                config = None
+            config = self._read(metric_key, "config", MetricConfig.from_dict)
             if config is None:
                 continue
             outcomes = {}
             for item_id, item_key in items.items():
-                key = {"metric": metric_key, "item": item_key}
-                try:
-                    stored = self._read(key, "outcome")
-                    if stored is not None:
-                        outcomes[item_id] = ItemOutcome.from_dict(stored)
-                except (KeyError, TypeError, ValueError) as err:
-                    self.rejected[str(self._path(key))] = str(err)
+                outcome = self._read(
+                    {"metric": metric_key, "item": item_key}, "outcome", ItemOutcome.from_dict
+                )
+                if outcome is not None:
+                    outcomes[item_id] = outcome
             found[name] = Found(config, outcomes)
         return found
 
