@@ -7,10 +7,11 @@ its manifest item gives, outside the embedder / cache loop of `agomni.evaluate.p
   prompt audio (`agomni.metrics.speech`).
 
 Each stage is the ``score`` of its family's `agomni.metrics.stage.FamilyStage`, `StageRequest` ->
-`StageScores`. Under torchrun each rank scores its contiguous part of the items; the item outcomes
-(`agomni.metrics.item_outcomes`) are gathered in rank order and each metric is combined from them, so
-every rank files what one process would. A metric a stage cannot compute is a "not computed" entry of
-its scores (`StageScores.isolated`), never the end of the run (unless ``--strict``).
+`StageScores`, which files each metric as item outcomes (`agomni.metrics.item_outcomes`). Under
+torchrun each rank scores its contiguous part of the items; the item outcomes are gathered in rank order
+and each metric is combined from them, so every rank files what one process would. A metric a stage
+cannot compute is a "not computed" entry of its scores (`StageScores.isolated`), never the end of the
+run (unless ``--strict``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from agomni import distributed, suites
 from agomni.evaluate.registry import split_names
 from agomni.evaluate.stage_cache import Found, StageCache
 from agomni.metrics import item_outcomes
-from agomni.metrics.item_outcomes import ItemOutcome, MetricConfig
+from agomni.metrics.item_outcomes import NO_OUTCOME, ItemOutcome, MetricConfig
 from agomni.metrics.stage import (
     FAMILY_MODULES,
     StageRequest,
@@ -74,26 +75,22 @@ class _Part:
 def _compute(stage: str, request: StageRequest, cache: StageCache) -> _Part:
     """Stage `stage`'s metrics ``request.names`` over ``request.pred`` (this rank's part of the items that
     no earlier run scored): each metric's outcomes are stored as soon as it is filed, so a later kill does
-    not lose them."""
+    not lose them; those of a metric no item of this part could be scored for are not stored (a rerun
+    tries them again) and its configuration is not kept (it is combined with the other parts)."""
     ids = list(request.pred)
     configs: dict[str, MetricConfig] = {}
     outcomes: dict[str, dict[str, ItemOutcome]] = {}
     written: dict[str, int] = {}
 
-    def keep(name: str, filed: StageScores) -> None:
-        configs[name], outcomes[name] = item_outcomes.split(filed, name, ids)
-        with request.timed("cache_io"):
-            written[name] = cache.store(stage, name, request, configs[name], outcomes[name])
+    def keep(name: str, config: MetricConfig, filed: dict[str, ItemOutcome]) -> None:
+        outcomes[name] = {i: filed.get(i, ItemOutcome(None, NO_OUTCOME)) for i in ids}
+        if any(o.value is not None for o in outcomes[name].values()):
+            configs[name] = config
+            with request.timed("cache_io"):
+                written[name] = cache.store(stage, name, request, config, outcomes[name])
 
     computed = _isolated(stage, replace(request, on_filed=keep))
-    not_computed = {}
-    for entry in computed.not_computed:
-        if entry.name in configs:  # filed before the stage failed: kept
-            continue
-        if entry.name in computed.failed:  # no item of this part scored: combined with the other parts
-            outcomes[entry.name] = item_outcomes.failed(computed.failed[entry.name], ids)
-        else:
-            not_computed[entry.name] = entry
+    not_computed = {e.name: e for e in computed.not_computed if e.name not in outcomes}
     return _Part(configs, outcomes, not_computed, written)
 
 

@@ -271,10 +271,6 @@ class FrechetDistance(Metric):
         side = "reference" if reference else "generated"
         self._set(side, self.stats(side).update(values))
 
-    def set_reference(self, stats: GaussianStats) -> None:
-        """Use precomputed reference statistics (replacing any reference rows seen so far)."""
-        self._set("reference", stats + GaussianStats())
-
     def compute(self) -> MetricResult:
         reference, generated = self.stats("reference"), self.stats("generated")
         if reference.count < 2 or generated.count < 2:

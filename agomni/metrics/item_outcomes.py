@@ -1,36 +1,30 @@
-"""A per-item metric taken apart into item outcomes, and put back together by its accumulator.
+"""A per-item metric as item outcomes, put together by its accumulator.
 
-Every per-item metric of `agomni eval` (audio-visual, text-audio, speech) files its result through
-`agomni.metrics.stage.StageScores.add_result`: the mean over the items it scored, the others listed with
-their reason. Such a result is, once taken apart (`split`):
+Every per-item metric of `agomni eval` (audio-visual, text-audio, speech) is scored as:
 
 - a `MetricConfig`: what is the same for every item (unit, direction, recipe, backend, checkpoints, the
   labels of its scorer);
 - one `ItemOutcome` per item: its value, or the reason and side it has none, and its entries in the
   per-item details (flags, transcripts and error counts, lip-sync offsets ...).
 
-`combine` is the metric's accumulator (`agomni.metrics.item_mean.ItemMean` over the values; an error
-rate's corpus rate from the summed counts): it files the same result from outcomes however they were
-computed, in one pass, in parts on several ranks, or partly in an earlier run (read back from the
-stage cache, `agomni.evaluate.stage_cache`).
+A stage files both (`agomni.metrics.stage.StageScores.file`); `combine` is the metric's accumulator
+(`agomni.metrics.item_mean.ItemMean` over the values; an error rate's corpus rate from the summed
+counts): it files the same result from outcomes however they were computed, in one pass, in parts on
+several ranks, or partly in an earlier run (read back from the stage cache, `agomni.evaluate.stage_cache`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from agomni import suites
 from agomni.metrics.base import MetricResult, MetricSpec
 from agomni.metrics.item_mean import ItemMean
-from agomni.metrics.stage import StageScores
 
-#: Per-item details keyed by item id (speech extras; audio-visual item details).
-KEYED = ("items", "item_details")
-#: Per-item flags: ``[{"id", "flags"}]``.
+#: Per-item flags: ``[{"id", "flags"}]`` (every other per-item details key: id -> entry).
 FLAGS = "flags"
-#: Set-level details `combine` recomputes from the outcomes.
-COMBINED = ("items_scored", "items_failed", "errors", "corpus", "per_item")
 NO_OUTCOME = "the scorer returned neither a value nor a reason for this item"
 
 
@@ -93,43 +87,20 @@ class MetricConfig:
         )
 
 
-def split(scores: StageScores, name: str, ids: Sequence[str]) -> tuple[MetricConfig, dict[str, ItemOutcome]]:
-    """Metric `name`, filed in `scores`, as its configuration and the outcome of each of ``ids`` (an id
-    the result neither scored nor gave a reason for is an outcome with that said: `NO_OUTCOME`)."""
-    metric = next(m for m in scores.metrics if m.name == name)
-    details = dict(scores.details[name])
-    keys = tuple(k for k in (*KEYED, FLAGS) if k in details)
-    flags = {str(f["id"]): list(f["flags"]) for f in details.get(FLAGS, ())}
-    errors = {str(e["id"]): e for e in details.get("errors", ())}
-    config = MetricConfig(
-        unit=metric.unit,
-        higher_is_better=metric.higher_is_better,
-        recipe=metric.profile,
-        details={k: v for k, v in details.items() if k not in (*COMBINED, *keys, "unit", "recipe")},
-        keys=keys,
-        corpus="corpus" in details,
+def metric_config(
+    name: str,
+    details: Mapping[str, Any],
+    *,
+    recipe: str | None = None,
+    keys: tuple[str, ...] = (),
+    corpus: bool = False,
+) -> MetricConfig:
+    """Metric `name`'s configuration: unit, direction and (unless given) recipe from its catalogue entry
+    (evaluation/metrics.json)."""
+    spec = suites.load_metric_specs()[name]
+    return MetricConfig(
+        spec.unit, spec.higher_is_better, spec.recipe if recipe is None else recipe, details, keys, corpus
     )
-    outcomes = {}
-    for item_id in ids:
-        entries = {k: details[k][item_id] for k in KEYED if k in keys and item_id in details[k]}
-        if item_id in flags:
-            entries[FLAGS] = flags[item_id]
-        value = scores.item_scores.get(item_id, {}).get(name)
-        if value is not None:
-            outcomes[item_id] = ItemOutcome(float(value), entries=entries)
-        elif item_id in errors:
-            error = errors[item_id]
-            outcomes[item_id] = ItemOutcome(
-                None, str(error["reason"]), str(error.get("side", "generated")), entries
-            )
-        else:
-            outcomes[item_id] = ItemOutcome(None, NO_OUTCOME, "generated", entries)
-    return config, outcomes
-
-
-def failed(per_item: Mapping[str, tuple[str, str]], ids: Sequence[str]) -> dict[str, ItemOutcome]:
-    """The outcomes of ``ids`` for a metric none of whose items could be scored (`StageScores.failed`)."""
-    return {i: ItemOutcome(None, *per_item.get(i, (NO_OUTCOME, "generated"))) for i in ids}
 
 
 def combine(name: str, config: MetricConfig, outcomes: Mapping[str, ItemOutcome]) -> MetricResult:

@@ -4,9 +4,9 @@ Such a stage scores each generated item on its own against something the manifes
 caption, a transcript or prompt) and summarises each metric as a mean over the scored items
 (`agomni.metrics.item_mean`): its result's details carry ``per_item`` (id -> value), ``errors``
 ([{"id", "reason", "side"}]) and ``items_scored``. A stage is a function `StageRequest` -> `StageScores`;
-`StageScores.add_result` files one result; `agomni.evaluate.item_stages` runs the stages on each rank's
-part of the items, takes each filed result apart into item outcomes (`agomni.metrics.item_outcomes`),
-keeps them in the stage cache and combines them into the metric's result.
+`StageScores.file` files one metric's configuration and item outcomes (`agomni.metrics.item_outcomes`);
+`agomni.evaluate.item_stages` runs the stages on each rank's part of the items, keeps the outcomes in the
+stage cache and combines them into the metric's result (`StageScores.add_result`).
 
 Each per-item family of the metric registry (evaluation/metrics.json ``family``) is served by one module
 that exposes ``STAGE``, a `FamilyStage`; `family_stage` finds it by the family name, so that the
@@ -24,12 +24,17 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agomni.errors import AgomniError, NoScorableItemsError, UsageError
 from agomni.manifest import Item, load_manifest
 from agomni.metrics.base import MetricResult
 from agomni.results import NotComputed, SetMetric
+
+if TYPE_CHECKING:
+    from agomni.metrics.item_outcomes import ItemOutcome, MetricConfig
+
+    OnFiled = Callable[[str, MetricConfig, dict[str, ItemOutcome]], None]
 
 #: What to do when no item could be scored, by the side at fault.
 HINTS: dict[str, str] = {
@@ -111,8 +116,9 @@ class StageRequest:
     backends: tuple[str, ...] = ()
     protocol: str | None = None
     strict: bool = False  # --strict: a metric that cannot be computed ends the run (no isolation)
-    # called with (name, scores) as soon as a metric is filed (`StageScores.add_result`): the run keeps it
-    on_filed: Callable[[str, StageScores], None] | None = field(default=None, compare=False, repr=False)
+    # called with (name, configuration, item outcomes) as soon as a metric is filed (`StageScores.file`):
+    # the run keeps them
+    on_filed: OnFiled | None = field(default=None, compare=False, repr=False)
     # ``timed(stage)``: a context manager that adds the block's seconds to the run's stage timings
     # (`agomni.evaluate.pipeline.Timings.stage`; stage names: `agomni.evaluate.stage_profile`)
     timed: Callable[[str], AbstractContextManager[Any]] = field(
@@ -130,18 +136,16 @@ class StageRequest:
 class StageScores:
     """Set metrics, per-item scores (id -> metric -> value), the items each metric could not score
     (id -> metric -> reason: the run's coverage entry of the item lists them under ``unscored``),
-    per-metric details (configuration, checkpoints, errors) for the provenance, and the metrics that
-    could not be computed at all (`isolated`)."""
+    per-metric details (configuration, checkpoints, errors) for the provenance, the metrics that
+    could not be computed at all (`isolated`), and those a stage filed as item outcomes (`file`)."""
 
     metrics: list[SetMetric] = field(default_factory=list)
     item_scores: dict[str, dict[str, float]] = field(default_factory=dict)
     unscored: dict[str, dict[str, str]] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
     not_computed: list[NotComputed] = field(default_factory=list)
-    # metric -> item id -> (reason, side), for a metric none of whose items could be scored here: its
-    # not-computed entry says so, and these items can still be combined with ones scored elsewhere
-    failed: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict)
-    on_filed: Callable[[str, StageScores], None] | None = field(default=None, compare=False, repr=False)
+    filed: list[str] = field(default_factory=list)
+    on_filed: OnFiled | None = field(default=None, compare=False, repr=False)
 
     @contextmanager
     def isolated(self, names: Sequence[str], strict: bool = False) -> Iterator[None]:
@@ -157,11 +161,15 @@ class StageScores:
                 err, AgomniError
             ):  # a bug or a library failure: its trace helps whoever reports it
                 traceback.print_exc(file=sys.stderr)
-            done = {m.name for m in self.metrics} | {n.name for n in self.not_computed}
-            pending = [name for name in names if name not in done]
-            self.not_computed += [NotComputed.of(name, err) for name in pending]
-            if isinstance(err, NoScorableItemsError) and err.per_item:
-                self.failed.update({name: dict(err.per_item) for name in pending})
+            done = {m.name for m in self.metrics} | {n.name for n in self.not_computed} | set(self.filed)
+            self.not_computed += [NotComputed.of(name, err) for name in names if name not in done]
+
+    def file(self, name: str, config: MetricConfig, outcomes: dict[str, ItemOutcome]) -> None:
+        """File metric `name` as scored by a stage: its configuration and item outcomes go to ``on_filed``
+        (`agomni.evaluate.item_stages` keeps and combines them)."""
+        self.filed.append(name)
+        if self.on_filed is not None:
+            self.on_filed(name, config, outcomes)
 
     def add_result(self, name: str, result: MetricResult) -> None:
         """File metric `name`'s per-item-mean result: values per item, errors as unscored reasons, the
@@ -182,8 +190,6 @@ class StageScores:
                 n=details["items_scored"],
             )
         )
-        if self.on_filed is not None:
-            self.on_filed(name, self)
 
     def merge(self, other: StageScores) -> None:
         """Add another stage's scores (metric names never overlap between stages)."""
@@ -193,7 +199,6 @@ class StageScores:
                 target.setdefault(item_id, {}).update(values)
         self.details.update(other.details)
         self.not_computed += other.not_computed
-        self.failed.update(other.failed)
 
 
 def _no_backends(names: Sequence[str], backends: Sequence[str]) -> None:

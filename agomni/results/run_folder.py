@@ -179,10 +179,6 @@ class RunFolder:
         relative = self.context().get("manifest")
         return None if relative is None else Path(os.path.normpath(self.path.resolve() / relative))
 
-    @staticmethod
-    def replicate_name(seed: int, sample: int) -> str:
-        return f"seed-{seed}/sample-{sample}"
-
     def replicate(self, seed: int, sample: int) -> RunFolder:
         return RunFolder(self.path / f"seed-{seed}" / f"sample-{sample}")
 

@@ -133,11 +133,6 @@ class Vocabulary:
         """The speaker's recordings, in vocabulary order."""
         return [rec for rec in self.recordings if rec.speaker == speaker]
 
-    def speakers(self, language: str) -> list[str]:
-        """Names of the speakers with recordings in `language`, in `SPEAKERS` order."""
-        present = {rec.speaker for rec in self.recordings if rec.language == language}
-        return [name for name in SPEAKERS if name in present]
-
 
 def read_vocabulary_list(recordings_dir: Path) -> list[Recording]:
     """Parse ``vocabulary.tsv`` in `recordings_dir` (see the module docstring for its columns)."""

@@ -13,8 +13,14 @@ from agomni.metrics.av.faces import HaarDetector
 from agomni.metrics.av.ib_score import IBItem, IBScorer
 from agomni.metrics.av.imagebind import ImageBindConfig, ImageBindTowers, TowerConfig
 from agomni.metrics.av.lipsync import LipSyncItem, LipSyncScorer
-from agomni.metrics.av.score import AVItem, build_scorer, score_items, summarise
+from agomni.metrics.av.score import AVItem, build_scorer, config, outcomes, score_items
+from agomni.metrics.item_outcomes import combine
 from tests.metrics.talking_video import talking_video_file
+
+
+def summarise(metric: str, items: list, labels: dict):
+    """`metric`'s result over scored `items` as `agomni eval` files it."""
+    return combine(metric, config(metric, labels), outcomes(metric, items))
 
 
 def test_lse_c_and_lse_d_from_one_run() -> None:

@@ -22,7 +22,8 @@ from agomni.errors import WeightsError
 from agomni.metrics.embedders.clap import load_clap_weights
 from agomni.metrics.embedders.clap_text import ClapTextNet, load_text_state
 from agomni.metrics.embedders.roberta_bpe import REGISTRY_FILES, RobertaBPETokenizer
-from agomni.metrics.text_audio.clap_score import ClapScorer, ClapTextItem, score_items, summarise
+from agomni.metrics.item_outcomes import combine, metric_config
+from agomni.metrics.text_audio.clap_score import ClapScorer, ClapTextItem, outcomes, score_items
 from agomni.results import read_results
 from tests.metrics.clap_upstream import ROBERTA_BASE, build_upstream, roberta_tokenizer, train_tokenizer_files
 from tests.metrics.passt_clap_reference import av_benchmark_wave, rel_diff, write_tone
@@ -121,7 +122,7 @@ def test_clap_score_equals_numpy_cosine_of_upstream_embeddings(pair, tmp_path):
             audio = upstream.get_audio_embedding_from_data(wave, use_tensor=True).numpy()[0]
             assert scores[k].error is None
             assert abs(scores[k].cosine - cosine(audio, text[k])) < 1e-4
-    result = summarise(scores, scorer.config())
+    result = combine("clap", metric_config("clap", scorer.config()), outcomes(scores))
     assert result.value == pytest.approx(np.mean([s.cosine for s in scores]), abs=1e-12)
     assert (result.unit, result.higher_is_better) == ("cosine", True)
     assert "first 10 s" in result.details["long_clips"]
@@ -157,7 +158,8 @@ def test_bad_items_are_item_errors(pair, tmp_path):
         ClapTextItem("broken", tmp_path / "broken.wav", "a tone"),
         ClapTextItem("tiny", tmp_path / "tiny.wav", "a tone"),
     ]
-    result = summarise(score_items(scorer, items, progress=False), scorer.config())
+    scores = score_items(scorer, items, progress=False)
+    result = combine("clap", metric_config("clap", scorer.config()), outcomes(scores))
     assert result.details["items_scored"] == 1 and result.details["items_failed"] == 5
     reasons = {e["id"]: e["reason"] for e in result.details["errors"]}
     assert reasons["empty"].startswith("empty caption") and reasons["blank"].startswith("empty caption")

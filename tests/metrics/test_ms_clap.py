@@ -18,7 +18,8 @@ from agomni import weights
 from agomni.cli import main
 from agomni.errors import MetricInputError, WeightsError
 from agomni.metrics.embedders.gpt2_bpe import REGISTRY_FILES, Gpt2BPETokenizer
-from agomni.metrics.text_audio.clap_score import ClapTextItem, score_items, summarise
+from agomni.metrics.item_outcomes import combine, metric_config
+from agomni.metrics.text_audio.clap_score import ClapTextItem, outcomes, score_items
 from agomni.metrics.text_audio.ms_clap_net import Gpt2Size, MsClapWeights, split_towers
 from agomni.metrics.text_audio.ms_clap_score import NAME, MsClapScorer, fit_to_clip, load_clip
 from agomni.results import read_results
@@ -222,5 +223,5 @@ def test_agomni_eval_ms_clap_with_item_errors(tmp_path, monkeypatch, tokenizer_d
         expected = float(audio @ t / (np.linalg.norm(audio) * np.linalg.norm(t)))
         assert results.item_scores[item]["ms_clap"] == pytest.approx(expected, abs=1e-5)
     one = score_items(scorer, [ClapTextItem("a", pred / "a.wav", CAPTIONS[0])], progress=False, name=NAME)
-    summary = summarise(one, scorer.config(), name=NAME)
+    summary = combine(NAME, metric_config(NAME, scorer.config()), outcomes(one))
     assert summary.unit == "cosine" and summary.higher_is_better

@@ -66,11 +66,11 @@ def score_audio_visual(request: StageRequest) -> StageScores:
             checkpoints = (
                 {} if request.random_weights else {w: weights.sha256_of(w) for w in specs[name].weights}
             )
-            config = {**scorer.config(), "checkpoint_sha256": checkpoints}
+            labels = {**scorer.config(), "checkpoint_sha256": checkpoints}
             del scorer  # released before the next family's network is built
             for metric in family:
                 with out.isolated([metric], request.strict):
-                    out.add_result(metric, av_score.summarise(metric, scored, config))
+                    out.file(metric, av_score.config(metric, labels), av_score.outcomes(metric, scored))
     return out
 
 

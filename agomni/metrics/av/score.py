@@ -2,15 +2,17 @@
 
 One path for every caller (the benchmark, tests, `agomni eval`): `build_scorer` (registered checkpoints,
 or seeded random weights for tests and latency), `score_items` (a progress bar; an unreadable or unusable
-item becomes that item's error, never an exception), `summarise` (an `ItemMean` per metric, labelled from
+item becomes that item's error, never an exception), `outcomes` and `config` (what
+`agomni.metrics.item_outcomes.combine` files as the metric's result, labelled from
 evaluation/metrics.json). LSE-C and LSE-D come from one lip-sync run.
 
 Example (random weights: the numbers are not measurements)::
 
-    from agomni.metrics.av.score import AVItem, build_scorer, score_items, summarise
+    from agomni.metrics.av.score import AVItem, build_scorer, config, outcomes, score_items
+    from agomni.metrics.item_outcomes import combine
     scorer = build_scorer("desync", random_weights=True)
     items = score_items(scorer, [AVItem("clip1", "clip1.mp4")])
-    print(summarise("desync", items, scorer.config()))
+    print(combine("desync", config("desync", scorer.config()), outcomes("desync", items)))
 """
 
 from __future__ import annotations
@@ -38,8 +40,7 @@ from agomni.metrics.av.ib_score import IB_SCALE, IBItem, IBScorer
 from agomni.metrics.av.imagebind import ImageBindTowers
 from agomni.metrics.av.media import Decoded, decode
 from agomni.metrics.av.synchformer_offsets import Synchformer
-from agomni.metrics.base import MetricResult, MetricSpec
-from agomni.metrics.item_mean import ItemMean
+from agomni.metrics.item_outcomes import ItemOutcome, MetricConfig, metric_config
 
 if TYPE_CHECKING:
     from agomni.metrics.av.lipsync import LipSyncItem, LipSyncScorer
@@ -186,22 +187,20 @@ def item_details(metric: str, item: Item) -> dict[str, Any]:
     return {key: list(value) if isinstance(value, tuple) else value for key, value in found.items()}
 
 
-def summarise(metric: str, items: Sequence[Item], config: dict[str, Any]) -> MetricResult:
-    """The set value of `metric` over `items` (mean over scored items; errors listed with their reasons;
-    each scored item's `item_details`)."""
-    catalogue = suites.load_metric_specs()[metric]
-    labels = dict(config)
-    labels["item_details"] = {
-        item.item_id: item_details(metric, item) for item in items if _value(metric, item) is not None
+def outcomes(metric: str, items: Sequence[Item]) -> dict[str, ItemOutcome]:
+    """Each item's outcome of `metric`: its value and `item_details`, or its error and the side at fault."""
+    return {
+        item.item_id: ItemOutcome(None, item.error or "no value", item.error_side or "generated")
+        if (value := _value(metric, item)) is None
+        else ItemOutcome(float(value), entries={"item_details": item_details(metric, item)})
+        for item in items
     }
+
+
+def config(metric: str, scorer_config: dict[str, Any]) -> MetricConfig:
+    """`metric`'s configuration: its catalogue entry and the scorer's ``config()`` (mean over the scored
+    items; each scored item's `item_details`)."""
+    labels = dict(scorer_config)
     if metric == "ib_score":
         labels["scale"] = f"mean cosine x{IB_SCALE:g} (as papers print it; av-benchmark prints x1)"
-    spec = MetricSpec(unit=catalogue.unit, higher_is_better=catalogue.higher_is_better, description="")
-    accumulator = ItemMean(catalogue.name, spec, catalogue.recipe, labels)
-    for item in items:
-        value = _value(metric, item)
-        if value is None:
-            accumulator.add_error(item.item_id, item.error or "no value", item.error_side or "generated")
-        else:
-            accumulator.update([value], ids=[item.item_id])
-    return accumulator.compute()
+    return metric_config(metric, labels, keys=("item_details",))

@@ -27,7 +27,7 @@ from torch import nn
 from tqdm import tqdm
 
 from agomni.errors import MetricInputError, WeightsError
-from agomni.metrics.speech.items import ItemScore, SetScore, mono_float
+from agomni.metrics.speech.items import ItemScore, SetScore, clip_ids, mono_float
 from agomni.metrics.speech.wavlm import WavLM, WavLMConfig
 from agomni.weights import load_checkpoint, load_strict
 
@@ -137,9 +137,7 @@ def audiobox_aesthetics(
     progress: bool = False,
 ) -> dict[str, SetScore]:
     """Audiobox Aesthetics of each clip (mono 16 kHz float arrays): one ``SetScore`` per axis."""
-    ids = [str(k) for k in range(len(clips))] if ids is None else [str(i) for i in ids]
-    if len(ids) != len(clips) or len(set(ids)) != len(ids):
-        raise MetricInputError("ids must be unique, one per clip")
+    ids = clip_ids(ids, len(clips))
     per_axis: dict[str, list[ItemScore]] = {axis: [] for axis in AXES}
     for item_id, clip in tqdm(
         zip(ids, clips, strict=True), total=len(ids), desc="Audiobox", disable=not progress

@@ -67,7 +67,7 @@ from agomni.errors import MediaError, UsageError, WeightsNotCachedError
 from agomni.io import load_audio
 from agomni.manifest import Item
 from agomni.manifest.language import script_language
-from agomni.metrics.base import MetricResult
+from agomni.metrics.item_outcomes import ItemOutcome, MetricConfig, metric_config
 from agomni.metrics.speech.aesthetics import AXES, AestheticsNetwork, AudioboxAesthetics, audiobox_aesthetics
 from agomni.metrics.speech.asr import PocketSphinxASR, SpeechItem, Transcriber, transcribe_and_score
 from agomni.metrics.speech.faster_whisper import FILES as FASTER_WHISPER_FILES
@@ -80,7 +80,6 @@ from agomni.metrics.speech.paraformer import REGISTRY_FILES as PARAFORMER_FILES
 from agomni.metrics.speech.paraformer import ParaformerASR, ParaformerFiles
 from agomni.metrics.speech.pitch import pitch_metrics
 from agomni.metrics.speech.quality import dnsmos
-from agomni.metrics.speech.songeval import OUTPUTS as SONGEVAL_OUTPUTS
 from agomni.metrics.speech.songeval import SongEval, random_songeval, songeval
 from agomni.metrics.speech.speaker import ResemblyzerEncoder, SpeechBrainECAPA, speaker_similarity
 from agomni.metrics.speech.utmos import UTMOS, load_16k, utmos
@@ -88,7 +87,7 @@ from agomni.metrics.speech.utmos import random_network as random_utmos
 from agomni.metrics.speech.wavlm_ecapa import WavLMECAPA
 from agomni.metrics.speech.wer import ErrorCounts, ErrorRateResult, error_rate
 from agomni.metrics.speech.whisper import WhisperASR
-from agomni.metrics.stage import FamilyStage, ManifestNeed, StageRequest, StageScores, no_scorable_items
+from agomni.metrics.stage import FamilyStage, ManifestNeed, StageRequest, StageScores
 from agomni.model.text import phonemize
 from agomni.weights.store import quick_status
 
@@ -250,79 +249,23 @@ def text_problem(text: str | None, normalizer: str, unit: str) -> str | None:
     return None
 
 
-@dataclass
-class _Outcome:
-    """One metric's per-item results in a common form, before they become a SetMetric and details."""
-
-    name: str
-    value: float | None
-    unit: str
-    higher_is_better: bool
-    profile: str
-    backend: str
-    comparable: bool
-    scores: dict[str, float]
-    errors: dict[str, str]
-    flags: dict[str, list[str]]
-    extra: dict[str, Any]
+#: One metric of a network run: its name, configuration and item outcomes (`StageScores.file`).
+Filed = tuple[str, MetricConfig, dict[str, ItemOutcome]]
+#: An error-rate item's entry in the per-item details ``items``.
+COUNTS = ("reference", "hypothesis", "substitutions", "deletions", "insertions", "reference_length")
 
 
-def _from_set_score(name: str, score: SetScore, *, unit: str, profile: str, comparable: bool) -> _Outcome:
-    scored = score.scored
-    return _Outcome(
-        name=name,
-        value=float(np.mean([i.value for i in scored])) if scored else None,
-        unit=unit,
-        higher_is_better=score.higher_is_better,
-        profile=profile,
-        backend=score.backend,
-        comparable=comparable,
-        scores={i.id: float(i.value) for i in scored},
-        errors={i.id: i.error for i in score.items if i.error is not None},
-        flags={i.id: list(i.flags) for i in score.items if i.flags},
-        extra={"items": {i.id: i.extra for i in score.items if i.extra}},
-    )
-
-
-def _from_error_rate(
-    name: str,
-    result: ErrorRateResult | None,
-    items: Sequence[ErrorCounts],
-    *,
-    profile: str,
-    backend: str,
-    comparable: bool,
-) -> _Outcome:
-    """``result`` is None when no item reached the recogniser (every item has an error)."""
-    scored = [i for i in items if i.error is None]
-    return _Outcome(
-        name=name,
-        value=None if result is None else 100.0 * result.utterance_mean,
-        unit=f"% {name.upper()}",
-        higher_is_better=False,
-        profile=profile,
-        backend=backend,
-        comparable=comparable,
-        scores={i.id: 100.0 * float(i.error_rate) for i in scored},
-        errors={i.id: i.error for i in items if i.error is not None},
-        flags={i.id: list(i.flags) for i in items if i.flags},
-        extra={
-            "corpus": None if result is None else 100.0 * result.corpus,
-            "aggregation": "mean of the per-item rates x100 (corpus rate in 'corpus')",
-            "normalizer": None if result is None else result.normalizer,
-            "items": {
-                i.id: {
-                    "reference": i.reference,
-                    "hypothesis": i.hypothesis,
-                    "substitutions": i.substitutions,
-                    "deletions": i.deletions,
-                    "insertions": i.insertions,
-                    "reference_length": i.reference_length,
-                }
-                for i in scored
-            },
-        },
-    )
+def _outcome(
+    metric: str, value: float | None, error: str | None, flags: Sequence[str], extra: Mapping[str, Any]
+) -> ItemOutcome:
+    """One item's outcome: its value, or its error and the side at fault (`_side`); its entries in the
+    per-item details ``items`` (``extra``, when not empty) and ``flags``."""
+    entries: dict[str, Any] = {"items": extra} if extra else {}
+    if flags:
+        entries["flags"] = list(flags)
+    if error is None:
+        return ItemOutcome(float(value), entries=entries)
+    return ItemOutcome(None, error, _side(metric, error), entries)
 
 
 def _phones(text: str, language: str) -> str:
@@ -405,7 +348,72 @@ class _Stage:
             ParaformerFiles.from_registry(with_model=False), random_seed=self.seed, device=self.device
         )
 
-    def text_metric(self, name: str) -> _Outcome:
+    def filed(
+        self,
+        name: str,
+        outcomes: dict[str, ItemOutcome],
+        profile: str,
+        backend: str,
+        comparable: bool,
+        **details: Any,
+    ) -> Filed:
+        """Metric `name`: ``outcomes`` with those of the files that did not decode, and its configuration
+        (the catalogue's unit and direction, ``profile`` as recipe, ``backend``, whether it compares with
+        published numbers, the checkpoints, ``details``)."""
+        for item_id, reason in self.load_errors.items():
+            outcomes[item_id] = ItemOutcome(None, reason, _side(name, reason))
+        labels = {"backend": backend, "comparable_with_published": comparable}
+        labels |= {"checkpoint_sha256": self.checkpoints(name), **details}
+        corpus = NETWORK_OF[name] == "asr"
+        return (
+            name,
+            metric_config(name, labels, recipe=profile, keys=("items", "flags"), corpus=corpus),
+            outcomes,
+        )
+
+    def set_score(
+        self,
+        name: str,
+        score: SetScore,
+        profile: str,
+        comparable: bool,
+        errors: Mapping[str, str] | None = None,
+    ) -> Filed:
+        """Metric `name` from ``score``, with the ``errors`` of the items it was not given."""
+        items = (*score.items, *(ItemScore(i, None, error=e) for i, e in (errors or {}).items()))
+        outcomes = {i.id: _outcome(name, i.value, i.error, i.flags, i.extra) for i in items}
+        return self.filed(name, outcomes, profile, score.backend, comparable)
+
+    def checkpoints(self, metric: str) -> dict[str, str]:
+        if self.random_weights:
+            return {}
+        names = self.backends[ROLE_OF[metric]].weights if metric in ROLE_OF else weights_needed(metric)
+        return {name: weights.sha256_of(name) for name in names}
+
+    def reread(self, load: Callable[[Path], Any]) -> tuple[list[str], list[Any], dict[str, str]]:
+        """Each decoded item's file read again by ``load`` (a recipe's own reading): the ids and clips read,
+        and why the others could not be."""
+        ids, clips, errors = [], [], {}
+        for item_id in self.ids():
+            try:
+                clips.append(load(self.pred[item_id]))
+            except MediaError as err:
+                errors[item_id] = f"generated audio: {err}"
+                continue
+            ids.append(item_id)
+        return ids, clips, errors
+
+    def network_scores(
+        self, network: str, scores: Mapping[str, SetScore], errors: Mapping[str, str] | None = None
+    ) -> list[Filed]:
+        """The metrics of a quality network (`scores` by upper-case name), its recipe labelled when its
+        weights are random (then not comparable), with the ``errors`` of the items it was not given."""
+        names = suites.network_rows("speech", network)
+        label = scores[names[0].upper()].recipe
+        label += " RANDOM WEIGHTS, values meaningless" if self.random_weights else ""
+        return [self.set_score(n, scores[n.upper()], label, not self.random_weights, errors) for n in names]
+
+    def text_metric(self, name: str) -> Filed:
         backend = self.backends["asr"]
         asr = self.asr()
         errors, speech_items = {}, []
@@ -427,26 +435,40 @@ class _Stage:
             speech_items.append(SpeechItem(item_id, self.audio[item_id], text, language))
         profile = f"{backend.label}; normaliser {self.normalizer}"
         comparable = backend.comparable and name == backend.published_metric and not self.random_weights
+        items: list[ErrorCounts] = []
         if speech_items:
             unit = "char" if name == "cer" else "word"
             result = transcribe_and_score(
                 speech_items, asr, normalizer=self.normalizer, unit=unit, progress=self.progress
             )
             if name == "per":
-                result = self._phone_rates(result, {s.id: s for s in speech_items}, errors)
+                result = self._phone_rates(result, {s.id: s for s in speech_items})
             items = list(result.items)
-        else:
-            result, items = None, []
         items += [ErrorCounts(i, "", "", 0, 0, 0, 0, 0, None, error=e) for i, e in errors.items()]
         if name == "per":
             profile = f"{profile}; agomni G2P (CMU dictionary / pypinyin), stress and tones dropped"
-        return _from_error_rate(name, result, items, profile=profile, backend=asr.name, comparable=comparable)
+        outcomes = {
+            c.id: _outcome(
+                name,
+                None if c.error_rate is None else 100.0 * c.error_rate,
+                c.error,
+                c.flags,
+                {} if c.error is not None else {k: getattr(c, k) for k in COUNTS},
+            )
+            for c in items
+        }
+        return self.filed(
+            name,
+            outcomes,
+            profile,
+            asr.name,
+            comparable,
+            aggregation="mean of the per-item rates x100 (corpus rate in 'corpus')",
+            normalizer=self.normalizer,
+        )
 
-    def _phone_rates(
-        self, words: ErrorRateResult, items: Mapping[str, SpeechItem], unscored: Mapping[str, str]
-    ) -> ErrorRateResult:
-        """PER from the recognised transcripts of a WER run (see the module docstring); ``unscored``: the
-        items that did not reach the recogniser, with their reasons."""
+    def _phone_rates(self, words: ErrorRateResult, items: Mapping[str, SpeechItem]) -> ErrorRateResult:
+        """PER from the recognised transcripts of a WER run (see the module docstring)."""
         refs, hyps, ids, failed = [], [], [], []
         for counts in words.items:
             if counts.error is not None:
@@ -462,15 +484,14 @@ class _Stage:
             refs.append(ref)
             hyps.append(hyp)
             ids.append(counts.id)
-        if not ids:
-            errors = {**self.load_errors, **unscored, **{c.id: str(c.error) for c in failed}}
-            raise no_scorable_items("per", errors, {i: _side("per", r) for i, r in errors.items()})
+        if not ids:  # no item has phones to align: their errors are the outcomes
+            return replace(words, items=tuple(failed))
         phones = error_rate(refs, hyps, normalizer="none", unit="word", ids=ids)
         flags = {c.id: c.flags for c in words.items}
         merged = [replace(c, flags=(*flags[c.id], *c.flags)) for c in phones.items]
         return replace(phones, items=(*merged, *failed), normalizer=words.normalizer)
 
-    def sim_o(self) -> _Outcome:
+    def sim_o(self) -> Filed:
         backend = self.backends["speaker"]
         self.require_cached(backend.weights)
         if backend.name in ("speechbrain-ecapa", "wavlm-ecapa"):
@@ -496,20 +517,16 @@ class _Stage:
             ids.append(item_id)
             generated.append(self.audio[item_id])
         score = speaker_similarity(generated, prompts, ids=ids, encoder=encoder)
-        items = (*score.items, *(ItemScore(i, None, error=e) for i, e in errors.items()))
         random = self.random_weights and backend.weights
         label = backend.label + ("; RANDOM WEIGHTS, values meaningless" if random else "")
-        comparable = backend.comparable and not self.random_weights
-        return _from_set_score(
-            "sim_o", replace(score, items=items), unit="cosine", profile=label, comparable=comparable
-        )
+        return self.set_score("sim_o", score, label, backend.comparable and not self.random_weights, errors)
 
-    def f0_stability(self) -> _Outcome:
+    def f0_stability(self) -> Filed:
         ids = self.ids()
         score = pitch_metrics([self.audio[i] for i in ids], ids=ids, progress=self.progress)["F0_STABILITY"]
-        return _from_set_score("f0_stability", score, unit="cents", profile=score.recipe, comparable=False)
+        return self.set_score("f0_stability", score, score.recipe, False)
 
-    def audiobox(self) -> list[_Outcome]:
+    def audiobox(self) -> list[Filed]:
         if self.random_weights:
             with torch.random.fork_rng():
                 torch.manual_seed(self.seed)
@@ -522,94 +539,44 @@ class _Stage:
             model = AudioboxAesthetics.from_checkpoint(str(path), device=self.device)
         ids = self.ids()
         scores = audiobox_aesthetics([self.audio[i] for i in ids], model, ids=ids, progress=self.progress)
-        names = suites.network_rows("speech", "audiobox-aesthetics")
-        label = scores[names[0].upper()].recipe + (
-            " RANDOM WEIGHTS, values meaningless" if self.random_weights else ""
-        )
-        return [
-            _from_set_score(
-                name,
-                scores[name.upper()],
-                unit="score (1-10)",
-                profile=label,
-                comparable=not self.random_weights,
-            )
-            for name in names
-        ]
+        return self.network_scores("audiobox-aesthetics", scores)
 
-    def dnsmos(self) -> list[_Outcome]:
+    def dnsmos(self) -> list[Filed]:
         ids = self.ids()
         scores = dnsmos([self.audio[i] for i in ids], ids=ids, progress=self.progress)
         return [
-            _from_set_score(
-                name,
-                scores[name.upper()],
-                unit="MOS (1-5)",
-                profile=scores[name.upper()].recipe,
-                comparable=True,
-            )
+            self.set_score(name, scores[name.upper()], scores[name.upper()].recipe, True)
             for name in suites.network_rows("speech", "dnsmos")
         ]
 
-    def nisqa(self) -> list[_Outcome]:
+    def nisqa(self) -> list[Filed]:
         """NISQA on each file at its own rate (channels averaged), as the reference loads it."""
         if self.random_weights:
             model = NISQA(random_network(self.seed), random_weights=True, device=self.device)
         else:
             self.require_cached((NISQA_WEIGHTS,))
             model = NISQA.from_checkpoint(str(weights.resolve(NISQA_WEIGHTS)), device=self.device)
-        ids, clips, errors = [], [], {}
-        for item_id in self.ids():
-            try:
-                samples, record = load_audio(self.pred[item_id], downmix="mean", allow_silence=True)
-            except MediaError as err:
-                errors[item_id] = f"generated audio: {err}"
-                continue
-            ids.append(item_id)
-            clips.append((samples[0].numpy(), record.sample_rate))
-        scores = nisqa(clips, model, ids=ids, progress=self.progress)
-        label = scores["NISQA_MOS"].recipe + (
-            " RANDOM WEIGHTS, values meaningless" if self.random_weights else ""
-        )
-        failed = tuple(ItemScore(i, None, error=e) for i, e in errors.items())
-        return [
-            _from_set_score(
-                name,
-                replace(scores[name.upper()], items=(*scores[name.upper()].items, *failed)),
-                unit="MOS (1-5)",
-                profile=label,
-                comparable=not self.random_weights,
-            )
-            for name in suites.network_rows("speech", "nisqa")
-        ]
 
-    def utmos(self) -> _Outcome:
+        def load(path: Path) -> tuple[np.ndarray, int]:
+            samples, record = load_audio(path, downmix="mean", allow_silence=True)
+            return samples[0].numpy(), record.sample_rate
+
+        ids, clips, errors = self.reread(load)
+        return self.network_scores("nisqa", nisqa(clips, model, ids=ids, progress=self.progress), errors)
+
+    def utmos(self) -> list[Filed]:
         """UTMOS on each file read again as the recipe reads it (`load_16k`)."""
         if self.random_weights:
             model = UTMOS(random_utmos(self.seed), random_weights=True, device=self.device)
         else:
             self.require_cached((UTMOS_WEIGHTS,))
             model = UTMOS.from_checkpoint(str(weights.resolve(UTMOS_WEIGHTS)), device=self.device)
-        ids, clips, errors = [], [], {}
-        for item_id in self.ids():
-            try:
-                clips.append(load_16k(self.pred[item_id]))
-            except MediaError as err:
-                errors[item_id] = f"generated audio: {err}"
-                continue
-            ids.append(item_id)
-        score = utmos(clips, model, ids=ids, progress=self.progress)
-        label = score.recipe + (" RANDOM WEIGHTS, values meaningless" if self.random_weights else "")
-        failed = tuple(ItemScore(i, None, error=e) for i, e in errors.items())
-        return _from_set_score(
-            "utmos",
-            replace(score, items=(*score.items, *failed)),
-            unit="MOS (1-5)",
-            profile=label,
-            comparable=not self.random_weights,
+        ids, clips, errors = self.reread(load_16k)
+        return self.network_scores(
+            "utmos", {"UTMOS": utmos(clips, model, ids=ids, progress=self.progress)}, errors
         )
 
-    def songeval(self) -> list[_Outcome]:
+    def songeval(self) -> list[Filed]:
         """SongEval on each file at 24 kHz (soxr HQ, channels averaged), as the reference loads it."""
         config = SONGEVAL_WEIGHTS[0]
         self.require_cached((config,), with_random_weights=True)
@@ -619,37 +586,17 @@ class _Stage:
             self.require_cached(SONGEVAL_WEIGHTS)
             paths = [str(weights.resolve(n)) for n in SONGEVAL_WEIGHTS]
             model = SongEval.from_files(*paths, device=self.device)
-        ids, clips, errors = [], [], {}
-        for item_id in self.ids():
-            try:
-                samples, _ = load_audio(
-                    self.pred[item_id],
-                    sample_rate=SongEval.sample_rate,
-                    resampler="soxr-hq",
-                    allow_silence=True,
-                )
-            except MediaError as err:
-                errors[item_id] = f"generated audio: {err}"
-                continue
-            ids.append(item_id)
-            clips.append(samples[0].numpy())
-        scores = songeval(clips, model, ids=ids, progress=self.progress)
-        label = scores[SONGEVAL_OUTPUTS[0]].recipe + (
-            " RANDOM WEIGHTS, values meaningless" if self.random_weights else ""
-        )
-        failed = tuple(ItemScore(i, None, error=e) for i, e in errors.items())
-        return [
-            _from_set_score(
-                name,
-                replace(scores[name.upper()], items=(*scores[name.upper()].items, *failed)),
-                unit="score (1-5)",
-                profile=label,
-                comparable=not self.random_weights,
-            )
-            for name in suites.network_rows("speech", "songeval")
-        ]
 
-    def run(self, name: str) -> list[_Outcome]:
+        def load(path: Path) -> np.ndarray:
+            rate = SongEval.sample_rate
+            return load_audio(path, sample_rate=rate, resampler="soxr-hq", allow_silence=True)[0][0].numpy()
+
+        ids, clips, errors = self.reread(load)
+        return self.network_scores(
+            "songeval", songeval(clips, model, ids=ids, progress=self.progress), errors
+        )
+
+    def run(self, name: str) -> list[Filed]:
         """One run of ``name``'s network (`RUNS`): the outcomes of `group_of(name)`."""
         return RUNS[NETWORK_OF[name]].scores(self, name)
 
@@ -661,7 +608,7 @@ class NetworkRun:
     it needs beyond the backends of `ROLE_OF`; ``random_weights``: those it needs with random weights (the
     files that define the network)."""
 
-    scores: Callable[[_Stage, str], list[_Outcome]]
+    scores: Callable[[_Stage, str], list[Filed]]
     shared: bool = False
     weights: tuple[str, ...] = ()
     random_weights: tuple[str, ...] = ()
@@ -672,7 +619,7 @@ RUNS: dict[str, NetworkRun] = {
     "asr": NetworkRun(lambda stage, name: [stage.text_metric(name)]),
     "speaker": NetworkRun(lambda stage, name: [stage.sim_o()]),
     "torchcrepe": NetworkRun(lambda stage, name: [stage.f0_stability()]),
-    "utmos": NetworkRun(lambda stage, name: [stage.utmos()], weights=(UTMOS_WEIGHTS,)),
+    "utmos": NetworkRun(lambda stage, name: stage.utmos(), weights=(UTMOS_WEIGHTS,)),
     "audiobox-aesthetics": NetworkRun(
         lambda stage, name: stage.audiobox(), shared=True, weights=(AUDIOBOX_WEIGHTS,)
     ),
@@ -703,9 +650,9 @@ def manifest_need(names: tuple[str, ...]) -> ManifestNeed | None:
 
 
 def score_speech(request: StageRequest) -> StageScores:
-    """The speech metrics of ``request`` over its generated files: set metrics, per-item scores, the items
-    each metric could not score with the reason, and per-metric details (backend, label,
-    ``comparable_with_published``, errors, flags, per-item extras)."""
+    """The speech metrics of ``request`` over its generated files, each filed as its configuration (backend,
+    label, ``comparable_with_published``, checkpoints) and item outcomes (value or reason, flags, per-item
+    extras)."""
     names, pred = request.names, request.pred
     chosen = choose_backends(request.backends)
     needs_manifest = [n for n in names if n in ROLE_OF]
@@ -726,7 +673,6 @@ def score_speech(request: StageRequest) -> StageScores:
             seed=request.seed,
             progress=request.progress,
         )
-    catalogue = suites.load_metric_specs()
     out = StageScores(on_filed=request.on_filed)
     done: set[str] = set()
     for name in names:
@@ -736,13 +682,11 @@ def score_speech(request: StageRequest) -> StageScores:
         done.update(family)
         with out.isolated([m for m in family if m in names], request.strict):
             with request.timed(f"network:{name}"):
-                outcomes = stage.run(name)
-            for outcome in outcomes:
-                if outcome.name in names:
-                    with out.isolated([outcome.name], request.strict):
-                        _file_outcome(
-                            out, outcome, stage.load_errors, chosen, request.random_weights, catalogue
-                        )
+                filed = stage.run(name)
+            for metric, config, outcomes in filed:
+                if metric in names:
+                    with out.isolated([metric], request.strict):
+                        out.file(metric, config, outcomes)
     return out
 
 
@@ -753,43 +697,6 @@ def _side(metric: str, reason: str) -> str:
     if "prompt" in reason:
         return "prompt"
     return "transcript" if NETWORK_OF.get(metric) == "asr" else "generated"
-
-
-def _file_outcome(
-    out: StageScores,
-    outcome: _Outcome,
-    load_errors: Mapping[str, str],
-    chosen: Mapping[str, Backend],
-    random_weights: bool,
-    catalogue: Mapping[str, Any],
-) -> None:
-    """File one scorer outcome as metric result; no scored item raises `NoScorableItemsError`."""
-    errors = {**load_errors, **outcome.errors}
-    if outcome.value is None:
-        raise no_scorable_items(outcome.name, errors, {i: _side(outcome.name, r) for i, r in errors.items()})
-    unit = catalogue[outcome.name].unit if outcome.name in catalogue else outcome.unit
-    details = {
-        "backend": outcome.backend,
-        "comparable_with_published": outcome.comparable,
-        "items_scored": len(outcome.scores),
-        "items_failed": len(errors),
-        "per_item": outcome.scores,
-        "errors": [{"id": k, "reason": v, "side": _side(outcome.name, v)} for k, v in sorted(errors.items())],
-        "flags": [{"id": k, "flags": v} for k, v in sorted(outcome.flags.items())],
-        "checkpoint_sha256": _checkpoints(outcome.name, chosen, random_weights),
-        **outcome.extra,
-    }
-    result = MetricResult(
-        outcome.name, float(outcome.value), unit, outcome.higher_is_better, outcome.profile, details
-    )
-    out.add_result(outcome.name, result)
-
-
-def _checkpoints(metric: str, chosen: Mapping[str, Backend], random_weights: bool) -> dict[str, str]:
-    if random_weights:
-        return {}
-    names = chosen[ROLE_OF[metric]].weights if metric in ROLE_OF else weights_needed(metric)
-    return {name: weights.sha256_of(name) for name in names}
 
 
 def check_backends(names: Sequence[str], backends: Sequence[str]) -> None:

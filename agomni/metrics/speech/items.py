@@ -27,6 +27,7 @@ Screening (documented heuristics, not a classifier):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,6 +113,14 @@ class SetScore:
 
     def __str__(self) -> str:
         return f"{self.to_metric_result()} ({self.backend}; {self.covered}/{len(self.items)} items)"
+
+
+def clip_ids(ids: Sequence[str] | None, count: int, what: str = "clip") -> list[str]:
+    """``ids`` as strings ("0", "1", ... when None); MetricInputError unless unique, one per ``what``."""
+    out = [str(k) for k in range(count)] if ids is None else [str(i) for i in ids]
+    if len(out) != count or len(set(out)) != len(out):
+        raise MetricInputError(f"ids must be unique, one per {what}")
+    return out
 
 
 def _frames(audio: np.ndarray, size: int, hop: int) -> np.ndarray:

@@ -38,7 +38,7 @@ from torch import nn
 from tqdm import tqdm
 
 from agomni.errors import MetricInputError, WeightsError
-from agomni.metrics.speech.items import ItemScore, SetScore, mono_float, speech_like
+from agomni.metrics.speech.items import ItemScore, SetScore, clip_ids, mono_float, speech_like
 from agomni.weights import load_checkpoint, load_strict
 
 #: Output index -> metric name, in the order of the network's five pooling heads.
@@ -316,9 +316,7 @@ def nisqa(
     progress: bool = False,
 ) -> dict[str, SetScore]:
     """NISQA of each clip (``(mono float array, sample rate)``): one ``SetScore`` per output."""
-    ids = [str(k) for k in range(len(clips))] if ids is None else [str(i) for i in ids]
-    if len(ids) != len(clips) or len(set(ids)) != len(ids):
-        raise MetricInputError("ids must be unique, one per clip")
+    ids = clip_ids(ids, len(clips))
     per_output: dict[str, list[ItemScore]] = {name: [] for name in OUTPUTS}
     for item_id, (clip, rate) in tqdm(
         zip(ids, clips, strict=True), total=len(ids), desc="NISQA", disable=not progress

@@ -27,7 +27,7 @@ import torch
 from tqdm import tqdm
 
 from agomni.errors import MetricInputError, UsageError
-from agomni.metrics.speech.items import ItemScore, SetScore, mono_float
+from agomni.metrics.speech.items import ItemScore, SetScore, clip_ids, mono_float
 
 SAMPLE_RATE = 16000
 HOP = 160
@@ -133,9 +133,7 @@ def pitch_metrics(
     progress: bool = False,
 ) -> dict[str, SetScore]:
     """F0_RMSE and VUV_ERROR against ``references`` when given, else F0_STABILITY (see module doc)."""
-    ids = [str(k) for k in range(len(clips))] if ids is None else [str(i) for i in ids]
-    if len(ids) != len(clips) or len(set(ids)) != len(ids):
-        raise MetricInputError("ids must be unique, one per clip")
+    ids = clip_ids(ids, len(clips))
     if references is not None and len(references) != len(clips):
         raise MetricInputError(f"{len(clips)} clips but {len(references)} references: unpaired")
     rmse, vuv, stability = [], [], []

@@ -21,7 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from agomni.errors import MetricInputError, UsageError
-from agomni.metrics.speech.items import ItemScore, SetScore, mono_float, speech_like
+from agomni.metrics.speech.items import ItemScore, SetScore, clip_ids, mono_float, speech_like
 
 SAMPLE_RATE = 16000
 AXES = {
@@ -64,9 +64,7 @@ def dnsmos(
     progress: bool = False,
 ) -> dict[str, SetScore]:
     """DNSMOS of each clip (mono 16 kHz float arrays): one ``SetScore`` per axis (SIG, BAK, OVRL, P808)."""
-    ids = [str(k) for k in range(len(clips))] if ids is None else [str(i) for i in ids]
-    if len(ids) != len(clips) or len(set(ids)) != len(ids):
-        raise MetricInputError("ids must be unique, one per clip")
+    ids = clip_ids(ids, len(clips))
     model = DNSMOS() if model is None else model
     per_axis: dict[str, list[ItemScore]] = {key: [] for key in AXES}
     for item_id, clip in tqdm(

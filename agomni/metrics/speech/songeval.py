@@ -41,7 +41,7 @@ from torch import nn
 from tqdm import tqdm
 
 from agomni.errors import MetricInputError, WeightsError
-from agomni.metrics.speech.items import ItemScore, SetScore, mono_float
+from agomni.metrics.speech.items import ItemScore, SetScore, clip_ids, mono_float
 from agomni.weights import load_checkpoint, load_strict
 
 SAMPLE_RATE = 24000
@@ -380,9 +380,7 @@ def songeval(
     clips: Sequence[np.ndarray], model: SongEval, *, ids: Sequence[str] | None = None, progress: bool = False
 ) -> dict[str, SetScore]:
     """SongEval of each clip (mono 24 kHz float arrays): one ``SetScore`` per output."""
-    ids = [str(k) for k in range(len(clips))] if ids is None else [str(i) for i in ids]
-    if len(ids) != len(clips) or len(set(ids)) != len(ids):
-        raise MetricInputError("ids must be unique, one per clip")
+    ids = clip_ids(ids, len(clips))
     per_output: dict[str, list[ItemScore]] = {name: [] for name in OUTPUTS}
     for item_id, clip in tqdm(
         zip(ids, clips, strict=True), total=len(ids), desc="SongEval", disable=not progress

@@ -31,7 +31,14 @@ import numpy as np
 import torch
 
 from agomni.errors import MetricInputError, UsageError
-from agomni.metrics.speech.items import MIN_PROMPT_SECONDS, ItemScore, SetScore, mono_float, speech_like
+from agomni.metrics.speech.items import (
+    MIN_PROMPT_SECONDS,
+    ItemScore,
+    SetScore,
+    clip_ids,
+    mono_float,
+    speech_like,
+)
 from agomni.metrics.speech.wavlm_ecapa import WavLMECAPA
 from agomni.weights import load_checkpoint, load_entry_state_dict, load_strict
 
@@ -151,9 +158,7 @@ def speaker_similarity(
     """
     if len(generated) != len(prompts):
         raise MetricInputError(f"{len(generated)} generated clips but {len(prompts)} prompts: unpaired")
-    ids = [str(k) for k in range(len(generated))] if ids is None else [str(i) for i in ids]
-    if len(ids) != len(generated) or len(set(ids)) != len(ids):
-        raise MetricInputError("ids must be unique, one per generated clip")
+    ids = clip_ids(ids, len(generated), "generated clip")
     encoder = ResemblyzerEncoder() if encoder is None else encoder
     items = []
     for item_id, gen, prompt in zip(ids, generated, prompts, strict=True):

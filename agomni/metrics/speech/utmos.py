@@ -47,7 +47,7 @@ from tqdm import tqdm
 from agomni.errors import MetricInputError, WeightsError
 from agomni.io import load_audio
 from agomni.io.resample import TORCHAUDIO_SINC_FUNCTIONAL
-from agomni.metrics.speech.items import ItemScore, SetScore, mono_float, speech_like
+from agomni.metrics.speech.items import ItemScore, SetScore, clip_ids, mono_float, speech_like
 from agomni.weights import load_checkpoint, load_strict
 
 SAMPLE_RATE = 16000
@@ -328,9 +328,7 @@ def utmos(
     progress: bool = False,
 ) -> SetScore:
     """UTMOS of each clip (mono 16 kHz float arrays; `load_16k` reads a file as the recipe does)."""
-    ids = [str(k) for k in range(len(clips))] if ids is None else [str(i) for i in ids]
-    if len(ids) != len(clips) or len(set(ids)) != len(ids):
-        raise MetricInputError("ids must be unique, one per clip")
+    ids = clip_ids(ids, len(clips))
     items = []
     for item_id, clip in tqdm(
         zip(ids, clips, strict=True), total=len(ids), desc="UTMOS", disable=not progress

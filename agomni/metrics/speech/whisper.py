@@ -19,7 +19,7 @@ entry ``whisper-large-v3``), so the published file loads as is, without pickled 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
@@ -242,9 +242,6 @@ class WhisperASR:
                 if parameter.dim() > 1:  # matrices and embeddings; LayerNorm and biases keep their defaults
                     nn.init.normal_(parameter, std=0.05)
         return cls(network, random_weights=True, device=device)
-
-    def dims_dict(self) -> dict[str, int]:
-        return asdict(self.network.dims)
 
     @torch.no_grad()
     def decode_tokens(self, audio: np.ndarray) -> list[int]:

@@ -19,10 +19,11 @@ non-finite embedding) is that item's error with the reason, never a crash or a s
 
 Example (random weights: not a measurement; the tokenizer files still come from the registry)::
 
-    from agomni.metrics.text_audio.clap_score import ClapScorer, ClapTextItem, score_items, summarise
+    from agomni.metrics.item_outcomes import combine, metric_config
+    from agomni.metrics.text_audio.clap_score import ClapScorer, ClapTextItem, outcomes, score_items
     scorer = ClapScorer.from_registry()
     items = score_items(scorer, [ClapTextItem("a", "a.wav", "a dog barks")])
-    print(summarise(items, scorer.config()).value)
+    print(combine("clap", metric_config("clap", scorer.config()), outcomes(items)).value)
 """
 
 from __future__ import annotations
@@ -30,17 +31,15 @@ from __future__ import annotations
 import math
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import torch
 from tqdm import tqdm
 
-from agomni import suites
 from agomni.errors import MediaError, MetricInputError
 from agomni.io.prepare import load_prepared, recipe
-from agomni.metrics.base import MetricResult, MetricSpec
 from agomni.metrics.embedders.clap import (
     CLIP_SAMPLES,
     SAMPLE_RATE,
@@ -50,7 +49,7 @@ from agomni.metrics.embedders.clap import (
 )
 from agomni.metrics.embedders.clap_text import ClapTextNet, load_text_state
 from agomni.metrics.embedders.roberta_bpe import RobertaBPETokenizer
-from agomni.metrics.item_mean import ItemMean
+from agomni.metrics.item_outcomes import ItemOutcome
 
 NAME = "clap"
 DEFAULT_MODEL = "music-speech-audioset-89.98"
@@ -218,18 +217,15 @@ def score_items(
     ]
 
 
-def summarise(items: Sequence[ClapItemScore], config: Mapping[str, Any], *, name: str = NAME) -> MetricResult:
-    """Mean cosine over the scored items, the others listed with their reasons (`ItemMean`); unit,
-    direction and recipe from metric `name`'s catalogue entry (evaluation/metrics.json)."""
-    catalogue = suites.load_metric_specs()[name]
-    spec = MetricSpec(unit=catalogue.unit, higher_is_better=catalogue.higher_is_better, description="")
-    accumulator = ItemMean(name, spec, catalogue.recipe, config)
-    for item in items:
-        if item.cosine is None:
-            accumulator.add_error(item.item_id, item.error or "no value", item.side)
-        else:
-            accumulator.update([item.cosine], ids=[item.item_id])
-    return accumulator.compute()
+def outcomes(items: Sequence[ClapItemScore]) -> dict[str, ItemOutcome]:
+    """Each item's cosine, or its reason and the side at fault (what `agomni.metrics.item_outcomes.combine`
+    averages over the scored items)."""
+    return {
+        i.item_id: ItemOutcome(None, i.error or "no value", i.side)
+        if i.cosine is None
+        else ItemOutcome(float(i.cosine))
+        for i in items
+    }
 
 
 __all__ = [
@@ -238,6 +234,6 @@ __all__ = [
     "ClapScorer",
     "ClapTextItem",
     "TextAudioScorer",
+    "outcomes",
     "score_items",
-    "summarise",
 ]

@@ -6,7 +6,7 @@ One scorer per metric over the generated files, built when its metric's turn com
 its pass (one network in memory at a time); each item's cosine goes into the per-item scores, each item
 that could not be scored (no caption, an undecodable or too short clip ...) is listed with its reason in
 the metric's details and under ``unscored`` in the item's coverage entry, and the set value is the mean
-over the scored items (`clap_score.summarise`).
+over the scored items (`agomni.metrics.item_outcomes.combine`).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from agomni import suites
+from agomni.metrics.item_outcomes import metric_config
 from agomni.metrics.stage import FamilyStage, ManifestNeed, StageRequest, StageScores
 from agomni.metrics.text_audio import clap_score, ms_clap_score
 
@@ -58,9 +59,9 @@ def score_text_audio(request: StageRequest) -> StageScores:
                 )
             with request.timed(f"network:{name}"):
                 scores = clap_score.score_items(scorer, items, progress=request.progress, name=name)
-            config = scorer.config()
+            config = metric_config(name, scorer.config())
             del scorer  # released before the next metric's network is built
-            out.add_result(name, clap_score.summarise(scores, config, name=name))
+            out.file(name, config, clap_score.outcomes(scores))
     return out
 
 

@@ -23,11 +23,12 @@ skip.
 
 Example (random weights: not a measurement; the tokenizer files still come from the registry)::
 
-    from agomni.metrics.text_audio.clap_score import ClapTextItem, score_items, summarise
+    from agomni.metrics.item_outcomes import combine, metric_config
+    from agomni.metrics.text_audio.clap_score import ClapTextItem, outcomes, score_items
     from agomni.metrics.text_audio.ms_clap_score import NAME, MsClapScorer
     scorer = MsClapScorer.random()
     items = score_items(scorer, [ClapTextItem("a", "a.wav", "a dog barks")], name=NAME)
-    print(summarise(items, scorer.config(), name=NAME).value)
+    print(combine(NAME, metric_config(NAME, scorer.config()), outcomes(items)).value)
 """
 
 from __future__ import annotations
