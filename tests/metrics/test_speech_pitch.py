@@ -50,3 +50,57 @@ def test_reference_metrics_stability_and_item_errors() -> None:
     steady = pitch_metrics([audio], model="tiny")["F0_STABILITY"].items[0]
     assert steady.extra["range_semitones"] == pytest.approx(12 * np.log2(290 / 205), abs=1.5)
     assert steady.value < 10.0
+
+
+def _torchcrepe_weighted_argmax(logits, monkeypatch, weights=None):
+    """torchcrepe's own decoder on a copy of `logits` (it writes into its input); `weights` replaces the bin
+    centres it caches on the function (None: it draws its dithered ones from NumPy's global generator)."""
+    import torchcrepe
+
+    if weights is None:
+        monkeypatch.delattr(torchcrepe.decode.weighted_argmax, "weights", raising=False)
+    else:
+        monkeypatch.setattr(torchcrepe.decode.weighted_argmax, "weights", weights, raising=False)
+    return torchcrepe.decode.weighted_argmax(logits.clone())
+
+
+def test_local_average_is_torchcrepes_weighted_argmax_without_its_dither(monkeypatch) -> None:
+    import torch
+
+    from agomni.metrics.speech.pitch import local_average
+
+    generator = torch.Generator().manual_seed(0)
+    logits = 4.0 * torch.randn(2, 360, 60, generator=generator)
+    logits[:, :40] = -float("inf")  # what torchcrepe.predict does below fmin / above fmax
+    logits[:, 330:] = -float("inf")
+    logits[0, 41, 7] = 50.0  # arg-max next to the masked edge: a window cut by the -inf bins
+    exact = (20 * torch.arange(360) + 1997.3794084376191)[None, :, None]  # 20-cent bins, 31.7 Hz at bin 0
+    bins, hz = local_average(logits)
+    upstream_bins, upstream_hz = _torchcrepe_weighted_argmax(logits, monkeypatch, exact)
+    assert torch.equal(bins, upstream_bins)
+    np.testing.assert_allclose(hz.numpy(), upstream_hz.numpy(), rtol=1e-6)
+
+    # torchcrepe's own weights are dithered from NumPy's global state: two seeds, two answers (by up to
+    # a bin); ours do not depend on that state
+    np.random.seed(1)
+    dithered_1 = _torchcrepe_weighted_argmax(logits, monkeypatch)[1]
+    np.random.seed(2)
+    dithered_2 = _torchcrepe_weighted_argmax(logits, monkeypatch)[1]
+    spread = cents(dithered_1.numpy(), dithered_2.numpy())
+    assert np.abs(spread).max() > 1.0
+    assert np.abs(spread).max() < 41.0
+    np.random.seed(3)
+    assert torch.equal(local_average(logits)[1], hz)
+
+
+@pytest.mark.slow
+def test_f0_does_not_depend_on_numpys_global_random_state(monkeypatch) -> None:
+    import torchcrepe
+
+    audio, _ = sweep(200.0, 300.0, seconds=1.0)
+    tracks = []
+    for seed in (1, 2):
+        np.random.seed(seed)
+        monkeypatch.delattr(torchcrepe.decode.weighted_argmax, "weights", raising=False)
+        tracks.append(track_f0(audio, model="tiny"))
+    np.testing.assert_array_equal(tracks[0].f0_hz, tracks[1].f0_hz)

@@ -14,6 +14,12 @@ Metrics (recipe "agomni-crepe", labelled; no published toolkit fixes these choic
   F0, in semitones) and median F0 in each item's details.
 
 Per item: audio shorter than one CREPE window (64 ms) or with no voiced frame is an error.
+
+Decoding is torchcrepe's ``weighted_argmax`` (sigmoid of the network's output over the nine bins around
+the arg-max, averaged in cents) with the bins at their exact centres. torchcrepe's own function adds a
+random triangular dither of up to one bin (20 cents) to the 360 bin centres, drawn once per process from
+NumPy's global generator, so the same audio gave other F0 values in each process (up to 2.8 Hz at
+200 Hz); `local_average` is that decoding without the dither, and the numbers are reproducible.
 """
 
 from __future__ import annotations
@@ -32,7 +38,11 @@ from agomni.metrics.speech.items import ItemScore, SetScore, clip_ids, mono_floa
 SAMPLE_RATE = 16000
 HOP = 160
 WINDOW = 1024
-RECIPE = "agomni-crepe (torchcrepe, 10 ms hop, weighted-argmax decoding, periodicity >= 0.5 voiced)"
+#: The 360 CREPE pitch bins in cents (20 cents apart; torchcrepe's ``bins_to_cents`` before its dither)
+BIN_CENTS = 20.0 * torch.arange(360, dtype=torch.float32) + 1997.3794084376191
+RECIPE = (
+    "agomni-crepe (torchcrepe, 10 ms hop, weighted-argmax decoding without dither, periodicity >= 0.5 voiced)"
+)
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,18 @@ class F0Track:
     periodicity: np.ndarray
     voiced: np.ndarray
     model: str
+
+
+def local_average(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """torchcrepe decoder ([B, 360, T] -> (arg-max bins [B, T], F0 in Hz [B, T])): the weighted mean of the
+    bin centres `BIN_CENTS` over the arg-max bin and four on each side, weighted by the sigmoid of
+    `logits`, as ``torchcrepe.decode.weighted_argmax`` without its random dither."""
+    bins = logits.argmax(dim=1)
+    index = torch.arange(logits.shape[1], device=logits.device)[None, :, None]
+    near = (index >= bins[:, None, :] - 4) & (index < bins[:, None, :] + 5)
+    weights = torch.sigmoid(logits) * near
+    cents = (BIN_CENTS.to(logits.device)[None, :, None] * weights).sum(dim=1) / weights.sum(dim=1)
+    return bins, 10.0 * 2.0 ** (cents / 1200.0)
 
 
 def track_f0(
@@ -73,7 +95,7 @@ def track_f0(
             fmin,
             fmax,
             model,
-            decoder=torchcrepe.decode.weighted_argmax,
+            decoder=local_average,
             return_periodicity=True,
             batch_size=512,
             device=device,
