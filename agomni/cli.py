@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 
 from . import __version__
+from .allocator import keep_freed_memory
 from .errors import AgomniError
 from .suites import load_metric_specs
 
@@ -352,5 +353,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def console() -> int:
+    """The ``agomni`` command: `main` after `agomni.allocator.keep_freed_memory` (process-wide, so not in
+    `main`, which tests and other programs call in their own process)."""
+    keep_freed_memory()
+    return main()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console())

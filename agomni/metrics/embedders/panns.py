@@ -63,6 +63,10 @@ FRONTEND_KEYS = (
     "logmel_extractor.melW",
 )
 FRONTEND_TOLERANCE = 1e-4  # relative to the largest absolute value of each matrix
+#: Seconds of audio per forward pass (a batch is split into passes of at most this many clip-seconds, at
+#: least one clip each): each 8 s clip at 16 kHz holds 13 MB per convolution output and more in the
+#: convolutions' unfolded inputs, so 16 clips at once were slower on the CPU than 4 and took more memory.
+PASS_SECONDS = 32
 #: Random weights: the AudioSet head is scaled to this logit std over classes on the calibration audio.
 RANDOM_LOGIT_STD = 3.0
 
@@ -278,9 +282,10 @@ class PannsCnn14Embedder(Embedder):
     def embed_and_logits(self, waveform: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """[B, samples] float32 at ``sample_rate`` -> (embedding [B, 2048], logits [B, 527]) on the CPU."""
         x = common.nonempty_batch(self, waveform, min_samples=self.cnn14.min_samples)
+        rows = max(1, PASS_SECONDS * self.sample_rate // x.shape[1])
         with torch.inference_mode():
-            embedding, logits = self.network(x.to(self.device))
-        return embedding.cpu(), logits.cpu()
+            passes = [self.network(part.to(self.device)) for part in x.split(rows)]
+        return torch.cat([p[0] for p in passes]).cpu(), torch.cat([p[1] for p in passes]).cpu()
 
     def outputs(self, waveform: torch.Tensor) -> dict[str, torch.Tensor]:
         """Both heads of one forward pass: ``{"embed": [B, 2048], "logits": [B, 527]}``."""
