@@ -43,8 +43,8 @@ from benchmarks.make_clips import make_sets
 
 ROOT = Path(__file__).resolve().parent.parent
 ANCHOR_DIR = Path(__file__).resolve().parent / "anchors"
-# `agomni` of this tree (PYTHONPATH=ROOT), independent of the installed console-script entry point
-AGOMNI = [sys.executable, "-c", "import sys; from agomni.cli import main; sys.exit(main())"]
+# the `agomni` command as installed next to this Python; with PYTHONPATH=ROOT it runs this tree's code
+AGOMNI = [str(Path(sys.executable).parent / "agomni")]
 AV_BENCHMARK_SET = "fd_vggish,fd_panns,fd_passt,kl_panns,kl_passt,is_panns"
 
 
@@ -177,7 +177,7 @@ def main() -> None:
     shutil.rmtree(clips, ignore_errors=True)
     make_sets(clips, args.count, args.seconds, seed=0)
     export_weights(args.out / "weights", seed=0)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}  # nothing may download
     if "av-benchmark" in names:
         prep = [sys.executable, str(ANCHOR_DIR / ANCHORS["av-benchmark"].script), "--prepare"]
         prep += ["--src", str(args.av_benchmark_src), "--weights", str(args.out / "weights")]

@@ -10,11 +10,14 @@ the network or a GPU:
 - VGGish: ``torch.hub.load('harritaylor/torchvggish', 'vggish')`` -> a module holding ``vggish.pth``;
 - PaSST: ``hear21passt.base.get_model_passt`` -> the same architecture built with ``pretrained=False``
   and ``passt.pth`` loaded strictly;
-- Synchformer: its checkpoint path -> ``synchformer.pth`` (seeded random weights; DeSync is not scored
-  without video features, but av-benchmark builds and loads the network in both stages);
+- Synchformer (DeSync; not scored without video features, but av-benchmark builds and loads it in both
+  stages): its module cannot be imported here (its AST code imports
+  ``transformers.pytorch_utils.find_pruneable_heads_and_indices``, which the installed transformers no
+  longer has), so it is an empty module too, loading an empty ``synchformer.pth``;
 - ImageBind, LAION-CLAP and MS-CLAP (not used by the audio-only metric set; ImageBind and pytorchvideo
-  are not installed, the CLAP checkpoints would be downloaded) -> empty modules, so their construction
-  time is left out of the av-benchmark timing; ``colorlog`` (not installed) -> plain ``logging``.
+  are not installed, importing laion_clap fetches the BART tokenizer from the Hugging Face hub, the CLAP
+  checkpoints would be downloaded) -> empty modules, so their import and construction time is left out
+  of the av-benchmark timing; ``colorlog`` (not installed) -> plain ``logging``.
 
 Prints one JSON line with av-benchmark's metric values under agomni's metric names.
 
@@ -87,6 +90,12 @@ def install_missing_modules() -> None:
         models.imagebind_model = _module(
             "imagebind.models.imagebind_model", ModalityType=modality, imagebind_huge=lambda **k: Unused()
         )
+    _module("laion_clap", CLAP_Module=Unused)
+    import transformers.pytorch_utils
+
+    if not hasattr(transformers.pytorch_utils, "find_pruneable_heads_and_indices"):
+        _module("av_bench.synchformer")
+        _module("av_bench.synchformer.synchformer", Synchformer=Unused, make_class_grid=None)
 
 
 def patch_weights(weights: Path) -> None:
@@ -114,12 +123,12 @@ def patch_weights(weights: Path) -> None:
     extraction_models._syncformer_ckpt_path = weights / "synchformer.pth"
     av_bench.evaluate._syncformer_ckpt_path = weights / "synchformer.pth"
     av_bench.evaluate.device = "cpu"
-    extraction_models.laion_clap = types.SimpleNamespace(CLAP_Module=Unused)
     extraction_models.CLAP = Unused
 
 
 def prepare(weights: Path, seed: int) -> None:
-    """Seeded random Synchformer weights and the CNN14 files under ``weights/home`` (from ``panns.pth``)."""
+    """Synchformer weights (seeded random, or empty for the empty stand-in) and the CNN14 files under
+    ``weights/home`` (copies of ``panns.pth``)."""
     from av_bench.synchformer.synchformer import Synchformer
 
     torch.manual_seed(seed)
