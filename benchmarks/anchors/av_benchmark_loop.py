@@ -5,6 +5,9 @@ The fetched av-benchmark source stays unmodified; this driver only replaces, at 
 the network or a GPU:
 
 - ``device`` of ``evaluate.py`` and ``av_bench.evaluate`` -> ``"cpu"``;
+- ``torchaudio.load`` -> the same read through soundfile (float32 [channels, samples], rate): the
+  installed torchaudio reads files only through torchcodec, which is not installed, and av-benchmark's
+  dataset retries the next file forever when a read fails;
 - CNN14 16 kHz: ``$HOME/.cache/audioldm_eval/ckpt/Cnn14_16k_mAP=0.438.pth`` is read from ``--weights``
   (``HOME`` points there; the 32 kHz file it checks for is an empty placeholder, never read);
 - VGGish: ``torch.hub.load('harritaylor/torchvggish', 'vggish')`` -> a module holding ``vggish.pth``;
@@ -39,7 +42,10 @@ import time
 import types
 from pathlib import Path
 
+import numpy as np
+import soundfile as sf
 import torch
+import torchaudio
 from anchor_stats import emit
 
 # av-benchmark output key -> agomni metric name
@@ -98,6 +104,12 @@ def install_missing_modules() -> None:
         _module("av_bench.synchformer.synchformer", Synchformer=Unused, make_class_grid=None)
 
 
+def soundfile_load(path: object, *args: object, **kwargs: object) -> tuple[torch.Tensor, int]:
+    """``torchaudio.load`` of a WAV/FLAC file as its soundfile backend returned it."""
+    data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    return torch.from_numpy(np.ascontiguousarray(data.T)), rate
+
+
 def patch_weights(weights: Path) -> None:
     """Point every checkpoint av-benchmark loads for the audio metrics at the files in ``weights``."""
     import hear21passt.base
@@ -114,6 +126,7 @@ def patch_weights(weights: Path) -> None:
         return net
 
     torch.hub.load = vggish_hub
+    torchaudio.load = soundfile_load
     hear21passt.base.get_model_passt = passt_net
     os.environ["HOME"] = str(weights / "home")
 
