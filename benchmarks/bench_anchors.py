@@ -161,6 +161,9 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=48)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument(
+        "--first-repeat", type=int, default=0, help="index of the first repeat (odd: the upstream side first)"
+    )
     parser.add_argument("--only", default="", help=f"comma-separated anchors of {sorted(ANCHORS)}")
     parser.add_argument("--av-benchmark-src", type=Path, help="av-benchmark source tree (its own loop)")
     args = parser.parse_args()
@@ -193,7 +196,7 @@ def main() -> None:
         runs.write(json.dumps(context) + "\n")
         for name in names:
             anchor = ANCHORS[name]
-            for repeat in range(args.repeats):
+            for repeat in range(args.first_repeat, args.first_repeat + args.repeats):
                 work = args.out / "work" / name
                 cmds = commands(anchor, args, clips, work)
                 order = ("agomni", "upstream") if repeat % 2 == 0 else ("upstream", "agomni")
