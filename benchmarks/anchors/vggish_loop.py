@@ -1,0 +1,62 @@
+"""FD-VGG the way people run it with torchvggish 0.2: each file read with soundfile (int16 / 32768, as
+``vggish_input.wavfile_to_examples`` does), turned into 0.96 s log-mel examples by
+``vggish_input.waveform_to_examples`` and fed alone to upstream ``torchvggish.VGG``; the 128-d frame
+embeddings of the two folders compared with scipy (see anchor_stats.frechet_distance).
+
+The input and output follow av-benchmark's recipe (agomni's default profile of ``fd_vggish``): mono,
+mean removed, cut to ``--seconds``, the last ReLU of the embedding head left out (audioldm_eval's
+``use_activation=False``). Weights: ``WEIGHTS/vggish.pth`` (torchvggish keys; bench_anchors.py writes
+agomni's seeded random weights there); nothing is downloaded.
+
+    python benchmarks/anchors/vggish_loop.py --pred P --ref R --weights WEIGHTS --seconds 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+from anchor_stats import audio_files, emit, frechet_distance
+from torchvggish import vggish_input
+from torchvggish.torchvggish import VGG, make_layers
+
+
+def load_vggish(weights: Path) -> torch.nn.Module:
+    model = VGG(make_layers(), postprocess=False)
+    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    model.embeddings[5] = torch.nn.Identity()
+    return model.eval()
+
+
+def embed_folder(model: torch.nn.Module, folder: Path, seconds: float) -> np.ndarray:
+    rows = []
+    for path in audio_files(folder):
+        data, rate = sf.read(path, dtype="int16", always_2d=True)
+        audio = data.mean(axis=1) / 32768.0
+        audio = (audio - audio.mean())[: int(seconds * rate)]
+        examples = vggish_input.waveform_to_examples(audio, rate, return_tensor=True)
+        with torch.no_grad():
+            rows.append(model(examples).numpy())
+    return np.concatenate(rows)
+
+
+def main() -> None:
+    started = time.perf_counter()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pred", type=Path, required=True)
+    parser.add_argument("--ref", type=Path, required=True)
+    parser.add_argument("--weights", type=Path, required=True, help="folder holding vggish.pth")
+    parser.add_argument("--seconds", type=float, default=8.0)
+    args = parser.parse_args()
+    model = load_vggish(args.weights / "vggish.pth")
+    pred = embed_folder(model, args.pred, args.seconds)
+    ref = embed_folder(model, args.ref, args.seconds)
+    emit("torchvggish", {"fd_vggish": frechet_distance(pred, ref)}, started)
+
+
+if __name__ == "__main__":
+    main()
