@@ -8,10 +8,13 @@ in three scenarios that share one cache folder:
    generated files (and a manifest of those items), then the run over the same folder once the other
    files were added to it (with the whole manifest: only the added items are new).
 
-Prints a markdown table: wall seconds per run and the set values. Given several trees, each scenario runs
+Prints a markdown table: wall seconds per run and the set values; each run's stage profile is in its
+``OUT/TREE/RUN/timings.json``. Given several trees, each scenario runs
 every tree before the next one starts, so that they share the machine's load.
 
     PYTHONPATH=. python benchmarks/bench_stage_resume.py /tmp/resume --tree OLD --tree . --count 8 --added 2
+    PYTHONPATH=. python benchmarks/bench_stage_resume.py /tmp/v2a --suite v2a-vggsound --tree OLD --tree . \\
+        --count 2 --cold-and-resumed-only
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.synthetic_sets import write_tts_set
+from benchmarks.synthetic_sets import write_tts_set, write_v2a_set
+
+WRITERS = {"tts-seed-en": write_tts_set, "v2a-vggsound": write_v2a_set}
 
 
 def evaluate(
@@ -36,7 +41,7 @@ def evaluate(
     command = [
         sys.executable, "-m", "agomni.cli", "eval", "--suite", suite, "--manifest", str(manifest),
         "--pred", str(pred), "--random-weights", "--cache-dir", str(cache), "--no-progress",
-        "--out", str(out), "--overwrite", *extra,
+        "--out", str(out), "--overwrite", "--profile-stages", *extra,
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(tree)}
     start = time.perf_counter()
@@ -60,11 +65,14 @@ def main() -> None:
     parser.add_argument("--suite", default="tts-seed-en")
     parser.add_argument("--count", type=int, default=8)
     parser.add_argument("--added", type=int, default=2)
+    parser.add_argument("--cold-and-resumed-only", action="store_true", help="skip the items-added scenario")
     args = parser.parse_args()
+    if args.suite not in WRITERS:
+        raise SystemExit(f"--suite: one of {sorted(WRITERS)}")
     trees = [t.resolve() for t in args.tree or [Path(".")]]
     data = args.out / "data"
     if not (data / "manifest.jsonl").exists():
-        write_tts_set(data, args.count)
+        WRITERS[args.suite](data, args.count)
     manifest, pred = data / "manifest.jsonl", data / "pred"
     lines = manifest.read_text().splitlines()
     first_n = args.count - args.added
@@ -83,6 +91,8 @@ def main() -> None:
     for tree in trees:
         runs = args.out / tree.name
         row("resumed (same command again)", tree, manifest, pred, runs / "cache", runs / "resumed")
+    if args.cold_and_resumed_only:
+        return
     for tree in trees:  # the same folder, first with the first items only, then with every item
         runs = args.out / tree.name
         (runs / "pred").mkdir(parents=True, exist_ok=True)
