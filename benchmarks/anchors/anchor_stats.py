@@ -1,12 +1,14 @@
 """Statistics shared by the upstream per-file loops of bench_anchors.py, computed with numpy/scipy the way
 pytorch-fid and av-benchmark do (no agomni code): Fréchet distance with ``scipy.linalg.sqrtm`` of the
-covariance product, and the file listing / result line every loop uses."""
+covariance product, the file listing / result line every loop uses, and the command line of an FD loop."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -38,3 +40,27 @@ def emit(anchor: str, values: dict[str, float], started: float) -> None:
     """One JSON line on stdout: the anchor, its metric values and the seconds since ``started``."""
     line = {"anchor": anchor, "values": values, "inner_s": round(time.perf_counter() - started, 2)}
     print(json.dumps(line), file=sys.stdout, flush=True)
+
+
+def fd_loop(
+    description: str,
+    anchor: str,
+    metric: str,
+    weights_file: str,
+    load: Callable[[Path], object],
+    embed_folder: Callable[[object, Path, float], np.ndarray],
+) -> None:
+    """An FD loop's command line (``--pred P --ref R --weights WEIGHTS --seconds S``): the network from
+    ``load(WEIGHTS/weights_file)``, the rows of each folder from ``embed_folder(network, folder, S)``, and
+    one `emit` line with ``metric`` = their Fréchet distance; the seconds count from the start."""
+    started = time.perf_counter()
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--pred", type=Path, required=True)
+    parser.add_argument("--ref", type=Path, required=True)
+    parser.add_argument("--weights", type=Path, required=True, help=f"folder holding {weights_file}")
+    parser.add_argument("--seconds", type=float, default=8.0)
+    args = parser.parse_args()
+    network = load(args.weights / weights_file)
+    pred = embed_folder(network, args.pred, args.seconds)
+    ref = embed_folder(network, args.ref, args.seconds)
+    emit(anchor, {metric: frechet_distance(pred, ref)}, started)

@@ -12,17 +12,15 @@ downloaded.
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import sys
-import time
 import types
 from pathlib import Path
 
 import librosa
 import numpy as np
 import torch
-from anchor_stats import audio_files, emit, frechet_distance
+from anchor_stats import audio_files, fd_loop
 
 RATE = 16000
 
@@ -61,19 +59,5 @@ def embed_folder(model: torch.nn.Module, folder: Path, seconds: float) -> np.nda
     return np.stack(rows)
 
 
-def main() -> None:
-    started = time.perf_counter()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pred", type=Path, required=True)
-    parser.add_argument("--ref", type=Path, required=True)
-    parser.add_argument("--weights", type=Path, required=True, help="folder holding panns.pth")
-    parser.add_argument("--seconds", type=float, default=8.0)
-    args = parser.parse_args()
-    model = load_cnn14(args.weights / "panns.pth")
-    pred = embed_folder(model, args.pred, args.seconds)
-    ref = embed_folder(model, args.ref, args.seconds)
-    emit("panns-inference", {"fd_panns": frechet_distance(pred, ref)}, started)
-
-
 if __name__ == "__main__":
-    main()
+    fd_loop(__doc__.splitlines()[0], "panns-inference", "fd_panns", "panns.pth", load_cnn14, embed_folder)

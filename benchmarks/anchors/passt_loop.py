@@ -12,16 +12,14 @@ resampler: mono, mean removed, cut to ``--seconds``, then padded to 10 s. Weight
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
-import time
 from pathlib import Path
 
 import librosa
 import numpy as np
 import torch
-from anchor_stats import audio_files, emit, frechet_distance
+from anchor_stats import audio_files, fd_loop
 from hear21passt.models.passt import get_model
 from hear21passt.models.preprocess import AugmentMelSTFT
 from hear21passt.wrapper import PasstBasicWrapper
@@ -53,19 +51,5 @@ def embed_folder(model: torch.nn.Module, folder: Path, seconds: float) -> np.nda
     return np.stack(rows)
 
 
-def main() -> None:
-    started = time.perf_counter()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pred", type=Path, required=True)
-    parser.add_argument("--ref", type=Path, required=True)
-    parser.add_argument("--weights", type=Path, required=True, help="folder holding passt.pth")
-    parser.add_argument("--seconds", type=float, default=8.0)
-    args = parser.parse_args()
-    model = load_passt(args.weights / "passt.pth")
-    pred = embed_folder(model, args.pred, args.seconds)
-    ref = embed_folder(model, args.ref, args.seconds)
-    emit("hear21passt", {"fd_passt": frechet_distance(pred, ref)}, started)
-
-
 if __name__ == "__main__":
-    main()
+    fd_loop(__doc__.splitlines()[0], "hear21passt", "fd_passt", "passt.pth", load_passt, embed_folder)

@@ -13,14 +13,12 @@ agomni's seeded random weights there); nothing is downloaded.
 
 from __future__ import annotations
 
-import argparse
-import time
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import torch
-from anchor_stats import audio_files, emit, frechet_distance
+from anchor_stats import audio_files, fd_loop
 from torchvggish import vggish_input
 from torchvggish.torchvggish import VGG, make_layers
 
@@ -44,19 +42,5 @@ def embed_folder(model: torch.nn.Module, folder: Path, seconds: float) -> np.nda
     return np.concatenate(rows)
 
 
-def main() -> None:
-    started = time.perf_counter()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pred", type=Path, required=True)
-    parser.add_argument("--ref", type=Path, required=True)
-    parser.add_argument("--weights", type=Path, required=True, help="folder holding vggish.pth")
-    parser.add_argument("--seconds", type=float, default=8.0)
-    args = parser.parse_args()
-    model = load_vggish(args.weights / "vggish.pth")
-    pred = embed_folder(model, args.pred, args.seconds)
-    ref = embed_folder(model, args.ref, args.seconds)
-    emit("torchvggish", {"fd_vggish": frechet_distance(pred, ref)}, started)
-
-
 if __name__ == "__main__":
-    main()
+    fd_loop(__doc__.splitlines()[0], "torchvggish", "fd_vggish", "vggish.pth", load_vggish, embed_folder)
