@@ -5,7 +5,7 @@ Makes ``--count`` generated and ``--count`` reference clips (mono 16 kHz WAV, `m
 seed 0) once, exports agomni's seeded random weights (``--random-weights`` with ``--seed 0``) in each
 upstream's official layout, then for each anchor and repeat runs, alternating which goes first:
 
-- (A) ``agomni eval --metrics <set> --profile av-benchmark --random-weights --no-cache --no-progress``;
+- (A) ``agomni eval --metrics <set> --profile <profile> --random-weights --no-cache --no-progress``;
 - (B) the upstream loop: ``benchmarks/anchors/<anchor>_loop.py`` (upstream network file by file, or
   av-benchmark's own entry script for ``av-benchmark``).
 
@@ -19,7 +19,9 @@ agomni) ends the output. Run it at low priority on a shared machine:
 
 Anchors: ``panns`` (FD-PANNs vs panns-inference 0.1.1 per file), ``vggish`` (FD-VGG vs torchvggish 0.2
 per file), ``passt`` (FD-PaSST vs hear21passt 0.0.26 per file), ``av-benchmark`` (FD-VGG, FD-PANNs,
-FD-PaSST, KL-PANNs, KL-PaSST, IS vs av-benchmark's own loop; needs ``--av-benchmark-src``).
+FD-PaSST, KL-PANNs, KL-PaSST, IS vs av-benchmark's own loop; needs ``--av-benchmark-src``), ``clap``
+(FD-CLAP with ``--profile fadtk`` vs laion-clap 1.1.7 in fadtk's per-file loop; every other anchor runs
+agomni with ``--profile av-benchmark``).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class Anchor:
     metrics: str
     script: str
     upstream: str
+    profile: str = "av-benchmark"
 
 
 ANCHORS = {
@@ -62,6 +65,7 @@ ANCHORS = {
         Anchor("panns", "fd_panns", "panns_loop.py", "panns-inference 0.1.1, per file"),
         Anchor("vggish", "fd_vggish", "vggish_loop.py", "torchvggish 0.2, per file"),
         Anchor("passt", "fd_passt", "passt_loop.py", "hear21passt 0.0.26, per file"),
+        Anchor("clap", "fd_clap", "clap_loop.py", "laion-clap 1.1.7, fadtk's per-file loop", "fadtk"),
         Anchor("av-benchmark", AV_BENCHMARK_SET, "av_benchmark_loop.py", "av-benchmark evaluate.py"),
     )
 }
@@ -69,7 +73,9 @@ ANCHORS = {
 
 def export_weights(folder: Path, seed: int) -> None:
     """agomni's seeded random weights, as `agomni eval --random-weights --seed SEED` builds them, in the
-    upstream layouts: ``panns.pth`` ({"model": state_dict}), ``vggish.pth`` and ``passt.pth`` (state dicts)."""
+    upstream layouts: ``panns.pth`` ({"model": state_dict}), ``vggish.pth`` and ``passt.pth`` (state dicts),
+    ``clap.pt`` ({"state_dict": {"module.<name>": tensor}}, the LAION-CLAP audio tower)."""
+    from agomni.metrics.embedders.clap import ClapAudioEmbedder
     from agomni.metrics.embedders.panns import PannsCnn14Embedder
     from agomni.metrics.embedders.passt import PasstEmbedder
     from agomni.metrics.embedders.vggish import VGGishEmbedder
@@ -82,6 +88,8 @@ def export_weights(folder: Path, seed: int) -> None:
     torch.save(VGGishEmbedder.random(seed=seed).network.state_dict(), folder / "vggish.pth")
     torch.manual_seed(seed)
     torch.save(PasstEmbedder(random_weights=True, seed=seed).net.state_dict(), folder / "passt.pth")
+    clap = ClapAudioEmbedder(random_weights=True, seed=seed).net.state_dict()
+    torch.save({"state_dict": {f"module.{k}": v for k, v in clap.items()}}, folder / "clap.pt")
 
 
 def timed(cmd: list[str], log: Path, env: dict[str, str]) -> tuple[float, float, int]:
@@ -112,7 +120,7 @@ def commands(anchor: Anchor, args: argparse.Namespace, clips: Path, work: Path) 
     agomni = [
         *AGOMNI, "eval",
         "--pred", str(clips / "pred"), "--ref", str(clips / "ref"),
-        "--metrics", anchor.metrics, "--profile", "av-benchmark", "--seed", "0",
+        "--metrics", anchor.metrics, "--profile", anchor.profile, "--seed", "0",
         "--random-weights", "--no-cache", "--no-progress", "--overwrite", "--out", str(work / "agomni"),
     ]  # fmt: skip
     upstream = [

@@ -1,11 +1,13 @@
-"""FD-PaSST the way people run it with hear21passt 0.0.26: each file loaded with ``librosa.load`` at
-32 kHz, padded or cut to 10 s (320000 samples, what av-benchmark feeds) and fed alone to upstream
-``PasstBasicWrapper(mode="all")`` (``passt_s_swa_p16_128_ap476`` with hear21passt's own mel front end);
-the 768-d embeddings of the two folders compared with scipy (see anchor_stats.frechet_distance).
+"""FD-PaSST the way people run it with hear21passt 0.0.26: each file read with soundfile, made mono, its
+mean removed, resampled to 32 kHz by ``torchaudio.transforms.Resample`` (torchaudio's defaults, as
+av-benchmark's ``AudioDataset`` does), cut to ``--seconds``, padded or cut to 10 s (320000 samples, what
+av-benchmark feeds) and fed alone to upstream ``PasstBasicWrapper(mode="all")``
+(``passt_s_swa_p16_128_ap476`` with hear21passt's own mel front end); the 768-d embeddings of the two
+folders compared with scipy (see anchor_stats.frechet_distance).
 
-The input follows av-benchmark's recipe (agomni's default profile of ``fd_passt``) except for the
-resampler: mono, mean removed, cut to ``--seconds``, then padded to 10 s. Weights: ``WEIGHTS/passt.pth``
-(hear21passt keys; bench_anchors.py writes agomni's seeded random weights there); nothing is downloaded.
+This is av-benchmark's recipe (agomni's default profile of ``fd_passt``), file by file. Weights:
+``WEIGHTS/passt.pth`` (hear21passt keys; bench_anchors.py writes agomni's seeded random weights there);
+nothing is downloaded.
 
     python benchmarks/anchors/passt_loop.py --pred P --ref R --weights WEIGHTS --seconds 8
 """
@@ -16,9 +18,10 @@ import contextlib
 import io
 from pathlib import Path
 
-import librosa
 import numpy as np
+import soundfile as sf
 import torch
+import torchaudio
 from anchor_stats import audio_files, fd_loop
 from hear21passt.models.passt import get_model
 from hear21passt.models.preprocess import AugmentMelSTFT
@@ -40,13 +43,18 @@ def load_passt(weights: Path) -> torch.nn.Module:
 
 
 def embed_folder(model: torch.nn.Module, folder: Path, seconds: float) -> np.ndarray:
-    rows = []
+    rows, resamplers = [], {}
     for path in audio_files(folder):
-        audio, _ = librosa.load(path, sr=RATE, mono=True)
-        audio = (audio - audio.mean())[: int(seconds * RATE)][:INPUT_SAMPLES]
-        audio = np.pad(audio, (0, INPUT_SAMPLES - audio.size))
+        data, rate = sf.read(path, dtype="float32", always_2d=True)
+        audio = torch.from_numpy(data.T).mean(dim=0)
+        audio = audio - audio.mean()
+        if rate != RATE:
+            resample = resamplers.setdefault(rate, torchaudio.transforms.Resample(rate, RATE))
+            audio = resample(audio)
+        audio = audio[: int(seconds * RATE)][:INPUT_SAMPLES]
+        audio = torch.nn.functional.pad(audio, (0, INPUT_SAMPLES - audio.numel()))
         with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
-            out = model(torch.from_numpy(audio)[None, :])
+            out = model(audio[None, :])
         rows.append(out[0, 527:].numpy())
     return np.stack(rows)
 
