@@ -21,23 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from agomni.errors import UsageError
-from agomni.results import Results, RunFolder
+from agomni.results import RunFolder
 from agomni.results.flags import corpus_note, corpus_rates, flag_counts, flags_summary, item_flags
 from agomni.suites import get_suite, read_published
 
-from .compare import Comparison, compare_runs
+from .compare import Comparison, System, compare_runs
 from .paper_tables import PaperTable, build_tables
 from .series import Series, build_series
 
 WORST_ITEMS = 3
-
-
-@dataclass(frozen=True)
-class System:
-    label: str
-    folder: Path
-    results: Results
-    context: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -261,10 +253,7 @@ def build_content(
 ) -> ReportContent:
     if not run_dirs:
         raise UsageError("name at least one run folder")
-    systems = []
-    for folder in run_dirs:
-        run = RunFolder.open(folder)
-        systems.append(System(Path(folder).name, run.path, run.results(), run.context()))
+    systems = [System.open(folder) for folder in run_dirs]
     labels = [s.label for s in systems]
     if len(set(labels)) != len(labels):
         raise UsageError(f"run folders need distinct names, got {', '.join(labels)}")

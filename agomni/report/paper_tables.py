@@ -149,7 +149,7 @@ def column_order(task: str, names: Sequence[str]) -> list[str]:
 
 
 def run_dagger(system: Any, metric: str) -> str:
-    """Why `metric` of the run `system` (content.System) is not comparable with published rows ("" if it is)."""
+    """Why `metric` of the run `system` (compare.System) is not comparable with published rows ("" if it is)."""
     results = system.results
     if results.random_weights:
         return "random network weights: tests the pipeline, not a measurement"
