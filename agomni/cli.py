@@ -61,21 +61,37 @@ EXIT_STATUS = (
 )
 
 
-def _add_strict(p: argparse.ArgumentParser) -> None:
+def _add_scoring_options(p: argparse.ArgumentParser) -> None:
+    """--strict, --speech-backend and --profile-stages, shared by eval and run."""
     p.add_argument(
         "--strict",
         action="store_true",
         help="end at the first metric that cannot be computed (default: compute the others, list it as not "
         "computed and exit 4)",
     )
-
-
-def _add_profile_stages(p: argparse.ArgumentParser) -> None:
+    _add_speech_backend(p)
     p.add_argument(
         "--profile-stages",
         action="store_true",
         help="print the seconds of each stage (decode, resample, hashing, cache I/O, each network, metric "
         "maths) with its share of the total, and write them to timings.json next to results.json",
+    )
+
+
+def _add_embedder_batch(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=16,
+        help="clips per embedder call (audio-visual metrics: SyncNet windows, Synchformer segments, ImageBind clips per call)",
+    )
+
+
+def _add_compile(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        help="CUDA graphs via torch.compile(mode='reduce-overhead') (default: on for CUDA)",
     )
 
 
@@ -129,20 +145,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manifest", help="manifest naming the items (references: --ref or reference_audio)")
     p.add_argument("--profile", help="recipe for every metric (default: the suite's, else each metric's)")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] for the embedders")
-    p.add_argument(
-        "--batch-size",
-        type=int,
-        default=16,
-        help="clips per embedder call (audio-visual metrics: SyncNet windows, Synchformer segments, ImageBind clips per call)",
-    )
+    _add_embedder_batch(p)
     p.add_argument("--seed", type=int, default=0, help="seed (recorded; used by random-weight embedders)")
     p.add_argument("--cache-dir", help="embedding cache root (default: $AGOMNI_HOME/cache)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
     p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
     p.add_argument("--random-weights", action="store_true", help="seeded random network weights (labelled)")
-    _add_strict(p)
-    _add_speech_backend(p)
-    _add_profile_stages(p)
+    _add_scoring_options(p)
 
     p = sub.add_parser(
         "generate", help="generate audio for a suite with a checkpoint", formatter_class=_SamplerDefaultsHelp
@@ -160,11 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--dtype", choices=["fp32", "bf16"], help="network weights (default: bf16 on CUDA, fp32 on CPU)"
     )
-    p.add_argument(
-        "--compile",
-        action=argparse.BooleanOptionalAction,
-        help="CUDA graphs via torch.compile(mode='reduce-overhead') (default: on for CUDA)",
-    )
+    _add_compile(p)
     p.add_argument("--batch-size", type=int, help="items per network call (default: the model's)")
 
     p = sub.add_parser(
@@ -197,12 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--sample-rate", type=int, default=16000, help="python:/command: rate (Hz) files must have"
     )
     p.add_argument("--timeout", type=float, default=600.0, help="command: seconds per item before it fails")
-    p.add_argument(
-        "--batch-size",
-        type=int,
-        default=16,
-        help="clips per embedder call (audio-visual metrics: SyncNet windows, Synchformer segments, ImageBind clips per call)",
-    )
+    _add_embedder_batch(p)
     p.add_argument(
         "--random-weights",
         action="store_true",
@@ -221,9 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
         "such files are an error; files this run would have made are reused)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
-    _add_strict(p)
-    _add_speech_backend(p)
-    _add_profile_stages(p)
+    _add_scoring_options(p)
 
     p = sub.add_parser("report", help="render reports from run folders")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR")
@@ -294,11 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--batch", type=int, default=1, help="clips per generation")
     p.add_argument("--repeats", type=int, default=3, help="timed generations (after one warm-up)")
-    p.add_argument(
-        "--compile",
-        action=argparse.BooleanOptionalAction,
-        help="CUDA graphs via torch.compile(mode='reduce-overhead') (default: on for CUDA)",
-    )
+    _add_compile(p)
     p.add_argument("--json", metavar="PATH", help="also write the timings as JSON to PATH")
 
     p = sub.add_parser("train", help="train the reference model")

@@ -74,16 +74,20 @@ class TooShortError(MediaError):
 # --- manifests and pairing -------------------------------------------------------------------
 
 
-class ManifestError(AgomniError):
-    """A manifest with one or more problems; `problems` holds one line per problem."""
+class ProblemsError(AgomniError):
+    """A file with one or more problems: the message names the file and the count, then `problems`, one
+    line each."""
 
     exit_code = 2
 
     def __init__(self, path: str | Path, problems: list[str]):
         self.path = str(path)
         self.problems = list(problems)
-        head = f"{self.path}: {len(self.problems)} problem(s)"
-        super().__init__("\n".join([head, *self.problems]))
+        super().__init__("\n".join([f"{self.path}: {len(self.problems)} problem(s)", *self.problems]))
+
+
+class ManifestError(ProblemsError):
+    """A manifest with one or more problems; `problems` holds one line per problem."""
 
 
 class PairingError(AgomniError):
@@ -100,13 +104,11 @@ class WeightsError(AgomniError):
 
 
 class UnknownWeightsError(WeightsError, UsageError):
-    exit_code = 2
+    """A weights name the registry does not know (exit code 2, as a UsageError)."""
 
 
 class WeightsNotCachedError(WeightsError, UsageError):
     """A checkpoint a requested metric needs is not in the weights cache; names the fetch command."""
-
-    exit_code = 2
 
 
 class ChecksumMismatchError(WeightsError):
@@ -187,14 +189,7 @@ class TooFewItemsError(NotComputableError):
 # --- results files -------------------------------------------------------------------------
 
 
-class ResultsError(AgomniError):
+class ResultsError(ProblemsError):
     """A results file (or results object) that breaks the results schema: wrong or missing
     schema_version, a field missing or of the wrong type, inconsistent coverage. Names the file and
     lists every problem."""
-
-    exit_code = 2
-
-    def __init__(self, path: str | Path, problems: list[str]):
-        self.path = str(path)
-        self.problems = list(problems)
-        super().__init__("\n".join([f"{self.path}: {len(self.problems)} problem(s)", *self.problems]))

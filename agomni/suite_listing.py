@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import argparse
 
-from agomni.errors import UsageError
 from agomni.evaluate.registry import availability
 from agomni.run.items import data_layout, suite_run_spec
-from agomni.suites import Suite, SuiteMetric, load_suites, read_published
+from agomni.suites import Suite, SuiteMetric, get_suite, load_suites, read_published
 from agomni.weights import get_entry
 from agomni.weights.store import quick_status
 
@@ -66,13 +65,10 @@ def format_data_root(suite: Suite) -> str:
 
 
 def cli_suites(args: argparse.Namespace) -> int:
-    suites = load_suites()
-    name = getattr(args, "suite", None)
-    if name is None:
-        print(format_suites(suites))
+    if args.suite is None:
+        print(format_suites(load_suites()))
         return 0
-    if name not in suites:
-        raise UsageError(f"unknown suite {name!r}; known suites: {', '.join(suites)}")
-    print(format_suites({name: suites[name]}))
-    print(format_data_root(suites[name]))
+    suite = get_suite(args.suite)  # an unknown name is a UsageError listing the known suites
+    print(format_suites({suite.name: suite}))
+    print(format_data_root(suite))
     return 0

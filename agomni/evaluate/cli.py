@@ -15,8 +15,8 @@ from agomni.evaluate.stage_profile import format_breakdown, write_breakdown
 from agomni.results import ITEMS_FILE, RESULTS_FILE, CoverageEntry, NotComputed
 
 
-def request_from_args(args: argparse.Namespace, argv: list[str] | None = None) -> EvalRequest:
-    """The `EvalRequest` the `agomni eval` options describe (``argv`` is recorded in the results)."""
+def request_from_args(args: argparse.Namespace) -> EvalRequest:
+    """The `EvalRequest` the `agomni eval` options describe (`command_line` is recorded in the results)."""
 
     def path(value: str | None) -> Path | None:
         return None if value is None else Path(value)
@@ -25,24 +25,24 @@ def request_from_args(args: argparse.Namespace, argv: list[str] | None = None) -
     return EvalRequest(
         pred_dir=Path(args.pred),
         ref_dir=path(args.ref),
-        manifest=path(getattr(args, "manifest", None)),
+        manifest=path(args.manifest),
         suite=args.suite,
         metrics=metrics,
-        profile=getattr(args, "profile", None),
+        profile=args.profile,
         out=path(args.out),
         allow_missing=args.allow_missing,
-        device=getattr(args, "device", "cpu"),
-        batch_size=getattr(args, "batch_size", 16),
-        seed=getattr(args, "seed", 0),
-        cache_dir=path(getattr(args, "cache_dir", None)),
-        use_cache=not getattr(args, "no_cache", False),
-        random_weights=getattr(args, "random_weights", False),
-        command=tuple(argv) if argv is not None else command_line(args),
-        progress=not getattr(args, "no_progress", False),
-        ref_superset=getattr(args, "ref_superset", False),
-        overwrite=getattr(args, "overwrite", False),
-        speech_backends=tuple(getattr(args, "speech_backend", None) or ()),
-        strict=getattr(args, "strict", False),
+        device=args.device,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        cache_dir=path(args.cache_dir),
+        use_cache=not args.no_cache,
+        random_weights=args.random_weights,
+        command=command_line(args),
+        progress=not args.no_progress,
+        ref_superset=args.ref_superset,
+        overwrite=args.overwrite,
+        speech_backends=tuple(args.speech_backend or ()),
+        strict=args.strict,
     )
 
 
@@ -163,7 +163,7 @@ def cli_eval(args: argparse.Namespace) -> int:
     if not shard.main:
         return EXIT_NOT_COMPUTED if outcome.results.not_computed else 0
     print(format_outcome(outcome))
-    if getattr(args, "profile_stages", False):
+    if args.profile_stages:
         print(format_breakdown(outcome.results.provenance.timings))
         if outcome.path is not None:
             print(

@@ -237,7 +237,9 @@ class _Runner:
             found.update(cached)
             for network in networks:
                 if network.label in cached and indexed_hash is not None:
-                    scored.networks[network.label] = _output(network, indexed_hash)
+                    scored.networks[network.label] = NetworkOutput(
+                        indexed_hash, network.key(indexed_hash).digest()
+                    )
             wanted = [n for n in networks if n.label not in cached]
             if not wanted:
                 continue
@@ -539,10 +541,6 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
         write_items(records, request.out / ITEMS_FILE)
         path = write_results(results, request.out / RESULTS_FILE)
     return EvalOutcome(results, path, comparable, records)
-
-
-def _output(network: Network, audio_hash: str) -> NetworkOutput:
-    return NetworkOutput(audio_hash, network.key(audio_hash).digest())
 
 
 def _item_records(coverage: tuple[CoverageEntry, ...], runner: _Runner) -> tuple[ItemRecord, ...]:

@@ -130,60 +130,45 @@ def _offline(name: str) -> EmbedderSpec:
 
 MEL_STATS, MFCC_STATS = _offline("mel-stats"), _offline("mfcc-stats")
 MEL_FRAMES, MFCC_FRAMES = _offline("mel-frames"), _offline("mfcc-frames")
-# One line per network embedder (module, factory, random-weights factory).
 _EMB = "agomni.metrics.embedders"
-VGGISH = EmbedderSpec(
-    "vggish", f"{_EMB}.vggish", "VGGishEmbedder.from_registry", random_factory="VGGishEmbedder.random"
-)
-_CNN14_16K = {"config": "panns-cnn14-16k"}
-PANNS = EmbedderSpec(
-    "panns",
-    f"{_EMB}.panns",
-    "PannsCnn14Embedder.from_registry",
-    kwargs=_CNN14_16K,
-    random_factory="PannsCnn14Embedder.random",
-    random_kwargs=_CNN14_16K,
-)
-PASST = EmbedderSpec(
-    "passt",
-    f"{_EMB}.passt",
-    "PasstEmbedder",
-    random_factory="PasstEmbedder",
-    random_kwargs={"random_weights": True},
-)
 
 
-def _clap(name: str, model: str) -> EmbedderSpec:
-    """A LAION-CLAP audio embedder as fadtk's ``clap-laion-*`` models use it."""
-    kwargs = {"model": model, "profile": "fadtk"}
+def _registry_class(name: str, module: str, cls: str, **kwargs: Any) -> EmbedderSpec:
+    """An embedder class built by ``cls.from_registry(**kwargs)``, with seeded random weights by
+    ``cls.random(**kwargs)``."""
     return EmbedderSpec(
         name,
-        f"{_EMB}.clap",
-        "ClapAudioEmbedder",
-        kwargs=kwargs,
-        random_factory="ClapAudioEmbedder",
-        random_kwargs={**kwargs, "random_weights": True},
-    )
-
-
-CLAP_AUDIO = _clap("clap-laion-audio", "630k-audioset-best")
-CLAP_MUSIC = _clap("clap-laion-music", "music-audioset-90.14")
-
-
-def _openl3(content_type: str) -> EmbedderSpec:
-    """OpenL3 mel256 512-d of one content type, stereo, as stable-audio-metrics' FD_openl3 uses it."""
-    kwargs = {"content_type": content_type}
-    return EmbedderSpec(
-        f"openl3-{content_type}",
-        f"{_EMB}.openl3",
-        "OpenL3Embedder.from_registry",
-        kwargs=kwargs,
-        random_factory="OpenL3Embedder.random",
+        f"{_EMB}.{module}",
+        f"{cls}.from_registry",
+        kwargs,
+        random_factory=f"{cls}.random",
         random_kwargs=kwargs,
     )
 
 
-OPENL3_ENV, OPENL3_MUSIC = _openl3("env"), _openl3("music")
+def _flag_class(name: str, module: str, cls: str, **kwargs: Any) -> EmbedderSpec:
+    """An embedder class built by ``cls(**kwargs)``, with seeded random weights by
+    ``cls(**kwargs, random_weights=True)``."""
+    random_kwargs = {**kwargs, "random_weights": True}
+    return EmbedderSpec(
+        name, f"{_EMB}.{module}", cls, kwargs, random_factory=cls, random_kwargs=random_kwargs
+    )
+
+
+# One line per network embedder.
+VGGISH = _registry_class("vggish", "vggish", "VGGishEmbedder")
+PANNS = _registry_class("panns", "panns", "PannsCnn14Embedder", config="panns-cnn14-16k")
+PASST = _flag_class("passt", "passt", "PasstEmbedder")
+# LAION-CLAP audio embedders as fadtk's ``clap-laion-*`` models use them
+CLAP_AUDIO = _flag_class(
+    "clap-laion-audio", "clap", "ClapAudioEmbedder", model="630k-audioset-best", profile="fadtk"
+)
+CLAP_MUSIC = _flag_class(
+    "clap-laion-music", "clap", "ClapAudioEmbedder", model="music-audioset-90.14", profile="fadtk"
+)
+# OpenL3 mel256 512-d of one content type, stereo, as stable-audio-metrics' FD_openl3 uses it
+OPENL3_ENV = _registry_class("openl3-env", "openl3", "OpenL3Embedder", content_type="env")
+OPENL3_MUSIC = _registry_class("openl3-music", "openl3", "OpenL3Embedder", content_type="music")
 
 #: The embedder of each network name: the ``network`` column of the registry's embedding rows.
 EMBEDDERS: dict[str, EmbedderSpec] = {

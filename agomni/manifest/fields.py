@@ -47,7 +47,6 @@ FIELD_KINDS: Mapping[str, str] = MappingProxyType(
 )
 ALWAYS_REQUIRED: tuple[str, ...] = ("id", "task")
 PATH_FIELDS: tuple[str, ...] = tuple(name for name, kind in FIELD_KINDS.items() if kind == "path")
-TEXT_FIELDS: tuple[str, ...] = tuple(name for name, kind in FIELD_KINDS.items() if kind in ("text", "spoken"))
 
 # Separates an item id from its sample index in output file names ("<id>__s<k>.<ext>"); ids may not
 # contain it, so every output name splits back into (id, k) one way only.

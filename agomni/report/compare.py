@@ -142,11 +142,18 @@ def _ids(ids: tuple[str, ...] | list[str]) -> str:
 
 
 @dataclass(frozen=True)
-class _Run:
+class System:
+    """One scored run folder as the comparison and the report read it (label: the folder's name)."""
+
     label: str
     folder: Path
     results: Results
     context: dict[str, Any]
+
+    @classmethod
+    def open(cls, folder: str | Path) -> System:
+        run = RunFolder.open(folder)
+        return cls(Path(folder).name, run.path, run.results(), run.context())
 
     def ok_items(self) -> list[str]:
         return [c.id for c in self.results.coverage if c.status == "ok"]
@@ -187,13 +194,15 @@ class _Values:
     note: str
 
 
-def _per_item(base: _Run, new: _Run, name: str, common: list[str], resamples: int, seed: int) -> _Values:
+def _per_item(base: System, new: System, name: str, common: list[str], resamples: int, seed: int) -> _Values:
     values = [np.array([r.results.item_scores[i][name] for i in common]) for r in (base, new)]
     interval = paired_mean_interval(values[0], values[1], resamples=resamples, seed=seed)
     return _Values(float(values[0].mean()), float(values[1].mean()), interval, f"{len(common)} paired items")
 
 
-def _set_metric(base: _Run, new: _Run, name: str, common: list[str], resamples: int, seed: int) -> _Values:
+def _set_metric(
+    base: System, new: System, name: str, common: list[str], resamples: int, seed: int
+) -> _Values:
     """FD / KAD on the shared items' cached embeddings (raises AgomniError when they cannot be read)."""
     kind = metric_kind(base.results, name)
     if kind not in RESAMPLABLE:
@@ -211,7 +220,7 @@ def _set_metric(base: _Run, new: _Run, name: str, common: list[str], resamples: 
 
 
 def _compare_metric(
-    base: _Run, new: _Run, name: str, resamples: int, seed: int
+    base: System, new: System, name: str, resamples: int, seed: int
 ) -> tuple[_Values, list, list]:
     """(values, lost ids, gained ids) of metric `name`: on all items when both runs scored the same
     ones (the runs' own values), else on the shared items (module docstring)."""
@@ -276,12 +285,7 @@ def compare_runs(
     seed: int = DEFAULT_SEED,
 ) -> Comparison:
     """Compare two run folders metric by metric (module docstring)."""
-    runs = []
-    for folder in (base_dir, new_dir):
-        run = RunFolder.open(folder)
-        results, context = run.results(), run.context()
-        runs.append(_Run(Path(folder).name, Path(folder), results, context))
-    base, new = runs
+    base, new = System.open(base_dir), System.open(new_dir)
     tolerances = dict(tolerances or {})
     new_metrics = {m.name: m for m in new.results.metrics}
     shared = [m for m in base.results.metrics if m.name in new_metrics]
@@ -381,7 +385,8 @@ def compare_with_best(
     if not earlier:
         raise UsageError("--baseline best needs at least one earlier run before the new one")
     runs = {str(folder): RunFolder.open(folder).results() for folder in earlier}
-    new_results = RunFolder.open(new).results()
+    new_run = System.open(new)
+    new_results = new_run.results
     tolerances = dict(tolerances or {})
     new_names = {m.name for m in new_results.metrics}
     earlier_names = {m.name for results in runs.values() for m in results.metrics}
@@ -409,10 +414,8 @@ def compare_with_best(
         label = Path(best_folder).name
         metrics.append(replace(found, note=f"baseline {label} (best so far); {found.note}"))
         lost_items += comparison.lost_items
-    reasons = {n.name: f"not computed: {n.reason}" for n in new_results.not_computed}
     missing = tuple(
-        MissingMetric(name, reasons.get(name, "absent from its results"))
-        for name in sorted(earlier_names - new_names)
+        MissingMetric(name, new_run.not_computed_reason(name)) for name in sorted(earlier_names - new_names)
     )
     labels = ", ".join(Path(f).name for f in earlier)
     return Comparison(

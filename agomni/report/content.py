@@ -16,28 +16,20 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from agomni.errors import UsageError
-from agomni.results import Results, RunFolder
-from agomni.results.flags import corpus_note, corpus_rates, flag_counts, flags_summary, item_flags
+from agomni.results import RunFolder
+from agomni.results.flags import flag_counts, flags_summary, item_flags
 from agomni.suites import get_suite, read_published
 
-from .compare import Comparison, compare_runs
-from .paper_tables import PaperTable, build_tables
+from .compare import Comparison, System, compare_runs
+from .paper_tables import PaperTable, build_tables, run_metrics
 from .series import Series, build_series
 
 WORST_ITEMS = 3
-
-
-@dataclass(frozen=True)
-class System:
-    label: str
-    folder: Path
-    results: Results
-    context: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -161,34 +153,31 @@ class ReportContent:
 
 
 def _rows(system: System) -> list[Row]:
-    """One row per metric, and after each metric with a corpus-level rate a row ``NAME (corpus)``."""
-    out = []
+    """One row per metric, and after each metric with a corpus-level rate a row ``NAME (corpus)`` (with
+    the flags of its metric)."""
     random = system.results.random_weights
-    flags, corpus = item_flags(system.results), corpus_rates(system.results)
+    flags = item_flags(system.results)
     source = f"agomni run {system.folder}"
-    for m in system.results.metrics:
+    out = []
+    for m in run_metrics(system.results):
         spread = "" if m.spread is None else f"±{m.spread.value:.4g} ({m.spread.kind})"
-        flagged = flags.get(m.name, {})
-        row = Row(
-            system.label,
-            m.name,
-            m.value,
-            m.unit,
-            m.higher_is_better,
-            m.profile,
-            m.n,
-            spread,
-            source,
-            random,
-            len(flagged),
-            flags_summary(flagged),
-        )
-        out.append(row)
-        if m.name in corpus:
-            note = f"{corpus_note(m.name)}; {m.profile}"
-            out.append(
-                replace(row, metric=f"{m.name} (corpus)", value=corpus[m.name], profile=note, spread="")
+        flagged = flags.get(m.name.removesuffix(" (corpus)"), {})
+        out.append(
+            Row(
+                system.label,
+                m.name,
+                m.value,
+                m.unit,
+                m.higher_is_better,
+                m.profile,
+                m.n,
+                spread,
+                source,
+                random,
+                len(flagged),
+                flags_summary(flagged),
             )
+        )
     return out
 
 
@@ -261,10 +250,7 @@ def build_content(
 ) -> ReportContent:
     if not run_dirs:
         raise UsageError("name at least one run folder")
-    systems = []
-    for folder in run_dirs:
-        run = RunFolder.open(folder)
-        systems.append(System(Path(folder).name, run.path, run.results(), run.context()))
+    systems = [System.open(folder) for folder in run_dirs]
     labels = [s.label for s in systems]
     if len(set(labels)) != len(labels):
         raise UsageError(f"run folders need distinct names, got {', '.join(labels)}")

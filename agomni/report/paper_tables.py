@@ -149,7 +149,7 @@ def column_order(task: str, names: Sequence[str]) -> list[str]:
 
 
 def run_dagger(system: Any, metric: str) -> str:
-    """Why `metric` of the run `system` (content.System) is not comparable with published rows ("" if it is)."""
+    """Why `metric` of the run `system` (compare.System) is not comparable with published rows ("" if it is)."""
     results = system.results
     if results.random_weights:
         return "random network weights: tests the pipeline, not a measurement"
@@ -183,32 +183,17 @@ def _metric_cell(system: Any, metric: SetMetric) -> Cell:
     )
 
 
-def corpus_metrics(results: Any) -> list[SetMetric]:
-    """For each error-rate metric with a corpus-level rate, the metric ``NAME (corpus)`` (total errors /
-    total reference words) to print beside the utterance mean (`agomni.results.flags`)."""
+def run_metrics(results: Any) -> list[SetMetric]:
+    """The run's set metrics, each error rate with a corpus-level rate followed by the metric ``NAME
+    (corpus)``: total errors / total reference words, printed beside the utterance mean
+    (`agomni.results.flags`)."""
     rates = corpus_rates(results)
-    return [
-        SetMetric(
-            f"{m.name} (corpus)",
-            rates[m.name],
-            m.unit,
-            m.higher_is_better,
-            f"{corpus_note(m.name)}; {m.profile}",
-            m.n,
-        )
-        for m in results.metrics
-        if m.name in rates
-    ]
-
-
-def _run_metrics(system: Any) -> list[SetMetric]:
-    """The run's set metrics, each error rate followed by its corpus-level rate."""
-    corpus = {m.name.removesuffix(" (corpus)"): m for m in corpus_metrics(system.results)}
     out = []
-    for m in system.results.metrics:
+    for m in results.metrics:
         out.append(m)
-        if m.name in corpus:
-            out.append(corpus[m.name])
+        if m.name in rates:
+            note = f"{corpus_note(m.name)}; {m.profile}"
+            out.append(SetMetric(f"{m.name} (corpus)", rates[m.name], m.unit, m.higher_is_better, note, m.n))
     return out
 
 
@@ -345,11 +330,11 @@ def build_tables(systems: Sequence[Any], suite_name: str | None, against_paper: 
     suite = None if suite_name is None else get_suite(suite_name)
     metrics: dict[str, SetMetric] = {}
     for s in systems:
-        for m in _run_metrics(s):
+        for m in run_metrics(s.results):
             metrics.setdefault(m.name, m)
     tasks_of = {s.label: _item_tasks(s) for s in systems}
     tasks = sorted({t for mapping in tasks_of.values() for t in mapping.values()})
-    whole = {s.label: {m.name: _metric_cell(s, m) for m in _run_metrics(s)} for s in systems}
+    whole = {s.label: {m.name: _metric_cell(s, m) for m in run_metrics(s.results)} for s in systems}
     # the items' own task when they hold one (a suite's task field can be nominal, e.g. smoke)
     task = tasks[0] if len(tasks) == 1 else (suite.task if suite is not None else ALL_TASKS)
     published = read_published(suite) if (suite is not None and against_paper) else []

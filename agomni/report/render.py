@@ -12,7 +12,7 @@ import base64
 import html
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import soundfile as sf
 from agomni.atomic import atomic_write
 from agomni.errors import UsageError
 
+from .compare import MetricComparison
 from .content import ReportContent, build_content
 from .latex import render_tex
 from .paper_render import long_csv, series_html, series_md, table_html, table_md, wide_csv
@@ -65,6 +66,17 @@ def _not_computed_cells(entry: dict[str, Any]) -> list[str]:
     ]
 
 
+COMPARISON_HEADERS = ("metric", "unit", "better", "base", "new", "delta", "95 % interval", "verdict", "note")
+
+
+def _comparison_cells(m: MetricComparison) -> list[str]:
+    """One comparison row under COMPARISON_HEADERS."""
+    ci = "" if m.interval is None else f"[{m.interval.low:+.4g}, {m.interval.high:+.4g}]"
+    verdict = m.verdict + (" (REGRESSION)" if m.regression else "")
+    arrow = "↑" if m.higher_is_better else "↓"
+    return [m.name, m.unit, arrow, _fmt(m.base), _fmt(m.new), f"{m.delta:+.4g}", ci, verdict, m.note]
+
+
 def _md_cell(text: str) -> str:
     """Text in a Markdown table cell: pipes escaped, line breaks as spaces."""
     return " ".join(str(text).split()).replace("|", "\\|")
@@ -106,17 +118,8 @@ def render_md(content: ReportContent) -> str:
             "Delta = new - base; 95 % seeded bootstrap interval.",
             "",
         ]
-        lines += [
-            "| metric | unit | better | base | new | delta | 95 % interval | verdict | note |",
-            "|---|---|---|---|---|---|---|---|---|",
-        ]
-        for m in comp.metrics:
-            ci = "" if m.interval is None else f"[{m.interval.low:+.4g}, {m.interval.high:+.4g}]"
-            verdict = m.verdict + (" (REGRESSION)" if m.regression else "")
-            arrow = "↑" if m.higher_is_better else "↓"
-            lines.append(
-                f"| {m.name} | {m.unit} | {arrow} | {_fmt(m.base)} | {_fmt(m.new)} | {m.delta:+.4g} | {ci} | {verdict} | {m.note} |"
-            )
+        lines += ["| " + " | ".join(COMPARISON_HEADERS) + " |", "|" + "---|" * len(COMPARISON_HEADERS)]
+        lines += ["| " + " | ".join(_comparison_cells(m)) + " |" for m in comp.metrics]
     lines += ["", "## Coverage", ""]
     for s in content.systems:
         cov = content.coverage(s)
@@ -165,22 +168,6 @@ def render_md(content: ReportContent) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_csv(content: ReportContent) -> str:
-    return long_csv(content.tables)
-
-
-def render_csv_wide(content: ReportContent) -> str:
-    return wide_csv(content.tables)
-
-
-def render_latex(content: ReportContent) -> str:
-    return render_tex(content.tables, content.title)
-
-
-def render_json(content: ReportContent) -> str:
-    return json.dumps(content.to_dict(), indent=1, default=str) + "\n"
-
-
 def _audio_tag(path: Path | None) -> str:
     if path is None or not path.is_file():
         return ""
@@ -226,32 +213,14 @@ def render_html(content: ReportContent) -> str:
     for comp in content.comparisons:
         crow = []
         for m in comp.metrics:
-            ci = "" if m.interval is None else f"[{m.interval.low:+.4g}, {m.interval.high:+.4g}]"
+            cells = [e(cell) for cell in _comparison_cells(m)]
             css = {"better": "better", "worse": "worse"}.get(m.verdict, "")
-            verdict = f"<span class='{css}'>{e(m.verdict)}{' (REGRESSION)' if m.regression else ''}</span>"
-            crow.append(
-                [
-                    e(m.name),
-                    e(m.unit),
-                    "↑" if m.higher_is_better else "↓",
-                    _fmt(m.base),
-                    _fmt(m.new),
-                    f"{m.delta:+.4g}",
-                    ci,
-                    verdict,
-                    e(m.note),
-                ]
-            )
+            cells[7] = f"<span class='{css}'>{cells[7]}</span>"
+            crow.append(cells)
         parts.append(
             f"<h2>Comparison: {e(comp.new)} vs {e(comp.base)}</h2><p>Delta = new - base; 95 % seeded bootstrap interval.</p>"
         )
-        parts.append(
-            _table(
-                ["metric", "unit", "better", "base", "new", "delta", "95 % interval", "verdict", "note"],
-                crow,
-                "comparison",
-            )
-        )
+        parts.append(_table(COMPARISON_HEADERS, crow, "comparison"))
     plots = all_plots(content)
     if plots:
         parts.append("<h2>Plots</h2>")
@@ -299,13 +268,13 @@ def render_html(content: ReportContent) -> str:
     return "\n".join(parts) + "\n"
 
 
-RENDERERS = {
+RENDERERS: dict[str, Callable[[ReportContent], str]] = {
     "md": render_md,
     "html": render_html,
-    "csv": render_csv,
-    "csv-wide": render_csv_wide,
-    "tex": render_latex,
-    "json": render_json,
+    "csv": lambda content: long_csv(content.tables),
+    "csv-wide": lambda content: wide_csv(content.tables),
+    "tex": lambda content: render_tex(content.tables, content.title),
+    "json": lambda content: json.dumps(content.to_dict(), indent=1, default=str) + "\n",
 }
 
 

@@ -3,6 +3,7 @@ corpus-level error rate."""
 
 from __future__ import annotations
 
+from collections import namedtuple
 from pathlib import Path
 
 from .flags import corpus_note, corpus_rates, item_flags
@@ -23,6 +24,7 @@ COLUMNS = (
     "status",
     "flag_reasons",
 )
+_Row = namedtuple("_Row", COLUMNS)
 
 
 def to_frame(results: Results | str | Path):
@@ -47,45 +49,19 @@ def to_frame(results: Results | str | Path):
     rows = []
     for m in results.metrics:
         spread = None if m.spread is None else m.spread.value
-        rows.append(
-            (run_id, "set", "", m.name, m.value, m.unit, m.higher_is_better, m.profile, m.n, spread, "", "")
+        row = _Row(
+            run_id, "set", "", m.name, m.value, m.unit, m.higher_is_better, m.profile, m.n, spread, "", ""
         )
+        rows.append(row)
         if m.name in corpus:
             profile = f"{corpus_note(m.name)}; {m.profile}"
-            rows.append(
-                (
-                    run_id,
-                    "corpus",
-                    "",
-                    m.name,
-                    corpus[m.name],
-                    m.unit,
-                    m.higher_is_better,
-                    profile,
-                    m.n,
-                    None,
-                    "",
-                    "",
-                )
-            )
+            rows.append(row._replace(level="corpus", value=corpus[m.name], profile=profile, spread=None))
     for item, scores in results.item_scores.items():
         for name, value in scores.items():
             m = by_name.get(name)
             unit, better, profile = (m.unit, m.higher_is_better, m.profile) if m else ("", None, "")
+            state, why = status.get(item, ""), "; ".join(flags.get(name, {}).get(item, ()))
             rows.append(
-                (
-                    results.run.run_id,
-                    "item",
-                    item,
-                    name,
-                    value,
-                    unit,
-                    better,
-                    profile,
-                    None,
-                    None,
-                    status.get(item, ""),
-                    "; ".join(flags.get(name, {}).get(item, ())),
-                )
+                _Row(run_id, "item", item, name, value, unit, better, profile, None, None, state, why)
             )
     return pd.DataFrame(rows, columns=list(COLUMNS))

@@ -15,6 +15,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import UsageError
+from .record import Record
 from .settings import EvalSettings
 
 # Distributions whose versions can change a number agomni prints (decoding, resampling, networks,
@@ -57,7 +58,7 @@ _SOURCE_DIR = Path(__file__).resolve().parents[2]  # the folder holding the agom
 
 
 @dataclass(frozen=True)
-class GitInfo:
+class GitInfo(Record):
     """The git commit of the agomni source tree and whether the tree had uncommitted changes
     (tracked or untracked, not ignored); when there is no commit, `dirty` is None and `reason` says why."""
 
@@ -65,32 +66,18 @@ class GitInfo:
     dirty: bool | None
     reason: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"commit": self.commit, "dirty": self.dirty, "reason": self.reason}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> GitInfo:
-        return cls(data["commit"], data["dirty"], data["reason"])
-
 
 @dataclass(frozen=True)
-class CheckpointRecord:
+class CheckpointRecord(Record):
     """A checkpoint's SHA-256 (hex; None allowed only for random weights) and its `trust`, one of
     CHECKPOINT_TRUST."""
 
     sha256: str | None
     trust: str
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"sha256": self.sha256, "trust": self.trust}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CheckpointRecord:
-        return cls(data["sha256"], data["trust"])
-
 
 @dataclass(frozen=True)
-class Provenance:
+class Provenance(Record):
     """Everything needed to say where a run's numbers came from. `timings` maps stage -> seconds;
     `random_weights` is True whenever any network with random weights was involved."""
 
@@ -112,37 +99,11 @@ class Provenance:
         """``preprocessing`` as typed fields (`agomni.results.settings`)."""
         return EvalSettings.from_dict(self.preprocessing)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "agomni_version": self.agomni_version,
-            "git": self.git.to_dict(),
-            "packages": dict(self.packages),
-            "python": self.python,
-            "platform": self.platform,
-            "device": self.device,
-            "seed": self.seed,
-            "checkpoints": {name: record.to_dict() for name, record in self.checkpoints.items()},
-            "preprocessing": copy.deepcopy(self.preprocessing),
-            "manifest_sha256": self.manifest_sha256,
-            "timings": dict(self.timings),
-            "random_weights": self.random_weights,
-        }
-
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Provenance:
+    def from_dict(cls, data: Mapping[str, Any]) -> Provenance:
+        checkpoints = {name: CheckpointRecord.from_dict(rec) for name, rec in data["checkpoints"].items()}
         return cls(
-            agomni_version=data["agomni_version"],
-            git=GitInfo.from_dict(data["git"]),
-            packages=dict(data["packages"]),
-            python=data["python"],
-            platform=data["platform"],
-            device=data["device"],
-            seed=data["seed"],
-            checkpoints={name: CheckpointRecord.from_dict(rec) for name, rec in data["checkpoints"].items()},
-            preprocessing=copy.deepcopy(data["preprocessing"]),
-            manifest_sha256=data["manifest_sha256"],
-            timings=dict(data["timings"]),
-            random_weights=data["random_weights"],
+            **{**copy.deepcopy(dict(data)), "git": GitInfo.from_dict(data["git"]), "checkpoints": checkpoints}
         )
 
 

@@ -24,6 +24,7 @@ from typing import Any
 from agomni.atomic import atomic_write
 
 from ..errors import ResultsError, UsageError
+from .record import Record
 from .schema import Results
 from .store import read_results
 
@@ -36,7 +37,7 @@ SIDES = ("pred", "ref")
 
 
 @dataclass(frozen=True)
-class NetworkOutput:
+class NetworkOutput(Record):
     """Where one network's outputs for one file live: the prepared audio's hash and the cache entry."""
 
     audio_sha256: str
@@ -44,22 +45,12 @@ class NetworkOutput:
 
 
 @dataclass(frozen=True)
-class ItemFile:
+class ItemFile(Record):
     """One side of an item as scored: the file, its bytes' hash, and each network's output entry."""
 
     path: str
     file_sha256: str | None
     networks: dict[str, NetworkOutput] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "file_sha256": self.file_sha256,
-            "networks": {
-                label: {"audio_sha256": out.audio_sha256, "cache_key": out.cache_key}
-                for label, out in self.networks.items()
-            },
-        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ItemFile:

@@ -15,6 +15,7 @@ from typing import Any
 from agomni.errors import NotComputableError, WeightsError
 
 from .provenance import Provenance
+from .record import Record
 
 SCHEMA_VERSION = "1"
 COVERAGE_STATUSES: tuple[str, ...] = ("ok", "missing", "error")
@@ -26,7 +27,7 @@ SIDES: tuple[str, ...] = ("generated", "reference", "video", "prompt", "transcri
 
 
 @dataclass(frozen=True)
-class CoverageEntry:
+class CoverageEntry(Record):
     """What happened to one item: status "ok", "missing" (no output) or "error" (unusable output);
     `reason` says why for every status but "ok" (where it is "").
 
@@ -43,31 +44,17 @@ class CoverageEntry:
     def __post_init__(self) -> None:
         object.__setattr__(self, "unscored", dict(sorted(self.unscored.items())))
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "status": self.status, "reason": self.reason, "unscored": dict(self.unscored)}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CoverageEntry:
-        return cls(data["id"], data["status"], data["reason"], data.get("unscored", {}))
-
 
 @dataclass(frozen=True)
-class Spread:
+class Spread(Record):
     """Dispersion of a set-level metric: `kind` ("std", "sem", ...) and `value` in the metric's unit."""
 
     kind: str
     value: float
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "value": self.value}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Spread:
-        return cls(data["kind"], data["value"])
-
 
 @dataclass(frozen=True)
-class ConfidenceInterval:
+class ConfidenceInterval(Record):
     """[low, high] in the metric's unit at coverage probability `level` (e.g. 0.95), by `method`
     (e.g. "bootstrap-percentile")."""
 
@@ -76,16 +63,9 @@ class ConfidenceInterval:
     level: float
     method: str
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"low": self.low, "high": self.high, "level": self.level, "method": self.method}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ConfidenceInterval:
-        return cls(data["low"], data["high"], data["level"], data["method"])
-
 
 @dataclass(frozen=True)
-class SetMetric:
+class SetMetric(Record):
     """One set-level number: `value` in `unit` ("1" when dimensionless), its direction, the reference
     recipe (`profile`) it followed, how many items/samples it came from (`n`) and optional spread/CI."""
 
@@ -98,34 +78,15 @@ class SetMetric:
     spread: Spread | None = None
     ci: ConfidenceInterval | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "value": self.value,
-            "unit": self.unit,
-            "higher_is_better": self.higher_is_better,
-            "profile": self.profile,
-            "n": self.n,
-            "spread": None if self.spread is None else self.spread.to_dict(),
-            "ci": None if self.ci is None else self.ci.to_dict(),
-        }
-
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SetMetric:
-        return cls(
-            name=data["name"],
-            value=data["value"],
-            unit=data["unit"],
-            higher_is_better=data["higher_is_better"],
-            profile=data["profile"],
-            n=data["n"],
-            spread=None if data["spread"] is None else Spread.from_dict(data["spread"]),
-            ci=None if data["ci"] is None else ConfidenceInterval.from_dict(data["ci"]),
-        )
+    def from_dict(cls, data: Mapping[str, Any]) -> SetMetric:
+        spread = None if data["spread"] is None else Spread.from_dict(data["spread"])
+        ci = None if data["ci"] is None else ConfidenceInterval.from_dict(data["ci"])
+        return cls(**{**data, "spread": spread, "ci": ci})
 
 
 @dataclass(frozen=True)
-class NotComputed:
+class NotComputed(Record):
     """A requested metric that has no value in this run, and why.
 
     `kind` is one of NOT_COMPUTED_KINDS; `reason` is one sentence naming the cause (with the minimum a
@@ -154,17 +115,6 @@ class NotComputed:
         object.__setattr__(self, "counts", dict(self.counts))
         object.__setattr__(self, "items", tuple(self.items))
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "reason": self.reason,
-            "side": self.side,
-            "counts": dict(self.counts),
-            "items": list(self.items),
-            "hint": self.hint,
-        }
-
     @classmethod
     def of(cls, name: str, err: BaseException) -> NotComputed:
         """The entry for metric `name` that failed with `err`: a `NotComputableError` gives its kind,
@@ -178,21 +128,9 @@ class NotComputed:
             return cls(name, "weights", str(err), hint=hint)
         return cls(name, "exception", f"{type(err).__name__}: {err}")
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> NotComputed:
-        return cls(
-            name=data["name"],
-            kind=data["kind"],
-            reason=data["reason"],
-            side=data["side"],
-            counts=data["counts"],
-            items=tuple(data["items"]),
-            hint=data["hint"],
-        )
-
 
 @dataclass(frozen=True)
-class RunInfo:
+class RunInfo(Record):
     """What ran: an id, the UTC start time (ISO 8601), the argv, the suite (if any), the folders of
     generated and reference audio, and the samples generated per item."""
 
@@ -206,21 +144,6 @@ class RunInfo:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "command", tuple(self.command))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "created_utc": self.created_utc,
-            "command": list(self.command),
-            "suite": self.suite,
-            "pred_dir": self.pred_dir,
-            "ref_dir": self.ref_dir,
-            "num_samples": self.num_samples,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunInfo:
-        return cls(**data)
 
 
 @dataclass(frozen=True)

@@ -81,12 +81,13 @@ class _Context:
         return round(self.duration * video.FPS)
 
 
-def _write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> str:
-    """Write float audio (full scale 1.0) as 16-bit PCM (x * 32768, rounded, clipped); return the path
-    relative to the split folder."""
+def _write_wav(ctx: _Context, name: str, audio: np.ndarray) -> str:
+    """Write float audio (full scale 1.0) as 16-bit PCM (x * 32768, rounded, clipped) to audio/`name` of
+    the split folder at the corpus rate; return the path relative to the split folder."""
+    path = ctx.root / "audio" / name
     path.parent.mkdir(parents=True, exist_ok=True)
     pcm = np.clip(np.round(audio.astype(np.float64) * 32768), -32768, 32767).astype(np.int16)
-    sf.write(str(path), pcm, sample_rate, subtype="PCM_16", format="WAV")
+    sf.write(str(path), pcm, ctx.sample_rate, subtype="PCM_16", format="WAV")
     return f"{path.parent.name}/{path.name}"
 
 
@@ -135,7 +136,7 @@ def _make_t2a(ctx: _Context, item_id: str, rng: np.random.Generator) -> dict[str
         "id": item_id,
         "task": "t2a",
         "text": events.caption(phrases),
-        "reference_audio": _write_wav(ctx.root / "audio" / f"{item_id}.wav", audio, ctx.sample_rate),
+        "reference_audio": _write_wav(ctx, f"{item_id}.wav", audio),
         "duration": ctx.duration,
         "meta": _meta(ctx, held, events=placed),
     }
@@ -166,7 +167,7 @@ def _make_v2a(ctx: _Context, item_id: str, rng: np.random.Generator) -> dict[str
         "task": "v2a",
         "text": f"a {colour} {shape} {_SCENE_CAPTIONS[kind]}",
         "video": _write_video(ctx, item_id, frames),
-        "reference_audio": _write_wav(ctx.root / "audio" / f"{item_id}.wav", audio, ctx.sample_rate),
+        "reference_audio": _write_wav(ctx, f"{item_id}.wav", audio),
         "duration": ctx.duration,
         "meta": _meta(
             ctx,
@@ -215,10 +216,8 @@ def _make_tts(ctx: _Context, item_id: str, rng: np.random.Generator) -> dict[str
         "text": SPEAKERS[speaker].description,
         "transcript": transcript,
         "language": language,
-        "reference_audio": _write_wav(ctx.root / "audio" / f"{item_id}.wav", audio, ctx.sample_rate),
-        "prompt_audio": _write_wav(
-            ctx.root / "audio" / f"{item_id}_prompt.wav", prompt_audio, ctx.sample_rate
-        ),
+        "reference_audio": _write_wav(ctx, f"{item_id}.wav", audio),
+        "prompt_audio": _write_wav(ctx, f"{item_id}_prompt.wav", prompt_audio),
         "prompt_text": prompt_text,
         "duration": ctx.duration,
         "meta": _meta(
@@ -243,7 +242,7 @@ def _make_v2s(ctx: _Context, item_id: str, rng: np.random.Generator) -> dict[str
         "transcript": voice.join_words([rec.text for rec, _ in placed], language),
         "language": language,
         "video": _write_video(ctx, item_id, frames),
-        "reference_audio": _write_wav(ctx.root / "audio" / f"{item_id}.wav", audio, ctx.sample_rate),
+        "reference_audio": _write_wav(ctx, f"{item_id}.wav", audio),
         "duration": ctx.duration,
         "meta": _meta(
             ctx,
@@ -327,7 +326,7 @@ def _make_song(task: str) -> Callable[[_Context, str, np.random.Generator], dict
             contacts = [note["onset_frame"] for note in notes]
             frames = video.render_bounce("ball", colour, contacts, heights, ctx.n_frames, rng)
             item["video"] = _write_video(ctx, item_id, frames)
-        item["reference_audio"] = _write_wav(ctx.root / "audio" / f"{item_id}.wav", audio, ctx.sample_rate)
+        item["reference_audio"] = _write_wav(ctx, f"{item_id}.wav", audio)
         item["duration"] = ctx.duration
         item["meta"] = _meta(ctx, held, **style, fps=video.FPS, notes=notes)
         return item

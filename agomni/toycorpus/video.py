@@ -44,7 +44,8 @@ _MIN_CLEARANCE = 2
 
 
 def scene(kind: str, n_frames: int) -> np.ndarray:
-    """Empty frames ``[n_frames, SIZE, SIZE, 3]`` of a "bounce" (floor) or "slide" (walls) scene."""
+    """Empty frames ``[n_frames, SIZE, SIZE, 3]`` of a "bounce" (floor), "slide" (walls) or "plain"
+    (background only) scene."""
     frames = np.empty((n_frames, SIZE, SIZE, 3), np.uint8)
     frames[...] = BACKGROUND
     if kind == "bounce":
@@ -52,8 +53,8 @@ def scene(kind: str, n_frames: int) -> np.ndarray:
     elif kind == "slide":
         frames[:, :, :WALL] = SURFACE
         frames[:, :, SIZE - WALL :] = SURFACE
-    else:
-        raise UsageError(f"unknown scene {kind!r}; known: bounce, slide")
+    elif kind != "plain":
+        raise UsageError(f"unknown scene {kind!r}; known: bounce, slide, plain")
     return frames
 
 
@@ -181,7 +182,7 @@ def render_mouth(speaker: str, openings: np.ndarray) -> tuple[np.ndarray, list[i
 
     Returns (uint8 frames ``[len(openings), SIZE, SIZE, 3]``, mouth height in pixels per frame; heights
     are even and the mouth starts on an even row)."""
-    frames = scene_plain(len(openings))
+    frames = scene("plain", len(openings))
     frames[:, 8:58, 12:52] = FACE_COLOURS[speaker]
     heights = []
     for k, opening in enumerate(openings):
@@ -190,13 +191,6 @@ def render_mouth(speaker: str, openings: np.ndarray) -> tuple[np.ndarray, list[i
         frames[k, top : top + height, 20:44] = MOUTH
         heights.append(height)
     return frames, heights
-
-
-def scene_plain(n_frames: int) -> np.ndarray:
-    """Background-only frames ``[n_frames, SIZE, SIZE, 3]``."""
-    frames = np.empty((n_frames, SIZE, SIZE, 3), np.uint8)
-    frames[...] = BACKGROUND
-    return frames
 
 
 def write_mp4(path: Path, frames: np.ndarray, fps: int = FPS) -> Path:

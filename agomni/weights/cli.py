@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 from typing import Any
 
 from ..errors import UsageError
@@ -44,9 +45,7 @@ def _entry_json(entry: WeightsEntry) -> dict[str, Any]:
         "size_exact": entry.size_exact,
         "licence": entry.licence,
         "metrics": list(entry.metrics),
-        "pin": None
-        if entry.pin is None
-        else {"kind": entry.pin.kind, "value": entry.pin.value, "source": entry.pin.source},
+        "pin": None if entry.pin is None else asdict(entry.pin),
         "checksum_search": entry.checksum_search,
         "state_dict_key": entry.state_dict_key,
         "notes": entry.notes,

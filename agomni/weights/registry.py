@@ -24,7 +24,7 @@ import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Literal
 
@@ -88,7 +88,6 @@ class WeightsEntry:
     state_dict_key: str | None = None
     manual: str | None = None
     notes: str = ""
-    extra_urls: tuple[str, ...] = field(default=())
 
     @property
     def pinned(self) -> bool:
