@@ -45,6 +45,12 @@ class TextConditioner(Protocol):
         ...
 
 
+def check_frames(frames: torch.Tensor) -> None:
+    """UsageError unless `frames` is a (batch, time, 3, height, width) video tensor."""
+    if frames.ndim != 5 or frames.shape[2] != 3:
+        raise UsageError(f"video frames must be (batch, time, 3, height, width), got {tuple(frames.shape)}")
+
+
 def frames_at(frames: torch.Tensor, fps: float, times_s: torch.Tensor, item: str = "video") -> torch.Tensor:
     """Nearest earlier frame for each time (seconds): (B, T, ...) -> (B, len(times), ...)."""
     index = torch.floor(times_s * fps + 1e-6).long()
@@ -69,10 +75,7 @@ class RandomVideoConditioner:
         return F.adaptive_avg_pool2d(frames.flatten(0, 1).float(), 4).reshape(b, t, 48)
 
     def encode(self, frames: torch.Tensor, fps: float, sequence: SequenceConfig) -> VideoFeatures:
-        if frames.ndim != 5 or frames.shape[2] != 3:
-            raise UsageError(
-                f"video frames must be (batch, time, 3, height, width), got {tuple(frames.shape)}"
-            )
+        check_frames(frames)
         clip_t = torch.arange(sequence.clip_len) / sequence.clip_fps
         clip = self._thumbs(frames_at(frames, fps, clip_t)) @ self._clip_proj
         # Token j of segment s summarises input frames s * step + 2j and 2j + 1 (2x temporal downsampling).

@@ -182,13 +182,13 @@ def _real_text(config: ModelConfig, device: torch.device | str) -> tuple[TextCon
         "encoder": {"name": FLAN_T5_WEIGHTS, "sha256": text.checkpoint_sha256},
         "tokenizer": {"name": FLAN_T5_TOKENIZER, "sha256": text.tokenizer_sha256},
     }
-    record = {
+    return text, {
         "class": type(text).__name__,
         "random_weights": False,
         "kind": "real",
         "length_tokens": text.length,
+        "checkpoints": checkpoints,
     }
-    return text, {**record, "checkpoints": checkpoints}
 
 
 def build_conditioners(

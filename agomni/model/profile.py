@@ -299,14 +299,13 @@ def profile_generation(
     config = pipeline.config
     peak, peak_kind = _peak_memory_mib(pipeline.device)
     precision = "bf16" if pipeline.dtype == torch.bfloat16 else "fp32"
+    cfg_batched = settings.cfg != 1.0 and pipeline.batched
     return {
         "model": {"size": config.name, "parameters": sum(p.numel() for p in pipeline.network.parameters())},
         "settings": {**asdict(settings), "dtype": precision, "compile": pipeline.compile},
         "audio": {"seconds_per_sample": settings.duration, "sample_rate_hz": pipeline.codec.sample_rate},
-        "cfg_batched": settings.cfg != 1.0 and pipeline.batched,
-        "rows_per_network_call": 2 * settings.batch
-        if settings.cfg != 1.0 and pipeline.batched
-        else settings.batch,
+        "cfg_batched": cfg_batched,
+        "rows_per_network_call": 2 * settings.batch if cfg_batched else settings.batch,
         "network_precision": f"{precision} weights (no autocast)",
         "codec_precision": "fp32",
         "encoders": pipeline.encoders.description,

@@ -31,11 +31,6 @@ def audio_positions(sequence: SequenceConfig) -> torch.Tensor:
     return torch.arange(sequence.latent_len, dtype=torch.float64, device="cpu")
 
 
-def lt_positions(sequence: SequenceConfig) -> torch.Tensor:
-    """LT tokens are padded/truncated to the audio frame count, so frame i sits at audio frame i."""
-    return audio_positions(sequence)
-
-
 def video_positions(sequence: SequenceConfig) -> torch.Tensor:
     """Positions of CLIP tokens: token i at time i / clip_fps s = frame i * latent_fps / clip_fps."""
     return torch.arange(sequence.clip_len, dtype=torch.float64, device="cpu") * (

@@ -35,7 +35,6 @@ from agomni.suites import get_suite, load_metric_specs, read_published
 from .generators import GenSettings
 from .runner import RunRequest, load_run, run_suite
 
-GROUND_TRUTH = "ground-truth:reference"
 # Allowed |ours - published| per metric, in the metric's unit: the registry's ``tolerance`` column, about
 # the spread of re-runs reported for each protocol (MMAudio's maintainers re-ran FD-PaSST 69.50 against
 # 70.19 printed).

@@ -135,7 +135,6 @@ class Generator:
     """Base: `spec` as given; `produce` makes the missing files of every replicate."""
 
     kind = ""
-    writes = True  # False: the files exist already (folder:)
 
     def __init__(self, spec: str, settings: GenSettings):
         self.spec = spec
@@ -231,13 +230,15 @@ class Generator:
             data = checked_audio(wave, rate, self.settings.sample_rate, item.duration)
         except OutputRejected as err:
             return Failure(item.id, f"{self.spec}: output refused: {err}")
-        wav = rep.folder / f"{item.id}{AUDIO_EXT}"
-        rate = self.settings.sample_rate
-        atomic_write(wav, lambda tmp: sf.write(tmp, data, rate, "FLOAT", format="WAV"))
-        self._sidecar(wav, {**meta, "item": item.id, "seed": rep.seed, "sample": rep.sample})
+        self._store(item, rep, data, self.settings.sample_rate, meta)
         return None
 
-    def _sidecar(self, wav: Path, meta: dict[str, Any]) -> None:
+    def _store(self, item: Item, rep: Replicate, data: Any, rate: int, meta: dict[str, Any]) -> None:
+        """Write `item`'s float WAV into `rep`, then its sidecar (generator, file hash, `meta`, item, seed,
+        sample), each atomically."""
+        wav = rep.folder / f"{item.id}{AUDIO_EXT}"
+        atomic_write(wav, lambda tmp: sf.write(tmp, data, rate, "FLOAT", format="WAV"))
+        meta = {**meta, "item": item.id, "seed": rep.seed, "sample": rep.sample}
         doc = {"generator": self.describe(), "file": wav.name, "file_sha256": file_sha256(wav), **meta}
         text = json.dumps(doc, indent=1, default=str) + "\n"
         atomic_write(wav.with_suffix(".json"), lambda tmp: tmp.write_text(text, encoding="utf-8"))
@@ -317,7 +318,6 @@ class FolderGenerator(Generator):
     """Files made elsewhere; nothing is generated."""
 
     kind = "folder"
-    writes = False
 
     def __init__(self, spec: str, settings: GenSettings, folder: str):
         super().__init__(spec, settings)
@@ -534,15 +534,7 @@ class GroundTruthGenerator(Generator):
             wave, rate = sf.read(str(item.reference_audio), dtype="float32", always_2d=True)
         except (RuntimeError, sf.LibsndfileError) as err:
             return Failure(item.id, f"unreadable reference audio {item.reference_audio}: {err}")
-        wav = rep.folder / f"{item.id}{AUDIO_EXT}"
-        atomic_write(wav, lambda tmp: sf.write(tmp, wave, int(rate), "FLOAT", format="WAV"))
-        meta = {
-            "ground_truth": str(item.reference_audio),
-            "item": item.id,
-            "seed": rep.seed,
-            "sample": rep.sample,
-        }
-        self._sidecar(wav, meta)
+        self._store(item, rep, wave, int(rate), {"ground_truth": str(item.reference_audio)})
         return None
 
 

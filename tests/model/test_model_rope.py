@@ -10,7 +10,6 @@ from agomni.model import model_config
 from agomni.model.rope import (
     apply_rope,
     audio_positions,
-    lt_positions,
     rope_table,
     rotate_pairs,
     video_positions,
@@ -56,11 +55,10 @@ def test_streams_at_the_same_time_share_a_rotation():
     ).sequence  # 31.25 latent fps, 8 fps video: video frame 32 = 4 s = audio frame 125
     x = np.random.default_rng(1).standard_normal((1, 1, 1, 64)).astype(np.float32)
     xt = torch.from_numpy(x)
-    audio, video, lt = (rope_table(p(seq), 64) for p in (audio_positions, video_positions, lt_positions))
+    audio, video = (rope_table(p(seq), 64) for p in (audio_positions, video_positions))
     at_video = apply_rope(xt, video[32:33])
     at_audio = apply_rope(xt, audio[125:126])
-    at_lt = apply_rope(xt, lt[125:126])
-    assert torch.equal(at_video, at_audio) and torch.equal(at_lt, at_audio)
+    assert torch.equal(at_video, at_audio)
     np.testing.assert_allclose(
         at_audio.numpy(), numpy_rope(x.astype(np.float64), np.array([125.0])), atol=1e-4
     )

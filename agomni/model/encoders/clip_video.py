@@ -20,9 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...errors import UsageError
 from ...weights import load_strict
-from ..conditioners import frames_at
+from ..conditioners import check_frames, frames_at
 from ..config import SequenceConfig
 from .loading import registry_state, select
 
@@ -212,10 +211,7 @@ class ClipVideoEncoder:
         return torch.cat(out)
 
     def encode_clip(self, frames: torch.Tensor, fps: float, sequence: SequenceConfig) -> torch.Tensor:
-        if frames.ndim != 5 or frames.shape[2] != 3:
-            raise UsageError(
-                f"video frames must be (batch, time, 3, height, width), got {tuple(frames.shape)}"
-            )
+        check_frames(frames)
         times = torch.arange(sequence.clip_len) / sequence.clip_fps
         chosen = frames_at(frames, fps, times)
         b, t = chosen.shape[:2]

@@ -31,7 +31,7 @@ from torch import nn
 
 from ...errors import UsageError, WeightsError
 from ...weights import load_strict
-from ..conditioners import frames_at
+from ..conditioners import check_frames, frames_at
 from ..config import SequenceConfig
 from .loading import registry_state
 
@@ -264,10 +264,7 @@ class SynchformerEncoder:
         return cls(model, random_weights=False, checkpoint_sha256=sha, device=device)
 
     def encode_sync(self, frames: torch.Tensor, fps: float, sequence: SequenceConfig) -> torch.Tensor:
-        if frames.ndim != 5 or frames.shape[2] != 3:
-            raise UsageError(
-                f"video frames must be (batch, time, 3, height, width), got {tuple(frames.shape)}"
-            )
+        check_frames(frames)
         config = self.model.config
         if sequence.sync_frames_per_segment != config.frames:
             raise UsageError(

@@ -31,8 +31,6 @@ from ..codec.audio_codec import AudioCodec
 from ..conditioning import Conditioners, item_conditions
 from ..config import ModelConfig
 
-FIELDS = ("latent_mean", "latent_std", "clip", "sync", "text", "lt_ids", "presence")
-
 
 @dataclass(frozen=True)
 class ExampleSet:
