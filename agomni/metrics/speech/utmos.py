@@ -42,12 +42,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
 from agomni.errors import MetricInputError, WeightsError
 from agomni.io import load_audio
 from agomni.io.resample import TORCHAUDIO_SINC_FUNCTIONAL
-from agomni.metrics.speech.items import ItemScore, SetScore, clip_ids, mono_float, speech_like
+from agomni.metrics.speech.items import SetScore, mono_float, non_speech_flags, score_clips
 from agomni.weights import load_checkpoint, load_strict
 
 SAMPLE_RATE = 16000
@@ -328,18 +327,11 @@ def utmos(
     progress: bool = False,
 ) -> SetScore:
     """UTMOS of each clip (mono 16 kHz float arrays; `load_16k` reads a file as the recipe does)."""
-    ids = clip_ids(ids, len(clips))
-    items = []
-    for item_id, clip in tqdm(
-        zip(ids, clips, strict=True), total=len(ids), desc="UTMOS", disable=not progress
-    ):
-        try:
-            audio = mono_float(clip, f"item {item_id}")
-            value = model.score(audio)
-        except MetricInputError as err:
-            message = str(err) if str(err).startswith("item ") else f"item {item_id}: {err}"
-            items.append(ItemScore(item_id, None, error=message))
-            continue
-        ok, why = speech_like(audio, SAMPLE_RATE)
-        items.append(ItemScore(item_id, value, flags=() if ok else (why,)))
-    return SetScore("UTMOS", "MOS (1-5)", True, RECIPE, model.backend, tuple(items))
+
+    def score(item_id: str, clip: np.ndarray) -> tuple[dict[str, float], tuple[str, ...]]:
+        audio = mono_float(clip, f"item {item_id}")
+        return {"UTMOS": model.score(audio)}, non_speech_flags(audio, SAMPLE_RATE)
+
+    return score_clips(
+        clips, ids, score, ("UTMOS",), "MOS (1-5)", RECIPE, model.backend, desc="UTMOS", progress=progress
+    )["UTMOS"]
