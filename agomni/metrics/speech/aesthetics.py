@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from agomni.errors import WeightsError
-from agomni.metrics.speech.items import SetScore, mono_float, score_clips
+from agomni.metrics.speech.items import RANDOM_BACKEND, SetScore, mono_float, score_clips
 from agomni.metrics.speech.wavlm import WavLM, WavLMConfig
 from agomni.weights import load_checkpoint, load_strict
 
@@ -92,9 +92,7 @@ class AudioboxAesthetics:
         self.transform = {axis: (float(t["mean"]), float(t["std"])) for axis, t in target_transform.items()}
         self.device = device
         self.random_weights = random_weights
-        self.backend = "agomni audiobox-aesthetics" + (
-            " RANDOM WEIGHTS (tests and latency only)" if random_weights else ""
-        )
+        self.backend = "agomni audiobox-aesthetics" + (RANDOM_BACKEND if random_weights else "")
 
     @classmethod
     def from_checkpoint(cls, path: str, device: str = "cpu") -> AudioboxAesthetics:

@@ -43,6 +43,9 @@ MIN_VOICED_FRACTION = 0.12
 MIN_ENERGY_SPREAD_DB = 1.5
 PERIODICITY_THRESHOLD = 0.45
 NON_SPEECH = "non-speech audio"
+#: What a network's backend name, and a recogniser's recipe, end with on random weights.
+RANDOM_BACKEND = " RANDOM WEIGHTS (tests and latency only)"
+RANDOM_RECIPE = "; RANDOM WEIGHTS, values meaningless"
 
 
 @dataclass(frozen=True)

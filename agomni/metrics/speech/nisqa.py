@@ -37,7 +37,7 @@ import torchaudio
 from torch import nn
 
 from agomni.errors import MetricInputError, WeightsError
-from agomni.metrics.speech.items import SetScore, mono_float, non_speech_flags, score_clips
+from agomni.metrics.speech.items import RANDOM_BACKEND, SetScore, mono_float, non_speech_flags, score_clips
 from agomni.weights import load_checkpoint, load_strict
 
 #: Output index -> metric name, in the order of the network's five pooling heads.
@@ -285,7 +285,7 @@ class NISQA:
         self.network = network.eval().to(device)
         self.device = device
         self.random_weights = random_weights
-        self.backend = "agomni NISQA" + (" RANDOM WEIGHTS (tests and latency only)" if random_weights else "")
+        self.backend = "agomni NISQA" + (RANDOM_BACKEND if random_weights else "")
 
     @classmethod
     def from_checkpoint(cls, path: str, device: str = "cpu") -> NISQA:

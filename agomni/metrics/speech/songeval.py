@@ -40,7 +40,7 @@ import torchaudio
 from torch import nn
 
 from agomni.errors import MetricInputError, WeightsError
-from agomni.metrics.speech.items import SetScore, mono_float, score_clips
+from agomni.metrics.speech.items import RANDOM_BACKEND, SetScore, mono_float, score_clips
 from agomni.weights import load_checkpoint, load_strict
 
 SAMPLE_RATE = 24000
@@ -351,9 +351,7 @@ class SongEval:
         self.muq, self.head = muq.eval().to(device), head.eval().to(device)
         self.device = device
         self.random_weights = random_weights
-        self.backend = "agomni SongEval + MuQ" + (
-            " RANDOM WEIGHTS (tests and latency only)" if random_weights else ""
-        )
+        self.backend = "agomni SongEval + MuQ" + (RANDOM_BACKEND if random_weights else "")
 
     @classmethod
     def from_files(
