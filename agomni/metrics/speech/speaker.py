@@ -38,7 +38,7 @@ from agomni.metrics.speech.items import (
     SetScore,
     clip_ids,
     mono_float,
-    speech_like,
+    non_speech_flags,
 )
 from agomni.metrics.speech.wavlm_ecapa import WavLMECAPA
 from agomni.weights import load_checkpoint, load_entry_state_dict, load_strict
@@ -173,8 +173,7 @@ def speaker_similarity(
         flags = tuple(
             f"{what}: {why}"
             for what, audio in (("generated", gen), ("prompt", prompt))
-            for ok, why in [speech_like(audio, encoder.sample_rate)]
-            if not ok
+            for why in non_speech_flags(audio, encoder.sample_rate)
         )
         try:
             value = cosine(encoder.embed(gen), encoder.embed(prompt))
