@@ -24,10 +24,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
-from agomni.errors import MetricInputError, WeightsError
-from agomni.metrics.speech.items import ItemScore, SetScore, clip_ids, mono_float
+from agomni.errors import WeightsError
+from agomni.metrics.speech.items import RANDOM_BACKEND, SetScore, mono_float, score_clips
 from agomni.metrics.speech.wavlm import WavLM, WavLMConfig
 from agomni.weights import load_checkpoint, load_strict
 
@@ -93,9 +92,7 @@ class AudioboxAesthetics:
         self.transform = {axis: (float(t["mean"]), float(t["std"])) for axis, t in target_transform.items()}
         self.device = device
         self.random_weights = random_weights
-        self.backend = "agomni audiobox-aesthetics" + (
-            " RANDOM WEIGHTS (tests and latency only)" if random_weights else ""
-        )
+        self.backend = "agomni audiobox-aesthetics" + (RANDOM_BACKEND if random_weights else "")
 
     @classmethod
     def from_checkpoint(cls, path: str, device: str = "cpu") -> AudioboxAesthetics:
@@ -137,22 +134,20 @@ def audiobox_aesthetics(
     progress: bool = False,
 ) -> dict[str, SetScore]:
     """Audiobox Aesthetics of each clip (mono 16 kHz float arrays): one ``SetScore`` per axis."""
-    ids = clip_ids(ids, len(clips))
-    per_axis: dict[str, list[ItemScore]] = {axis: [] for axis in AXES}
-    for item_id, clip in tqdm(
-        zip(ids, clips, strict=True), total=len(ids), desc="Audiobox", disable=not progress
-    ):
-        try:
-            scores = model.score(clip)
-        except MetricInputError as err:
-            for axis in AXES:
-                per_axis[axis].append(ItemScore(item_id, None, error=str(err)))
-            continue
-        for axis in AXES:
-            per_axis[axis].append(ItemScore(item_id, scores[axis]))
-    return {
-        f"AUDIOBOX_{axis}": SetScore(
-            f"AUDIOBOX_{axis}", "score (1-10)", True, RECIPE, model.backend, tuple(items)
-        )
-        for axis, items in per_axis.items()
-    }
+
+    def score(item_id: str, clip: np.ndarray) -> tuple[dict[str, float], tuple[str, ...]]:
+        return {f"AUDIOBOX_{axis}": value for axis, value in model.score(clip).items()}, ()
+
+    names = [f"AUDIOBOX_{axis}" for axis in AXES]
+    return score_clips(
+        clips,
+        ids,
+        score,
+        names,
+        "score (1-10)",
+        RECIPE,
+        model.backend,
+        desc="Audiobox",
+        progress=progress,
+        name_item=False,
+    )

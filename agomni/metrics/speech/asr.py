@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from agomni.errors import MetricInputError, UsageError
 from agomni.manifest.language import script_mismatch
-from agomni.metrics.speech.items import mono_float, speech_like
+from agomni.metrics.speech.items import mono_float, non_speech_flags
 from agomni.metrics.speech.wer import ErrorCounts, ErrorRateResult, error_rate
 
 SAMPLE_RATE = 16000
@@ -120,8 +120,7 @@ def transcribe_and_score(
         except MetricInputError as err:  # empty / non-finite audio, a clip the recogniser cannot take
             errors[item.id] = str(err)
             continue
-        is_speech, why = speech_like(audio, asr.sample_rate)
-        flags[item.id] = () if is_speech else (why,)
+        flags[item.id] = non_speech_flags(audio, asr.sample_rate)
         if not text.strip():
             flags[item.id] = (*flags[item.id], NO_WORDS)
         hypotheses[-1] = text

@@ -73,7 +73,7 @@ from agomni.metrics.speech.asr import PocketSphinxASR, SpeechItem, Transcriber, 
 from agomni.metrics.speech.faster_whisper import FILES as FASTER_WHISPER_FILES
 from agomni.metrics.speech.faster_whisper import RECIPE as FASTER_WHISPER_RECIPE
 from agomni.metrics.speech.faster_whisper import faster_whisper_asr
-from agomni.metrics.speech.items import ItemScore, SetScore
+from agomni.metrics.speech.items import RANDOM_RECIPE, ItemScore, SetScore
 from agomni.metrics.speech.nisqa import NISQA, nisqa, random_network
 from agomni.metrics.speech.normalize import get_normalizer, tokens
 from agomni.metrics.speech.paraformer import REGISTRY_FILES as PARAFORMER_FILES
@@ -416,11 +416,12 @@ class _Stage:
     def text_metric(self, name: str) -> Filed:
         backend = self.backends["asr"]
         asr = self.asr()
+        unit = "char" if name == "cer" else "word"
         errors, speech_items = {}, []
         for item_id in self.ids():
             item = self.items[item_id]
             text = item.transcript if item.transcript is not None else item.lyrics
-            problem = text_problem(text, self.normalizer, "char" if name == "cer" else "word")
+            problem = text_problem(text, self.normalizer, unit)
             if problem is not None:
                 errors[item_id] = problem
                 continue
@@ -437,7 +438,6 @@ class _Stage:
         comparable = backend.comparable and name == backend.published_metric and not self.random_weights
         items: list[ErrorCounts] = []
         if speech_items:
-            unit = "char" if name == "cer" else "word"
             result = transcribe_and_score(
                 speech_items, asr, normalizer=self.normalizer, unit=unit, progress=self.progress
             )
@@ -518,7 +518,7 @@ class _Stage:
             generated.append(self.audio[item_id])
         score = speaker_similarity(generated, prompts, ids=ids, encoder=encoder)
         random = self.random_weights and backend.weights
-        label = backend.label + ("; RANDOM WEIGHTS, values meaningless" if random else "")
+        label = backend.label + (RANDOM_RECIPE if random else "")
         return self.set_score("sim_o", score, label, backend.comparable and not self.random_weights, errors)
 
     def f0_stability(self) -> Filed:

@@ -31,6 +31,7 @@ import numpy as np
 
 from agomni import weights
 from agomni.errors import MetricInputError, UsageError, WeightsError
+from agomni.metrics.speech.items import RANDOM_BACKEND, RANDOM_RECIPE
 
 SAMPLE_RATE = 16000
 #: Registry entry of each file of the CTranslate2 model directory.
@@ -92,11 +93,9 @@ class FasterWhisperASR:
         self.seed = seed
         self.random_weights = random_weights
         self.version = f"faster-whisper {version('faster-whisper')}, ctranslate2 {version('ctranslate2')}"
-        self.name = "faster-whisper-large-v3" + (
-            " RANDOM WEIGHTS (tests and latency only)" if random_weights else ""
-        )
+        self.name = "faster-whisper-large-v3" + (RANDOM_BACKEND if random_weights else "")
         self.recipe = f"{RECIPE}; compute type {self.compute_type}" + (
-            "; RANDOM WEIGHTS, values meaningless" if random_weights else ""
+            RANDOM_RECIPE if random_weights else ""
         )
 
     @classmethod

@@ -27,11 +27,12 @@ Screening (documented heuristics, not a classifier):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from agomni.errors import MetricInputError
 from agomni.metrics.base import MetricResult
@@ -42,6 +43,9 @@ MIN_VOICED_FRACTION = 0.12
 MIN_ENERGY_SPREAD_DB = 1.5
 PERIODICITY_THRESHOLD = 0.45
 NON_SPEECH = "non-speech audio"
+#: What a network's backend name, and a recogniser's recipe, end with on random weights.
+RANDOM_BACKEND = " RANDOM WEIGHTS (tests and latency only)"
+RANDOM_RECIPE = "; RANDOM WEIGHTS, values meaningless"
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,41 @@ def clip_ids(ids: Sequence[str] | None, count: int, what: str = "clip") -> list[
     return out
 
 
+def score_clips(
+    clips: Sequence[Any],
+    ids: Sequence[str] | None,
+    score: Callable[[str, Any], tuple[Mapping[str, float], tuple[str, ...]]],
+    names: Sequence[str],
+    unit: str,
+    recipe: str,
+    backend: str,
+    *,
+    desc: str,
+    progress: bool,
+    name_item: bool = True,
+) -> dict[str, SetScore]:
+    """One `SetScore` (higher is better) per name of ``names`` over ``clips``: ``score(item_id, clip)``
+    gives a clip's value for each name and its flags; its `MetricInputError` is the item's error for
+    every name, prefixed with ``item <id>:`` (when ``name_item`` and the message does not start so)."""
+    ids = clip_ids(ids, len(clips))
+    per_name: dict[str, list[ItemScore]] = {name: [] for name in names}
+    for item_id, clip in tqdm(zip(ids, clips, strict=True), total=len(ids), desc=desc, disable=not progress):
+        try:
+            values, flags = score(item_id, clip)
+        except MetricInputError as err:
+            message = str(err)
+            if name_item and not message.startswith("item "):
+                message = f"item {item_id}: {message}"
+            for items in per_name.values():
+                items.append(ItemScore(item_id, None, error=message))
+            continue
+        for name, items in per_name.items():
+            items.append(ItemScore(item_id, values[name], flags=flags))
+    return {
+        name: SetScore(name, unit, True, recipe, backend, tuple(items)) for name, items in per_name.items()
+    }
+
+
 def _frames(audio: np.ndarray, size: int, hop: int) -> np.ndarray:
     count = 1 + (len(audio) - size) // hop
     return np.stack([audio[k * hop : k * hop + size] for k in range(count)])
@@ -148,6 +187,12 @@ def speech_like(audio: np.ndarray, sample_rate: int) -> tuple[bool, str]:
     if voiced < MIN_VOICED_FRACTION or spread < MIN_ENERGY_SPREAD_DB:
         return False, f"{NON_SPEECH} ({numbers}, min {MIN_ENERGY_SPREAD_DB} dB)"
     return True, numbers
+
+
+def non_speech_flags(audio: np.ndarray, sample_rate: int) -> tuple[str, ...]:
+    """The flag `speech_like` gives ``audio`` when it does not look like speech, else none."""
+    ok, why = speech_like(audio, sample_rate)
+    return () if ok else (why,)
 
 
 def mono_float(audio: Any, what: str) -> np.ndarray:

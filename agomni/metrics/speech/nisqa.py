@@ -35,10 +35,9 @@ import torch
 import torch.nn.functional as F
 import torchaudio
 from torch import nn
-from tqdm import tqdm
 
 from agomni.errors import MetricInputError, WeightsError
-from agomni.metrics.speech.items import ItemScore, SetScore, clip_ids, mono_float, speech_like
+from agomni.metrics.speech.items import RANDOM_BACKEND, SetScore, mono_float, non_speech_flags, score_clips
 from agomni.weights import load_checkpoint, load_strict
 
 #: Output index -> metric name, in the order of the network's five pooling heads.
@@ -286,7 +285,7 @@ class NISQA:
         self.network = network.eval().to(device)
         self.device = device
         self.random_weights = random_weights
-        self.backend = "agomni NISQA" + (" RANDOM WEIGHTS (tests and latency only)" if random_weights else "")
+        self.backend = "agomni NISQA" + (RANDOM_BACKEND if random_weights else "")
 
     @classmethod
     def from_checkpoint(cls, path: str, device: str = "cpu") -> NISQA:
@@ -316,24 +315,11 @@ def nisqa(
     progress: bool = False,
 ) -> dict[str, SetScore]:
     """NISQA of each clip (``(mono float array, sample rate)``): one ``SetScore`` per output."""
-    ids = clip_ids(ids, len(clips))
-    per_output: dict[str, list[ItemScore]] = {name: [] for name in OUTPUTS}
-    for item_id, (clip, rate) in tqdm(
-        zip(ids, clips, strict=True), total=len(ids), desc="NISQA", disable=not progress
-    ):
-        try:
-            audio = mono_float(clip, f"item {item_id}")
-            scores = model.score(audio, rate)
-        except MetricInputError as err:
-            message = str(err) if str(err).startswith("item ") else f"item {item_id}: {err}"
-            for name in OUTPUTS:
-                per_output[name].append(ItemScore(item_id, None, error=message))
-            continue
-        ok, why = speech_like(audio, rate)
-        flags = () if ok else (why,)
-        for name in OUTPUTS:
-            per_output[name].append(ItemScore(item_id, scores[name], flags=flags))
-    return {
-        name: SetScore(name, "MOS (1-5)", True, RECIPE, model.backend, tuple(items))
-        for name, items in per_output.items()
-    }
+
+    def score(item_id: str, clip: tuple[np.ndarray, int]) -> tuple[dict[str, float], tuple[str, ...]]:
+        audio, rate = mono_float(clip[0], f"item {item_id}"), clip[1]
+        return model.score(audio, rate), non_speech_flags(audio, rate)
+
+    return score_clips(
+        clips, ids, score, OUTPUTS, "MOS (1-5)", RECIPE, model.backend, desc="NISQA", progress=progress
+    )

@@ -44,6 +44,7 @@ import numpy as np
 import torch
 
 from agomni.errors import MetricInputError, UsageError, WeightsError
+from agomni.metrics.speech.items import RANDOM_BACKEND, RANDOM_RECIPE
 from agomni.weights import load_checkpoint, load_strict, resolve, unwrap_state_dict
 
 SAMPLE_RATE = 16000
@@ -186,8 +187,8 @@ class ParaformerASR:
                 raise WeightsError(f"{self.name}: no model.pt given (and no random_seed)")
             load_strict(network, _state_dict(files.model), where=str(files.model))
         else:
-            self.name += " RANDOM WEIGHTS (tests and latency only)"
-            self.recipe += "; RANDOM WEIGHTS, values meaningless"
+            self.name += RANDOM_BACKEND
+            self.recipe += RANDOM_RECIPE
         network.eval()
         self.random_weights = random_seed is not None
         self.files = files

@@ -18,10 +18,9 @@ from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from agomni.errors import MetricInputError, UsageError
-from agomni.metrics.speech.items import ItemScore, SetScore, clip_ids, mono_float, speech_like
+from agomni.metrics.speech.items import SetScore, mono_float, non_speech_flags, score_clips
 
 SAMPLE_RATE = 16000
 AXES = {
@@ -64,31 +63,22 @@ def dnsmos(
     progress: bool = False,
 ) -> dict[str, SetScore]:
     """DNSMOS of each clip (mono 16 kHz float arrays): one ``SetScore`` per axis (SIG, BAK, OVRL, P808)."""
-    ids = clip_ids(ids, len(clips))
     model = DNSMOS() if model is None else model
-    per_axis: dict[str, list[ItemScore]] = {key: [] for key in AXES}
-    for item_id, clip in tqdm(
-        zip(ids, clips, strict=True), total=len(ids), desc="DNSMOS", disable=not progress
-    ):
-        try:
-            audio = mono_float(clip, f"item {item_id}")
-            scores = model.score(audio)
-        except MetricInputError as err:
-            for key in AXES:
-                per_axis[key].append(ItemScore(item_id, None, error=str(err)))
-            continue
-        ok, why = speech_like(audio, SAMPLE_RATE)
-        flags = () if ok else (why,)
-        for key in AXES:
-            per_axis[key].append(ItemScore(item_id, scores[key], flags=flags))
-    return {
-        name: SetScore(
-            name=name,
-            unit="MOS (1-5)",
-            higher_is_better=True,
-            recipe=RECIPE,
-            backend=model.backend,
-            items=tuple(per_axis[key]),
-        )
-        for key, name in AXES.items()
-    }
+
+    def score(item_id: str, clip: np.ndarray) -> tuple[dict[str, float], tuple[str, ...]]:
+        audio = mono_float(clip, f"item {item_id}")
+        values = {AXES[key]: value for key, value in model.score(audio).items()}
+        return values, non_speech_flags(audio, SAMPLE_RATE)
+
+    return score_clips(
+        clips,
+        ids,
+        score,
+        tuple(AXES.values()),
+        "MOS (1-5)",
+        RECIPE,
+        model.backend,
+        desc="DNSMOS",
+        progress=progress,
+        name_item=False,
+    )

@@ -38,10 +38,9 @@ import torch
 import torch.nn.functional as F
 import torchaudio
 from torch import nn
-from tqdm import tqdm
 
 from agomni.errors import MetricInputError, WeightsError
-from agomni.metrics.speech.items import ItemScore, SetScore, clip_ids, mono_float
+from agomni.metrics.speech.items import RANDOM_BACKEND, SetScore, mono_float, score_clips
 from agomni.weights import load_checkpoint, load_strict
 
 SAMPLE_RATE = 24000
@@ -352,9 +351,7 @@ class SongEval:
         self.muq, self.head = muq.eval().to(device), head.eval().to(device)
         self.device = device
         self.random_weights = random_weights
-        self.backend = "agomni SongEval + MuQ" + (
-            " RANDOM WEIGHTS (tests and latency only)" if random_weights else ""
-        )
+        self.backend = "agomni SongEval + MuQ" + (RANDOM_BACKEND if random_weights else "")
 
     @classmethod
     def from_files(
@@ -380,21 +377,10 @@ def songeval(
     clips: Sequence[np.ndarray], model: SongEval, *, ids: Sequence[str] | None = None, progress: bool = False
 ) -> dict[str, SetScore]:
     """SongEval of each clip (mono 24 kHz float arrays): one ``SetScore`` per output."""
-    ids = clip_ids(ids, len(clips))
-    per_output: dict[str, list[ItemScore]] = {name: [] for name in OUTPUTS}
-    for item_id, clip in tqdm(
-        zip(ids, clips, strict=True), total=len(ids), desc="SongEval", disable=not progress
-    ):
-        try:
-            scores = model.score(mono_float(clip, f"item {item_id}"))
-        except MetricInputError as err:
-            message = str(err) if str(err).startswith("item ") else f"item {item_id}: {err}"
-            for name in OUTPUTS:
-                per_output[name].append(ItemScore(item_id, None, error=message))
-            continue
-        for name in OUTPUTS:
-            per_output[name].append(ItemScore(item_id, scores[name]))
-    return {
-        name: SetScore(name, "score (1-5)", True, RECIPE, model.backend, tuple(items))
-        for name, items in per_output.items()
-    }
+
+    def score(item_id: str, clip: np.ndarray) -> tuple[dict[str, float], tuple[str, ...]]:
+        return model.score(mono_float(clip, f"item {item_id}")), ()
+
+    return score_clips(
+        clips, ids, score, OUTPUTS, "score (1-5)", RECIPE, model.backend, desc="SongEval", progress=progress
+    )

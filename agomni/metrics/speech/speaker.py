@@ -33,11 +33,12 @@ import torch
 from agomni.errors import MetricInputError, UsageError
 from agomni.metrics.speech.items import (
     MIN_PROMPT_SECONDS,
+    RANDOM_BACKEND,
     ItemScore,
     SetScore,
     clip_ids,
     mono_float,
-    speech_like,
+    non_speech_flags,
 )
 from agomni.metrics.speech.wavlm_ecapa import WavLMECAPA
 from agomni.weights import load_checkpoint, load_entry_state_dict, load_strict
@@ -107,9 +108,7 @@ class SpeechBrainECAPA:
         self.model.eval().to(device)
         self.device = device
         self.random_weights = random_weights
-        self.version = version("speechbrain") + (
-            " RANDOM WEIGHTS (tests and latency only)" if random_weights else ""
-        )
+        self.version = version("speechbrain") + (RANDOM_BACKEND if random_weights else "")
 
     @classmethod
     def from_registry(cls, device: str = "cpu") -> SpeechBrainECAPA:
@@ -130,13 +129,6 @@ class SpeechBrainECAPA:
         with torch.no_grad():
             feats = self.norm(self.features(wav), lengths)
             return self.model(feats, lengths)[0, 0].cpu().numpy()
-
-
-BACKENDS = {
-    "resemblyzer": ResemblyzerEncoder,
-    "speechbrain-ecapa": SpeechBrainECAPA,
-    "wavlm-ecapa": WavLMECAPA,
-}
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -181,8 +173,7 @@ def speaker_similarity(
         flags = tuple(
             f"{what}: {why}"
             for what, audio in (("generated", gen), ("prompt", prompt))
-            for ok, why in [speech_like(audio, encoder.sample_rate)]
-            if not ok
+            for why in non_speech_flags(audio, encoder.sample_rate)
         )
         try:
             value = cosine(encoder.embed(gen), encoder.embed(prompt))

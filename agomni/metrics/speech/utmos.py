@@ -42,17 +42,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
 from agomni.errors import MetricInputError, WeightsError
 from agomni.io import load_audio
 from agomni.io.resample import TORCHAUDIO_SINC_FUNCTIONAL
-from agomni.metrics.speech.items import ItemScore, SetScore, clip_ids, mono_float, speech_like
+from agomni.metrics.speech.items import RANDOM_BACKEND, SetScore, mono_float, non_speech_flags, score_clips
+from agomni.metrics.speech.wavlm import FeatureExtractor, WavLMConfig
 from agomni.weights import load_checkpoint, load_strict
 
 SAMPLE_RATE = 16000
-#: (channels, kernel, stride) of the seven feature-extractor convolutions.
-CONV_LAYERS = ((512, 10, 5), *((512, 3, 2),) * 4, *((512, 2, 2),) * 2)
 MIN_SAMPLES = 400  # the convolutions' receptive field: one output frame
 MAX_SECONDS = 120.0
 DOMAIN_ID = 0
@@ -88,29 +86,6 @@ class _WeightNormConv(nn.Module):
         norm = self.weight_v.pow(2).sum(dim=(0, 1), keepdim=True).sqrt()
         weight = self.weight_v * (self.weight_g / norm)
         return F.conv1d(x, weight, self.bias, padding=self.padding, groups=self.groups)
-
-
-class _FeatureExtractor(nn.Module):
-    def __init__(self):
-        super().__init__()
-        layers, width = [], 1
-        for k, (channels, kernel, stride) in enumerate(CONV_LAYERS):
-            norm = nn.GroupNorm(channels, channels) if k == 0 else nn.Identity()
-            conv = nn.Conv1d(width, channels, kernel, stride=stride, bias=False)
-            # index 1: fairseq's dropout slot; the group norm sits at index 2 (checkpoint names)
-            layers.append(
-                nn.Sequential(conv, nn.Identity(), norm, nn.GELU())
-                if k == 0
-                else nn.Sequential(conv, nn.Identity(), nn.GELU())
-            )
-            width = channels
-        self.conv_layers = nn.ModuleList(layers)
-
-    def forward(self, wav: torch.Tensor) -> torch.Tensor:  # [B, T] -> [B, 512, frames]
-        x = wav.unsqueeze(1)
-        for layer in self.conv_layers:
-            x = layer(x)
-        return x
 
 
 class _Attention(nn.Module):
@@ -162,11 +137,12 @@ class _Encoder(nn.Module):
 
 class Wav2Vec2Base(nn.Module):
     """wav2vec 2.0 Base with fairseq's parameter names, inference only (no masking, no quantiser);
-    ``mask_emb`` is kept because checkpoints hold it."""
+    ``mask_emb`` is kept because checkpoints hold it. Its feature extractor is WavLM's default one (the
+    same seven convolutions, group norm after the first)."""
 
     def __init__(self):
         super().__init__()
-        self.feature_extractor = _FeatureExtractor()
+        self.feature_extractor = FeatureExtractor(WavLMConfig())
         self.layer_norm = nn.LayerNorm(512)
         self.post_extract_proj = nn.Linear(512, 768)
         self.encoder = _Encoder()
@@ -273,9 +249,7 @@ class UTMOS:
         self.network = network.eval().to(device)
         self.device = device
         self.random_weights = random_weights
-        self.backend = "agomni UTMOS22 strong" + (
-            " RANDOM WEIGHTS (tests and latency only)" if random_weights else ""
-        )
+        self.backend = "agomni UTMOS22 strong" + (RANDOM_BACKEND if random_weights else "")
 
     @classmethod
     def from_checkpoint(cls, path: str, device: str = "cpu") -> UTMOS:
@@ -328,18 +302,11 @@ def utmos(
     progress: bool = False,
 ) -> SetScore:
     """UTMOS of each clip (mono 16 kHz float arrays; `load_16k` reads a file as the recipe does)."""
-    ids = clip_ids(ids, len(clips))
-    items = []
-    for item_id, clip in tqdm(
-        zip(ids, clips, strict=True), total=len(ids), desc="UTMOS", disable=not progress
-    ):
-        try:
-            audio = mono_float(clip, f"item {item_id}")
-            value = model.score(audio)
-        except MetricInputError as err:
-            message = str(err) if str(err).startswith("item ") else f"item {item_id}: {err}"
-            items.append(ItemScore(item_id, None, error=message))
-            continue
-        ok, why = speech_like(audio, SAMPLE_RATE)
-        items.append(ItemScore(item_id, value, flags=() if ok else (why,)))
-    return SetScore("UTMOS", "MOS (1-5)", True, RECIPE, model.backend, tuple(items))
+
+    def score(item_id: str, clip: np.ndarray) -> tuple[dict[str, float], tuple[str, ...]]:
+        audio = mono_float(clip, f"item {item_id}")
+        return {"UTMOS": model.score(audio)}, non_speech_flags(audio, SAMPLE_RATE)
+
+    return score_clips(
+        clips, ids, score, ("UTMOS",), "MOS (1-5)", RECIPE, model.backend, desc="UTMOS", progress=progress
+    )["UTMOS"]

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from agomni.errors import MetricInputError
+from agomni.metrics.speech.items import RANDOM_BACKEND
 from agomni.metrics.speech.wavlm import WavLM, WavLMConfig
 from agomni.weights import load_entry_state_dict, load_strict
 
@@ -220,9 +221,7 @@ class WavLMECAPA:
             if self.ignored_keys
             else ""
         )
-        self.version = f"torch {version('torch')}{ignored}" + (
-            " RANDOM WEIGHTS (tests and latency only)" if random_weights else ""
-        )
+        self.version = f"torch {version('torch')}{ignored}" + (RANDOM_BACKEND if random_weights else "")
 
     @classmethod
     def from_registry(cls, device: str = "cpu", cfg: WavLMConfig = WAVLM_LARGE) -> WavLMECAPA:

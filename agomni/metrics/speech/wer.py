@@ -57,21 +57,6 @@ class ErrorCounts:
     def errors(self) -> int:
         return self.substitutions + self.deletions + self.insertions
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "reference": self.reference,
-            "hypothesis": self.hypothesis,
-            "substitutions": self.substitutions,
-            "deletions": self.deletions,
-            "insertions": self.insertions,
-            "hits": self.hits,
-            "reference_length": self.reference_length,
-            "error_rate": self.error_rate,
-            "flags": list(self.flags),
-            "error": self.error,
-        }
-
 
 @dataclass(frozen=True)
 class ErrorRateResult:

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from agomni.errors import MetricInputError, UsageError, WeightsError
+from agomni.metrics.speech.items import RANDOM_BACKEND, RANDOM_RECIPE
 from agomni.weights import get_entry, load_checkpoint, load_strict, resolve, unwrap_state_dict
 
 SAMPLE_RATE = 16000
@@ -204,8 +205,8 @@ class WhisperASR:
         self.device = device
         self.random_weights = random_weights
         if random_weights:
-            self.name += " RANDOM WEIGHTS (tests and latency only)"
-            self.recipe += "; RANDOM WEIGHTS, values meaningless"
+            self.name += RANDOM_BACKEND
+            self.recipe += RANDOM_RECIPE
         self.tokenizer = _tokenizer(network.dims)
         tk = self.tokenizer
         self.start = list(tk.sot_sequence_including_notimestamps)

@@ -157,23 +157,10 @@ class ClapScorer:
         """[B, samples] float32 at 48 kHz -> L2-normalised audio embeddings [B, 512] (first 10 s)."""
         return self.audio.embed(waveform)
 
-    def score_clip(self, item: ClapTextItem, text_embedding: torch.Tensor | None) -> ClapItemScore:
-        """One item's cosine, or its error (`text_embedding` None: the caption was missing or empty)."""
-        if item.caption is None:
-            return ClapItemScore(
-                item.item_id, None, "the item has no caption (manifest field 'text')", "text"
-            )
-        if text_embedding is None:
-            return ClapItemScore(item.item_id, None, "empty caption (only whitespace)", "text")
-        try:
-            waveform, _, _ = load_prepared(item.audio, SAMPLE_RATE, INPUT_RECIPE)
-            audio = self.embed_audio(waveform[None])[0]
-        except (MediaError, MetricInputError) as err:
-            return ClapItemScore(item.item_id, None, f"{type(err).__name__}: {err}")
-        cosine = float(torch.dot(audio.double(), text_embedding.double()))
-        if not math.isfinite(cosine):
-            return ClapItemScore(item.item_id, None, "the embeddings hold NaN or infinite values")
-        return ClapItemScore(item.item_id, cosine)
+    def cosine(self, audio: str | os.PathLike[str], text_embedding: torch.Tensor) -> float:
+        """The cosine of a generated file's audio embedding with a caption's (both L2-normalised)."""
+        waveform, _, _ = load_prepared(audio, SAMPLE_RATE, INPUT_RECIPE)
+        return float(torch.dot(self.embed_audio(waveform[None])[0].double(), text_embedding.double()))
 
 
 class TextAudioScorer(Protocol):
@@ -181,7 +168,26 @@ class TextAudioScorer(Protocol):
 
     def embed_text(self, captions: Sequence[str]) -> torch.Tensor: ...
 
-    def score_clip(self, item: ClapTextItem, text_embedding: torch.Tensor | None) -> ClapItemScore: ...
+    def cosine(self, audio: str | os.PathLike[str], text_embedding: torch.Tensor) -> float:
+        """Raises the `MediaError` or `MetricInputError` of a file it cannot embed."""
+
+
+def score_clip(
+    scorer: TextAudioScorer, item: ClapTextItem, text_embedding: torch.Tensor | None
+) -> ClapItemScore:
+    """One item's cosine, or its error (`text_embedding` None: the caption was missing, empty or could not
+    be embedded)."""
+    if item.caption is None:
+        return ClapItemScore(item.item_id, None, "the item has no caption (manifest field 'text')", "text")
+    if text_embedding is None:
+        return ClapItemScore(item.item_id, None, "empty caption (only whitespace)", "text")
+    try:
+        cosine = scorer.cosine(item.audio, text_embedding)
+    except (MediaError, MetricInputError) as err:
+        return ClapItemScore(item.item_id, None, f"{type(err).__name__}: {err}")
+    if not math.isfinite(cosine):
+        return ClapItemScore(item.item_id, None, "the embeddings hold NaN or infinite values")
+    return ClapItemScore(item.item_id, cosine)
 
 
 def _embed_captions(
@@ -212,7 +218,7 @@ def score_items(
     return [
         ClapItemScore(item.item_id, None, failed[item.caption], "text")
         if item.caption in failed
-        else scorer.score_clip(item, text.get(item.caption) if item.caption else None)
+        else score_clip(scorer, item, text.get(item.caption) if item.caption else None)
         for item in bar
     ]
 

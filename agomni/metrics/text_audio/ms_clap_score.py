@@ -39,11 +39,10 @@ from typing import Any
 
 import torch
 
-from agomni.errors import MediaError, MetricInputError
+from agomni.errors import MetricInputError
 from agomni.io.audio import load_audio
 from agomni.io.resample import TORCHAUDIO_SINC
 from agomni.metrics.embedders.gpt2_bpe import Gpt2BPETokenizer
-from agomni.metrics.text_audio.clap_score import ClapItemScore, ClapTextItem
 from agomni.metrics.text_audio.ms_clap_net import (
     CLIP_SAMPLES,
     FRONT,
@@ -155,23 +154,10 @@ class MsClapScorer:
             raise MetricInputError(f"MS-CLAP embeds [B, {CLIP_SAMPLES}] clips, got {tuple(waveform.shape)}")
         return self.audio(waveform.to(self.device, torch.float32)).float().cpu()
 
-    def score_clip(self, item: ClapTextItem, text_embedding: torch.Tensor | None) -> ClapItemScore:
-        """One item's cosine, or its error (`text_embedding` None: the caption was missing, empty or too
-        long)."""
-        if item.caption is None:
-            return ClapItemScore(
-                item.item_id, None, "the item has no caption (manifest field 'text')", "text"
-            )
-        if text_embedding is None:
-            return ClapItemScore(item.item_id, None, "empty caption (only whitespace)", "text")
-        try:
-            audio = self.embed_audio(load_clip(item.audio)[None])[0]
-        except (MediaError, MetricInputError) as err:
-            return ClapItemScore(item.item_id, None, f"{type(err).__name__}: {err}")
-        cosine = float(torch.cosine_similarity(audio.double(), text_embedding.double(), dim=0))
-        if not math.isfinite(cosine):
-            return ClapItemScore(item.item_id, None, "the embeddings hold NaN or infinite values")
-        return ClapItemScore(item.item_id, cosine)
+    def cosine(self, audio: Any, text_embedding: torch.Tensor) -> float:
+        """``torch.cosine_similarity`` of a generated file's audio embedding with a caption's."""
+        embedding = self.embed_audio(load_clip(audio)[None])[0]
+        return float(torch.cosine_similarity(embedding.double(), text_embedding.double(), dim=0))
 
 
 __all__ = ["NAME", "MsClapScorer", "fit_to_clip", "load_clip"]
