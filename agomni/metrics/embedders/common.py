@@ -2,7 +2,8 @@
 
 `length_buckets` / `run_bucketed` (equal-length batching), `nonempty_batch` (the input check of a network
 embedder), `weights_info` (the one provenance convention of the network embedders: their ``weights``
-attribute) and `metadata_with_weights`. How files become waveforms is `agomni.io.prepare`; strict
+attribute), `registry_weights` / `file_weights` (a checkpoint with that record) and `CheckpointEmbedder`
+(the embedders that keep the record outside ``config()``). How files become waveforms is `agomni.io.prepare`; strict
 checkpoint loading is `agomni.weights.load_strict`.
 """
 
@@ -16,6 +17,7 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 import torch
 
+from agomni import weights as agomni_weights
 from agomni.errors import MetricInputError, UsageError
 from agomni.metrics.embedders import Embedder
 from agomni.weights.store import hash_file
@@ -131,14 +133,36 @@ def weights_info(
     }
 
 
-def metadata_with_weights(
-    metadata: dict[str, Any], *, random_weights: bool, weights: Mapping[str, Any]
-) -> dict[str, Any]:
-    """An embedder's `Embedder.metadata()` plus ``random_weights`` and its ``weights`` record
-    (`weights_info`), for the embedders that keep the weights outside ``config()``."""
-    metadata["random_weights"] = random_weights
-    metadata["weights"] = weights
-    return metadata
+def registry_weights(entry: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The state dict of registry ``entry`` (verified; fetched unless offline) and its `weights_info`."""
+    state = agomni_weights.load_entry_state_dict(entry)
+    return state, weights_info("registry", provenance=agomni_weights.provenance(entry))
+
+
+def file_weights(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The state dict in file ``path`` (`agomni.weights.load_state_dict`) and its `weights_info`."""
+    state = agomni_weights.load_state_dict(path)
+    return state, weights_info("file", provenance=checkpoint_description(path))
+
+
+class CheckpointEmbedder(Embedder):
+    """A network embedder whose weights come from the registry, a file or a seed, described by its
+    ``weights`` record (`weights_info`); the record and ``random_weights`` are kept outside ``config()``
+    and added to ``metadata()``."""
+
+    weights: dict[str, Any]
+    random_weights: bool
+
+    def set_weights_record(self, weights: Mapping[str, Any], device: str | torch.device) -> None:
+        """Keep ``weights`` and ``device``; only pinned, non-random weights are comparable with published
+        numbers."""
+        self.device = torch.device(device)
+        self.weights = dict(weights)
+        self.random_weights = bool(self.weights.get("random_weights", False))
+        self.comparable_with_published = bool(self.weights.get("pinned", False)) and not self.random_weights
+
+    def metadata(self) -> dict[str, Any]:
+        return {**super().metadata(), "random_weights": self.random_weights, "weights": self.weights}
 
 
 # --- seeded random weights -------------------------------------------------------------------------------
