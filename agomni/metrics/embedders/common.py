@@ -16,6 +16,8 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from agomni import weights as agomni_weights
 from agomni.errors import MetricInputError, UsageError
@@ -163,6 +165,22 @@ class CheckpointEmbedder(Embedder):
 
     def metadata(self) -> dict[str, Any]:
         return {**super().metadata(), "random_weights": self.random_weights, "weights": self.weights}
+
+
+# --- layers --------------------------------------------------------------------------------------------
+
+
+class GeluMlp(nn.Module):
+    """A transformer block's MLP as timm writes it (``fc1``, GELU, ``fc2``; hidden width 4 x dim), under
+    the parameter names of the PaSST, LAION-CLAP and ImageBind checkpoints."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dim, 4 * dim)
+        self.fc2 = nn.Linear(4 * dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(F.gelu(self.fc1(x)))
 
 
 # --- seeded random weights -------------------------------------------------------------------------------
