@@ -201,21 +201,6 @@ class GaussianStats(Accumulator):
         if self.count < rows:
             raise TooFewItemsError(f"GaussianStats: needs at least {rows} embedding rows, has {self.count}")
 
-    def state_tensors(self) -> dict[str, torch.Tensor]:
-        """The states as float64 tensors (``n``, ``sum``, ``outer``), e.g. to store or send them."""
-        if self.sum is None:
-            raise MetricInputError("GaussianStats: dimension unknown (no rows seen); construct with dim=")
-        return {name: torch.from_numpy(value) for name, value in self.state().items()}
-
-    @classmethod
-    def from_state_tensors(cls, tensors: Mapping[str, torch.Tensor]) -> GaussianStats:
-        """Rebuild statistics from ``state_tensors()`` (possibly summed over ranks)."""
-        stats = cls()
-        stats.load_state(
-            {name: value.detach().cpu().to(torch.float64).numpy() for name, value in tensors.items()}
-        )
-        return stats
-
     def merge(self, other: GaussianStats) -> GaussianStats:
         """Statistics of the union of both inputs (a new object; either side may be empty)."""
         if None not in (self.dim, other.dim) and self.dim != other.dim:

@@ -36,7 +36,6 @@ from agomni.metrics.base import (
 )
 
 KL_SPEC = MetricSpec(unit="nats", higher_is_better=False, description="", head="logits")
-KL_UNIT = KL_SPEC.unit
 SAM_REF_EPS = 1e-6
 KL_RECIPES = {
     "ref_gen": "av-benchmark compute_kl kl_softmax: KL(ref||gen), softmax over logits, sum / N pairs",
