@@ -2,9 +2,9 @@
 
 `length_buckets` / `run_bucketed` (equal-length batching), `nonempty_batch` (the input check of a network
 embedder), `weights_info` (the one provenance convention of the network embedders: their ``weights``
-attribute), `registry_weights` / `file_weights` (a checkpoint with that record) and `CheckpointEmbedder`
-(the embedders that keep the record outside ``config()``). How files become waveforms is `agomni.io.prepare`; strict
-checkpoint loading is `agomni.weights.load_strict`.
+attribute), `registry_weights` / `file_weights` (a checkpoint with that record), `CheckpointEmbedder`
+(the embedders that keep the record outside ``config()``) and `GeluMlp`. How files become waveforms is
+`agomni.io.prepare`; strict checkpoint loading is `agomni.weights.load_strict`.
 """
 
 from __future__ import annotations
