@@ -219,15 +219,20 @@ class Metric(Accumulator, ABC):
         )
 
 
+def as_float64(x: ArrayLike) -> np.ndarray:
+    """``x`` (numpy or torch, any float dtype, any shape) as a float64 numpy array."""
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().to(torch.float64).numpy()
+    return np.asarray(x, dtype=np.float64)
+
+
 def as_float64_matrix(x: ArrayLike, what: str, *, min_rows: int = 1) -> np.ndarray:
     """``x`` [N, D] (numpy or torch, any float dtype) as a float64 numpy array, validated.
 
     Raises ``MetricInputError`` naming ``what`` when ``x`` is not 2-D, has fewer than ``min_rows`` rows,
     no columns, or holds NaN or infinite values (with the first offending row index).
     """
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().to(torch.float64).numpy()
-    array = np.asarray(x, dtype=np.float64)
+    array = as_float64(x)
     if array.ndim != 2:
         raise MetricInputError(f"{what}: expected a 2-D array [N, D], got shape {tuple(array.shape)}")
     if array.shape[1] == 0:

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 import torch.distributed as dist
 
 from agomni.errors import MetricInputError, TooFewItemsError
@@ -32,6 +31,7 @@ from agomni.metrics.base import (
     Metric,
     MetricResult,
     MetricSpec,
+    as_float64,
     as_float64_matrix,
 )
 
@@ -90,10 +90,10 @@ def frechet_distance(mu1: ArrayLike, sigma1: ArrayLike, mu2: ArrayLike, sigma2: 
     rounding; a result below 0 by at most ``NEGATIVE_RTOL`` (1e-9) times Tr S1 + Tr S2 + |mu1 - mu2|^2
     is rounding and returned as 0.0. Larger violations raise ``MetricInputError``.
     """
-    m1 = np.atleast_1d(_as_float64(mu1))
-    m2 = np.atleast_1d(_as_float64(mu2))
-    s1 = np.atleast_2d(_as_float64(sigma1))
-    s2 = np.atleast_2d(_as_float64(sigma2))
+    m1 = np.atleast_1d(as_float64(mu1))
+    m2 = np.atleast_1d(as_float64(mu2))
+    s1 = np.atleast_2d(as_float64(sigma1))
+    s2 = np.atleast_2d(as_float64(sigma2))
     dim = m1.shape[0]
     if m1.ndim != 1 or m2.shape != m1.shape:
         raise MetricInputError(
@@ -123,12 +123,6 @@ def frechet_distance(mu1: ArrayLike, sigma1: ArrayLike, mu2: ArrayLike, sigma2: 
             )
         distance = 0.0
     return distance
-
-
-def _as_float64(x: ArrayLike) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu().to(torch.float64).numpy()
-    return np.asarray(x, dtype=np.float64)
 
 
 class GaussianStats(Accumulator):
@@ -200,21 +194,6 @@ class GaussianStats(Accumulator):
     def _require(self, rows: int) -> None:
         if self.count < rows:
             raise TooFewItemsError(f"GaussianStats: needs at least {rows} embedding rows, has {self.count}")
-
-    def state_tensors(self) -> dict[str, torch.Tensor]:
-        """The states as float64 tensors (``n``, ``sum``, ``outer``), e.g. to store or send them."""
-        if self.sum is None:
-            raise MetricInputError("GaussianStats: dimension unknown (no rows seen); construct with dim=")
-        return {name: torch.from_numpy(value) for name, value in self.state().items()}
-
-    @classmethod
-    def from_state_tensors(cls, tensors: Mapping[str, torch.Tensor]) -> GaussianStats:
-        """Rebuild statistics from ``state_tensors()`` (possibly summed over ranks)."""
-        stats = cls()
-        stats.load_state(
-            {name: value.detach().cpu().to(torch.float64).numpy() for name, value in tensors.items()}
-        )
-        return stats
 
     def merge(self, other: GaussianStats) -> GaussianStats:
         """Statistics of the union of both inputs (a new object; either side may be empty)."""

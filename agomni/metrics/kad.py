@@ -31,7 +31,6 @@ from agomni.metrics.base import ArrayLike, Metric, MetricResult, MetricSpec, as_
 KAD_SCALE = 100.0
 KAD_GAMMA_EPS = 1e-8
 KAD_SPEC = MetricSpec(unit="KAD", higher_is_better=False, description="unbiased MMD^2 x 100, Gaussian kernel")
-KAD_UNIT = KAD_SPEC.unit_text
 KAD_RECIPE = "kadtk calc_kernel_audio_distance: RBF, median-distance bandwidth of reference, unbiased, x100"
 DEFAULT_BLOCK_SIZE = 1024
 #: The accumulator keeps every row: at most this many per set by default (the bandwidth's median alone then

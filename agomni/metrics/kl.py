@@ -30,13 +30,13 @@ from agomni.metrics.base import (
     MetricResult,
     MetricSpec,
     add_items_by_id,
+    as_float64,
     as_float64_matrix,
     kl_terms,
     to_log_probabilities,
 )
 
 KL_SPEC = MetricSpec(unit="nats", higher_is_better=False, description="", head="logits")
-KL_UNIT = KL_SPEC.unit
 SAM_REF_EPS = 1e-6
 KL_RECIPES = {
     "ref_gen": "av-benchmark compute_kl kl_softmax: KL(ref||gen), softmax over logits, sum / N pairs",
@@ -129,8 +129,7 @@ def _stack_by_id(scores: Mapping[str, ArrayLike], ids: list[str], what: str) -> 
     """Rows ``scores[id]`` for ``ids`` as a validated float64 [N, C] matrix; names a malformed item."""
     rows = []
     for item in ids:
-        value = scores[item]
-        row = value.detach().cpu().double().numpy() if hasattr(value, "detach") else np.asarray(value, float)
+        row = as_float64(scores[item])
         if row.ndim != 1 or (rows and row.shape != rows[0].shape):
             expected = f"[{rows[0].shape[0]}]" if rows else "[C]"
             raise MetricInputError(f"{what}: item {item!r} has shape {row.shape}, expected {expected}")

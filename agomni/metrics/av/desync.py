@@ -36,6 +36,7 @@ from agomni import weights
 from agomni.errors import UsageError
 from agomni.metrics.av.media import AVScorer, ItemResult, MediaRecipe, Pair
 from agomni.metrics.av.synchformer_offsets import Synchformer
+from agomni.metrics.embedders.passt import pad_or_crop
 from agomni.model.config import SequenceConfig
 from agomni.model.encoders.synchformer import SYNC_SIZE, SYNCHFORMER_WEIGHTS, SynchformerEncoder
 
@@ -69,13 +70,8 @@ _MEL = torchaudio.transforms.MelSpectrogram(
 def log_mel_segments(segments: torch.Tensor) -> torch.Tensor:
     """(B, S, 10240) -> normalised log-mel (B, S, 66 frames, 128 mel) as Synchformer's audio branch takes it."""
     mel = torch.log(_MEL(segments.float()) + 1e-6)  # (B, S, 128, 65)
-    mel = pad_or_cut(mel, MEL_FRAMES)
+    mel = pad_or_crop(mel, MEL_FRAMES)  # av-benchmark pad_or_truncate
     return ((mel - MEL_MEAN) / (2 * MEL_STD)).transpose(-1, -2)
-
-
-def pad_or_cut(x: torch.Tensor, length: int) -> torch.Tensor:
-    """Zero-pad or cut the last axis to `length` (av-benchmark ``pad_or_truncate``)."""
-    return torch.nn.functional.pad(x, (0, length - x.shape[-1])) if x.shape[-1] < length else x[..., :length]
 
 
 def window_offsets(model: Synchformer, visual: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:

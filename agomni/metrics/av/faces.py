@@ -1,7 +1,7 @@
 """Face detection, tracking and 224 x 224 face crops for SyncNet, as syncnet_python's ``run_pipeline.py``.
 
-Detectors (`FaceDetector`): ``S3FDDetector`` (the reference: ``sfd_face.pth``, frames scaled by 0.25,
-score > 0.9) and ``HaarDetector``, the labelled offline fallback (OpenCV's bundled
+Detectors (`FaceDetector`): `agomni.metrics.av.s3fd.S3FD` (the reference: ``sfd_face.pth``, frames scaled
+by 0.25, score > 0.9) and ``HaarDetector``, the labelled offline fallback (OpenCV's bundled
 ``haarcascade_frontalface_default.xml``; its boxes differ from S3FD's, so results carry its name).
 
 Tracking (``track_shot``): detections are chained greedily frame by frame; a detection joins the open
@@ -28,8 +28,6 @@ import numpy as np
 from scipy.interpolate import interp1d
 from scipy.signal import medfilt
 
-from agomni.metrics.av.s3fd import S3FD
-
 CROP_SIZE = 224
 CROP_SCALE = 0.4
 PAD_VALUE = 110
@@ -44,18 +42,6 @@ class FaceDetector(Protocol):
     name: str
 
     def detect(self, frame: np.ndarray) -> np.ndarray: ...
-
-
-class S3FDDetector:
-    """The reference detector (S3FD at scale 0.25, score > 0.9)."""
-
-    def __init__(self, s3fd: S3FD, *, random_weights: bool):
-        self.s3fd = s3fd
-        self.random_weights = random_weights
-        self.name = "s3fd" + (" (random weights)" if random_weights else "")
-
-    def detect(self, frame: np.ndarray) -> np.ndarray:
-        return self.s3fd.detect(frame)
 
 
 class HaarDetector:

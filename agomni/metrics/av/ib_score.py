@@ -37,6 +37,7 @@ from agomni import weights
 from agomni.io.resample import TORCHAUDIO_SINC_FUNCTIONAL
 from agomni.metrics.av.imagebind import IMAGEBIND_HUGE, ImageBindTowers, tower_state
 from agomni.metrics.av.media import AVScorer, ItemResult, MediaRecipe, Pair
+from agomni.metrics.embedders.passt import pad_or_crop
 
 IMAGEBIND_WEIGHTS = "imagebind-huge"
 VIDEO_FPS = 0.5
@@ -95,8 +96,7 @@ def audio_clips(waveform: torch.Tensor) -> torch.Tensor:
             frame_length=25,
             frame_shift=10,
         ).T
-        fbank = torch.nn.functional.pad(fbank, (0, max(0, MEL_FRAMES - fbank.shape[1])))[:, :MEL_FRAMES]
-        mels.append(((fbank - MEL_MEAN) / MEL_STD)[None])
+        mels.append(((pad_or_crop(fbank, MEL_FRAMES) - MEL_MEAN) / MEL_STD)[None])
     return torch.stack(mels)
 
 

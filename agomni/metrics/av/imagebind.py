@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from agomni.metrics.embedders.common import GeluMlp
+
 AUDIO_LOGIT_SCALE = 20.0
 TOWERS = ("vision", "audio")
 
@@ -108,21 +110,12 @@ class Preprocessor(nn.Module):
         return tokens + self.pos_embedding_helper.pos_embed
 
 
-class Mlp(nn.Module):
-    def __init__(self, dim: int):
-        super().__init__()
-        self.fc1, self.fc2 = nn.Linear(dim, 4 * dim), nn.Linear(4 * dim, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(F.gelu(self.fc1(x)))
-
-
 class Block(nn.Module):
     def __init__(self, config: TowerConfig):
         super().__init__()
         self.attn = nn.MultiheadAttention(config.dim, config.heads, bias=True, add_bias_kv=config.bias_kv)
         self.norm_1 = nn.LayerNorm(config.dim, eps=1e-6)
-        self.mlp = Mlp(config.dim)
+        self.mlp = GeluMlp(config.dim)
         self.norm_2 = nn.LayerNorm(config.dim, eps=1e-6)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (L, N, D), as the reference's trunk

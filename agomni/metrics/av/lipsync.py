@@ -31,7 +31,6 @@ from agomni.metrics.av.faces import (
     REFERENCE_TRACKING,
     FaceDetector,
     HaarDetector,
-    S3FDDetector,
     TrackingConfig,
     crop_video,
     track_shot,
@@ -133,7 +132,7 @@ class LipSyncScorer(AVScorer[LipSyncItem]):
         else:
             s3fd = S3FDNet()
             weights.load_strict(s3fd, weights.load_entry_state_dict(S3FD_WEIGHTS), where=S3FD_WEIGHTS)
-            face_detector = S3FDDetector(S3FD(s3fd, device=str(device)), random_weights=False)
+            face_detector = S3FD(s3fd, device=str(device))
         return cls(net, face_detector, random_weights=False, device=device, **options)
 
     def config(self) -> dict[str, Any]:
@@ -174,18 +173,8 @@ class LipSyncScorer(AVScorer[LipSyncItem]):
                 self.syncnet, crops, torch.from_numpy(syncnet_mfcc(segment)).float(), windows, self.batch_size
             )
             scores = lse_scores(offset_distances(lip, aud, self.vshift).mean(dim=0), windows, self.vshift)
-            item.tracks.append(
-                TrackScore(
-                    first_frame=int(track.frames[0]),
-                    last_frame=int(track.frames[-1]),
-                    detections=track.detections,
-                    windows=windows,
-                    lse_d=scores.lse_d,
-                    lse_c=scores.lse_c,
-                    offset_frames=scores.offset_frames,
-                    mean_distances=scores.mean_distances,
-                )
-            )
+            first, last = int(track.frames[0]), int(track.frames[-1])
+            item.tracks.append(TrackScore(first, last, track.detections, **asdict(scores)))
         covered = len({f for t in item.tracks for f in range(t.first_frame, t.last_frame + 1)})
         item.face_track_coverage = covered / max(1, item.video_frames)
         if not item.tracks:

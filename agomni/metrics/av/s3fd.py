@@ -150,7 +150,10 @@ def _greedy_nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray
 
 
 class S3FD:
-    """Face boxes of RGB uint8 frames: `detect(frame)` -> (n, 5) float64 [x1, y1, x2, y2, score] in pixels."""
+    """Face boxes of RGB uint8 frames: `detect(frame)` -> (n, 5) float64 [x1, y1, x2, y2, score] in pixels
+    (a `agomni.metrics.av.faces.FaceDetector`, the reference one)."""
+
+    name = "s3fd"
 
     def __init__(self, net: S3FDNet, *, scale: float = 0.25, threshold: float = 0.9, device: str = "cpu"):
         self.net = net.eval().to(device)

@@ -57,6 +57,16 @@ class SyncHeadConfig:
     classes: int = 21
 
 
+def self_attention(
+    x: torch.Tensor, heads: int, query: nn.Linear, key: nn.Linear, value: nn.Linear
+) -> torch.Tensor:
+    """Multi-head scaled dot-product attention of tokens (B, N, D) over themselves, before any output
+    projection."""
+    b, n, d = x.shape
+    q, k, v = (proj(x).view(b, n, heads, -1).transpose(1, 2) for proj in (query, key, value))
+    return F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, d)
+
+
 class AstSelfAttention(nn.Module):
     def __init__(self, dim: int, heads: int):
         super().__init__()
@@ -64,11 +74,7 @@ class AstSelfAttention(nn.Module):
         self.query, self.key, self.value = nn.Linear(dim, dim), nn.Linear(dim, dim), nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, n, d = x.shape
-        q, k, v = (
-            proj(x).view(b, n, self.heads, -1).transpose(1, 2) for proj in (self.query, self.key, self.value)
-        )
-        return F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, d)
+        return self_attention(x, self.heads, self.query, self.key, self.value)
 
 
 class AstDense(nn.Module):
@@ -169,11 +175,7 @@ class HeadAttention(nn.Module):
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, n, d = x.shape
-        q, k, v = (
-            proj(x).view(b, n, self.heads, -1).transpose(1, 2) for proj in (self.query, self.key, self.value)
-        )
-        return self.proj(F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, d))
+        return self.proj(self_attention(x, self.heads, self.query, self.key, self.value))
 
 
 class HeadBlock(nn.Module):

@@ -66,7 +66,7 @@ from agomni import weights
 from agomni.errors import UsageError, WeightsError
 from agomni.metrics.embedders import Embedder, clap_text
 from agomni.metrics.embedders.clap_text import ClapTextNet
-from agomni.metrics.embedders.common import check_network_options, weights_info
+from agomni.metrics.embedders.common import GeluMlp, check_network_options, weights_info
 from agomni.metrics.embedders.logmel import LogmelFilterBank, Spectrogram
 from agomni.weights import load_strict
 
@@ -221,16 +221,6 @@ class _WindowAttention(nn.Module):
         return self.proj(out)
 
 
-class _Mlp(nn.Module):
-    def __init__(self, dim: int) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dim, 4 * dim)
-        self.fc2 = nn.Linear(4 * dim, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(F.gelu(self.fc1(x)))
-
-
 class _SwinBlock(nn.Module):
     def __init__(self, dim: int, heads: int, resolution: int, shift: int) -> None:
         super().__init__()
@@ -240,7 +230,7 @@ class _SwinBlock(nn.Module):
         self.norm1 = nn.LayerNorm(dim)
         self.attn = _WindowAttention(dim, heads, self.window)
         self.norm2 = nn.LayerNorm(dim)
-        self.mlp = _Mlp(dim)
+        self.mlp = GeluMlp(dim)
         mask = _shift_mask(resolution, self.window, self.shift) if self.shift > 0 else None
         self.register_buffer("attn_mask", mask)
 

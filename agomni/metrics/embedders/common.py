@@ -2,8 +2,9 @@
 
 `length_buckets` / `run_bucketed` (equal-length batching), `nonempty_batch` (the input check of a network
 embedder), `weights_info` (the one provenance convention of the network embedders: their ``weights``
-attribute) and `metadata_with_weights`. How files become waveforms is `agomni.io.prepare`; strict
-checkpoint loading is `agomni.weights.load_strict`.
+attribute), `registry_weights` / `file_weights` (a checkpoint with that record), `CheckpointEmbedder`
+(the embedders that keep the record outside ``config()``) and `GeluMlp`. How files become waveforms is
+`agomni.io.prepare`; strict checkpoint loading is `agomni.weights.load_strict`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from torch import nn
 
+from agomni import weights as agomni_weights
 from agomni.errors import MetricInputError, UsageError
 from agomni.metrics.embedders import Embedder
 from agomni.weights.store import hash_file
@@ -131,14 +135,52 @@ def weights_info(
     }
 
 
-def metadata_with_weights(
-    metadata: dict[str, Any], *, random_weights: bool, weights: Mapping[str, Any]
-) -> dict[str, Any]:
-    """An embedder's `Embedder.metadata()` plus ``random_weights`` and its ``weights`` record
-    (`weights_info`), for the embedders that keep the weights outside ``config()``."""
-    metadata["random_weights"] = random_weights
-    metadata["weights"] = weights
-    return metadata
+def registry_weights(entry: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The state dict of registry ``entry`` (verified; fetched unless offline) and its `weights_info`."""
+    state = agomni_weights.load_entry_state_dict(entry)
+    return state, weights_info("registry", provenance=agomni_weights.provenance(entry))
+
+
+def file_weights(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The state dict in file ``path`` (`agomni.weights.load_state_dict`) and its `weights_info`."""
+    state = agomni_weights.load_state_dict(path)
+    return state, weights_info("file", provenance=checkpoint_description(path))
+
+
+class CheckpointEmbedder(Embedder):
+    """A network embedder whose weights come from the registry, a file or a seed, described by its
+    ``weights`` record (`weights_info`); the record and ``random_weights`` are kept outside ``config()``
+    and added to ``metadata()``."""
+
+    weights: dict[str, Any]
+    random_weights: bool
+
+    def set_weights_record(self, weights: Mapping[str, Any], device: str | torch.device) -> None:
+        """Keep ``weights`` and ``device``; only pinned, non-random weights are comparable with published
+        numbers."""
+        self.device = torch.device(device)
+        self.weights = dict(weights)
+        self.random_weights = bool(self.weights.get("random_weights", False))
+        self.comparable_with_published = bool(self.weights.get("pinned", False)) and not self.random_weights
+
+    def metadata(self) -> dict[str, Any]:
+        return {**super().metadata(), "random_weights": self.random_weights, "weights": self.weights}
+
+
+# --- layers --------------------------------------------------------------------------------------------
+
+
+class GeluMlp(nn.Module):
+    """A transformer block's MLP as timm writes it (``fc1``, GELU, ``fc2``; hidden width 4 x dim), under
+    the parameter names of the PaSST, LAION-CLAP and ImageBind checkpoints."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dim, 4 * dim)
+        self.fc2 = nn.Linear(4 * dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(F.gelu(self.fc1(x)))
 
 
 # --- seeded random weights -------------------------------------------------------------------------------

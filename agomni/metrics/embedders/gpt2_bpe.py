@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import torch
 
 from agomni.errors import MetricInputError
-from agomni.metrics.embedders.roberta_bpe import RobertaBPETokenizer
+from agomni.metrics.embedders.roberta_bpe import RobertaBPETokenizer, padded_batch
 
 MAX_LENGTH = 77
 #: GPT-2's learned position table: the longest token sequence its text tower can read.
@@ -63,12 +63,7 @@ class Gpt2BPETokenizer(RobertaBPETokenizer):
     def __call__(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
         rows = [self.token_ids(text) for text in texts]
         width = max([self.max_length, *(len(ids) for ids in rows)])
-        input_ids = torch.full((len(rows), width), self.vocab[PAD], dtype=torch.long)
-        attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for row, ids in enumerate(rows):
-            input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-            attention_mask[row, : len(ids)] = 1
-        return {"input_ids": input_ids, "attention_mask": attention_mask}
+        return padded_batch(rows, width, self.vocab[PAD])
 
 
 def text_positions(input_ids: torch.Tensor) -> torch.Tensor:

@@ -42,9 +42,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from agomni import weights as agomni_weights
 from agomni.errors import MetricInputError, NotAvailableYet, UsageError
-from agomni.metrics.embedders import Embedder, InputNeeds, common
+from agomni.metrics.embedders import InputNeeds, common
 from agomni.metrics.embedders.logmel import librosa_mel_filterbank
 from agomni.weights import load_strict
 
@@ -149,7 +148,7 @@ class OpenL3Network(nn.Module):
         return F.max_pool2d(x, kernel_size=(32, 24)).flatten(1)
 
 
-class OpenL3Embedder(Embedder):
+class OpenL3Embedder(common.CheckpointEmbedder):
     """Frame embeddings [B, frames, 1024] (left then right channel, 512 each) of stereo input
     [B, 2, samples] (mono [B, samples] counts as both channels) at ``sample_rate`` (44.1 kHz).
 
@@ -182,10 +181,7 @@ class OpenL3Embedder(Embedder):
         self.name = f"openl3-{content_type}"
         self.sample_rate = input_rate
         self.hop_seconds = float(hop_seconds)
-        self.device = torch.device(device)
-        self.weights = dict(weights)
-        self.random_weights = bool(self.weights.get("random_weights", False))
-        self.comparable_with_published = bool(self.weights.get("pinned", False)) and not self.random_weights
+        self.set_weights_record(weights, device)
         self.network = OpenL3Network()
         if state_dict is not None:
             body = {k: v for k, v in state_dict.items() if not k.startswith(TORCHOPENL3_FRONTEND_PREFIX)}
@@ -202,8 +198,7 @@ class OpenL3Embedder(Embedder):
     ):
         """The registry checkpoint of ``content_type`` (verified; fetched unless offline)."""
         name = registry_name(content_type) if content_type in CONTENT_TYPES else content_type
-        state = agomni_weights.load_entry_state_dict(name)
-        info = common.weights_info("registry", provenance=agomni_weights.provenance(name))
+        state, info = common.registry_weights(name)
         return cls(content_type, state, weights=info, device=device, where=name, **options)
 
     @classmethod
@@ -216,8 +211,7 @@ class OpenL3Embedder(Embedder):
         **options: Any,
     ) -> OpenL3Embedder:
         """Weights from a file with torchopenl3's keys (.pth weights_only or .safetensors)."""
-        state = agomni_weights.load_state_dict(path)
-        info = common.weights_info("file", provenance=common.checkpoint_description(path))
+        state, info = common.file_weights(path)
         return cls(content_type, state, weights=info, device=device, where=str(path), **options)
 
     @classmethod
@@ -252,11 +246,6 @@ class OpenL3Embedder(Embedder):
             "Slaney mel 256, 10 log10(max(m, 1e-10)) - max, floor -80",
             "channels": "first two embedded separately, concatenated L|R (mono used as both)",
         }
-
-    def metadata(self) -> dict[str, Any]:
-        return common.metadata_with_weights(
-            super().metadata(), random_weights=self.random_weights, weights=self.weights
-        )
 
     def stereo_batch(self, waveform: torch.Tensor | np.ndarray) -> np.ndarray:
         """[B, samples] (mono) or [B, 2, samples] -> float32 numpy [B, 2, samples] (MetricInputError

@@ -49,9 +49,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from agomni import weights as agomni_weights
 from agomni.errors import UsageError, WeightsError
-from agomni.metrics.embedders import Embedder, common
+from agomni.metrics.embedders import common
 from agomni.metrics.embedders.logmel import AMIN, LogmelFilterBank, Spectrogram
 from agomni.weights import load_strict
 
@@ -165,7 +164,7 @@ def check_frontend(state_dict: Mapping[str, torch.Tensor], network: Cnn14Network
             )
 
 
-class PannsCnn14Embedder(Embedder):
+class PannsCnn14Embedder(common.CheckpointEmbedder):
     """CNN14 clip embeddings [B, 2048] (`embed`) and pre-sigmoid AudioSet logits [B, 527] (`logits`).
 
     Build with `from_registry` (the pinned checkpoint of the configuration; comparable with published
@@ -196,10 +195,7 @@ class PannsCnn14Embedder(Embedder):
         self.name = config.name
         self.sample_rate = config.sample_rate
         self.min_samples = config.min_samples
-        self.device = torch.device(device)
-        self.weights = dict(weights)
-        self.random_weights = bool(self.weights.get("random_weights", False))
-        self.comparable_with_published = bool(self.weights.get("pinned", False)) and not self.random_weights
+        self.set_weights_record(weights, device)
         self.network = Cnn14Network(config)
         if state_dict is not None:
             check_frontend(state_dict, self.network, where=where)
@@ -216,9 +212,7 @@ class PannsCnn14Embedder(Embedder):
         """The registry entry named like the configuration (verified; fetched unless offline)."""
         if config not in CNN14_CONFIGS:
             raise UsageError(f"unknown CNN14 configuration {config!r}; choose one of {sorted(CNN14_CONFIGS)}")
-        state = agomni_weights.load_entry_state_dict(config)
-        prov = agomni_weights.provenance(config)
-        info = common.weights_info("registry", provenance=prov)
+        state, info = common.registry_weights(config)
         return cls(config, state, weights=info, device=device, where=config)
 
     @classmethod
@@ -231,8 +225,7 @@ class PannsCnn14Embedder(Embedder):
     ) -> PannsCnn14Embedder:
         """Weights from a file (.pth/.pt weights_only or .safetensors; a ``{"model": ...}`` wrapper is
         unwrapped by agomni.weights.load_state_dict)."""
-        state = agomni_weights.load_state_dict(path)
-        info = common.weights_info("file", provenance=common.checkpoint_description(path))
+        state, info = common.file_weights(path)
         return cls(config, state, weights=info, device=device, where=str(path))
 
     @classmethod
@@ -273,11 +266,6 @@ class PannsCnn14Embedder(Embedder):
             "embedding": "relu(fc1) after max+mean time pooling (2048-d)",
             "logits": "fc_audioset(embedding), pre-sigmoid",
         }
-
-    def metadata(self) -> dict[str, Any]:
-        return common.metadata_with_weights(
-            super().metadata(), random_weights=self.random_weights, weights=self.weights
-        )
 
     def embed_and_logits(self, waveform: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """[B, samples] float32 at ``sample_rate`` -> (embedding [B, 2048], logits [B, 527]) on the CPU."""

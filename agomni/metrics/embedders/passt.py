@@ -54,7 +54,7 @@ from torch import nn
 from agomni import weights
 from agomni.errors import MetricInputError, UsageError
 from agomni.metrics.embedders import Embedder
-from agomni.metrics.embedders.common import check_network_options, weights_info
+from agomni.metrics.embedders.common import GeluMlp, check_network_options, weights_info
 from agomni.weights import load_strict
 
 SAMPLE_RATE = 32000
@@ -129,23 +129,13 @@ class _Attention(nn.Module):
         return self.proj(out.transpose(1, 2).reshape(b, n, c))
 
 
-class _Mlp(nn.Module):
-    def __init__(self, dim: int, hidden: int) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.fc2 = nn.Linear(hidden, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(F.gelu(self.fc1(x)))
-
-
 class _Block(nn.Module):
     def __init__(self, dim: int, heads: int) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=1e-6)
         self.attn = _Attention(dim, heads)
         self.norm2 = nn.LayerNorm(dim, eps=1e-6)
-        self.mlp = _Mlp(dim, 4 * dim)
+        self.mlp = GeluMlp(dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.norm1(x))
@@ -220,7 +210,7 @@ def window_starts(n_samples: int) -> list[int]:
 
 
 def pad_or_crop(x: torch.Tensor, length: int = CLIP_SAMPLES) -> torch.Tensor:
-    """[B, samples] -> [B, length]: the first ``length`` samples, zero-padded at the end if shorter."""
+    """[..., samples] -> [..., length]: the first ``length`` samples, zero-padded at the end if shorter."""
     if x.shape[-1] >= length:
         return x[..., :length]
     return F.pad(x, (0, length - x.shape[-1]))

@@ -195,12 +195,18 @@ class RobertaBPETokenizer:
         for text in texts:
             ids = self.encode(text)[: self.max_length - 2]
             rows.append([self.special["<s>"], *ids, self.special["</s>"]])
-        input_ids = torch.full((len(rows), self.max_length), self.special["<pad>"], dtype=torch.long)
-        attention_mask = torch.zeros((len(rows), self.max_length), dtype=torch.long)
-        for row, ids in enumerate(rows):
-            input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-            attention_mask[row, : len(ids)] = 1
-        return {"input_ids": input_ids, "attention_mask": attention_mask}
+        return padded_batch(rows, self.max_length, self.special["<pad>"])
+
+
+def padded_batch(rows: Sequence[Sequence[int]], width: int, pad_id: int) -> dict[str, torch.Tensor]:
+    """``input_ids`` [N, width]: each row's ids, then ``pad_id`` to ``width``; ``attention_mask`` 1 on
+    the ids, 0 on the padding."""
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for row, ids in enumerate(rows):
+        input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        attention_mask[row, : len(ids)] = 1
+    return {"input_ids": input_ids, "attention_mask": attention_mask}
 
 
 __all__ = ["MAX_LENGTH", "REGISTRY_FILES", "RobertaBPETokenizer", "bytes_to_unicode", "pretokenizer"]

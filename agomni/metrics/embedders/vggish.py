@@ -45,13 +45,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from agomni import weights as agomni_weights
-from agomni.metrics.embedders import Embedder
 from agomni.metrics.embedders.common import (
-    checkpoint_description,
+    CheckpointEmbedder,
+    file_weights,
     he_init,
-    metadata_with_weights,
     nonempty_batch,
+    registry_weights,
     run_bucketed,
     weights_info,
 )
@@ -143,7 +142,7 @@ class VGGishNetwork(nn.Module):
         return self.embeddings(x)
 
 
-class VGGishEmbedder(Embedder):
+class VGGishEmbedder(CheckpointEmbedder):
     """VGGish frame embeddings ``[B, E, 128]`` (0.96 s per frame) for FD_VGG / FAD-VGGish.
 
     Build with `from_registry` (the pinned ``vggish`` checkpoint; comparable with published numbers),
@@ -165,10 +164,7 @@ class VGGishEmbedder(Embedder):
         device: str | torch.device = "cpu",
         where: str = "state dict",
     ):
-        self.device = torch.device(device)
-        self.weights = dict(weights)
-        self.random_weights = bool(self.weights.get("random_weights", False))
-        self.comparable_with_published = bool(self.weights.get("pinned", False)) and not self.random_weights
+        self.set_weights_record(weights, device)
         self.network = VGGishNetwork()
         if state_dict is not None:
             load_strict(self.network, state_dict, where=where)
@@ -178,9 +174,7 @@ class VGGishEmbedder(Embedder):
     @classmethod
     def from_registry(cls, *, device: str | torch.device = "cpu") -> VGGishEmbedder:
         """The registry's ``vggish`` checkpoint (verified; fetched unless offline)."""
-        state = agomni_weights.load_entry_state_dict(REGISTRY_ENTRY)
-        prov = agomni_weights.provenance(REGISTRY_ENTRY)
-        info = weights_info("registry", provenance=prov)
+        state, info = registry_weights(REGISTRY_ENTRY)
         return cls(state, weights=info, device=device, where=REGISTRY_ENTRY)
 
     @classmethod
@@ -191,8 +185,7 @@ class VGGishEmbedder(Embedder):
         device: str | torch.device = "cpu",
     ) -> VGGishEmbedder:
         """Weights from a file (.pth/.pt loaded weights_only, or .safetensors) with the official keys."""
-        state = agomni_weights.load_state_dict(path)
-        info = weights_info("file", provenance=checkpoint_description(path))
+        state, info = file_weights(path)
         return cls(state, weights=info, device=device, where=str(path))
 
     @classmethod
@@ -228,11 +221,6 @@ class VGGishEmbedder(Embedder):
             "tail": "frames after the last full 0.96 s example dropped",
             "embedding": "pre-activation of the last Linear (no ReLU, no PCA, no quantisation)",
         }
-
-    def metadata(self) -> dict[str, Any]:
-        return metadata_with_weights(
-            super().metadata(), random_weights=self.random_weights, weights=self.weights
-        )
 
     def examples(self, waveform: torch.Tensor) -> torch.Tensor:
         """Log-mel examples [B, E, 96, 64] float32 of a batch [B, samples] (16 kHz, >= 15600 samples)."""
