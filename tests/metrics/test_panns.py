@@ -243,6 +243,14 @@ def test_random_weights_metadata_and_names():
         PannsCnn14Embedder.random("panns-cnn10")
 
 
+def test_random_weights_put_inputs_on_the_network_device():
+    """``random(device=...)`` moves the network and the embedder's input device together ("meta" stands in
+    for a GPU: a network there and inputs left on the CPU is what would fail)."""
+    embedder = PannsCnn14Embedder.random(seed=0, device="meta")
+    assert next(embedder.network.parameters()).device == torch.device("meta")
+    assert embedder.device == torch.device("meta")
+
+
 def test_registry_construction_offline_without_cache_fails_clearly(tmp_path, monkeypatch):
     monkeypatch.setenv("AGOMNI_HOME", str(tmp_path))
     monkeypatch.setenv("AGOMNI_OFFLINE", "1")

@@ -252,6 +252,7 @@ class PannsCnn14Embedder(common.CheckpointEmbedder):
             logits = embedder.network(calibration)[1]
             embedder.network.fc_audioset.weight.mul_(RANDOM_LOGIT_STD / float(logits.std(dim=1).mean()))
         embedder.network.to(torch.device(device))
+        embedder.device = torch.device(device)
         return embedder
 
     def config(self) -> dict[str, Any]:
