@@ -3,6 +3,8 @@
 Each check does real work on real files and compares with an independent expectation (a tone's
 frequency measured with numpy's FFT, a problem count we planted). It prints one line per check and
 exits 1 if any fails. With --out the generated media, manifest and results JSON are kept there.
+Each check imports what it exercises itself, so that a broken dependency (PyAV, torch, ...) fails
+its own check, with its error, rather than the whole command.
 """
 
 from __future__ import annotations

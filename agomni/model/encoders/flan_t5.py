@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ... import weights
 from ...errors import UsageError, WeightsError
 from ...weights import load_strict
 from .loading import registry_state, select
@@ -268,8 +269,6 @@ class FlanT5TextConditioner:
     ) -> FlanT5TextConditioner:
         """Flan-T5-large from the weights registry (OfflineError naming `agomni weights import` when a
         file is neither cached nor downloadable)."""
-        from ... import weights
-
         tokenizer = SentencePieceTokenizer(weights.resolve(tokenizer_name))
         state, sha = registry_state(weights_name)
         with torch.device("meta"):

@@ -16,6 +16,9 @@ from typing import Any
 import torch
 
 from ... import distributed
+from ...io import load_audio
+from ...manifest import load_manifest
+from ...toycorpus import build_corpus
 from ..checkpoint import codec_reference, file_sha256
 from ..codec.audio_codec import AudioCodec, CodecConfig
 from ..codec.griffin_lim import GriffinLimVocoder
@@ -48,8 +51,6 @@ def corpus_manifests(cfg: TrainConfig, out_dir: Path) -> tuple[Path, Path, dict[
     if cfg.corpus.toy is None:
         train, heldout = Path(cfg.corpus.train_manifest), Path(cfg.corpus.heldout_manifest)
         return train, heldout, {"train_manifest": str(train), "heldout_manifest": str(heldout)}
-    from ...toycorpus import build_corpus
-
     toy = cfg.corpus.toy
     root = out_dir / "corpus"
     manifests = {s: root / s / "manifest.jsonl" for s in ("train", "heldout")}
@@ -71,9 +72,6 @@ def load_tiny_codec(vae_weights: str | Path, griffin_lim_iterations: int) -> tup
 
 
 def _train_vae(cfg: TrainConfig, manifest: Path, target: Path, log: Callable[[str], None]) -> None:
-    from ...io import load_audio
-    from ...manifest import load_manifest
-
     codec_cfg = tiny_codec_config(cfg.codec.vae_training.hidden)
     n = round(cfg.duration_s * codec_cfg.mel.sample_rate)
     step = codec_cfg.mel.samples_per_latent
