@@ -166,15 +166,18 @@ def test_32k_file_outputs_match_upstream_from_safetensors(
     )
 
 
-def test_bucketed_batches_match_one_by_one_upstream(panns_upstream_16k, panns_vggish_relative_error):
+def test_a_batch_of_equal_lengths_matches_one_by_one_upstream(
+    panns_upstream_16k, panns_vggish_relative_error
+):
+    """`agomni eval` calls the embedder on clips of one length stacked together; each row equals the
+    upstream network run on that clip alone."""
     rng = np.random.default_rng(3)
-    lengths = [8000, 12000, 8000, 4960, 12000]
-    clips = [torch.from_numpy((0.2 * rng.standard_normal(n)).astype(np.float32)) for n in lengths]
+    clips = torch.from_numpy((0.2 * rng.standard_normal((3, 12000))).astype(np.float32))
     embedder = PannsCnn14Embedder(
         "panns-cnn14-16k", panns_upstream_16k.state_dict(), weights={"source": "test", "random_weights": True}
     )
-    embeddings, logits = embedder.embed_many(clips, batch_size=2)
-    assert embeddings.shape == (5, 2048) and logits.shape == (5, 527)
+    embeddings, logits = embedder.embed_and_logits(clips)
+    assert embeddings.shape == (3, 2048) and logits.shape == (3, 527)
     for i, clip in enumerate(clips):
         ref_embedding, ref_logits, _ = upstream_outputs(panns_upstream_16k, clip[None])
         assert panns_vggish_relative_error(embeddings[i : i + 1], ref_embedding) < TOLERANCE

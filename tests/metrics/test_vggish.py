@@ -19,7 +19,6 @@ from agomni.errors import MetricInputError, OfflineError, UsageError, WeightsErr
 from agomni.io.prepare import load_prepared
 from agomni.io.prepare import recipe as input_recipe
 from agomni.metrics.embedders import vggish as vggish_module
-from agomni.metrics.embedders.common import length_buckets
 from agomni.metrics.embedders.vggish import MIN_SAMPLES, VGGishEmbedder, VGGishFeatures, vggish_mel_matrix
 
 TOLERANCE = 1e-4
@@ -124,27 +123,22 @@ def test_recipes_differ_on_stereo(vggish_checkpoint, panns_vggish_stereo_wav):
     assert a.shape == b.shape and float((a - b).abs().max()) > 0.05
 
 
-def test_bucketed_batches_match_one_by_one_upstream(
+def test_a_batch_of_equal_lengths_matches_one_by_one_upstream(
     vggish_upstream, panns_vggish_relative_error, monkeypatch
 ):
+    """`agomni eval` calls the embedder on clips of one length stacked together; each row equals the
+    upstream network run on that clip alone."""
     monkeypatch.setattr(vggish_module, "EXAMPLES_PER_FORWARD", 3)  # network calls in chunks of 3 examples
     rng = np.random.default_rng(5)
-    lengths = [16000, 32000, 16000, 48000 + 123, 32000, MIN_SAMPLES]
-    clips = [torch.from_numpy((0.2 * rng.standard_normal(n)).astype(np.float32)) for n in lengths]
+    clips = torch.from_numpy((0.2 * rng.standard_normal((3, 48000 + 123))).astype(np.float32))
     embedder = VGGishEmbedder(
         vggish_upstream.state_dict(), weights={"source": "test", "random_weights": True}
     )
-    outputs = embedder.embed_many(clips, batch_size=2)
-    assert [o.shape[0] for o in outputs] == [1, 2, 1, 3, 2, 1]
+    outputs = embedder.embed(clips)
+    assert outputs.shape == (3, 3, 128)
     for clip, out in zip(clips, outputs, strict=True):
         pre, _ = upstream_embeddings(vggish_upstream, clip)
         assert panns_vggish_relative_error(out, pre) < TOLERANCE
-
-
-def test_length_buckets_group_equal_lengths_in_sorted_order():
-    assert length_buckets([5, 3, 5, 3, 3, 7], batch_size=2) == [[1, 3], [4], [0, 2], [5]]
-    with pytest.raises(UsageError, match="batch_size"):
-        length_buckets([1], batch_size=0)
 
 
 def test_too_short_input_is_a_metric_input_error():
@@ -154,9 +148,6 @@ def test_too_short_input_is_a_metric_input_error():
     assert embedder.embed(torch.zeros(2, MIN_SAMPLES)).shape == (2, 1, 128)
     with pytest.raises(MetricInputError, match="empty batch"):
         embedder.embed(torch.zeros(0, MIN_SAMPLES))
-    assert embedder.embed_many([]) == []
-    with pytest.raises(MetricInputError, match="waveform 1 must be 1-D"):
-        embedder.embed_many([torch.zeros(MIN_SAMPLES), torch.zeros(1, MIN_SAMPLES)])
 
 
 def test_strict_loading_lists_missing_unexpected_and_misshapen_keys(vggish_upstream, tmp_path):

@@ -1,18 +1,18 @@
 """Helpers shared by the network embedders (VGGish, PANNs, PaSST, LAION-CLAP).
 
-`length_buckets` / `run_bucketed` (equal-length batching), `nonempty_batch` (the input check of a network
-embedder), `weights_info` (the one provenance convention of the network embedders: their ``weights``
-attribute), `registry_weights` / `file_weights` (a checkpoint with that record), `CheckpointEmbedder`
-(the embedders that keep the record outside ``config()``) and `GeluMlp`. How files become waveforms is
+`nonempty_batch` (the input check of a network embedder), `weights_info` (the one provenance convention
+of the network embedders: their ``weights`` attribute), `registry_weights` / `file_weights` (a checkpoint
+with that record), `CheckpointEmbedder` (the embedders that keep the record outside ``config()``) and
+`GeluMlp`. How files become waveforms is
 `agomni.io.prepare`; strict checkpoint loading is `agomni.weights.load_strict`.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -23,49 +23,6 @@ from agomni import weights as agomni_weights
 from agomni.errors import MetricInputError, UsageError
 from agomni.metrics.embedders import Embedder
 from agomni.weights.store import hash_file
-
-# --- batching -------------------------------------------------------------------------------------------
-
-T = TypeVar("T")
-
-
-def length_buckets(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
-    """Indices grouped into batches of equal length (at most `batch_size` each), sorted by length."""
-    if batch_size < 1:
-        raise UsageError(f"batch_size must be at least 1, got {batch_size}")
-    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
-    batches: list[list[int]] = []
-    for i in order:
-        if batches and lengths[batches[-1][0]] == lengths[i] and len(batches[-1]) < batch_size:
-            batches[-1].append(i)
-        else:
-            batches.append([i])
-    return batches
-
-
-def run_bucketed(
-    waveforms: Sequence[torch.Tensor | np.ndarray],
-    batch_size: int,
-    run: Callable[[torch.Tensor], Sequence[T]],
-    *,
-    who: str,
-) -> list[T]:
-    """Call ``run([b, samples])`` on equal-length groups of 1-D `waveforms`; results in input order.
-
-    `run` returns one item per row. A waveform that is not 1-D raises MetricInputError naming its index.
-    """
-    rows = []
-    for i, w in enumerate(waveforms):
-        t = torch.as_tensor(w)
-        if t.ndim != 1:
-            raise MetricInputError(f"{who}: waveform {i} must be 1-D [samples], got shape {tuple(t.shape)}")
-        rows.append(t)
-    out: list[T | None] = [None] * len(rows)
-    for batch in length_buckets([r.shape[0] for r in rows], batch_size):
-        results = run(torch.stack([rows[i] for i in batch]))
-        for i, result in zip(batch, results, strict=True):
-            out[i] = result
-    return out  # type: ignore[return-value]
 
 
 def nonempty_batch(

@@ -31,7 +31,7 @@ variant applies logsigmoid to the same logits. Dropout and SpecAugment are train
 
 Lengths: a clip needs at least 31 hops (4960 samples at 16 kHz, 9920 at 32 kHz: 0.31 s) so that five
 2x2 poolings leave one time step; shorter is a MetricInputError. Clips of different lengths are never
-padded together: `embed_many` batches equal lengths only (padding would change max/mean pooling).
+padded together: `agomni eval` batches equal lengths only (padding would change max/mean pooling).
 
 Input recipes (downmix, DC removal, resampler, crop/pad): ``RECIPES`` in `agomni.io.prepare`
 ("av-benchmark", "audioldm-eval", "fadtk", ...), shared with the other embedders.
@@ -41,10 +41,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -288,21 +287,6 @@ class PannsCnn14Embedder(common.CheckpointEmbedder):
     def logits(self, waveform: torch.Tensor) -> torch.Tensor:
         """[B, samples] float32 at ``sample_rate`` -> pre-sigmoid AudioSet logits [B, 527] float32."""
         return self.embed_and_logits(waveform)[1]
-
-    def embed_many(
-        self, waveforms: Sequence[torch.Tensor | np.ndarray], *, batch_size: int = 16
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(embeddings [N, 2048], logits [N, 527]) of N 1-D waveforms, in input order; equal lengths are
-        batched together, different lengths never padded."""
-
-        def run(x: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
-            embedding, logits = self.embed_and_logits(x)
-            return list(zip(embedding, logits, strict=True))
-
-        pairs = common.run_bucketed(waveforms, batch_size, run, who=self.name)
-        if not pairs:
-            return torch.empty(0, EMBEDDING_DIM), torch.empty(0, self.cnn14.classes_num)
-        return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
 
 
 __all__ = [

@@ -31,14 +31,14 @@ Input recipes (how a file becomes the 16 kHz waveform): `agomni.io.prepare` (``"
     resampled 16 kHz waveform to VGGish, so torchvggish's own resampy branch never runs (it is not
     offered here). The DC removal happens before resampling, as in the references.
 
-Output: ``embed([B, samples]) -> [B, E, 128]`` float32, ``embed_many`` for clips of different lengths
-(one ``[E_i, 128]`` per clip). FD_VGG pools the frames of all clips.
+Output: ``embed([B, samples]) -> [B, E, 128]`` float32 for B clips of one length (`agomni eval` batches
+equal lengths together). FD_VGG pools the frames of all clips.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -51,7 +51,6 @@ from agomni.metrics.embedders.common import (
     he_init,
     nonempty_batch,
     registry_weights,
-    run_bucketed,
     weights_info,
 )
 from agomni.weights import load_strict
@@ -236,12 +235,6 @@ class VGGishEmbedder(CheckpointEmbedder):
         with torch.inference_mode():
             out = [self.network(chunk).cpu() for chunk in flat.split(EXAMPLES_PER_FORWARD)]
         return torch.cat(out).reshape(b, e, EMBEDDING_DIM)
-
-    def embed_many(
-        self, waveforms: Sequence[torch.Tensor | np.ndarray], *, batch_size: int = 16
-    ) -> list[torch.Tensor]:
-        """One [E_i, 128] tensor per 1-D waveform, batching equal lengths together (order preserved)."""
-        return run_bucketed(waveforms, batch_size, lambda x: list(self.embed(x)), who=self.name)
 
 
 __all__ = ["VGGishEmbedder", "VGGishFeatures", "VGGishNetwork", "vggish_mel_matrix"]
