@@ -11,6 +11,12 @@ network stays with the process and is reused by the next instead of going back t
 
 `agomni` (the console command and ``python -m agomni.cli``) calls `keep_freed_memory` before a command
 runs; importing agomni as a library changes nothing. ``AGOMNI_MALLOC=default`` keeps glibc's defaults.
+
+Memory kept this way would grow with the number of clips: the freed blocks between long-lived small
+allocations are not always reused, and the heap grows past them. `release_freed_memory` (glibc's
+``malloc_trim``) hands the pages of every free block back to the system; `agomni eval` calls it every
+`agomni.evaluate.pipeline.RELEASE_EVERY` chunks and after its embedders are released, so its peak memory
+stays flat in the number of clips while the buffers of the next passes are still reused.
 """
 
 from __future__ import annotations
@@ -27,17 +33,35 @@ TRIM_THRESHOLD = (1 << 31) - 1
 ENV = "AGOMNI_MALLOC"
 
 
+def _libc() -> ctypes.CDLL | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+
+
 def keep_freed_memory() -> bool:
     """Set glibc's mmap and trim thresholds (see the module text); True if both were set.
 
     Does nothing (False) off Linux, without glibc's ``mallopt``, or with ``AGOMNI_MALLOC=default``."""
-    if os.environ.get(ENV, "").strip().lower() == "default" or not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
+    libc = _libc()
+    mallopt = getattr(libc, "mallopt", None)
+    if os.environ.get(ENV, "").strip().lower() == "default" or mallopt is None:
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
     return mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1 and mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
+
+
+def release_freed_memory() -> bool:
+    """Give the pages of every free heap block back to the system (glibc ``malloc_trim(0)``); True if
+    glibc released any. Values are unchanged; the next allocations of that size page-fault again. Does
+    nothing (False) off Linux or without glibc's ``malloc_trim``."""
+    trim = getattr(_libc(), "malloc_trim", None)
+    if trim is None:
+        return False
+    trim.argtypes = (ctypes.c_size_t,)
+    trim.restype = ctypes.c_int
+    return trim(0) == 1

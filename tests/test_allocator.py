@@ -67,3 +67,41 @@ def test_the_console_command_tunes_the_allocator_before_the_command_runs(monkeyp
     monkeypatch.setattr(agomni.cli, "main", lambda: calls.append("main") or 0)
     assert agomni.cli.console() == 0
     assert calls == ["allocator", "main"]
+
+
+HOLE_PROBE = r"""
+import ctypes, json
+from agomni.allocator import keep_freed_memory, release_freed_memory
+
+def resident() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = (ctypes.c_size_t,)
+libc.free.argtypes = (ctypes.c_void_p,)
+keep_freed_memory()
+big = libc.malloc(200 << 20)
+ctypes.memset(big, 1, 200 << 20)
+small = libc.malloc(64)  # after the big block: freeing it leaves a hole, not the heap's top
+libc.free(big)
+kept = resident()
+released = release_freed_memory()
+print(json.dumps({"kept": kept, "after": resident(), "released": released}))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc_trim is Linux-only")
+def test_release_gives_a_freed_hole_back_to_the_system():
+    """The kernel's resident-set count (/proc/self/statm) drops by the freed block once released."""
+    done = subprocess.run(
+        [sys.executable, "-c", HOLE_PROBE],
+        env={k: v for k, v in os.environ.items() if k != allocator.ENV},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    probe = json.loads(done.stdout)
+    assert probe["released"] is True
+    assert probe["kept"] - probe["after"] >= 190 << 20

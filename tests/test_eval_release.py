@@ -39,3 +39,17 @@ def test_embedders_are_released_before_the_per_item_stages(tmp_path, monkeypatch
     described = outcome.results.provenance.preprocessing["embedders"]
     assert len(described) == 1 and "checkpoint" in next(iter(described.values()))
     assert {m.name for m in outcome.results.metrics} == {"fd_offline", "kad_offline"}
+
+
+def test_freed_memory_is_released_every_few_chunks_and_after_the_embedders(tmp_path, monkeypatch):
+    """5 items at batch size 1 with a release every 2 chunks: after chunks 2 and 4, then once after the
+    embedders are dropped; the metric values are those of a run without releases."""
+    pred, ref = write_sets(tmp_path, 5)
+    calls: list[int] = []
+    monkeypatch.setattr(pipeline, "RELEASE_EVERY", 2)
+    monkeypatch.setattr(pipeline, "release_freed_memory", lambda: calls.append(1) or True)
+    request = EvalRequest(pred_dir=pred, ref_dir=ref, metrics=("fd_offline",), batch_size=1, progress=False)
+    released = evaluate(request).results.metrics
+    assert len(calls) == 3
+    monkeypatch.setattr(pipeline, "RELEASE_EVERY", 10**9)
+    assert evaluate(request).results.metrics[0].value == released[0].value

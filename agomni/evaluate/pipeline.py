@@ -36,6 +36,7 @@ import torch
 from tqdm import tqdm
 
 from agomni import distributed, suites
+from agomni.allocator import release_freed_memory
 from agomni.errors import MediaError, MetricInputError, TooShortError, UsageError
 from agomni.evaluate.destinations import check_destinations
 from agomni.evaluate.inputs import EvalInputs, EvalItem, collect_inputs
@@ -70,6 +71,12 @@ from agomni.results.run_folder import (
 from agomni.results.settings import CacheUse, EvalSettings
 
 Outputs = dict[str, np.ndarray]
+
+
+#: Chunks between two `agomni.allocator.release_freed_memory` calls: often enough that the heap's free
+#: blocks do not add up with the number of clips, rarely enough that their page faults cost nothing
+#: measurable (benchmarks/RESULTS.md, "Peak memory flat in N").
+RELEASE_EVERY = 8
 
 
 @dataclass(frozen=True)
@@ -330,9 +337,11 @@ class _Runner:
             disable=not self.request.progress,
         )
         with progress:
-            for start in range(0, len(items), self.request.batch_size):
+            for n, start in enumerate(range(0, len(items), self.request.batch_size), 1):
                 chunk = items[start : start + self.request.batch_size]
                 self._run_chunk(chunk)
+                if n % RELEASE_EVERY == 0:
+                    release_freed_memory()
                 progress.update(len(chunk))
                 progress.set_postfix(cache_hits=self.cache.stats.hits, errors=len(self.errors), refresh=False)
 
@@ -461,6 +470,7 @@ def evaluate(request: EvalRequest) -> EvalOutcome:
     runner.release_networks()
     del networks
     gc.collect()
+    release_freed_memory()
 
     item_scores: dict[str, dict[str, float]] = {}
     scored = StageScores(not_computed=list(unbuilt))
