@@ -148,7 +148,7 @@ def _values(results: Results) -> dict[str, float]:
     return values | {f"{i} {m}": v for i, s in results.item_scores.items() for m, v in s.items()}
 
 
-@pytest.mark.slow  # two evaluations of five 8 s items: the test towers, pocketsphinx, DNSMOS (about 40 s)
+@pytest.mark.slow  # two evaluations of five 8 s items: the test towers, pocketsphinx, DNSMOS (about 1 min)
 def test_each_network_is_built_once_for_all_chunks_and_released_before_the_next(
     data: tuple[Path, Path], builds: Builds, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
