@@ -20,6 +20,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from agomni import distributed, suites
 from agomni.evaluate.registry import split_names
@@ -117,7 +118,9 @@ def _score_stage(
     (rank 0 reads, every rank is told), the rest are split into contiguous parts, one per rank, scored
     there in chunks of `CHUNK` items (each chunk's outcomes stored once filed) and gathered in rank
     order; each metric's result is combined from all its outcomes (`agomni.metrics.item_outcomes.combine`):
-    the same result as one process scoring every item."""
+    the same result as one process scoring every item. The metrics run network by network (the registry's
+    ``network``): each network is built once for all its chunks (`StageRequest.network`) and released
+    before the next network's metrics start."""
     ids = list(request.pred)
 
     def look_up() -> dict[str, Found]:
@@ -128,25 +131,33 @@ def _score_stage(
 
     found = shard.from_main(look_up)
     cache.count_hits(found, len(ids))
-    groups: dict[tuple[str, ...], list[str]] = {}
+    groups: dict[str, dict[tuple[str, ...], list[str]]] = {}  # network -> items to score -> metrics
     for name in request.names:
-        groups.setdefault(tuple(i for i in ids if i not in found[name].outcomes), []).append(name)
+        missing = tuple(i for i in ids if i not in found[name].outcomes)
+        groups.setdefault(suites.network_of(name), {}).setdefault(missing, []).append(name)
+    parts: dict[str, list[_Part]] = {}
+    for by_missing in groups.values():
+        # the network's scorers: built on its first chunk, kept for the next ones, released after the last
+        networks: dict[tuple[Any, ...], Any] = {}
+        for missing, names in by_missing.items():
+            mine = _Part({}, {}, {}, {})
+            part = shard.part(missing)
+            for start in range(0, len(part), CHUNK):
+                todo = tuple(n for n in names if n not in mine.not_computed)
+                if todo:
+                    chunk = {i: request.pred[i] for i in part[start : start + CHUNK]}
+                    chunk_request = replace(request, names=todo, pred=chunk, networks=networks)
+                    mine.add(_compute(stage, chunk_request, cache))
+            gathered: list[_Part] = shard.gather(mine) if missing else []
+            for p in gathered:  # every rank's provenance counts every rank's writes
+                for name, n in p.written.items():
+                    cache.writes[name] = cache.writes.get(name, 0) + n
+            parts.update(dict.fromkeys(names, gathered))
+        networks.clear()
     scores = StageScores()
-    for missing, names in groups.items():
-        mine = _Part({}, {}, {}, {})
-        part = shard.part(missing)
-        for start in range(0, len(part), CHUNK):
-            todo = tuple(n for n in names if n not in mine.not_computed)
-            if todo:
-                chunk = {i: request.pred[i] for i in part[start : start + CHUNK]}
-                mine.add(_compute(stage, replace(request, names=todo, pred=chunk), cache))
-        parts: list[_Part] = shard.gather(mine) if missing else []
-        for p in parts:  # every rank's provenance counts every rank's writes
-            for name, n in p.written.items():
-                cache.writes[name] = cache.writes.get(name, 0) + n
-        for name in names:
-            with scores.isolated([name], request.strict):
-                _file(scores, name, ids, found[name], parts)
+    for name in request.names:
+        with scores.isolated([name], request.strict):
+            _file(scores, name, ids, found[name], parts[name])
     return scores
 
 

@@ -9,10 +9,10 @@ The stages are those `agomni.evaluate.pipeline.Timings` records in the results' 
 - ``decode`` (audio files to samples), ``resample`` (a profile's recipe: resampling and its other steps);
 - ``embed:NETWORK``: one embedder network's forward passes (NETWORK: embedder@profile);
 - ``metrics``: the metric maths (FD / KAD / KL / IS accumulators and their final values);
-- per-item stages: ``load:METRIC`` (building its network), ``decode:METRIC`` / ``decode:speech`` (video
-  and audio decoding), ``network:METRIC`` (the scorer's preprocessing and network passes; a speech
-  metric's pass also builds its network), and ``audio_visual`` / ``text_audio`` / ``speech`` for what
-  is left of each stage;
+- per-item stages: ``load:NETWORK`` (building a network, once per stage run: the registry's ``network``,
+  or the speech backend), ``decode:METRIC`` / ``decode:speech`` (video and audio decoding),
+  ``network:METRIC`` (the scorer's preprocessing and network passes), and ``audio_visual`` /
+  ``text_audio`` / ``speech`` for what is left of each stage;
 - ``generate`` (`agomni run` only): the generator, outside the evaluation's ``total``.
 
 The table lists them with their share of the whole (``total``, plus ``generate`` where present) and an

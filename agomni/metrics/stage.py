@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from agomni.errors import AgomniError, NoScorableItemsError, UsageError
 from agomni.manifest import Item, load_manifest
@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from agomni.metrics.item_outcomes import ItemOutcome, MetricConfig
 
     OnFiled = Callable[[str, MetricConfig, dict[str, ItemOutcome]], None]
+
+T = TypeVar("T")
 
 #: What to do when no item could be scored, by the side at fault.
 HINTS: dict[str, str] = {
@@ -124,6 +126,23 @@ class StageRequest:
     timed: Callable[[str], AbstractContextManager[Any]] = field(
         default=nullcontext, compare=False, repr=False
     )
+    # the networks `network` built, kept for the next calls that carry the same dict (None: none kept);
+    # `agomni.evaluate.item_stages` gives one to all the chunks of a network's metrics, then empties it
+    networks: dict[tuple[Any, ...], Any] | None = field(default=None, compare=False, repr=False)
+
+    def network(self, name: str, build: Callable[[], T]) -> T:
+        """Network ``name`` (the registry's ``network``, or a speech backend) as ``build`` makes it for this
+        request, timed as ``load:NAME``; kept in ``networks`` under the name and the options a build reads
+        (random weights, seed, device, batch size, backends), so that the calls sharing that dict build it
+        once."""
+        key = (name, self.random_weights, self.seed, self.device, self.batch_size, self.backends)
+        if self.networks is not None and key in self.networks:
+            return self.networks[key]
+        with self.timed(f"load:{name}"):
+            built = build()
+        if self.networks is not None:
+            self.networks[key] = built
+        return built
 
     def manifest_items(self, need: ManifestNeed) -> dict[str, Item]:
         """The manifest's items by id; without a manifest the `UsageError` of `need`."""

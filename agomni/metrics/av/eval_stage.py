@@ -6,11 +6,13 @@ scorer runs over the items (LSE-C and LSE-D share one lip-sync run); each item's
 per-item scores, each item that could not be scored (no video in the manifest, no face, too short,
 unreadable ...) is returned with the metric and the reason (the run's coverage entry of the item lists
 it under ``unscored``) and listed in the metric's details, and the set value is the mean over the scored
-items (`agomni.metrics.item_mean`). One network is in memory at a time: each scorer is released before
-the next is built.
+items (`agomni.metrics.item_mean`). Scorers are built through `StageRequest.network`: once per stage run,
+one network in memory at a time (`agomni.evaluate.item_stages` releases each before the next is built).
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 from agomni import suites, weights
 from agomni.metrics.av import score as av_score
@@ -44,14 +46,15 @@ def score_audio_visual(request: StageRequest) -> StageScores:
         done.update(family)
         with out.isolated(family, request.strict):
             options = {} if request.batch_size is None else {"batch_size": request.batch_size}
-            with request.timed(f"load:{name}"):
-                scorer = av_score.build_scorer(
-                    name,
-                    random_weights=request.random_weights,
-                    seed=request.seed,
-                    device=request.device,
-                    **options,
-                )
+            build = partial(
+                av_score.build_scorer,
+                name,
+                random_weights=request.random_weights,
+                seed=request.seed,
+                device=request.device,
+                **options,
+            )
+            scorer = request.network(specs[name].network, build)
             with_video = [
                 av_score.AVItem(i, videos[i], path) for i, path in pred.items() if videos.get(i) is not None
             ]
@@ -67,7 +70,7 @@ def score_audio_visual(request: StageRequest) -> StageScores:
                 {} if request.random_weights else {w: weights.sha256_of(w) for w in specs[name].weights}
             )
             labels = {**scorer.config(), "checkpoint_sha256": checkpoints}
-            del scorer  # released before the next family's network is built
+            del scorer  # without ``request.networks``, released before the next network is built
             for metric in family:
                 with out.isolated([metric], request.strict):
                     out.file(metric, av_score.config(metric, labels), av_score.outcomes(metric, scored))

@@ -79,7 +79,7 @@ from agomni.metrics.speech.normalize import get_normalizer, tokens
 from agomni.metrics.speech.paraformer import REGISTRY_FILES as PARAFORMER_FILES
 from agomni.metrics.speech.paraformer import ParaformerASR, ParaformerFiles
 from agomni.metrics.speech.pitch import pitch_metrics
-from agomni.metrics.speech.quality import dnsmos
+from agomni.metrics.speech.quality import DNSMOS, dnsmos
 from agomni.metrics.speech.songeval import SongEval, random_songeval, songeval
 from agomni.metrics.speech.speaker import ResemblyzerEncoder, SpeechBrainECAPA, speaker_similarity
 from agomni.metrics.speech.utmos import UTMOS, load_16k, utmos
@@ -288,8 +288,9 @@ class _Stage:
         device: str,
         seed: int,
         progress: bool,
+        network: Callable[[str, Callable[[], Any]], Any],
     ):
-        self.items, self.backends = items, backends
+        self.items, self.backends, self.network = items, backends, network
         self.normalizer = backends["asr"].normalizer or NORMALIZERS.get(protocol or "", "seed-tts-eval")
         self.random_weights, self.device, self.seed, self.progress = random_weights, device, seed, progress
         self.pred = dict(pred)
@@ -300,7 +301,6 @@ class _Stage:
                 self.audio[item_id] = _mono16k(path)
             except MediaError as err:
                 self.load_errors[item_id] = f"generated audio: {err}"
-        self._asr: Transcriber | None = None
 
     def require_cached(self, names: Sequence[str], *, with_random_weights: bool = False) -> None:
         """`WeightsNotCachedError` naming the fetch commands when a checkpoint a chosen backend needs is not
@@ -319,23 +319,24 @@ class _Stage:
         return list(self.audio)
 
     def asr(self) -> Transcriber:
-        if self._asr is None:
-            name = self.backends["asr"].name
+        """The chosen recogniser (`StageRequest.network`: built once per stage run)."""
+        name = self.backends["asr"].name
+
+        def build() -> Transcriber:
             self.require_cached(self.backends["asr"].weights)
             if name == "whisper-large-v3":
                 if self.random_weights:
-                    self._asr = WhisperASR.random(seed=self.seed, device=self.device)
-                else:
-                    self._asr = WhisperASR.from_registry(device=self.device)
-            elif name == "paraformer-zh":
-                self._asr = self._paraformer()
-            elif name == "faster-whisper":
-                self._asr = faster_whisper_asr(
+                    return WhisperASR.random(seed=self.seed, device=self.device)
+                return WhisperASR.from_registry(device=self.device)
+            if name == "paraformer-zh":
+                return self._paraformer()
+            if name == "faster-whisper":
+                return faster_whisper_asr(
                     random_weights=self.random_weights, device=self.device, seed=self.seed
                 )
-            else:
-                self._asr = PocketSphinxASR()
-        return self._asr
+            return PocketSphinxASR()
+
+        return self.network(name, build)
 
     def _paraformer(self) -> ParaformerASR:
         """From the cache; with random weights, the cached configuration, tokens and CMVN define the
@@ -493,16 +494,19 @@ class _Stage:
 
     def sim_o(self) -> Filed:
         backend = self.backends["speaker"]
-        self.require_cached(backend.weights)
-        if backend.name in ("speechbrain-ecapa", "wavlm-ecapa"):
-            kind = SpeechBrainECAPA if backend.name == "speechbrain-ecapa" else WavLMECAPA
-            encoder: Any = (
-                kind.random(self.seed, self.device)
-                if self.random_weights
-                else kind.from_registry(self.device)
-            )
-        else:
-            encoder = ResemblyzerEncoder(self.device)
+
+        def build() -> Any:
+            self.require_cached(backend.weights)
+            if backend.name in ("speechbrain-ecapa", "wavlm-ecapa"):
+                kind = SpeechBrainECAPA if backend.name == "speechbrain-ecapa" else WavLMECAPA
+                return (
+                    kind.random(self.seed, self.device)
+                    if self.random_weights
+                    else kind.from_registry(self.device)
+                )
+            return ResemblyzerEncoder(self.device)
+
+        encoder = self.network(backend.name, build)
         errors, ids, generated, prompts = {}, [], [], []
         for item_id in self.ids():
             prompt = self.items[item_id].prompt_audio
@@ -527,23 +531,26 @@ class _Stage:
         return self.set_score("f0_stability", score, score.recipe, False)
 
     def audiobox(self) -> list[Filed]:
-        if self.random_weights:
-            with torch.random.fork_rng():
-                torch.manual_seed(self.seed)
-                network = AestheticsNetwork()
-            identity = {axis: {"mean": 0.0, "std": 1.0} for axis in AXES}
-            model = AudioboxAesthetics(network, identity, random_weights=True, device=self.device)
-        else:
+        def build() -> AudioboxAesthetics:
+            if self.random_weights:
+                with torch.random.fork_rng():
+                    torch.manual_seed(self.seed)
+                    network = AestheticsNetwork()
+                identity = {axis: {"mean": 0.0, "std": 1.0} for axis in AXES}
+                return AudioboxAesthetics(network, identity, random_weights=True, device=self.device)
             self.require_cached((AUDIOBOX_WEIGHTS,))
             path = weights.resolve(AUDIOBOX_WEIGHTS)
-            model = AudioboxAesthetics.from_checkpoint(str(path), device=self.device)
+            return AudioboxAesthetics.from_checkpoint(str(path), device=self.device)
+
+        model = self.network("audiobox-aesthetics", build)
         ids = self.ids()
         scores = audiobox_aesthetics([self.audio[i] for i in ids], model, ids=ids, progress=self.progress)
         return self.network_scores("audiobox-aesthetics", scores)
 
     def dnsmos(self) -> list[Filed]:
         ids = self.ids()
-        scores = dnsmos([self.audio[i] for i in ids], ids=ids, progress=self.progress)
+        model = self.network("dnsmos", DNSMOS)
+        scores = dnsmos([self.audio[i] for i in ids], ids=ids, model=model, progress=self.progress)
         return [
             self.set_score(name, scores[name.upper()], scores[name.upper()].recipe, True)
             for name in suites.network_rows("speech", "dnsmos")
@@ -551,11 +558,14 @@ class _Stage:
 
     def nisqa(self) -> list[Filed]:
         """NISQA on each file at its own rate (channels averaged), as the reference loads it."""
-        if self.random_weights:
-            model = NISQA(random_network(self.seed), random_weights=True, device=self.device)
-        else:
+
+        def build() -> NISQA:
+            if self.random_weights:
+                return NISQA(random_network(self.seed), random_weights=True, device=self.device)
             self.require_cached((NISQA_WEIGHTS,))
-            model = NISQA.from_checkpoint(str(weights.resolve(NISQA_WEIGHTS)), device=self.device)
+            return NISQA.from_checkpoint(str(weights.resolve(NISQA_WEIGHTS)), device=self.device)
+
+        model = self.network("nisqa", build)
 
         def load(path: Path) -> tuple[np.ndarray, int]:
             samples, record = load_audio(path, downmix="mean", allow_silence=True)
@@ -566,11 +576,14 @@ class _Stage:
 
     def utmos(self) -> list[Filed]:
         """UTMOS on each file read again as the recipe reads it (`load_16k`)."""
-        if self.random_weights:
-            model = UTMOS(random_utmos(self.seed), random_weights=True, device=self.device)
-        else:
+
+        def build() -> UTMOS:
+            if self.random_weights:
+                return UTMOS(random_utmos(self.seed), random_weights=True, device=self.device)
             self.require_cached((UTMOS_WEIGHTS,))
-            model = UTMOS.from_checkpoint(str(weights.resolve(UTMOS_WEIGHTS)), device=self.device)
+            return UTMOS.from_checkpoint(str(weights.resolve(UTMOS_WEIGHTS)), device=self.device)
+
+        model = self.network("utmos", build)
         ids, clips, errors = self.reread(load_16k)
         return self.network_scores(
             "utmos", {"UTMOS": utmos(clips, model, ids=ids, progress=self.progress)}, errors
@@ -578,14 +591,18 @@ class _Stage:
 
     def songeval(self) -> list[Filed]:
         """SongEval on each file at 24 kHz (soxr HQ, channels averaged), as the reference loads it."""
-        config = SONGEVAL_WEIGHTS[0]
-        self.require_cached((config,), with_random_weights=True)
-        if self.random_weights:
-            model = random_songeval(weights.resolve(config), self.seed, device=self.device)
-        else:
+
+        def build() -> SongEval:
+            config = SONGEVAL_WEIGHTS[0]
+            self.require_cached((config,), with_random_weights=True)
+            if self.random_weights:
+                return random_songeval(weights.resolve(config), self.seed, device=self.device)
             self.require_cached(SONGEVAL_WEIGHTS)
-            paths = [str(weights.resolve(n)) for n in SONGEVAL_WEIGHTS]
-            model = SongEval.from_files(*paths, device=self.device)
+            return SongEval.from_files(
+                *(str(weights.resolve(n)) for n in SONGEVAL_WEIGHTS), device=self.device
+            )
+
+        model = self.network("songeval", build)
 
         def load(path: Path) -> np.ndarray:
             rate = SongEval.sample_rate
@@ -672,6 +689,7 @@ def score_speech(request: StageRequest) -> StageScores:
             device=request.device,
             seed=request.seed,
             progress=request.progress,
+            network=request.network,
         )
     out = StageScores(on_filed=request.on_filed)
     done: set[str] = set()

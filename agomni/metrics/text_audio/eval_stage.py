@@ -2,16 +2,18 @@
 (``ms_clap``) of each generated clip against its item's caption (the manifest's ``text`` field, so the
 metrics need ``--manifest``).
 
-One scorer per metric over the generated files, built when its metric's turn comes and released after
-its pass (one network in memory at a time); each item's cosine goes into the per-item scores, each item
-that could not be scored (no caption, an undecodable or too short clip ...) is listed with its reason in
-the metric's details and under ``unscored`` in the item's coverage entry, and the set value is the mean
-over the scored items (`agomni.metrics.item_outcomes.combine`).
+One scorer per metric over the generated files, built through `StageRequest.network` when its metric's
+turn comes (once per stage run; `agomni.evaluate.item_stages` releases it before the next is built); each
+item's cosine goes into the per-item scores, each item that could not be scored (no caption, an
+undecodable or too short clip ...) is listed with its reason in the metric's details and under
+``unscored`` in the item's coverage entry, and the set value is the mean over the scored items
+(`agomni.metrics.item_outcomes.combine`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from agomni import suites
 from agomni.metrics.item_outcomes import metric_config
@@ -50,17 +52,18 @@ def score_text_audio(request: StageRequest) -> StageScores:
     out = StageScores(on_filed=request.on_filed)
     for name in request.names:
         with out.isolated([name], request.strict):
-            random, registry = SCORERS[suites.network_of(name)]
-            with request.timed(f"load:{name}"):
-                scorer = (
-                    random(request.seed, device=request.device)
-                    if request.random_weights
-                    else registry(device=request.device)
-                )
+            network = suites.network_of(name)
+            random, registry = SCORERS[network]
+            build = (
+                partial(random, request.seed, device=request.device)
+                if request.random_weights
+                else partial(registry, device=request.device)
+            )
+            scorer = request.network(network, build)
             with request.timed(f"network:{name}"):
                 scores = clap_score.score_items(scorer, items, progress=request.progress, name=name)
             config = metric_config(name, scorer.config())
-            del scorer  # released before the next metric's network is built
+            del scorer  # without ``request.networks``, released before the next network is built
             out.file(name, config, clap_score.outcomes(scores))
     return out
 
