@@ -193,16 +193,27 @@ def test_ctrl_c_during_a_command_stops_its_whole_process_group(tmp_path, heldout
     argv = [sys.executable, "-m", "agomni.cli", "run", "smoke", "--manifest", str(heldout), "--no-progress"]
     argv += ["--out", str(tmp_path / "run"), "--metrics", "fd_offline", "--format", "json"]
     argv += ["--generator", f"command:{sys.executable} {script} {pids} {{out}}"]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = (
-        time.monotonic() + 600
-    )  # generous: a loaded 2-core machine starts Python slowly (no timing asserted)
-    while not (pids.is_file() and len(pids.read_text().split()) == 2):
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.1)
-    started = [int(p) for p in pids.read_text().split()]
-    proc.send_signal(signal.SIGINT)  # what Ctrl-C delivers to agomni (the command has its own group)
-    _, stderr = proc.communicate(timeout=300)
+    # Ctrl-C's default disposition, as a terminal gives it: a test session started in the background
+    # (`pytest &` without job control) passes SIGINT on ignored, and Python then keeps ignoring it
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        deadline = time.monotonic() + 600  # generous: a loaded 2-core machine starts Python slowly
+        while not (pids.is_file() and len(pids.read_text().split()) == 2):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.1)
+        started = [int(p) for p in pids.read_text().split()]
+        proc.send_signal(signal.SIGINT)  # what Ctrl-C delivers to agomni (the command has its own group)
+        _, stderr = proc.communicate(timeout=300)
+    finally:  # a failed wait leaves no agomni process running on
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 130, stderr
     assert "interrupted" in stderr
     deadline = time.monotonic() + 120
