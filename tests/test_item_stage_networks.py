@@ -11,7 +11,6 @@ its metric not computed with the reason, built once, not once per chunk.
 from __future__ import annotations
 
 import gc
-import json
 import weakref
 from collections import Counter
 from pathlib import Path
@@ -27,8 +26,7 @@ from agomni.metrics.speech import eval_stage as speech_stage
 from agomni.metrics.text_audio import eval_stage as text_audio_stage
 from agomni.results import Results
 from tests.metrics.av_fixtures import tiny_scorer
-from tests.metrics.speech_fixtures import utterances
-from tests.metrics.talking_video import talking_video_file
+from tests.stage_fixtures import write_v2s_set
 
 ITEMS = ("f2_0", "f2_1", "f2_2", "m1_0", "m1_1")
 METRICS = ("ib_score", "desync", "clap", "wer", "dnsmos_ovrl")
@@ -38,22 +36,8 @@ NETWORKS = {"imagebind": 1, "synchformer": 1, "laion-clap": 1, "pocketsphinx": 1
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """Generated folder (each utterance padded to 8 s) and a manifest: each item's video, words, caption."""
-    root = tmp_path_factory.mktemp("networks")
-    pred, videos = root / "pred", root / "videos"
-    pred.mkdir()
-    videos.mkdir()
-    lines = []
-    for k, item in enumerate(ITEMS):
-        audio, text = utterances()[item]
-        sf.write(pred / f"{item}.wav", np.pad(audio, (0, 8 * RATE - audio.size)), RATE, subtype="PCM_16")
-        talking_video_file(videos, f"{item}.mp4", 8.0, 25, (96, 128), seed=k, audio=False)
-        caption = f"a voice says {text.split()[0].lower()}"
-        line = {"id": item, "task": "v2s", "video": f"videos/{item}.mp4", "transcript": text, "text": caption}
-        lines.append(json.dumps(line))
-    manifest = root / "items.jsonl"
-    manifest.write_text("\n".join(lines) + "\n")
-    return pred, manifest
+    """Generated folder and manifest (`tests.stage_fixtures.write_v2s_set`)."""
+    return write_v2s_set(tmp_path_factory.mktemp("networks"), ITEMS)
 
 
 class RandomProjectionScorer:

@@ -11,9 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -24,30 +22,14 @@ from agomni.metrics.av.ib_score import IBScorer
 from agomni.metrics.speech.asr import PocketSphinxASR
 from agomni.results import read_results
 from tests.metrics.av_fixtures import tiny_scorer
-from tests.metrics.speech_fixtures import utterances
-from tests.metrics.talking_video import talking_video_file
+from tests.stage_fixtures import write_v2s_set
 
 ITEMS = ("f2_0", "f2_1", "f2_2", "m1_0", "m1_1")
 METRICS = ("wer", "ib_score")
-RATE = 16000
 
 
 def _data(root: Path) -> tuple[Path, Path]:
-    """Generated folder (each utterance padded to 8 s) and a v2s manifest: the item's video and words."""
-    pred, videos = root / "pred", root / "videos"
-    pred.mkdir()
-    videos.mkdir()
-    lines = []
-    for k, item in enumerate(ITEMS):
-        audio, text = utterances()[item]
-        sf.write(pred / f"{item}.wav", np.pad(audio, (0, 8 * RATE - audio.size)), RATE, subtype="PCM_16")
-        talking_video_file(videos, f"{item}.mp4", 8.0, 25, (96, 128), seed=k, audio=False)
-        lines.append(
-            json.dumps({"id": item, "task": "v2s", "video": f"videos/{item}.mp4", "transcript": text})
-        )
-    manifest = root / "items.jsonl"
-    manifest.write_text("\n".join(lines) + "\n")
-    return pred, manifest
+    return write_v2s_set(root, ITEMS)
 
 
 def _worker(rank: int, world: int, init_file: str, root: str, cache: str, out: str) -> None:
