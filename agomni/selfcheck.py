@@ -3,8 +3,9 @@
 Each check does real work on real files and compares with an independent expectation (a tone's
 frequency measured with numpy's FFT, a problem count we planted). It prints one line per check and
 exits 1 if any fails. With --out the generated media, manifest and results JSON are kept there.
-Each check imports what it exercises itself, so that a broken dependency (PyAV, torch, ...) fails
-its own check, with its error, rather than the whole command.
+The checks that need torch or PyAV (decoding, the weights registry) import those parts of agomni
+themselves, so that a broken torch or PyAV fails its own check, with its error, rather than the whole
+command.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ import numpy as np
 import soundfile as sf
 
 from .errors import EmptyMediaError, NonFiniteAudioError, UsageError
+from .manifest import load_manifest, pair_outputs, validate_manifest
+from .paths import agomni_home, offline
+from .results import Results, RunInfo, SetMetric, collect_provenance, read_results, write_results
 
 TONES_HZ = {"tone_a": 440.0, "tone_b": 660.0, "tone_c": 880.0}
 FILE_RATE, CHECK_RATE, SECONDS = 22050, 16000, 1.0
@@ -101,8 +105,6 @@ def check_bad_media(ws: Workspace) -> str:
 
 def check_manifest(ws: Workspace) -> str:
     """A valid manifest validates; a copy with a planted duplicate id gives exactly one problem."""
-    from .manifest import load_manifest, validate_manifest
-
     lines = [
         {"id": stem, "task": "t2a", "text": f"a steady {hz:.0f} Hz tone", "reference_audio": f"audio/{name}"}
         for (stem, hz), name in zip(
@@ -125,8 +127,6 @@ def check_manifest(ws: Workspace) -> str:
 
 def check_pairing(ws: Workspace) -> str:
     """Outputs named by item id pair one to one; a missing one is recorded with --allow-missing."""
-    from .manifest import pair_outputs
-
     manifest = ws.facts["manifest"]
     pred = ws.root / "generated"
     pred.mkdir()
@@ -142,7 +142,6 @@ def check_pairing(ws: Workspace) -> str:
 
 def check_weights(ws: Workspace) -> str:
     """The registry loads and the cache location is reported; nothing is downloaded."""
-    from .paths import agomni_home, offline
     from .weights import entries
 
     items = entries()
@@ -153,8 +152,6 @@ def check_weights(ws: Workspace) -> str:
 
 def check_results(ws: Workspace) -> str:
     """Write a results JSON with provenance and coverage, read it back, compare."""
-    from .results import Results, RunInfo, SetMetric, collect_provenance, read_results, write_results
-
     manifest, pairing = ws.facts["manifest"], ws.facts["pairing"]
     from .io import load_audio
 

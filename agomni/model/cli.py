@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import soundfile as sf
+
 from ..atomic import atomic_write
 from ..errors import UsageError
 from ..manifest import Manifest, load_manifest, output_name
@@ -85,8 +87,6 @@ def write_output(output: GeneratedAudio, out_dir: Path, run: Mapping[str, Any]) 
     """Write one output as 32-bit float mono WAV named by the naming contract, plus ``<stem>.json``
     holding `run` (manifest, suite, command), the WAV's name and SHA-256 and the output's metadata.
     Each file is written atomically (temporary name, then rename)."""
-    import soundfile as sf
-
     wav = out_dir / output.file_name(AUDIO_EXT)
     data = output.wave.numpy()
     atomic_write(wav, lambda tmp: sf.write(tmp, data, output.sample_rate, "FLOAT", format="WAV"))

@@ -36,7 +36,7 @@ from agomni import weights
 from agomni.errors import UsageError
 from agomni.metrics.av.media import AVScorer, ItemResult, MediaRecipe, Pair
 from agomni.metrics.av.synchformer_offsets import Synchformer
-from agomni.metrics.embedders.passt import pad_or_crop
+from agomni.metrics.embedders.common import pad_or_crop
 from agomni.model.config import SequenceConfig
 from agomni.model.encoders.synchformer import SYNC_SIZE, SYNCHFORMER_WEIGHTS, SynchformerEncoder
 

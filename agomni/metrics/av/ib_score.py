@@ -37,7 +37,7 @@ from agomni import weights
 from agomni.io.resample import TORCHAUDIO_SINC_FUNCTIONAL
 from agomni.metrics.av.imagebind import IMAGEBIND_HUGE, ImageBindTowers, tower_state
 from agomni.metrics.av.media import AVScorer, ItemResult, MediaRecipe, Pair
-from agomni.metrics.embedders.passt import pad_or_crop
+from agomni.metrics.embedders.common import pad_or_crop
 
 IMAGEBIND_WEIGHTS = "imagebind-huge"
 VIDEO_FPS = 0.5

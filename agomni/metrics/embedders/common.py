@@ -2,9 +2,9 @@
 
 `nonempty_batch` (the input check of a network embedder), `weights_info` (the one provenance convention
 of the network embedders: their ``weights`` attribute), `registry_weights` / `file_weights` (a checkpoint
-with that record), `CheckpointEmbedder` (the embedders that keep the record outside ``config()``) and
-`GeluMlp`. How files become waveforms is
-`agomni.io.prepare`; strict checkpoint loading is `agomni.weights.load_strict`.
+with that record), `CheckpointEmbedder` (the embedders that keep the record outside ``config()``),
+`pad_or_crop` and `GeluMlp`. How files become waveforms is `agomni.io.prepare`; strict checkpoint loading
+is `agomni.weights.load_strict`.
 """
 
 from __future__ import annotations
@@ -125,6 +125,14 @@ class CheckpointEmbedder(Embedder):
 
 
 # --- layers --------------------------------------------------------------------------------------------
+
+
+def pad_or_crop(x: torch.Tensor, length: int) -> torch.Tensor:
+    """[..., n] -> [..., length]: the first ``length`` values of the last axis, zero-padded at the end if
+    shorter (av-benchmark's ``pad_or_truncate``; PaSST's clip length)."""
+    if x.shape[-1] >= length:
+        return x[..., :length]
+    return F.pad(x, (0, length - x.shape[-1]))
 
 
 class GeluMlp(nn.Module):

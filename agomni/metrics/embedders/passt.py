@@ -54,7 +54,7 @@ from torch import nn
 from agomni import weights
 from agomni.errors import MetricInputError, UsageError
 from agomni.metrics.embedders import Embedder
-from agomni.metrics.embedders.common import GeluMlp, check_network_options, weights_info
+from agomni.metrics.embedders.common import GeluMlp, check_network_options, pad_or_crop, weights_info
 from agomni.weights import load_strict
 
 SAMPLE_RATE = 32000
@@ -209,13 +209,6 @@ def window_starts(n_samples: int) -> list[int]:
     return list(range(0, max(WINDOW_HOP_SAMPLES, n_samples - WINDOW_HOP_SAMPLES), WINDOW_HOP_SAMPLES))
 
 
-def pad_or_crop(x: torch.Tensor, length: int = CLIP_SAMPLES) -> torch.Tensor:
-    """[..., samples] -> [..., length]: the first ``length`` samples, zero-padded at the end if shorter."""
-    if x.shape[-1] >= length:
-        return x[..., :length]
-    return F.pad(x, (0, length - x.shape[-1]))
-
-
 class PasstEmbedder(Embedder):
     """PaSST-S clip embeddings (``embed``: [B, 768]) and AudioSet logits (``logits``: [B, 527]) at 32 kHz.
 
@@ -322,7 +315,7 @@ class PasstEmbedder(Embedder):
         """[B, samples] float32 at 32 kHz -> (embedding [B, 768], logits [B, 527]) of the first 10 s
         (zero-padded to 10 s), whatever ``segment_rule`` says (FD uses one pass per clip)."""
         x = self.check_waveform(waveform, min_samples=self.min_samples)
-        logits, embeds = self._forward(pad_or_crop(x))
+        logits, embeds = self._forward(pad_or_crop(x, CLIP_SAMPLES))
         return embeds, logits
 
     def outputs(self, waveform: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -342,7 +335,7 @@ class PasstEmbedder(Embedder):
         """[B, samples] float32 at 32 kHz -> [B, 527] AudioSet logits under ``segment_rule``."""
         x = self.check_waveform(waveform, min_samples=self.min_samples)
         if self.segment_rule == "first-10s":
-            return self._forward(pad_or_crop(x))[0]
+            return self._forward(pad_or_crop(x, CLIP_SAMPLES))[0]
         n = x.shape[1]
         if n <= MIN_WINDOW_SAMPLES:
             raise MetricInputError(
@@ -351,7 +344,7 @@ class PasstEmbedder(Embedder):
                 "samples (1.5 s) to be padded to 10 s"
             )
         starts = window_starts(n)
-        windows = torch.stack([pad_or_crop(x[:, s : s + CLIP_SAMPLES]) for s in starts], dim=1)
+        windows = torch.stack([pad_or_crop(x[:, s : s + CLIP_SAMPLES], CLIP_SAMPLES) for s in starts], dim=1)
         logits = self._forward(windows.reshape(-1, CLIP_SAMPLES))[0]
         return logits.reshape(x.shape[0], len(starts), N_CLASSES).mean(dim=1)
 
@@ -366,4 +359,4 @@ def _filter_official(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tenso
     return out
 
 
-__all__ = ["PasstEmbedder", "PasstMel", "PasstNet", "pad_or_crop", "window_starts"]
+__all__ = ["PasstEmbedder", "PasstMel", "PasstNet", "window_starts"]

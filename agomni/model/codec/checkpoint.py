@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 
 from agomni.errors import WeightsError
 
@@ -22,8 +23,6 @@ def read_safetensors(path: str | Path) -> dict[str, torch.Tensor]:
         )
     if p.suffix != ".safetensors":
         raise WeightsError(f"{p}: only .safetensors checkpoints are loaded (no pickle); convert it first")
-    from safetensors.torch import load_file
-
     try:
         return load_file(str(p), device="cpu")
     except Exception as exc:  # safetensors raises its own SafetensorError for a corrupt header
